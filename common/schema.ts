@@ -1,0 +1,119 @@
+// Validation at every boundary where data comes from outside (IPC, HTTP, files).
+// A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
+import { z } from 'zod'
+import { EXECUTORS, JOB_EXECUTORS, TASK_STATES, TaskloopError } from './types'
+import type { Limits, ListQuery, SubmitSpec } from './types'
+
+const MAX_TASKS_PER_SUBMIT = 100_000
+const DAY_MS = 86_400_000
+
+const name = z.string().max(200)
+const ms = (max: number) => z.number().int().min(0).max(max)
+const id = z.string().min(1).max(100)
+
+const common = {
+  name: name.optional(),
+  timeoutMs: z.number().int().min(1).max(7 * DAY_MS).optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  retryDelayMs: ms(DAY_MS).optional(),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  after: z.array(id).max(10_000).optional(),
+  group: z.string().min(1).max(200).optional(),
+  killGraceMs: ms(600_000).optional(),
+}
+
+export const jobSpecSchema = z.strictObject({
+  ...common,
+  job: z
+    .string()
+    .min(1)
+    .max(4096)
+    .regex(/^[^#]+(#[A-Za-z_$][\w$]*)?$/, 'expected a built-in job name or "path/to/module.mjs#exportName"'),
+  params: z.record(z.string(), z.unknown()).optional(),
+  executor: z.enum(JOB_EXECUTORS).optional(),
+})
+
+export const commandSpecSchema = z
+  .strictObject({
+    ...common,
+    command: z.string().min(1).max(65_536).optional(),
+    argv: z.array(z.string().max(65_536)).min(1).max(10_000).optional(),
+    cwd: z.string().min(1).max(4096).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+  })
+  .refine((s) => (s.command === undefined) !== (s.argv === undefined), {
+    message: 'give exactly one of "command" or "argv"',
+    path: ['command'],
+  })
+
+/** Re-reports a nested schema's issues, naming an unknown key in the path itself. */
+function forwardIssues(schema: z.ZodType, value: unknown, ctx: z.RefinementCtx): void {
+  const r = schema.safeParse(value)
+  if (r.success) return
+  for (const issue of r.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? ''
+      ctx.addIssue({ code: 'custom', message: `unknown field "${key}"`, path: [...issue.path, key] })
+    } else {
+      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path })
+    }
+  }
+}
+
+const taskSpecSchema = z.custom<unknown>().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an object with "job", "command" or "argv"' })
+    return
+  }
+  const schema = 'job' in value ? jobSpecSchema : 'command' in value || 'argv' in value ? commandSpecSchema : null
+  if (!schema) {
+    ctx.addIssue({ code: 'custom', message: 'one of "job", "command" or "argv" is required', path: ['job'] })
+    return
+  }
+  forwardIssues(schema, value, ctx)
+})
+
+export const batchSpecSchema = z.strictObject({
+  batch: z.strictObject({
+    name: name.optional(),
+    concurrency: z.number().int().min(1).max(10_000).optional(),
+    failFast: z.boolean().optional(),
+    tasks: z.array(taskSpecSchema).min(1).max(MAX_TASKS_PER_SUBMIT),
+  }),
+})
+
+export const submitSpecSchema = z.custom<unknown>().superRefine((value, ctx) => {
+  const schema = value && typeof value === 'object' && 'batch' in value ? batchSpecSchema : taskSpecSchema
+  forwardIssues(schema, value, ctx)
+})
+
+const formatPath = (path: readonly PropertyKey[]): string => path.map(String).join('.')
+
+/** Parses untrusted data or throws a TaskloopError('invalid') naming the first bad field. */
+export function parseWith<T>(schema: z.ZodType, value: unknown, what: string): T {
+  const r = schema.safeParse(value)
+  if (r.success) return value as T
+  const issue = r.error.issues[0]!
+  const path = formatPath(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path)
+  throw new TaskloopError('invalid', `${path || what}: ${issue.message}`, path || what)
+}
+
+export const parseSubmitSpec = (value: unknown): SubmitSpec => parseWith<SubmitSpec>(submitSpecSchema, value, 'spec')
+
+export const taskIdSchema = id
+export const parseTaskId = (value: unknown): string => parseWith<string>(id, value, 'id')
+
+export const listQuerySchema = z.strictObject({
+  state: z.enum(TASK_STATES).optional(),
+  limit: z.number().int().min(1).max(1_000_000).optional(),
+})
+export const parseListQuery = (value: unknown): ListQuery =>
+  parseWith<ListQuery>(listQuerySchema, value ?? {}, 'query')
+
+export const limitsSchema = z.strictObject(
+  Object.fromEntries(EXECUTORS.map((e) => [e, z.number().int().min(1).max(1024).optional()])) as Record<
+    (typeof EXECUTORS)[number],
+    z.ZodOptional<z.ZodNumber>
+  >,
+)
+export const parseLimits = (value: unknown): Partial<Limits> => parseWith<Partial<Limits>>(limitsSchema, value, 'limits')

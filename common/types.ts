@@ -1,0 +1,204 @@
+// The contract every layer speaks: engine, server, preload and renderer.
+// Plain types only; validation of outside data lives in ./schema.ts.
+
+export const TASK_STATES = ['pending', 'running', 'cancelling', 'done', 'failed', 'cancelled'] as const
+export type TaskState = (typeof TASK_STATES)[number]
+
+export const FINAL_STATES: readonly TaskState[] = ['done', 'failed', 'cancelled']
+export const isFinal = (s: TaskState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
+
+export type FailReason = 'error' | 'timeout' | 'exit-code' | 'crashed' | 'interrupted'
+export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'dependency'
+export type TaskReason = FailReason | CancelReason
+
+/** Where a job function runs. */
+export const JOB_EXECUTORS = ['loop', 'thread', 'process'] as const
+export type JobExecutor = (typeof JOB_EXECUTORS)[number]
+/** Every kind of executor, commands included. */
+export const EXECUTORS = ['loop', 'thread', 'process', 'command'] as const
+export type ExecutorKind = (typeof EXECUTORS)[number]
+
+export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash'] as const
+export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
+
+interface CommonSpec {
+  name?: string
+  timeoutMs?: number
+  retries?: number
+  retryDelayMs?: number
+  priority?: number
+  after?: string[]
+  group?: string
+  /** Cooperative-cancel grace before the executor forces the stop. */
+  killGraceMs?: number
+}
+
+export interface JobSpec extends CommonSpec {
+  job: string
+  params?: Record<string, unknown>
+  executor?: JobExecutor
+}
+
+export interface CommandSpec extends CommonSpec {
+  command?: string
+  argv?: string[]
+  cwd?: string
+  env?: Record<string, string>
+}
+
+export type TaskSpec = JobSpec | CommandSpec
+
+export interface BatchSpec {
+  batch: {
+    name?: string
+    concurrency?: number
+    failFast?: boolean
+    tasks: TaskSpec[]
+  }
+}
+
+export type SubmitSpec = TaskSpec | BatchSpec
+
+export const isCommandSpec = (s: TaskSpec): s is CommandSpec => !('job' in s)
+
+export interface TaskError {
+  message: string
+  stack?: string
+}
+
+export interface TaskSnapshot {
+  id: string
+  name: string
+  executor: ExecutorKind
+  state: TaskState
+  reason: TaskReason | null
+  attempt: number
+  /** 0..1, or null when the job reports none. */
+  progress: number | null
+  progressMessage: string | null
+  /** "loop", "thread 3", "pid 1234". */
+  worker: string | null
+  group: string | null
+  batchId: string | null
+  after: string[]
+  createdAt: number
+  startedAt: number | null
+  endedAt: number | null
+  /** When a cancel was requested, for cancel latency. */
+  cancelRequestedAt: number | null
+  /** A loop job that did not honour its AbortSignal within the grace. */
+  ignoredCancel: boolean
+  result: unknown
+  error: TaskError | null
+  spec: TaskSpec
+}
+
+export type Counters = Record<TaskState, number>
+
+export const emptyCounters = (): Counters => ({
+  pending: 0,
+  running: 0,
+  cancelling: 0,
+  done: 0,
+  failed: 0,
+  cancelled: 0,
+})
+
+export interface DrainingTask {
+  id: string
+  name: string
+  executor: ExecutorKind
+  state: TaskState
+}
+
+export interface ShutdownStatus {
+  phase: 'draining' | 'forcing' | 'done'
+  startedAt: number
+  /** Epoch ms when running work is forced. */
+  deadline: number
+  draining: DrainingTask[]
+  /** Tasks that had to be forced (terminated / SIGKILLed). */
+  forced: string[]
+}
+
+export interface Snapshot {
+  type: 'snapshot'
+  seq: number
+  tasks: TaskSnapshot[]
+  counters: Counters
+  limits: Limits
+  shutdown: ShutdownStatus | null
+}
+
+export interface EventBatch {
+  type: 'batch'
+  seq: number
+  /** Only the latest snapshot of each task that changed since the previous batch. */
+  tasks: TaskSnapshot[]
+  counters: Counters
+  limits?: Limits
+  shutdown?: ShutdownStatus | null
+}
+
+export type EngineEvent = Snapshot | EventBatch
+
+export type Limits = Record<ExecutorKind, number>
+
+export interface PoolStats {
+  limit: number
+  running: number
+  pending: number
+  workers: number
+}
+
+export interface Stats {
+  counters: Counters
+  pools: Record<ExecutorKind, PoolStats>
+  /** Event-loop delay of the engine thread, ms. */
+  loopLag: { p50: number; p99: number; max: number }
+  /** Finished tasks per second over the last 10 s. */
+  throughput: number
+  uptimeMs: number
+  shuttingDown: boolean
+}
+
+export interface LogLine {
+  seq: number
+  time: number
+  stream: 'stdout' | 'stderr' | 'log'
+  line: string
+}
+
+export interface TaskDetail extends TaskSnapshot {
+  log: LogLine[]
+}
+
+export interface ListQuery {
+  state?: TaskState
+  limit?: number
+}
+
+export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'internal'
+
+/** A refusal the user can read; crosses IPC, HTTP and thread boundaries as `{code, message, path}`. */
+export class TaskloopError extends Error {
+  readonly code: ErrorCode
+  readonly path: string | undefined
+  constructor(code: ErrorCode, message: string, path?: string) {
+    super(message)
+    this.name = 'TaskloopError'
+    this.code = code
+    this.path = path
+  }
+  toJSON(): { code: ErrorCode; error: string; path?: string } {
+    return { code: this.code, error: this.message, ...(this.path !== undefined ? { path: this.path } : {}) }
+  }
+  static from(x: unknown): TaskloopError {
+    if (x instanceof TaskloopError) return x
+    if (x && typeof x === 'object' && 'code' in x && ('error' in x || 'message' in x)) {
+      const o = x as { code: ErrorCode; error?: string; message?: string; path?: string }
+      return new TaskloopError(o.code, String(o.error ?? o.message), o.path)
+    }
+    return new TaskloopError('internal', x instanceof Error ? x.message : String(x))
+  }
+}

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import { defineConfig, type Plugin } from 'vitest/config'
+import vue from '@vitejs/plugin-vue'
+// @ts-expect-error -- plain .mjs helper shared with the Node hooks, no types
+import { shimFor } from './tests/helpers/ts-entry.mjs'
+
+const root = path.dirname(fileURLToPath(import.meta.url))
+
+/** `?modulePath` under Vitest: the path of a tsx shim for the TypeScript entry (tests/helpers/ts-entry.mjs). */
+function modulePathForTests(): Plugin {
+  return {
+    name: 'taskloop:module-path-for-tests',
+    enforce: 'pre',
+    async resolveId(source, importer) {
+      if (!source.endsWith('?modulePath')) return null
+      const resolved = await this.resolve(source.slice(0, -'?modulePath'.length), importer, { skipSelf: true })
+      return resolved ? `\0modulePath:${resolved.id}` : null
+    },
+    load(id) {
+      if (!id.startsWith('\0modulePath:')) return null
+      return `export default ${JSON.stringify(shimFor(id.slice('\0modulePath:'.length)))}`
+    },
+  }
+}
+
+export default defineConfig({
+  plugins: [modulePathForTests(), vue()],
+  test: {
+    root,
+    include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts', 'tests/renderer/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    fileParallelism: false,
+  },
+})
