@@ -1,0 +1,294 @@
+// The engine facade: where a job's life begins (submit), the API every host and client uses,
+// and the shutdown sequence. Runs on the engine thread in the app (engine-thread.ts), or
+// in-process in tests. Never imports electron.
+import os from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../../common/schema'
+import {
+  BUILTIN_JOBS,
+  EXECUTORS,
+  isCommandSpec,
+  TaskloopError,
+  type BuiltinJob,
+  type EngineEvent,
+  type ExecutorKind,
+  type Limits,
+  type ListQuery,
+  type LogLine,
+  type ShutdownStatus,
+  type Snapshot,
+  type Stats,
+  type SubmitSpec,
+  type TaskDetail,
+  type TaskSnapshot,
+  type TaskSpec,
+} from '../../common/types'
+import { EventBatcher } from './events'
+import { createExecutors } from './executors'
+import type { Executor } from './executors/executor'
+import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
+import { DEFAULT_EXECUTOR } from './jobs/job'
+import { Scheduler } from './scheduler'
+import { Task, type BatchInfo } from './task'
+import { TaskLogs } from './task-log'
+
+const THROUGHPUT_WINDOW_MS = 10_000
+const LAG_RESOLUTION_MS = 10
+
+export function defaultLimits(): Limits {
+  const cores = Math.max(1, os.availableParallelism())
+  return { loop: 256, thread: cores, process: cores, command: 16 }
+}
+
+export class Engine implements EngineHandle {
+  private readonly options: Required<Omit<EngineOptions, 'limits'>>
+  private readonly events: EventBatcher
+  private readonly logs: TaskLogs
+  private readonly executors: Record<ExecutorKind, Executor>
+  private readonly scheduler: Scheduler
+  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  private readonly startedAt = Date.now()
+  private readonly idPrefix = Date.now().toString(36)
+  private nextId = 0
+  private nextSeq = 0
+  private finishedAt: number[] = []
+  private quitListeners: (() => void)[] = []
+  private shutdownStatus: ShutdownStatus | null = null
+  private shutdownPromise: Promise<ShutdownReport> | null = null
+  private escalateNow: (() => void) | null = null
+  private forced = new Set<string>()
+
+  constructor(options: EngineOptions = {}) {
+    this.options = {
+      shutdownGraceMs: options.shutdownGraceMs ?? 5000,
+      killGraceMs: options.killGraceMs ?? 3000,
+      jobsDirs: options.jobsDirs ?? [],
+      cwd: options.cwd ?? process.cwd(),
+      batchIntervalMs: options.batchIntervalMs ?? 50,
+    }
+    const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
+    this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
+    this.logs = new TaskLogs(this.options.batchIntervalMs)
+    this.executors = createExecutors({ limits, cwd: this.options.cwd, jobsDirs: this.options.jobsDirs })
+    this.scheduler = new Scheduler({
+      executors: this.executors,
+      limits,
+      killGraceMs: this.options.killGraceMs,
+      events: this.events,
+      logs: this.logs,
+      onForced: (t) => this.noteForced(t),
+      onFinished: () => this.finishedAt.push(Date.now()),
+    })
+    this.lag.enable()
+  }
+
+  async submit(input: SubmitSpec): Promise<{ ids: string[] }> {
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    const spec = parseSubmitSpec(input)
+    if ('batch' in spec) {
+      const b = spec.batch
+      const batch: BatchInfo = { id: `b-${this.idPrefix}-${(++this.nextId).toString(36)}`, failFast: b.failFast ?? false }
+      b.tasks.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`))
+      this.scheduler.addBatch(batch.id, b.concurrency ?? b.tasks.length, batch.failFast)
+      const tasks = b.tasks.map((t, i) => this.createTask({ ...t, name: t.name ?? `${b.name ?? 'batch'} #${i + 1}` }, batch))
+      return { ids: tasks.map((t) => t.id) }
+    }
+    this.checkAfter(spec, '')
+    return { ids: [this.createTask(spec, null).id] }
+  }
+
+  async list(query?: ListQuery): Promise<TaskSnapshot[]> {
+    const { state, limit } = parseListQuery(query)
+    const out: TaskSnapshot[] = []
+    for (const t of this.scheduler.tasks.values()) if (!state || t.state === state) out.push(t.snapshot())
+    return limit !== undefined ? out.slice(-limit) : out
+  }
+
+  async get(id: string): Promise<TaskDetail> {
+    return { ...this.task(id).snapshot(), log: this.logs.tail(id) }
+  }
+
+  async cancel(id: string): Promise<void> {
+    this.scheduler.cancel(this.task(id), 'user')
+  }
+
+  async retry(id: string): Promise<{ id: string }> {
+    const old = this.task(id)
+    if (old.state !== 'failed' && old.state !== 'cancelled') {
+      throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
+    }
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    return { id: this.createTask(old.spec, null).id }
+  }
+
+  async cancelAll(): Promise<void> {
+    this.cancelEverything('user')
+  }
+
+  async stats(): Promise<Stats> {
+    const now = Date.now()
+    this.finishedAt = this.finishedAt.filter((t) => now - t < THROUGHPUT_WINDOW_MS)
+    const windowMs = Math.min(THROUGHPUT_WINDOW_MS, Math.max(1, now - this.startedAt))
+    const pools = Object.fromEntries(
+      EXECUTORS.map((k) => [
+        k,
+        {
+          limit: this.scheduler.limits[k],
+          running: this.scheduler.activeCount(k),
+          pending: this.scheduler.queuedCount(k),
+          workers: this.executors[k].workers(),
+        },
+      ]),
+    ) as Stats['pools']
+    // The histogram measures each timer tick, resolution included: the delay is what exceeds it.
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LAG_RESOLUTION_MS)
+    return {
+      counters: { ...this.scheduler.counters },
+      pools,
+      loopLag: { p50: ms(this.lag.percentile(50)), p99: ms(this.lag.percentile(99)), max: ms(this.lag.max) },
+      throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
+      uptimeMs: now - this.startedAt,
+      shuttingDown: this.shutdownPromise !== null,
+    }
+  }
+
+  async setLimits(limits: Partial<Limits>): Promise<Limits> {
+    this.scheduler.setLimits(parseLimits(limits))
+    return { ...this.scheduler.limits }
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    return this.snapshotNow()
+  }
+
+  subscribe(listener: (event: EngineEvent) => void): () => void {
+    listener(this.snapshotNow())
+    return this.events.on(listener)
+  }
+
+  subscribeLog(id: string, listener: (lines: LogLine[]) => void): () => void {
+    this.task(id)
+    return this.logs.subscribe(id, listener)
+  }
+
+  async quit(): Promise<void> {
+    if (this.quitListeners.length === 0) void this.shutdown()
+    for (const l of this.quitListeners) l()
+  }
+
+  onQuitRequested(listener: () => void): void {
+    this.quitListeners.push(listener)
+  }
+
+  shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
+    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.options.shutdownGraceMs)
+    return this.shutdownPromise
+  }
+
+  escalate(): void {
+    if (this.escalateNow) this.escalateNow()
+    else void this.shutdown({ graceMs: 0 })
+  }
+
+  /** ARCHITECTURE "Shutdown": announce, refuse, cancel pending, stop running, force after the grace, close. */
+  private async runShutdown(graceMs: number): Promise<ShutdownReport> {
+    const started = Date.now()
+    const draining = [...this.scheduler.tasks.values()].filter((t) => t.state === 'running' || t.state === 'cancelling')
+    this.shutdownStatus = {
+      phase: 'draining',
+      startedAt: started,
+      deadline: started + graceMs,
+      draining: draining.map((t) => ({ id: t.id, name: t.name, executor: t.executor, state: t.state })),
+      forced: [],
+    }
+    this.events.changedShutdown(this.shutdownStatus)
+    this.events.flush()
+    const pendingBefore = this.scheduler.counters.pending
+    this.scheduler.drain()
+    // Every stop in flight gets the shutdown grace; the deadline (or a second Ctrl+C) forces the rest.
+    this.cancelEverything('shutdown', graceMs)
+    const deadline = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs)
+      this.escalateNow = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    const idle = this.scheduler.idle()
+    await Promise.race([idle, deadline])
+    if (this.scheduler.counters.running + this.scheduler.counters.cancelling > 0) {
+      this.shutdownStatus.phase = 'forcing'
+      this.events.changedShutdown(this.shutdownStatus)
+      this.scheduler.forceAll()
+      await idle
+    }
+    await Promise.all(EXECUTORS.map((k) => this.executors[k].close()))
+    this.lag.disable()
+    this.shutdownStatus.phase = 'done'
+    this.shutdownStatus.forced = [...this.forced]
+    this.events.changedShutdown(this.shutdownStatus)
+    this.logs.flush()
+    this.events.flush()
+    return {
+      cancelledPending: pendingBefore,
+      stoppedCooperatively: draining.length - this.forced.size,
+      forced: [...this.forced],
+      durationMs: Date.now() - started,
+    }
+  }
+
+  private cancelEverything(reason: 'user' | 'shutdown', graceMs?: number): void {
+    const tasks = [...this.scheduler.tasks.values()]
+    // Pending first, so nothing starts in the slot a cancelled running task frees.
+    for (const t of tasks) if (t.state === 'pending') this.scheduler.cancel(t, reason)
+    for (const t of tasks) if (t.state === 'running') this.scheduler.cancel(t, reason, graceMs)
+  }
+
+  private noteForced(task: Task): void {
+    this.forced.add(task.id)
+    if (this.shutdownStatus) {
+      this.shutdownStatus.forced = [...this.forced]
+      this.events.changedShutdown(this.shutdownStatus)
+    }
+  }
+
+  private createTask(spec: TaskSpec, batch: BatchInfo | null): Task {
+    const id = `${this.idPrefix}-${(++this.nextId).toString(36)}`
+    const task = new Task(id, ++this.nextSeq, spec, executorOf(spec), batch)
+    this.scheduler.add(task)
+    return task
+  }
+
+  private checkAfter(spec: TaskSpec, prefix: string): void {
+    spec.after?.forEach((dep, i) => {
+      if (!this.scheduler.tasks.has(dep)) {
+        throw new TaskloopError('invalid', `${prefix}after.${i}: unknown task id "${dep}"`, `${prefix}after.${i}`)
+      }
+    })
+  }
+
+  private task(id: string): Task {
+    const t = this.scheduler.tasks.get(parseTaskId(id))
+    if (!t) throw new TaskloopError('not-found', `unknown task id "${id}"`)
+    return t
+  }
+
+  private snapshotNow(): Snapshot {
+    const tasks: TaskSnapshot[] = []
+    for (const t of this.scheduler.tasks.values()) tasks.push(t.snapshot())
+    return {
+      type: 'snapshot',
+      seq: this.events.seq,
+      tasks,
+      counters: { ...this.scheduler.counters },
+      limits: { ...this.scheduler.limits },
+      shutdown: this.shutdownStatus,
+    }
+  }
+}
+
+function executorOf(spec: TaskSpec): ExecutorKind {
+  if (isCommandSpec(spec)) return 'command'
+  if (spec.executor) return spec.executor
+  return (BUILTIN_JOBS as readonly string[]).includes(spec.job) ? DEFAULT_EXECUTOR[spec.job as BuiltinJob] : 'loop'
+}

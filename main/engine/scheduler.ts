@@ -1,0 +1,337 @@
+// Where a task's life is decided: queued, started on its executor within the limit, stopped
+// (cancel → grace → force), retried, chained after others, gated by its batch, finished.
+// Every transition goes through move(), which keeps the counters and the event batches true.
+import {
+  emptyCounters,
+  EXECUTORS,
+  type CancelReason,
+  type Counters,
+  type ExecutorKind,
+  type FailReason,
+  type Limits,
+  type TaskError,
+  type TaskReason,
+  type TaskState,
+} from '../../common/types'
+import { TaskFailure, type Executor, type RunHooks } from './executors/executor'
+import type { EventBatcher } from './events'
+import { TaskQueue } from './queue'
+import type { TaskLogs } from './task-log'
+import type { Task } from './task'
+
+/** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
+const FORCE_SETTLE_MS = 3000
+const MAX_RESULT_CHARS = 65_536
+const MAX_RETRY_DELAY_MS = 3_600_000
+
+interface BatchState {
+  concurrency: number
+  failFast: boolean
+  members: Task[]
+  /** Ready to run but held back by the batch's concurrency (the seeds' Semaphore). */
+  ready: Task[]
+  /** Released to the executor queue and not yet finished. */
+  active: Set<Task>
+}
+
+export interface SchedulerOptions {
+  executors: Record<ExecutorKind, Executor>
+  limits: Limits
+  killGraceMs: number
+  events: EventBatcher
+  logs: TaskLogs
+  /** Told about every forced stop (terminate / SIGKILL / abandoned loop job). */
+  onForced?(task: Task): void
+  onFinished?(task: Task): void
+}
+
+export class Scheduler {
+  readonly tasks = new Map<string, Task>()
+  readonly counters: Counters = emptyCounters()
+  readonly limits: Limits
+  private readonly queues = Object.fromEntries(EXECUTORS.map((e) => [e, new TaskQueue()])) as Record<ExecutorKind, TaskQueue>
+  private readonly active = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  private readonly dependents = new Map<string, Task[]>()
+  private readonly batches = new Map<string, BatchState>()
+  private dispatchQueued = false
+  /** Set at shutdown: nothing new starts and failed attempts are not retried. */
+  private draining = false
+  private idleWaiters: (() => void)[] = []
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.limits = { ...o.limits }
+  }
+
+  /** Tasks started and not yet settled, per executor (running + cancelling). */
+  activeCount(kind: ExecutorKind): number {
+    return this.active[kind]
+  }
+
+  queuedCount(kind: ExecutorKind): number {
+    return this.queues[kind].size
+  }
+
+  addBatch(id: string, concurrency: number, failFast: boolean): void {
+    this.batches.set(id, { concurrency, failFast, members: [], ready: [], active: new Set() })
+  }
+
+  /** Registers a new pending task; `after` ids must already exist (the engine checked). */
+  add(task: Task): void {
+    this.tasks.set(task.id, task)
+    this.counters.pending++
+    this.o.events.changedTask(task)
+    if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
+    for (const depId of task.spec.after ?? []) {
+      const dep = this.tasks.get(depId)!
+      if (dep.state === 'done') continue
+      if (dep.final) {
+        this.cancel(task, 'dependency')
+        return
+      }
+      task.waitingOn++
+      const list = this.dependents.get(depId)
+      if (list) list.push(task)
+      else this.dependents.set(depId, [task])
+    }
+    if (task.waitingOn === 0) this.ready(task)
+  }
+
+  /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */
+  cancel(task: Task, reason: CancelReason, graceMs?: number): void {
+    if (task.state === 'pending') {
+      this.move(task, 'cancelled', reason)
+      this.finished(task)
+    } else if (task.state === 'running') {
+      this.stop(task, reason, graceMs)
+    }
+  }
+
+  drain(): void {
+    this.draining = true
+  }
+
+  /** Forces every stop in progress now (shutdown deadline, second Ctrl+C). */
+  forceAll(): void {
+    for (const t of this.tasks.values()) if (t.state === 'cancelling') this.force(t)
+  }
+
+  setLimits(limits: Partial<Limits>): void {
+    for (const kind of EXECUTORS) {
+      const n = limits[kind]
+      if (n === undefined) continue
+      this.limits[kind] = n
+      this.o.executors[kind].resize(n)
+    }
+    this.o.events.changedLimits(this.limits)
+    this.scheduleDispatch()
+  }
+
+  /** Resolves when nothing is running or cancelling. */
+  idle(): Promise<void> {
+    if (EXECUTORS.every((k) => this.active[k] === 0)) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  private ready(task: Task): void {
+    const batch = task.batch && this.batches.get(task.batch.id)
+    if (batch) {
+      batch.ready.push(task)
+      this.release(batch)
+    } else {
+      this.enqueue(task)
+    }
+  }
+
+  private release(batch: BatchState): void {
+    while (batch.active.size < batch.concurrency && batch.ready.length > 0) {
+      const t = batch.ready.shift()!
+      if (t.state !== 'pending') continue
+      batch.active.add(t)
+      this.enqueue(t)
+    }
+  }
+
+  private enqueue(task: Task): void {
+    this.queues[task.executor].push(task)
+    this.scheduleDispatch()
+  }
+
+  private scheduleDispatch(): void {
+    if (this.dispatchQueued) return
+    this.dispatchQueued = true
+    queueMicrotask(() => {
+      this.dispatchQueued = false
+      this.dispatch()
+    })
+  }
+
+  private dispatch(): void {
+    if (this.draining) return
+    for (const kind of EXECUTORS) {
+      const queue = this.queues[kind]
+      while (this.active[kind] < this.limits[kind]) {
+        const task = queue.pop()
+        if (!task) break
+        this.start(task)
+      }
+    }
+  }
+
+  private start(task: Task): void {
+    this.move(task, 'running')
+    task.progress = null
+    task.progressMessage = null
+    task.worker = null
+    this.active[task.executor]++
+    const hooks: RunHooks = {
+      worker: (label) => {
+        task.worker = label
+        this.o.events.changedTask(task)
+      },
+      progress: (fraction, message) => {
+        if (task.final) return
+        task.progress = fraction === null ? null : Math.min(1, Math.max(0, fraction))
+        if (message !== undefined) task.progressMessage = message
+        this.o.events.changedTask(task)
+      },
+      log: (line, stream = 'log') => this.o.logs.append(task.id, line, stream),
+    }
+    const inputs = (task.spec.after ?? []).map((id) => this.tasks.get(id)?.result ?? null)
+    let run
+    try {
+      run = this.o.executors[task.executor].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
+    } catch (e) {
+      this.active[task.executor]--
+      this.failOrRetry(task, 'error', toError(e))
+      if (task.final) this.finished(task)
+      return
+    }
+    task.run = run
+    const { timeoutMs } = task.spec
+    if (timeoutMs !== undefined) task.timers.push(setTimeout(() => this.stop(task, 'timeout'), timeoutMs))
+    run.result.then(
+      (value) => this.settle(task, run, true, value),
+      (error: unknown) => this.settle(task, run, false, error),
+    )
+  }
+
+  private stop(task: Task, why: CancelReason | 'timeout', graceMs?: number): void {
+    if (task.state !== 'running' || !task.run) return
+    task.stopping = why
+    task.cancelRequestedAt = Date.now()
+    this.move(task, 'cancelling', why)
+    task.run.cancel()
+    const grace = graceMs ?? task.spec.killGraceMs ?? this.o.killGraceMs
+    task.timers.push(setTimeout(() => this.force(task), grace))
+  }
+
+  private force(task: Task): void {
+    if (task.state !== 'cancelling' || !task.run) return
+    const run = task.run
+    this.o.onForced?.(task)
+    if (run.kill()) {
+      task.timers.push(setTimeout(() => this.abandon(task), FORCE_SETTLE_MS))
+    } else {
+      // A loop job cannot be forced: the engine stops waiting for it and says so.
+      task.ignoredCancel = true
+      this.abandon(task)
+    }
+  }
+
+  private abandon(task: Task): void {
+    if (task.state !== 'cancelling' || !task.run) return
+    this.o.logs.append(task.id, 'did not stop after the cancel grace; abandoned', 'log')
+    this.settle(task, task.run, false, new TaskFailure('error', 'abandoned after the cancel grace'))
+  }
+
+  private settle(task: Task, run: NonNullable<Task['run']>, ok: boolean, value: unknown): void {
+    if (task.run !== run) return // already settled (abandoned), or a stale run
+    this.active[task.executor]--
+    const stopping = task.stopping
+    if (ok) {
+      task.result = clampResult(value)
+      task.progress = 1
+      this.move(task, 'done')
+    } else if (stopping === 'timeout') {
+      this.failOrRetry(task, 'timeout', { message: `timed out after ${task.spec.timeoutMs} ms` })
+    } else if (stopping !== null) {
+      this.move(task, 'cancelled', stopping)
+    } else {
+      const f = TaskFailure.from(value)
+      this.failOrRetry(task, f.kind, toError(f))
+    }
+    if (task.final) this.finished(task)
+    this.scheduleDispatch()
+    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.active[k] === 0)) {
+      for (const w of this.idleWaiters.splice(0)) w()
+    }
+  }
+
+  /** A failed attempt: back to pending while retries last, else failed (the caller runs finished()). */
+  private failOrRetry(task: Task, reason: FailReason, error: TaskError): void {
+    task.error = error
+    const retries = task.spec.retries ?? 0
+    if (task.attempt > retries || this.draining) {
+      this.move(task, 'failed', reason)
+      return
+    }
+    this.o.logs.append(task.id, `attempt ${task.attempt} failed (${reason}): ${error.message}; retrying`, 'log')
+    task.attempt++
+    this.move(task, 'pending')
+    const base = task.spec.retryDelayMs ?? 0
+    // Exponential backoff: base, 2·base, 4·base …
+    const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - 2))
+    if (delay === 0) this.enqueue(task)
+    else task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
+  }
+
+  /** Consequences of a task reaching a final state: dependents, its batch, listeners. */
+  private finished(task: Task): void {
+    const deps = this.dependents.get(task.id)
+    if (deps) {
+      this.dependents.delete(task.id)
+      for (const d of deps) {
+        if (d.state !== 'pending') continue
+        if (task.state === 'done') {
+          if (--d.waitingOn === 0) this.ready(d)
+        } else {
+          this.cancel(d, 'dependency')
+        }
+      }
+    }
+    const batch = task.batch && this.batches.get(task.batch.id)
+    if (batch) {
+      batch.active.delete(task)
+      if (batch.failFast && task.state === 'failed') {
+        for (const m of batch.members) if (!m.final && m !== task) this.cancel(m, 'fail-fast')
+      }
+      this.release(batch)
+    }
+    this.o.onFinished?.(task)
+  }
+
+  private move(task: Task, next: TaskState, reason: TaskReason | null = null): void {
+    const prev = task.to(next, reason)
+    this.counters[prev]--
+    this.counters[next]++
+    this.o.events.changedTask(task)
+  }
+}
+
+function toError(e: unknown): TaskError {
+  if (e instanceof Error) return { message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
+  return { message: String(e) }
+}
+
+/** Results travel to every client: keep them small JSON. */
+function clampResult(value: unknown): unknown {
+  if (value === undefined) return null
+  try {
+    const json = JSON.stringify(value)
+    if (json === undefined) return null
+    if (json.length > MAX_RESULT_CHARS) return { truncated: true, chars: json.length, preview: json.slice(0, 1000) }
+    return JSON.parse(json)
+  } catch (e) {
+    return { unserializable: e instanceof Error ? e.message : String(e) }
+  }
+}
