@@ -1,0 +1,45 @@
+// The seeds' classic examples with real executors; generous bounds, the figures live in bench/.
+import { afterEach, describe, expect, it } from 'vitest'
+import { Engine } from '../../../main/engine/engine'
+import { waitFinal } from '../../helpers/engine'
+
+let engine: Engine | null = null
+afterEach(async () => {
+  await engine?.shutdown({ graceMs: 500 })
+  engine = null
+})
+
+describe('seeds: concurrency examples', () => {
+  it('three loop sleeps of 1, 2 and 4 s run concurrently: about 4 s, not 7', async () => {
+    engine = new Engine()
+    const t0 = Date.now()
+    const { ids } = await engine.submit({
+      batch: { name: 'gather', tasks: [1000, 2000, 4000].map((ms) => ({ job: 'sleep', params: { ms } })) },
+    })
+    const tasks = await waitFinal(engine, ids)
+    const elapsed = Date.now() - t0
+    expect(tasks.map((t) => t.state)).toEqual(['done', 'done', 'done'])
+    expect(tasks.every((t) => t.executor === 'loop')).toBe(true)
+    expect(elapsed).toBeGreaterThanOrEqual(3900)
+    expect(elapsed).toBeLessThan(5500)
+  })
+
+  for (const executor of ['thread', 'process'] as const) {
+    it(`four 1 s spin jobs on a ${executor} pool of 3 take about 2 s`, async () => {
+      engine = new Engine({ limits: { [executor]: 3 } })
+      const t0 = Date.now()
+      const { ids } = await engine.submit({
+        batch: { tasks: Array.from({ length: 4 }, (_, i) => ({ name: `cpu ${i}`, job: 'spin', executor, params: { ms: 1000 } })) },
+      })
+      const tasks = await waitFinal(engine, ids)
+      const elapsed = Date.now() - t0
+      expect(tasks.map((t) => t.state)).toEqual(['done', 'done', 'done', 'done'])
+      // Three start together; the fourth waits for a free worker, like Python's Pool(3).
+      const starts = tasks.map((t) => t.startedAt!).sort((a, b) => a - b)
+      expect(starts[3]! - starts[0]!).toBeGreaterThanOrEqual(900)
+      expect(new Set(tasks.map((t) => t.worker)).size).toBe(3)
+      expect(elapsed).toBeGreaterThanOrEqual(1900)
+      expect(elapsed).toBeLessThan(4000)
+    })
+  }
+})

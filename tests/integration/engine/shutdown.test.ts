@@ -1,0 +1,103 @@
+// The Ctrl+C sequence (ARCHITECTURE "Shutdown") on a real engine, in-process and on its thread.
+import { describe, expect, it } from 'vitest'
+import type { EngineEvent, ShutdownStatus } from '../../../common/types'
+import { startEngineThread } from '../../../main/engine/client'
+import { Engine } from '../../../main/engine/engine'
+import type { EngineHandle } from '../../../main/engine/handle'
+import { waitFor, waitState } from '../../helpers/engine'
+import { aliveInGroup, pidOf } from '../../helpers/proc'
+
+async function mixedWork(engine: EngineHandle) {
+  const submit = async (spec: Parameters<EngineHandle['submit']>[0]) => (await engine.submit(spec)).ids[0]!
+  const ids = {
+    polite: await submit({ name: 'polite', job: 'sleep', params: { ms: 30_000 } }),
+    stubbornThread: await submit({ name: 'stubborn thread', job: 'spin', executor: 'thread', params: { ms: 30_000, ignoreCancel: true } }),
+    tree: await submit({ name: 'tree', command: 'trap "" TERM; sleep 30 & sleep 30 & wait' }),
+  }
+  await engine.setLimits({ loop: 1 })
+  const pending = await submit({ name: 'pending', job: 'sleep', params: { ms: 10 } })
+  await waitFor('work to run', async () => {
+    const ts = await Promise.all([ids.polite, ids.stubbornThread, ids.tree].map((id) => engine.get(id)))
+    return ts.every((t) => t.state === 'running' && t.worker) && (ts[1]!.progress ?? 0) > 0
+  })
+  await new Promise((r) => setTimeout(r, 200)) // the command's trap is installed
+  return { ...ids, pending, pgid: pidOf((await engine.get(ids.tree)).worker) }
+}
+
+describe('shutdown', () => {
+  it('cancels pending, stops running cooperatively, forces the rest after the grace, refuses new work', async () => {
+    const engine = new Engine()
+    const ids = await mixedWork(engine)
+    const statuses: ShutdownStatus[] = []
+    engine.subscribe((e: EngineEvent) => {
+      const s = e.type === 'snapshot' ? e.shutdown : e.shutdown
+      if (s) statuses.push(s)
+    })
+    const t0 = Date.now()
+    const done = engine.shutdown({ graceMs: 800 })
+    await expect(engine.submit({ job: 'sleep' })).rejects.toMatchObject({ code: 'shutting-down' })
+    const report = await done
+    const elapsed = Date.now() - t0
+    expect(elapsed).toBeGreaterThanOrEqual(750)
+    expect(elapsed).toBeLessThan(5000)
+    expect(await engine.get(ids.pending)).toMatchObject({ state: 'cancelled', reason: 'shutdown' })
+    expect(await engine.get(ids.polite)).toMatchObject({ state: 'cancelled', reason: 'shutdown', ignoredCancel: false })
+    expect(await engine.get(ids.stubbornThread)).toMatchObject({ state: 'cancelled', reason: 'shutdown' })
+    expect(await engine.get(ids.tree)).toMatchObject({ state: 'cancelled', reason: 'shutdown' })
+    expect(report.forced.sort()).toEqual([ids.stubbornThread, ids.tree].sort())
+    expect(aliveInGroup(ids.pgid)).toEqual([])
+    // Clients saw the drain announced, forced, and finished.
+    expect(statuses[0]!.phase).toBe('draining')
+    expect(statuses[0]!.draining.map((d) => d.name).sort()).toEqual(['polite', 'stubborn thread', 'tree'])
+    expect(statuses.map((s) => s.phase)).toContain('forcing')
+    expect(statuses.at(-1)).toMatchObject({ phase: 'done' })
+    expect(Object.values((await engine.stats()).counters).reduce((a, b) => a + b)).toBe((await engine.list()).length)
+  })
+
+  it('a second Ctrl+C (escalate) forces at once, and shutdown is idempotent', async () => {
+    const engine = new Engine()
+    const ids = await mixedWork(engine)
+    const t0 = Date.now()
+    const first = engine.shutdown({ graceMs: 20_000 })
+    expect(engine.shutdown()).toBe(first)
+    await new Promise((r) => setTimeout(r, 100))
+    engine.escalate()
+    await first
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(aliveInGroup(ids.pgid)).toEqual([])
+    expect((await engine.get(ids.stubbornThread)).state).toBe('cancelled')
+  })
+
+  it('on the engine thread: the client proxy drives the same sequence and the thread ends', async () => {
+    const client = await startEngineThread({ shutdownGraceMs: 600 })
+    const events: EngineEvent[] = []
+    client.subscribe((e) => events.push(e))
+    const ids = await mixedWork(client)
+    await expect(client.submit({ job: 'sleep', executor: 'gpu' } as never)).rejects.toMatchObject({ code: 'invalid', path: 'executor' })
+    await expect(client.get('nope')).rejects.toMatchObject({ code: 'not-found' })
+    const report = await client.shutdown()
+    expect(report.forced).toHaveLength(2)
+    expect(aliveInGroup(ids.pgid)).toEqual([])
+    expect(events[0]!.type).toBe('snapshot')
+    const seqs = events.map((e) => e.seq)
+    seqs.slice(1).forEach((s, i) => expect(s).toBe(seqs[i]! + 1))
+    const last = new Map(events.flatMap((e) => e.tasks.map((t) => [t.id, t.state] as const)))
+    expect(last.get(ids.polite)).toBe('cancelled')
+    await expect(client.stats()).rejects.toMatchObject({ code: 'internal' })
+  })
+
+  it('the client proxy runs a job on every executor from its own thread', async () => {
+    const client = await startEngineThread()
+    const { ids } = await client.submit({
+      batch: { tasks: [{ job: 'sleep', params: { ms: 20 } }, { job: 'primes', params: { below: 100 } }, { job: 'spin', executor: 'process', params: { ms: 20 } }, { argv: ['echo', 'hi'] }] },
+    })
+    const all = await Promise.all(ids.map((id) => waitState(client, id, ['done', 'failed'])))
+    expect(all.map((t) => [t.executor, t.state])).toEqual([
+      ['loop', 'done'],
+      ['thread', 'done'],
+      ['process', 'done'],
+      ['command', 'done'],
+    ])
+    await client.shutdown()
+  })
+})

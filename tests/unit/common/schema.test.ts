@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../../../common/schema'
+
+const refusal = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    return e as { code: string; path: string; message: string }
+  }
+  throw new Error('expected a refusal')
+}
+
+describe('spec validation', () => {
+  it('accepts the specs of ARCHITECTURE', () => {
+    const specs = [
+      { name: 'fetch page 3', job: 'sleep', params: { ms: 1000 }, executor: 'loop', timeoutMs: 5000, retries: 2, retryDelayMs: 500, priority: 0, after: ['x'], group: 'nightly' },
+      { job: 'path/to/module.mjs#exportName' },
+      { name: 'build', command: 'npm run build', cwd: '.', env: {}, killGraceMs: 3000, timeoutMs: 600000 },
+      { argv: ['npm', 'run', 'build'] },
+      { batch: { name: '100 pages', concurrency: 10, failFast: false, tasks: [{ job: 'sleep' }, { command: 'ls' }] } },
+    ]
+    for (const s of specs) expect(parseSubmitSpec(s)).toEqual(s)
+  })
+
+  it.each([
+    [{ job: 'sleep', params: 3 }, 'params'],
+    [{ job: 'sleep', executor: 'gpu' }, 'executor'],
+    [{ job: 'sleep', bogus: 1 }, 'bogus'],
+    [{ command: 'ls', argv: ['ls'] }, 'command'],
+    [{ argv: [] }, 'argv'],
+    [{ nothing: true }, 'job'],
+    [{ batch: { tasks: [{ job: 'a' }, { job: 'b', retries: -1 }] } }, 'batch.tasks.1.retries'],
+    [{ batch: { tasks: [] } }, 'batch.tasks'],
+    [{ job: 'sleep', timeoutMs: 0 }, 'timeoutMs'],
+    [{ job: 'a.mjs#not-an-identifier' }, 'job'],
+    [null, 'spec'],
+    ['sleep', 'spec'],
+  ])('refuses %j naming %s', (spec, path) => {
+    const e = refusal(() => parseSubmitSpec(spec))
+    expect(e.code).toBe('invalid')
+    expect(e.path).toBe(path)
+    expect(e.message.startsWith(`${path}: `)).toBe(true)
+  })
+
+  it('validates ids, list queries and limits', () => {
+    expect(parseTaskId('abc')).toBe('abc')
+    expect(refusal(() => parseTaskId('')).path).toBe('id')
+    expect(refusal(() => parseListQuery({ state: 'stopping' })).path).toBe('state')
+    expect(parseListQuery(undefined)).toEqual({})
+    expect(refusal(() => parseLimits({ thread: 1.5 })).path).toBe('thread')
+    expect(refusal(() => parseLimits({ gpu: 1 })).path).toBe('gpu')
+  })
+})
