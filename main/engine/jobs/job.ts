@@ -11,6 +11,10 @@ export interface JobContext {
   inputs: unknown[]
   taskId: string
   attempt: number
+  /** Where this run executes; lets a job refuse what would harm the engine (crash on loop). */
+  executor: JobExecutor
+  /** The engine's base folder, for relative paths in params. */
+  cwd: string
 }
 
 export type JobFn = (params: Record<string, unknown>, ctx: JobContext) => unknown

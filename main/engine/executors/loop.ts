@@ -1,0 +1,55 @@
+// Loop executor: runs the job on the engine's own event loop (asyncio's create_task).
+// It cannot force a stop: a job that ignores its signal is the scheduler's to mark and flag.
+import path from 'node:path'
+import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { runJob } from './run-job'
+
+export interface LoopOptions {
+  cwd?: string
+  jobsDirs?: string[]
+}
+
+export class LoopExecutor implements Executor {
+  readonly kind = 'loop' as const
+  private readonly cwd: string
+  private readonly jobsDirs: string[]
+  private readonly running = new Set<AbortController>()
+
+  constructor(opts: LoopOptions = {}) {
+    this.cwd = path.resolve(opts.cwd ?? process.cwd())
+    this.jobsDirs = opts.jobsDirs ?? []
+  }
+
+  start(request: RunRequest, hooks: RunHooks): Run {
+    const spec = request.spec
+    if (!('job' in spec)) {
+      return { result: Promise.reject(new TaskFailure('error', 'the loop executor runs jobs, not commands')), cancel() {}, kill: () => false }
+    }
+    const ac = new AbortController()
+    this.running.add(ac)
+    hooks.worker('loop')
+    const req = {
+      job: spec.job,
+      params: spec.params ?? {},
+      inputs: request.inputs,
+      taskId: request.taskId,
+      attempt: request.attempt,
+      cwd: this.cwd,
+      jobsDirs: this.jobsDirs,
+    }
+    const sink = { progress: (f: number | null, m?: string) => hooks.progress(f, m), log: (line: string) => hooks.log(line, 'log') }
+    const result = runJob(req, 'loop', ac.signal, sink).finally(() => this.running.delete(ac))
+    return { result, cancel: () => ac.abort(), kill: () => false }
+  }
+
+  resize(): void {}
+
+  workers(): number {
+    return 0
+  }
+
+  /** Aborts every running loop job; one that ignores its signal cannot be forced from here. */
+  async close(): Promise<void> {
+    for (const ac of this.running) ac.abort()
+  }
+}

@@ -1,0 +1,60 @@
+// Process executor: a pool of forked Node processes, for isolated JS (see pool.ts for the shared logic).
+import { fork, type ChildProcess } from 'node:child_process'
+import entry from './process-child?modulePath'
+import { pipeLines } from './lines'
+import { WorkerPool, type PoolWorker, type WorkerEvents } from './pool'
+import type { FromWorker } from './protocol'
+
+/** After SIGTERM, how long a pool child may take before SIGKILL. */
+export const TERM_GRACE_MS = 1000
+
+export class ProcessPool extends WorkerPool {
+  readonly kind = 'process' as const
+
+  protected spawnWorker(events: WorkerEvents): PoolWorker {
+    const child = fork(entry, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // A debugger flag would make every child fight for the same port.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+    })
+    let exited = false
+    pipeLines(child.stdout!, (l) => events.output(l, 'stdout'))
+    pipeLines(child.stderr!, (l) => events.output(l, 'stderr'))
+    child.on('message', (msg) => events.message(msg as FromWorker))
+    child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
+    child.on('exit', (code, signal) => {
+      exited = true
+      events.exit(signal ? `killed by ${signal}` : `exited with code ${code}`)
+    })
+    const kill = (): void => {
+      if (exited) return
+      signalChild(child, 'SIGTERM')
+      setTimeout(() => exited || signalChild(child, 'SIGKILL'), TERM_GRACE_MS).unref()
+    }
+    return {
+      label: `pid ${child.pid}`,
+      send: (msg) => {
+        if (child.connected) child.send(msg)
+      },
+      kill,
+      // Disconnecting makes an idle child exit by itself; SIGTERM backs it up.
+      retire: () => {
+        if (child.connected) child.disconnect()
+        setTimeout(kill, TERM_GRACE_MS).unref()
+      },
+    }
+  }
+
+  protected describeExit(why: string): string {
+    return `worker process ${why}`
+  }
+}
+
+function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    child.kill(signal)
+  } catch {
+    // already gone
+  }
+}

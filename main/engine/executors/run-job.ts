@@ -1,0 +1,87 @@
+// The one place a job function is run, whatever the executor: resolve the job, build its
+// context, pass params, turn a throw into a TaskFailure and the result into plain JSON.
+// Loop calls it directly; thread workers and pool children call it through protocol.ts.
+import type { JobExecutor } from '../../../common/types'
+import type { JobContext } from '../jobs/job'
+import { loadJob } from '../jobs/resolve'
+import { TaskFailure } from './executor'
+
+export interface JobRequest {
+  job: string
+  params: Record<string, unknown>
+  inputs: unknown[]
+  taskId: string
+  attempt: number
+  cwd: string
+  jobsDirs: string[]
+}
+
+export interface JobSink {
+  progress(fraction: number | null, message?: string): void
+  log(line: string): void
+}
+
+/** A job may report progress in a tight loop; at most one report per interval crosses over, and always the last. */
+export const PROGRESS_INTERVAL_MS = 16
+
+function throttle(sink: JobSink): { progress: JobSink['progress']; flush(): void } {
+  let last = 0
+  let pending: [number | null, string | undefined] | null = null
+  let timer: NodeJS.Timeout | null = null
+  const flush = (): void => {
+    if (timer) clearTimeout(timer)
+    timer = null
+    if (!pending) return
+    const [f, m] = pending
+    pending = null
+    last = performance.now()
+    sink.progress(f, m)
+  }
+  return {
+    flush,
+    progress(fraction, message) {
+      const f = fraction === null ? null : Math.min(1, Math.max(0, Number(fraction) || 0))
+      pending = [f, message === undefined ? undefined : String(message)]
+      const wait = last + PROGRESS_INTERVAL_MS - performance.now()
+      // Sends synchronously when due, so a busy loop that never yields still reports.
+      if (wait <= 0) flush()
+      else timer ??= setTimeout(flush, wait)
+    },
+  }
+}
+
+/** Results are small JSON: the same value whichever executor ran the job. */
+function toJson(value: unknown): unknown {
+  if (value === undefined) return null
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (e) {
+    throw new TaskFailure('error', `job result is not JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  return text === undefined ? null : JSON.parse(text)
+}
+
+/** Resolves with the JSON result; rejects with a TaskFailure. */
+export async function runJob(req: JobRequest, executor: JobExecutor, signal: AbortSignal, sink: JobSink): Promise<unknown> {
+  const progress = throttle(sink)
+  try {
+    const fn = await loadJob(req.job, { cwd: req.cwd, jobsDirs: req.jobsDirs })
+    const ctx: JobContext = {
+      signal,
+      progress: progress.progress,
+      log: (line) => sink.log(String(line)),
+      inputs: req.inputs,
+      taskId: req.taskId,
+      attempt: req.attempt,
+      executor,
+      cwd: req.cwd,
+    }
+    const value = await fn(req.params, ctx)
+    return toJson(value)
+  } catch (e) {
+    throw TaskFailure.from(e)
+  } finally {
+    progress.flush()
+  }
+}

@@ -1,0 +1,32 @@
+// Thread executor: a pool of worker_threads for CPU-bound JS (see pool.ts for the shared logic).
+import { Worker } from 'node:worker_threads'
+import entry from './thread-worker?modulePath'
+import { pipeLines } from './lines'
+import { WorkerPool, type PoolWorker, type WorkerEvents } from './pool'
+import type { FromWorker } from './protocol'
+
+export class ThreadPool extends WorkerPool {
+  readonly kind = 'thread' as const
+
+  protected spawnWorker(events: WorkerEvents): PoolWorker {
+    // stdout/stderr captured so a job's console.log lands in its task log, not the app's terminal.
+    const worker = new Worker(entry, { stdout: true, stderr: true })
+    let error: string | null = null
+    pipeLines(worker.stdout, (l) => events.output(l, 'stdout'))
+    pipeLines(worker.stderr, (l) => events.output(l, 'stderr'))
+    worker.on('message', (msg: FromWorker) => events.message(msg))
+    // An uncaught exception (or an out-of-memory) in the thread: 'error', then 'exit'.
+    worker.on('error', (e) => (error = e instanceof Error ? e.message : String(e)))
+    worker.on('exit', (code) => events.exit(error ?? `exited with code ${code}`))
+    return {
+      label: `thread ${worker.threadId}`,
+      send: (msg) => worker.postMessage(msg),
+      kill: () => void worker.terminate(),
+      retire: () => void worker.terminate(),
+    }
+  }
+
+  protected describeExit(why: string): string {
+    return why.startsWith('exited with code') ? `worker thread ${why}` : `worker thread crashed: ${why}`
+  }
+}

@@ -1,0 +1,105 @@
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { CommandExecutor } from '../../../main/engine/executors/command'
+import { delay, drive, fails, groupMembers, pidOf, succeeds, waitFor } from './harness'
+
+describe('command executor', () => {
+  const cmd = new CommandExecutor()
+  afterAll(() => cmd.close())
+
+  it('captures stdout and stderr lines, partial last line included', async () => {
+    const r = drive(cmd, { command: 'echo one; echo two >&2; printf "three"' })
+    expect(await succeeds(r.outcome)).toEqual({ exitCode: 0 })
+    expect(r.heard.worker).toMatch(/^pid \d+$/)
+    expect(r.heard.logs).toEqual(
+      expect.arrayContaining([
+        { line: 'one', stream: 'stdout' },
+        { line: 'two', stream: 'stderr' },
+        { line: 'three', stream: 'stdout' },
+      ]),
+    )
+  })
+
+  it('runs argv directly, with cwd and env', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-cwd-'))
+    const r = drive(cmd, { argv: ['sh', '-c', 'pwd; echo "$GREETING"'], cwd: dir, env: { GREETING: 'hello' } })
+    await succeeds(r.outcome)
+    expect(r.heard.logs.map((l) => l.line)).toEqual([dir, 'hello'])
+  })
+
+  it('turns ::progress lines into progress', async () => {
+    const r = drive(cmd, { command: 'echo "::progress 0.5 halfway"; echo "::progress 1"; echo "::progress x"' })
+    await succeeds(r.outcome)
+    expect(r.heard.progress).toEqual([
+      [0.5, 'halfway'],
+      [1, undefined],
+    ])
+    expect(r.heard.logs.map((l) => l.line)).toEqual(['::progress x'])
+  })
+
+  it('caps an endless line at 64 KiB', async () => {
+    const r = drive(cmd, { command: "head -c 200000 /dev/zero | tr '\\0' a; echo; echo after" })
+    await succeeds(r.outcome)
+    expect(r.heard.logs).toHaveLength(2)
+    expect(r.heard.logs[0]!.line.length).toBeLessThan(64 * 1024 + 100)
+    expect(r.heard.logs[1]!.line).toBe('after')
+  })
+
+  it('reports a missing program, a missing cwd, exit codes and signals clearly', async () => {
+    expect(await fails(drive(cmd, { argv: ['no-such-program-xyz'] }).outcome)).toMatchObject({
+      kind: 'error',
+      message: 'command not found: no-such-program-xyz',
+    })
+    expect((await fails(drive(cmd, { command: 'true', cwd: '/no/such/dir' }).outcome)).message).toBe('cwd not found: /no/such/dir')
+    expect(await fails(drive(cmd, { command: 'exit 3' }).outcome)).toMatchObject({ kind: 'exit-code', message: 'exited with code 3' })
+    expect((await fails(drive(cmd, { command: 'no-such-program-xyz' }).outcome)).message).toBe(
+      'exited with code 127 (command not found)',
+    )
+    expect((await fails(drive(cmd, { command: 'kill -9 $$' }).outcome)).message).toBe('killed by SIGKILL')
+  })
+
+  it('cancel sends SIGTERM to the group; a command that traps it dies on kill()', async () => {
+    const r = drive(cmd, { command: 'trap "" TERM; echo ready; sleep 30' })
+    await waitFor(() => r.heard.logs.length > 0, 5000, 'ready')
+    const pgid = pidOf(r.heard.worker)
+    r.run.cancel()
+    const settled = await Promise.race([r.outcome.then(() => true), delay(500).then(() => false)])
+    expect(settled).toBe(false)
+    expect(r.run.kill()).toBe(true)
+    expect(await fails(r.outcome)).toMatchObject({ kind: 'exit-code', message: 'killed by SIGKILL' })
+    expect(groupMembers(pgid)).toEqual([])
+  })
+
+  it('leaves no descendant behind after cancel', async () => {
+    const r = drive(cmd, { command: 'sleep 30 & sleep 30 & echo started; wait' })
+    await waitFor(() => r.heard.logs.length > 0, 5000, 'started')
+    const pgid = pidOf(r.heard.worker)
+    await waitFor(() => groupMembers(pgid).length >= 3, 5000, 'the group to form')
+    r.run.cancel()
+    expect((await fails(r.outcome)).kind).toBe('exit-code')
+    expect(groupMembers(pgid)).toEqual([])
+  })
+
+  it('settles when the leader exits even if a grandchild holds stdout open, and kills it', async () => {
+    const r = drive(cmd, { command: 'sleep 30 & echo leader done' })
+    const t = performance.now()
+    expect(await succeeds(r.outcome)).toEqual({ exitCode: 0 })
+    expect(performance.now() - t).toBeLessThan(3000)
+    expect(groupMembers(pidOf(r.heard.worker))).toEqual([])
+  })
+
+  it('close() kills every live group', async () => {
+    const c = new CommandExecutor()
+    const r = drive(c, { command: 'trap "" TERM; sleep 30 & sleep 30; wait' })
+    await waitFor(() => r.heard.worker !== null)
+    const pgid = pidOf(r.heard.worker)
+    await waitFor(() => groupMembers(pgid).length >= 2, 5000, 'the group to form')
+    expect(c.workers()).toBe(1)
+    await c.close()
+    expect((await fails(r.outcome)).message).toBe('killed by SIGKILL')
+    expect(groupMembers(pgid)).toEqual([])
+    expect(c.workers()).toBe(0)
+  })
+})
