@@ -1,0 +1,82 @@
+// The `taskloop` command (bin/taskloop.mjs runs the build of this file, out/main/cli.js):
+// `serve` for the UI in a browser, `run` for a spec file in the terminal.
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { UsageError } from './args'
+import { run } from './run'
+import { DEFAULT_PORT, serve } from './serve'
+
+export const USAGE = `Usage:
+  taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--grace-ms N] [--jobs DIR]
+      Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
+      --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
+      --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
+      --token T     use this token instead of a random one
+      --no-auth     no token at all (for tests only)
+      --open        open the UI in a Chromium/Chrome app window
+      --grace-ms N  how long running tasks get to stop at shutdown before they are forced (default 5000)
+      --jobs DIR    folder of job modules that specs may name by export alone (repeatable)
+
+  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json]
+      Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
+      Relative job modules and command cwd resolve against the current folder.
+      --json        print a JSON report (final snapshot of every task) on stdout at the end
+      Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
+
+  Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it.
+
+  taskloop --help
+`
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE)
+        return 0
+      case 'serve':
+      case 'run':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(USAGE)
+          return 0
+        }
+        return command === 'serve' ? await serve(rest) : await run(rest)
+      default:
+        throw new UsageError(command === undefined ? 'missing command' : `unknown command "${command}"`)
+    }
+  } catch (e) {
+    // parseArgs reports unknown or malformed options with these codes.
+    const code = (e as { code?: string }).code
+    if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`taskloop: ${(e as Error).message}\n\n${USAGE}`)
+      return 2
+    }
+    throw e
+  }
+}
+
+/** True when this file is the process's entry (`node out/main/cli.js`), not imported by bin/taskloop.mjs. */
+function isEntry(): boolean {
+  const entry = process.argv[1]
+  if (!entry) return false
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntry()) {
+  // `taskloop run x.json | head`: a closed pipe is not a crash.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`taskloop: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+      process.exit(1)
+    },
+  )
+}

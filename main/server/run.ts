@@ -1,0 +1,134 @@
+// `taskloop run FILE.json`: submit specs to an engine thread, show them live, exit with what happened.
+// 0: all done; 1: any failed or cancelled; 2: bad input; 128+signal (130 for Ctrl+C) after a shutdown.
+import { parseArgs } from 'node:util'
+import { isFinal, TaskloopError } from '../../common/types'
+import type { Counters, EngineEvent, TaskSnapshot } from '../../common/types'
+import { emptyCounters } from '../../common/types'
+import { startEngineThread } from '../engine/client'
+import { intOption, UsageError } from './args'
+import { lineView, taskLabel, ttyView } from './run-view'
+import type { RunView } from './run-view'
+import { shutdownOnSignals } from './shutdown-signals'
+import type { ShutdownTrigger } from './shutdown-signals'
+import { readSpecFile, SpecFileError } from './spec-file'
+
+const SIGNAL_EXIT: Partial<Record<ShutdownTrigger, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
+const DEFAULT_GRACE_MS = 5000
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'grace-ms': { type: 'string' },
+      jobs: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  if (positionals.length !== 1) throw new UsageError('run: give exactly one FILE.json')
+  const file = positionals[0]!
+  const graceMs = intOption(values['grace-ms'], '--grace-ms', 0, 600_000) ?? DEFAULT_GRACE_MS
+  const json = values.json ?? false
+
+  let specs
+  try {
+    specs = await readSpecFile(file)
+  } catch (e) {
+    if (!(e instanceof SpecFileError)) throw e
+    process.stderr.write(`taskloop run: ${e.message}\n`)
+    return 2
+  }
+
+  const engine = await startEngineThread({ jobsDirs: values.jobs ?? [], shutdownGraceMs: graceMs })
+  const startedAt = Date.now()
+  // With --json, stdout carries only the final report; the live lines go to stderr.
+  const view: RunView =
+    !json && process.stdout.isTTY
+      ? ttyView(process.stdout, process.stderr, startedAt)
+      : lineView(json ? process.stderr : process.stdout, process.stderr, startedAt)
+  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line) })
+
+  const tasks = new Map<string, TaskSnapshot>()
+  let counters: Counters = emptyCounters()
+  let seq = -1
+  let submitted: string[] | null = null
+  let resyncing = false
+
+  const allFinal = (): boolean =>
+    submitted !== null && submitted.every((id) => tasks.has(id)) && [...tasks.values()].every((t) => isFinal(t.state))
+
+  const apply = (event: EngineEvent): void => {
+    if (event.type === 'batch' && event.seq <= seq) return
+    if (event.type === 'batch' && seq >= 0 && event.seq !== seq + 1) {
+      // A gap (should not happen in-process, but the contract allows it): start over from a snapshot.
+      if (!resyncing) {
+        resyncing = true
+        void engine.snapshot().then(
+          (s) => {
+            resyncing = false
+            apply(s)
+          },
+          () => (resyncing = false),
+        )
+      }
+      return
+    }
+    seq = event.seq
+    if (event.type === 'snapshot') tasks.clear()
+    for (const t of event.tasks) tasks.set(t.id, t)
+    counters = event.counters
+    view.update(tasks, counters)
+    if (allFinal()) stop.begin('done')
+  }
+  const unsubscribe = engine.subscribe(apply)
+
+  let badInput: string | null = null
+  try {
+    const ids: string[] = []
+    for (const spec of specs) ids.push(...(await engine.submit(spec)).ids)
+    submitted = ids
+    if (allFinal()) stop.begin('done')
+  } catch (e) {
+    const err = TaskloopError.from(e)
+    // A refusal after some specs went in (an unknown `after` id, a shutdown): stop what started.
+    if (err.code === 'invalid') badInput = `${file}: ${err.message}`
+    else view.note(`taskloop run: ${err.message}`)
+    stop.begin('done')
+  }
+
+  const { trigger } = await stop.finished
+  stop.dispose()
+  unsubscribe()
+  view.finish()
+
+  const final = [...tasks.values()]
+  if (badInput !== null) {
+    process.stderr.write(`taskloop run: ${badInput}\n`)
+    return 2
+  }
+  const failed = final.filter((t) => t.state === 'failed' || t.state === 'cancelled')
+  if (json) {
+    process.stdout.write(
+      JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final }, null, 2) + '\n',
+    )
+  } else {
+    report(final, counters, Date.now() - startedAt)
+  }
+  const signalExit = SIGNAL_EXIT[trigger]
+  if (signalExit !== undefined) return signalExit
+  if (submitted === null) return 1
+  return failed.length > 0 ? 1 : 0
+}
+
+function report(tasks: TaskSnapshot[], counters: Counters, elapsedMs: number): void {
+  const out = process.stdout
+  for (const t of tasks) {
+    if (t.state !== 'failed') continue
+    out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${t.error?.message.split('\n')[0] ?? 'no message'}\n`)
+  }
+  const unfinished = tasks.filter((t) => !isFinal(t.state)).length
+  out.write(
+    `${counters.done} done, ${counters.failed} failed, ${counters.cancelled} cancelled` +
+      `${unfinished > 0 ? `, ${unfinished} unfinished` : ''} in ${(elapsedMs / 1000).toFixed(2)}s\n`,
+  )
+}

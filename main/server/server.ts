@@ -1,0 +1,162 @@
+// The headless transport: the engine's API over HTTP, its events over a WebSocket, and the built
+// renderer as static files, on 127.0.0.1 behind a token. `taskloop serve` and the tests start it.
+import { createServer } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import type { EngineHandle } from '../engine/handle'
+import {
+  accessPolicy,
+  authenticate,
+  hostAllowed,
+  hostForUrl,
+  isWildcardHost,
+  newToken,
+  originAllowed,
+  sessionCookie,
+} from './auth'
+import type { AccessPolicy } from './auth'
+import { serveEvents } from './events'
+import { errorReply, sendJson, setSecurityHeaders } from './http'
+import { apiRoutes } from './routes'
+import { staticFiles } from './static'
+
+export interface ServerOptions {
+  engine: EngineHandle
+  host?: string
+  port?: number
+  /** Random 32-byte hex when absent. */
+  token?: string
+  /** false (`--no-auth`) lets anyone who can reach the port control the engine. */
+  auth?: boolean
+  /** The built renderer (out/renderer). */
+  staticDir?: string
+}
+
+export interface TaskloopServer {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7420`. */
+  url: string
+  port: number
+  token: string
+  close(): Promise<void>
+}
+
+/** A WebSocket message is a ClientMessage: tiny. */
+const MAX_WS_MESSAGE_BYTES = 64 * 1024
+const PING_INTERVAL_MS = 30_000
+
+export async function startServer(options: ServerOptions): Promise<TaskloopServer> {
+  const { engine, host = '127.0.0.1', port = 0, auth = true } = options
+  const token = options.token ?? newToken()
+  if (!auth) {
+    process.stderr.write(
+      '\n!!! WARNING: Taskloop server started with authentication OFF (--no-auth).\n' +
+        '!!! Anyone who can reach this port can run any command as you. Use it only for tests.\n\n',
+    )
+  }
+
+  // Filled in once the port is known (port 0 picks one).
+  let policy: AccessPolicy = accessPolicy(host, port, auth ? token : null)
+  let fallbackHost = ''
+  const api = apiRoutes(engine)
+  const files = staticFiles(options.staticDir)
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    setSecurityHeaders(res)
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (!hostAllowed(req, policy)) return sendJson(res, 403, { error: 'unexpected Host header' })
+    if (!originAllowed(req, policy)) return sendJson(res, 403, { error: 'cross-origin request refused' })
+    const source = authenticate(req, url, policy)
+    if (source === null) {
+      return sendJson(res, 401, {
+        error: 'unauthorized: open the URL printed by `taskloop serve` (it carries ?token=), or send Authorization: Bearer TOKEN',
+      })
+    }
+    const isApi = url.pathname === '/api' || url.pathname.startsWith('/api/')
+    if (source === 'query') {
+      res.setHeader('Set-Cookie', sessionCookie(policy))
+      if (!isApi && (req.method === 'GET' || req.method === 'HEAD')) {
+        // Keep the token out of the address bar and history: the cookie carries it from here on.
+        url.searchParams.delete('token')
+        res.statusCode = 302
+        res.setHeader('Location', url.pathname + url.search)
+        res.setHeader('Cache-Control', 'no-store')
+        return void res.end()
+      }
+    }
+    if (isApi) return api(req, res, url)
+    return files.serve(req, res, url.pathname, fallbackHost)
+  }
+
+  const server = createServer((req, res) => {
+    onRequest(req, res).catch((e: unknown) => {
+      const { status, body } = errorReply(e)
+      if (status === 500) process.stderr.write(`taskloop server: ${req.method} ${req.url}: ${body.error}\n`)
+      if (res.headersSent) res.destroy()
+      else sendJson(res, status, body)
+    })
+  })
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES })
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    }
+    if (url.pathname !== '/api/events') return refuse(404, 'Not Found')
+    if (!hostAllowed(req, policy) || !originAllowed(req, policy)) return refuse(403, 'Forbidden')
+    if (authenticate(req, url, policy) === null) return refuse(401, 'Unauthorized')
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      let alive = true
+      ws.on('pong', () => (alive = true))
+      const ping = setInterval(() => {
+        // A peer that vanished without closing (sleep, cable) would hold its subscriptions forever.
+        if (!alive) return ws.terminate()
+        alive = false
+        ws.ping()
+      }, PING_INTERVAL_MS)
+      ws.on('close', () => clearInterval(ping))
+      serveEvents(ws, engine)
+    })
+  })
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    else socket.destroy()
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+
+  const actualPort = (server.address() as AddressInfo).port
+  policy = accessPolicy(host, actualPort, auth ? token : null)
+  // A browser on this machine reaches a wildcard bind through loopback.
+  const urlHost = isWildcardHost(host) ? '127.0.0.1' : hostForUrl(host)
+  fallbackHost = `${urlHost}:${actualPort}`
+
+  let closing: Promise<void> | undefined
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    port: actualPort,
+    token,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down')
+        wss.close()
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        // Clients that do not finish their close handshake must not hold the process.
+        setTimeout(() => {
+          for (const ws of wss.clients) ws.terminate()
+          server.closeAllConnections()
+        }, 1000).unref()
+      })
+      return closing
+    },
+  }
+}

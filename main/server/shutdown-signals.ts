@@ -1,0 +1,84 @@
+// The headless hosts' Ctrl+C (ARCHITECTURE "Shutdown"): the first SIGINT/SIGTERM/SIGHUP, a quit
+// from the UI, or the host itself starts the engine's graceful shutdown; another Ctrl+C forces it.
+import type { EngineHandle, ShutdownReport } from '../engine/handle'
+
+export type ShutdownTrigger = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'quit' | 'done'
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/** Past the grace plus this, a shutdown that has not finished is forced, then abandoned. */
+const WATCHDOG_MS = 10_000
+const ABANDON_MS = 5_000
+
+export interface ShutdownOnSignals {
+  /** Resolves once the engine has shut down (or the watchdog gave up on it). */
+  readonly finished: Promise<{ trigger: ShutdownTrigger; report: ShutdownReport | null }>
+  /** Starts the shutdown; later calls do nothing. */
+  begin(trigger: ShutdownTrigger): void
+  /** Removes the signal handlers. */
+  dispose(): void
+}
+
+export function shutdownOnSignals(
+  engine: EngineHandle,
+  options: { graceMs: number; say(line: string): void },
+): ShutdownOnSignals {
+  let trigger: ShutdownTrigger | null = null
+  let resolveFinished!: (value: { trigger: ShutdownTrigger; report: ShutdownReport | null }) => void
+  const finished = new Promise<{ trigger: ShutdownTrigger; report: ShutdownReport | null }>((r) => (resolveFinished = r))
+  const timers: NodeJS.Timeout[] = []
+
+  const begin = (t: ShutdownTrigger): void => {
+    if (trigger !== null) return
+    trigger = t
+    // Asked in this order so the counts are from before the engine cancels anything
+    // (the thread proxy keeps call order; the in-process engine reads them synchronously).
+    const stats = engine.stats().catch(() => null)
+    const shutdown = engine.shutdown()
+    if (t !== 'done') {
+      void stats.then((s) => {
+        const running = s ? s.counters.running + s.counters.cancelling : '?'
+        const pending = s ? s.counters.pending : '?'
+        options.say(`Shutting down: ${running} running, ${pending} pending cancelled... (Ctrl+C again to force)`)
+      })
+    }
+    timers.push(
+      setTimeout(() => {
+        options.say('Shutdown is taking too long: forcing.')
+        engine.escalate()
+        timers.push(
+          setTimeout(() => {
+            options.say('The engine did not finish shutting down; exiting anyway.')
+            resolveFinished({ trigger: t, report: null })
+          }, ABANDON_MS),
+        )
+      }, options.graceMs + WATCHDOG_MS),
+    )
+    shutdown.then(
+      (report) => resolveFinished({ trigger: t, report }),
+      (e: unknown) => {
+        options.say(`Shutdown failed: ${e instanceof Error ? e.message : String(e)}`)
+        resolveFinished({ trigger: t, report: null })
+      },
+    )
+  }
+
+  const onSignal = (signal: (typeof SIGNALS)[number]): void => {
+    if (trigger === null) return begin(signal)
+    if (signal === 'SIGHUP') return // the terminal went away; the shutdown already runs
+    options.say('Forcing: stopping everything still running now.')
+    engine.escalate()
+  }
+  for (const s of SIGNALS) process.on(s, onSignal)
+  engine.onQuitRequested(() => begin('quit'))
+
+  void finished.then(() => timers.forEach(clearTimeout))
+  return {
+    finished,
+    begin,
+    dispose() {
+      for (const s of SIGNALS) process.off(s, onSignal)
+      timers.forEach(clearTimeout)
+    },
+  }
+}
