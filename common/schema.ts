@@ -20,6 +20,7 @@ const common = {
   after: z.array(id).max(10_000).optional(),
   group: z.string().min(1).max(200).optional(),
   killGraceMs: ms(600_000).optional(),
+  onInterrupt: z.enum(['fail', 'requeue']).optional(),
 }
 
 export const jobSpecSchema = z.strictObject({

@@ -31,6 +31,8 @@ interface CommonSpec {
   group?: string
   /** Cooperative-cancel grace before the executor forces the stop. */
   killGraceMs?: number
+  /** After the app died while this task ran: mark it failed (default) or queue it again. */
+  onInterrupt?: 'fail' | 'requeue'
 }
 
 export interface JobSpec extends CommonSpec {
@@ -158,6 +160,8 @@ export interface Stats {
   loopLag: { p50: number; p99: number; max: number }
   /** Finished tasks per second over the last 10 s. */
   throughput: number
+  /** The task store (SQLite); null when the engine keeps tasks in memory only. */
+  store: { file: string; error: string | null } | null
   uptimeMs: number
   shuttingDown: boolean
 }

@@ -29,10 +29,12 @@ import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import { DEFAULT_EXECUTOR } from './jobs/job'
 import { Scheduler } from './scheduler'
+import { TaskStore } from './store'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
 const THROUGHPUT_WINDOW_MS = 10_000
+const PRUNE_EVERY_MS = 60_000
 const LAG_RESOLUTION_MS = 10
 
 export function defaultLimits(): Limits {
@@ -41,7 +43,7 @@ export function defaultLimits(): Limits {
 }
 
 export class Engine implements EngineHandle {
-  private readonly options: Required<Omit<EngineOptions, 'limits'>>
+  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention'>> & Pick<EngineOptions, 'retention'>
   private readonly events: EventBatcher
   private readonly logs: TaskLogs
   private readonly executors: Record<ExecutorKind, Executor>
@@ -57,6 +59,8 @@ export class Engine implements EngineHandle {
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
   private forced = new Set<string>()
+  private readonly store: TaskStore | null
+  private pruneTimer: NodeJS.Timeout | null = null
 
   constructor(options: EngineOptions = {}) {
     this.options = {
@@ -65,6 +69,7 @@ export class Engine implements EngineHandle {
       jobsDirs: options.jobsDirs ?? [],
       cwd: options.cwd ?? process.cwd(),
       batchIntervalMs: options.batchIntervalMs ?? 50,
+      retention: options.retention,
     }
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
@@ -80,6 +85,59 @@ export class Engine implements EngineHandle {
       onFinished: () => this.finishedAt.push(Date.now()),
     })
     this.lag.enable()
+    this.store = options.dataDir ? new TaskStore(options.dataDir) : null
+    if (this.store) {
+      const store = this.store
+      // Written once per event batch: the batch already holds the latest snapshot of each changed task.
+      this.events.on((e) => store.save(e.tasks))
+      this.recover(store)
+      if (this.options.retention) {
+        this.prune()
+        this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS)
+        this.pruneTimer.unref()
+      }
+    }
+  }
+
+  /**
+   * On start: history comes back as it was; pending tasks are queued again; tasks that were running
+   * when the app died are failed (interrupted), or queued again when their spec says onInterrupt: requeue.
+   */
+  private recover(store: TaskStore): void {
+    const { tasks, batches } = store.load()
+    const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
+    for (const b of batches) this.scheduler.addBatch(b.id, b.concurrency, b.failFast)
+    const changed: Task[] = []
+    for (const snap of tasks) {
+      const task = Task.restore(snap, ++this.nextSeq, (snap.batchId && batchInfo.get(snap.batchId)) || null)
+      if (task.final) {
+        this.scheduler.addFinished(task)
+        continue
+      }
+      if (task.state !== 'pending') {
+        const requeue = task.spec.onInterrupt === 'requeue'
+        Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
+        if (requeue) {
+          task.attempt++
+          task.startedAt = null
+        } else {
+          task.reason = 'interrupted'
+          task.endedAt = Date.now()
+          task.error = { message: 'Taskloop stopped while this task was running' }
+          this.scheduler.addFinished(task)
+          changed.push(task)
+          continue
+        }
+        changed.push(task)
+      }
+      this.scheduler.add(task)
+    }
+    store.save(changed.map((t) => t.snapshot()))
+  }
+
+  private prune(): void {
+    if (!this.store || !this.options.retention) return
+    this.scheduler.forget(this.store.prune(this.options.retention))
   }
 
   async submit(input: SubmitSpec): Promise<{ ids: string[] }> {
@@ -89,12 +147,14 @@ export class Engine implements EngineHandle {
       const b = spec.batch
       const batch: BatchInfo = { id: `b-${this.idPrefix}-${(++this.nextId).toString(36)}`, failFast: b.failFast ?? false }
       b.tasks.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`))
-      this.scheduler.addBatch(batch.id, b.concurrency ?? b.tasks.length, batch.failFast)
+      const concurrency = b.concurrency ?? b.tasks.length
+      this.scheduler.addBatch(batch.id, concurrency, batch.failFast)
+      this.store?.saveBatch({ id: batch.id, concurrency, failFast: batch.failFast })
       const tasks = b.tasks.map((t, i) => this.createTask({ ...t, name: t.name ?? `${b.name ?? 'batch'} #${i + 1}` }, batch))
-      return { ids: tasks.map((t) => t.id) }
+      return this.acknowledge(tasks)
     }
     this.checkAfter(spec, '')
-    return { ids: [this.createTask(spec, null).id] }
+    return this.acknowledge([this.createTask(spec, null)])
   }
 
   async list(query?: ListQuery): Promise<TaskSnapshot[]> {
@@ -149,6 +209,7 @@ export class Engine implements EngineHandle {
       throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
       uptimeMs: now - this.startedAt,
       shuttingDown: this.shutdownPromise !== null,
+      store: this.store && { file: this.store.file, error: this.store.lastError },
     }
   }
 
@@ -229,6 +290,8 @@ export class Engine implements EngineHandle {
     this.events.changedShutdown(this.shutdownStatus)
     this.logs.flush()
     this.events.flush()
+    if (this.pruneTimer) clearInterval(this.pruneTimer)
+    this.store?.close()
     return {
       cancelledPending: pendingBefore,
       stoppedCooperatively: draining.length - this.forced.size,
@@ -250,6 +313,12 @@ export class Engine implements EngineHandle {
       this.shutdownStatus.forced = [...this.forced]
       this.events.changedShutdown(this.shutdownStatus)
     }
+  }
+
+  /** Written to the store before the ids go back: an acknowledged submission is never lost. */
+  private acknowledge(tasks: Task[]): { ids: string[] } {
+    this.store?.save(tasks.map((t) => t.snapshot()))
+    return { ids: tasks.map((t) => t.id) }
   }
 
   private createTask(spec: TaskSpec, batch: BatchInfo | null): Task {

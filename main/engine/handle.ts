@@ -2,6 +2,7 @@
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../../common/api'
 import type { Limits } from '../../common/types'
+import type { Retention } from './store'
 
 export interface EngineOptions {
   /** Concurrency limit per executor; thread and process pools follow theirs. Defaults: loop 256, thread/process = cores, command 16. */
@@ -16,6 +17,10 @@ export interface EngineOptions {
   cwd?: string
   /** Event batch interval (default 50 ms). */
   batchIntervalMs?: number
+  /** Folder for the task store (SQLite) and log files; absent: tasks live in memory only. */
+  dataDir?: string
+  /** How many finished tasks the store (and memory) keep. */
+  retention?: Retention
 }
 
 export interface ShutdownReport {

@@ -82,9 +82,10 @@ export class Scheduler {
     this.o.events.changedTask(task)
     if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
     for (const depId of task.spec.after ?? []) {
-      const dep = this.tasks.get(depId)!
-      if (dep.state === 'done') continue
-      if (dep.final) {
+      const dep = this.tasks.get(depId)
+      if (dep?.state === 'done') continue
+      // A dependency that failed, was cancelled, or was pruned from history cannot feed this task.
+      if (!dep || dep.final) {
         this.cancel(task, 'dependency')
         return
       }
@@ -94,6 +95,22 @@ export class Scheduler {
       else this.dependents.set(depId, [task])
     }
     if (task.waitingOn === 0) this.ready(task)
+  }
+
+  /** A task restored from the store in a final state: history only, nothing to schedule. */
+  addFinished(task: Task): void {
+    this.tasks.set(task.id, task)
+    this.counters[task.state]++
+  }
+
+  /** Forgets finished tasks (retention); their dependents were settled when they finished. */
+  forget(ids: string[]): void {
+    for (const id of ids) {
+      const t = this.tasks.get(id)
+      if (!t?.final) continue
+      this.tasks.delete(id)
+      this.counters[t.state]--
+    }
   }
 
   /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */

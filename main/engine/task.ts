@@ -72,6 +72,28 @@ export class Task {
     this.name = spec.name ?? defaultName(spec)
   }
 
+  /** Rebuilds a stored task as it was; the engine then decides what its state means now. */
+  static restore(snap: TaskSnapshot, seq: number, batch: BatchInfo | null): Task {
+    const t = new Task(snap.id, seq, snap.spec, snap.executor, batch)
+    Object.assign(t, {
+      createdAt: snap.createdAt,
+      name: snap.name,
+      state: snap.state,
+      reason: snap.reason,
+      attempt: snap.attempt,
+      progress: snap.progress,
+      progressMessage: snap.progressMessage,
+      worker: snap.worker,
+      startedAt: snap.startedAt,
+      endedAt: snap.endedAt,
+      cancelRequestedAt: snap.cancelRequestedAt,
+      ignoredCancel: snap.ignoredCancel,
+      result: snap.result,
+      error: snap.error,
+    })
+    return t
+  }
+
   get final(): boolean {
     return this.state === 'done' || this.state === 'failed' || this.state === 'cancelled'
   }

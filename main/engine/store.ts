@@ -1,0 +1,153 @@
+// The task store: every task's latest snapshot in SQLite (libsql, prebuilt N-API: no rebuild for
+// Electron), WAL mode, written in one transaction per event batch. Submissions are written before
+// they are acknowledged, so an acknowledged task survives a kill -9.
+import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import type { TaskSnapshot, TaskState } from '../../common/types'
+
+const require = createRequire(import.meta.url)
+
+interface Statement {
+  run(...args: unknown[]): unknown
+  all(...args: unknown[]): Record<string, unknown>[]
+  get(...args: unknown[]): Record<string, unknown> | undefined
+}
+interface Database {
+  exec(sql: string): void
+  pragma(sql: string): unknown
+  prepare(sql: string): Statement
+  transaction<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void
+  close(): void
+}
+
+/** libsql's loader can fail when two threads load it at the same instant; one retry settles it. */
+function openDatabase(file: string): Database {
+  let Ctor: new (file: string) => Database
+  try {
+    Ctor = require('libsql')
+  } catch {
+    Ctor = require('libsql')
+  }
+  return new Ctor(file)
+}
+
+export interface Retention {
+  /** Keep at most this many finished tasks (newest first). */
+  keepFinished?: number
+  /** Drop finished tasks that ended more than this many days ago. */
+  keepDays?: number
+}
+
+export interface BatchRecord {
+  id: string
+  concurrency: number
+  failFast: boolean
+}
+
+const FINAL: TaskState[] = ['done', 'failed', 'cancelled']
+
+export class TaskStore {
+  readonly file: string
+  /** The last write error, shown to the user; tasks keep running without the store. */
+  lastError: string | null = null
+  private readonly db: Database
+  private readonly upsert: Statement
+  private readonly saveMany: (tasks: TaskSnapshot[]) => void
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true })
+    this.file = path.join(dataDir, 'taskloop.db')
+    this.db = openDatabase(this.file)
+    this.db.pragma('journal_mode = WAL')
+    // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
+    this.db.pragma('synchronous = NORMAL')
+    this.db.pragma('busy_timeout = 2000')
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS tasks (
+        id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        ended_at INTEGER,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at);
+      CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, ended_at);
+      CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    `)
+    this.upsert = this.db.prepare(
+      `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
+    )
+    this.saveMany = this.db.transaction((tasks: TaskSnapshot[]) => {
+      for (const t of tasks) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+    })
+  }
+
+  /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
+  save(tasks: TaskSnapshot[]): boolean {
+    if (tasks.length === 0) return true
+    try {
+      this.saveMany(tasks)
+      this.lastError = null
+      return true
+    } catch (e) {
+      this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
+      return false
+    }
+  }
+
+  saveBatch(batch: BatchRecord): void {
+    try {
+      this.db.prepare('INSERT OR REPLACE INTO batches (id, data) VALUES (?, ?)').run(batch.id, JSON.stringify(batch))
+    } catch (e) {
+      this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
+    }
+  }
+
+  /** Every stored task, oldest first, and the batches they belong to. */
+  load(): { tasks: TaskSnapshot[]; batches: BatchRecord[] } {
+    const tasks = this.db
+      .prepare('SELECT data FROM tasks ORDER BY created_at, rowid')
+      .all()
+      .map((r) => JSON.parse(String(r.data)) as TaskSnapshot)
+    const batches = this.db
+      .prepare('SELECT data FROM batches')
+      .all()
+      .map((r) => JSON.parse(String(r.data)) as BatchRecord)
+    return { tasks, batches }
+  }
+
+  /** Deletes finished tasks beyond the retention; returns their ids so memory can drop them too. */
+  prune(retention: Retention, now = Date.now()): string[] {
+    const ids = new Set<string>()
+    const marks = FINAL.map(() => '?').join(',')
+    if (retention.keepDays !== undefined) {
+      const cutoff = now - retention.keepDays * 86_400_000
+      for (const r of this.db.prepare(`SELECT id FROM tasks WHERE state IN (${marks}) AND ended_at < ?`).all(...FINAL, cutoff)) {
+        ids.add(String(r.id))
+      }
+    }
+    if (retention.keepFinished !== undefined) {
+      const rows = this.db
+        .prepare(`SELECT id FROM tasks WHERE state IN (${marks}) ORDER BY ended_at DESC, rowid DESC LIMIT -1 OFFSET ?`)
+        .all(...FINAL, retention.keepFinished)
+      for (const r of rows) ids.add(String(r.id))
+    }
+    if (ids.size > 0) {
+      const del = this.db.prepare('DELETE FROM tasks WHERE id = ?')
+      this.db.transaction((list: string[]) => {
+        for (const id of list) del.run(id)
+      })([...ids])
+    }
+    return [...ids]
+  }
+
+  close(): void {
+    try {
+      this.db.close()
+    } catch {
+      // already closed
+    }
+  }
+}

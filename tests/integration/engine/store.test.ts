@@ -1,0 +1,72 @@
+// The SQLite store with real files: history across restarts, kill -9 recovery, retention.
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { Engine } from '../../../main/engine/engine'
+import { waitFinal, waitState } from '../../helpers/engine'
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-'))
+
+describe('task store', () => {
+  it('keeps every task across a clean restart', async () => {
+    const dataDir = tmp()
+    const a = new Engine({ dataDir })
+    const { ids } = await a.submit({ batch: { tasks: [{ job: 'sleep', params: { ms: 5 } }, { job: 'fail', params: { message: 'nope', afterMs: 1 } }] } })
+    const { ids: [long] } = await a.submit({ name: 'long', job: 'sleep', params: { ms: 60_000 } })
+    await waitFinal(a, ids)
+    await a.shutdown({ graceMs: 200 })
+    const b = new Engine({ dataDir })
+    const all = await b.list()
+    expect(all.map((t) => [t.id, t.state, t.reason])).toEqual([
+      [ids[0], 'done', null],
+      [ids[1], 'failed', 'error'],
+      [long, 'cancelled', 'shutdown'],
+    ])
+    expect((await b.get(ids[1]!)).error?.message).toBe('nope')
+    expect((await b.stats()).counters).toMatchObject({ done: 1, failed: 1, cancelled: 1 })
+    await b.shutdown()
+  })
+
+  it('after kill -9: every acknowledged task is there, running ones interrupted or requeued, none duplicated', async () => {
+    const dataDir = tmp()
+    const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/engine-child.ts', dataDir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const ids = await new Promise<Record<string, string>>((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => {
+        out += d
+        if (out.includes('\n')) resolve(JSON.parse(out))
+      })
+      child.on('exit', (code) => reject(new Error(`engine child exited early: ${code}`)))
+    })
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+
+    const engine = new Engine({ dataDir })
+    const all = await engine.list()
+    expect(all.map((t) => t.id).sort()).toEqual(Object.values(ids).sort())
+    expect(await engine.get(ids.done!)).toMatchObject({ state: 'done' })
+    expect(await engine.get(ids.interrupted!)).toMatchObject({ state: 'failed', reason: 'interrupted' })
+    const requeued = await waitState(engine, ids.requeue!, 'done', 5000)
+    expect(requeued.attempt).toBe(2)
+    expect((await waitState(engine, ids.pending!, 'done', 5000)).state).toBe('done')
+    await engine.shutdown()
+  })
+
+  it('retention keeps the newest finished tasks, in the store and in memory', async () => {
+    const dataDir = tmp()
+    const a = new Engine({ dataDir })
+    const { ids } = await a.submit({ batch: { concurrency: 1, tasks: Array.from({ length: 6 }, (_, i) => ({ name: `t${i}`, job: 'sleep', params: { ms: 5 } })) } })
+    await waitFinal(a, ids)
+    await a.shutdown()
+    const b = new Engine({ dataDir, retention: { keepFinished: 3 } })
+    expect((await b.list()).map((t) => t.name)).toEqual(['t3', 't4', 't5'])
+    await b.shutdown()
+    const c = new Engine({ dataDir })
+    expect(await c.list()).toHaveLength(3)
+    await c.shutdown()
+  })
+})
