@@ -1,0 +1,87 @@
+// What each IPC channel does, without Electron: validate the payload (it comes from the renderer,
+// so from outside), call the engine, and wrap the outcome in an IpcResult envelope.
+// main/ipc.ts only wires these to ipcMain; tests call them directly.
+import type { TaskloopApi } from '../common/api'
+import { INVOKE, type IpcResult } from '../common/ipc'
+import { parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { TaskloopError, type LogLine } from '../common/types'
+
+export type InvokeName = keyof typeof INVOKE
+export type InvokeHandler = (...args: unknown[]) => Promise<IpcResult<unknown>>
+
+export interface IpcHandlers {
+  readonly handlers: Record<InvokeName, InvokeHandler>
+  /** Ends every log subscription (window gone, app quitting). */
+  dispose(): void
+}
+
+/** Runs `fn` and turns its value or refusal into an envelope: Electron drops custom error fields. */
+export async function toResult<T>(fn: () => T | Promise<T>): Promise<IpcResult<T>> {
+  try {
+    return { ok: true, value: await fn() }
+  } catch (e) {
+    return { ok: false, error: TaskloopError.from(e).toJSON() }
+  }
+}
+
+/**
+ * @param engine the API the renderer may reach
+ * @param sendLog delivers one task's log lines to the window (PUSH.log)
+ */
+export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lines: LogLine[]) => void): IpcHandlers {
+  // One log subscription per task id: the renderer watches a task while it shows its log.
+  const logWatches = new Map<string, () => void>()
+
+  const unwatch = (id: string): void => {
+    logWatches.get(id)?.()
+    logWatches.delete(id)
+  }
+
+  const handlers: Record<InvokeName, InvokeHandler> = {
+    submit: (spec) => toResult(() => engine.submit(parseSubmitSpec(spec))),
+    list: (query) => toResult(() => engine.list(parseListQuery(query))),
+    get: (id) => toResult(() => engine.get(parseTaskId(id))),
+    cancel: (id) => toResult(() => engine.cancel(parseTaskId(id))),
+    retry: (id) => toResult(() => engine.retry(parseTaskId(id))),
+    cancelAll: () => toResult(() => engine.cancelAll()),
+    stats: () => toResult(() => engine.stats()),
+    setLimits: (limits) => toResult(() => engine.setLimits(parseLimits(limits))),
+    snapshot: () => toResult(() => engine.snapshot()),
+    watchLog: (id) =>
+      toResult(() => {
+        const taskId = parseTaskId(id)
+        if (!logWatches.has(taskId)) logWatches.set(taskId, engine.subscribeLog(taskId, (lines) => sendLog(taskId, lines)))
+      }),
+    unwatchLog: (id) => toResult(() => unwatch(parseTaskId(id))),
+    quit: () => toResult(() => engine.quit()),
+  }
+
+  return {
+    handlers,
+    dispose: () => {
+      for (const id of [...logWatches.keys()]) unwatch(id)
+    },
+  }
+}
+
+/**
+ * Whether an IPC message comes from our own page: the main frame of our window, showing our
+ * index.html (file://) or, under `electron-vite dev`, a page of the dev server.
+ */
+export function isTrustedSender(
+  sender: { isOurMainFrame: boolean; url: string | undefined },
+  allowed: { fileUrl: string; devOrigin?: string | undefined },
+): boolean {
+  if (!sender.isOurMainFrame || !sender.url) return false
+  let url: URL
+  try {
+    url = new URL(sender.url)
+  } catch {
+    return false
+  }
+  if (url.protocol === 'file:') {
+    const page = new URL(allowed.fileUrl)
+    return url.pathname === page.pathname
+  }
+  return allowed.devOrigin !== undefined && url.origin === new URL(allowed.devOrigin).origin
+}

@@ -1,0 +1,32 @@
+// The shape of `window.taskloop`, the only thing the preload exposes to the page.
+// Each operation returns the IpcResult envelope as main sent it; the renderer's api/electron.ts
+// unwraps it into values and TaskloopErrors.
+import type { IpcResult } from '../common/ipc'
+import type {
+  EngineEvent,
+  Limits,
+  ListQuery,
+  LogLine,
+  Snapshot,
+  Stats,
+  SubmitSpec,
+  TaskDetail,
+  TaskSnapshot,
+} from '../common/types'
+
+export interface TaskloopBridge {
+  submit(spec: SubmitSpec): Promise<IpcResult<{ ids: string[] }>>
+  list(query?: ListQuery): Promise<IpcResult<TaskSnapshot[]>>
+  get(id: string): Promise<IpcResult<TaskDetail>>
+  cancel(id: string): Promise<IpcResult<void>>
+  retry(id: string): Promise<IpcResult<{ id: string }>>
+  cancelAll(): Promise<IpcResult<void>>
+  stats(): Promise<IpcResult<Stats>>
+  setLimits(limits: Partial<Limits>): Promise<IpcResult<Limits>>
+  snapshot(): Promise<IpcResult<Snapshot>>
+  /** Snapshots and event batches pushed by main. Returns the unsubscribe function. */
+  onEvent(listener: (event: EngineEvent) => void): () => void
+  /** Existing tail, then new lines of one task's log. Returns the unsubscribe function. */
+  watchLog(id: string, listener: (lines: LogLine[]) => void): () => void
+  quit(): Promise<IpcResult<void>>
+}

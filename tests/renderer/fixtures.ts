@@ -1,0 +1,78 @@
+// Builders for the renderer tests: task snapshots, engine events and a fake TaskloopApi.
+import { vi } from 'vitest'
+import type { TaskloopApi } from '../../common/api'
+import type { Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
+import { emptyCounters } from '../../common/types'
+
+let clock = 1_700_000_000_000
+
+export function task(overrides: Partial<TaskSnapshot> & { id: string }): TaskSnapshot {
+  clock += 10
+  return {
+    name: `task ${overrides.id}`,
+    executor: 'loop',
+    state: 'pending',
+    reason: null,
+    attempt: 1,
+    progress: null,
+    progressMessage: null,
+    worker: null,
+    group: null,
+    batchId: null,
+    after: [],
+    createdAt: clock,
+    startedAt: null,
+    endedAt: null,
+    cancelRequestedAt: null,
+    ignoredCancel: false,
+    result: null,
+    error: null,
+    spec: { job: 'sleep', params: { ms: 1000 } },
+    ...overrides,
+  }
+}
+
+export function countersOf(tasks: TaskSnapshot[]): Counters {
+  const c = emptyCounters()
+  for (const t of tasks) c[t.state]++
+  return c
+}
+
+export const snapshot = (seq: number, tasks: TaskSnapshot[]): Snapshot => ({
+  type: 'snapshot',
+  seq,
+  tasks,
+  counters: countersOf(tasks),
+  limits: { loop: 256, thread: 4, process: 4, command: 16 },
+  shutdown: null,
+})
+
+export const batch = (seq: number, tasks: TaskSnapshot[], counters: Counters = countersOf(tasks)): EventBatch => ({
+  type: 'batch',
+  seq,
+  tasks,
+  counters,
+})
+
+/** A TaskloopApi whose methods are spies; `emit` plays the engine's event stream. */
+export function fakeApi(initial: Snapshot = snapshot(0, [])) {
+  let listener: ((e: EngineEvent) => void) | null = null
+  const api = {
+    submit: vi.fn(async (_spec: SubmitSpec) => ({ ids: ['t1'] })),
+    list: vi.fn(async () => []),
+    get: vi.fn(),
+    cancel: vi.fn(async (_id: string) => {}),
+    retry: vi.fn(async (_id: string) => ({ id: 'r1' })),
+    cancelAll: vi.fn(async () => {}),
+    stats: vi.fn(),
+    setLimits: vi.fn(async (l: Partial<Limits>) => ({ loop: 256, thread: 4, process: 4, command: 16, ...l })),
+    snapshot: vi.fn(async () => initial),
+    subscribe: vi.fn((l: (e: EngineEvent) => void) => {
+      listener = l
+      return () => (listener = null)
+    }),
+    subscribeLog: vi.fn(() => () => {}),
+    quit: vi.fn(async () => {}),
+  } satisfies TaskloopApi
+  return { api, emit: (e: EngineEvent) => listener?.(e) }
+}

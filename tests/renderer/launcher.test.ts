@@ -1,0 +1,90 @@
+// @vitest-environment happy-dom
+import { mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
+import Launcher from '../../renderer/src/components/Launcher.vue'
+import { useTasksStore } from '../../renderer/src/stores/tasks'
+import type { BatchSpec } from '../../common/types'
+import { fakeApi } from './fixtures'
+
+const flush = () => new Promise((r) => setTimeout(r, 0))
+
+function setup() {
+  setActivePinia(createPinia())
+  const { api } = fakeApi()
+  useTasksStore().connect(api)
+  const wrapper = mount(Launcher)
+  const launch = async () => {
+    await wrapper.find('form').trigger('submit')
+    await flush()
+  }
+  return { api, wrapper, launch }
+}
+
+describe('launcher', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('submits one job spec from the form', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('textarea[name="params"]').setValue('{"ms": 250}')
+    await wrapper.find('select[name="executor"]').setValue('thread')
+    await launch()
+    expect(api.submit).toHaveBeenCalledWith({ job: 'sleep', params: { ms: 250 }, executor: 'thread' })
+    expect(wrapper.text()).toContain('Launched 1 task')
+  })
+
+  it('submits a batch with the concurrency when asked for more than one', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('input[name="count"]').setValue(3)
+    await wrapper.find('input[name="concurrency"]').setValue(2)
+    await launch()
+    const spec = api.submit.mock.calls[0]![0] as BatchSpec
+    expect(spec.batch.concurrency).toBe(2)
+    expect(spec.batch.tasks).toHaveLength(3)
+  })
+
+  it('refuses params that are not JSON, naming the field, without submitting', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('textarea[name="params"]').setValue('{ms: 1}')
+    await launch()
+    expect(api.submit).not.toHaveBeenCalled()
+    expect(wrapper.find('[role="alert"]').text()).toMatch(/^params: not valid JSON/)
+    expect(wrapper.find('textarea[name="params"]').attributes('aria-invalid')).toBe('true')
+  })
+
+  it('refuses params that are not an object', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('textarea[name="params"]').setValue('[1, 2]')
+    await launch()
+    expect(api.submit).not.toHaveBeenCalled()
+    expect(wrapper.find('[role="alert"]').text()).toContain('params: expected a JSON object')
+  })
+
+  it('checks the spec with the contract schema and shows the field it names', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('input[name="timeoutMs"]').setValue(-5)
+    await launch()
+    expect(api.submit).not.toHaveBeenCalled()
+    expect(wrapper.find('[role="alert"]').text()).toMatch(/^timeoutMs: /)
+    expect(wrapper.find('input[name="timeoutMs"]').attributes('aria-invalid')).toBe('true')
+  })
+
+  it('shows the engine’s refusal with its field, mapped from inside a batch', async () => {
+    const { api, wrapper, launch } = setup()
+    api.submit.mockRejectedValueOnce({ code: 'invalid', error: 'batch.tasks.0.job: unknown job "nope"', path: 'batch.tasks.0.job' })
+    await wrapper.find('input[name="count"]').setValue(2)
+    await launch()
+    expect(wrapper.find('[role="alert"]').text()).toBe('batch.tasks.0.job: unknown job "nope"')
+    expect(wrapper.find('input[name="job"]').attributes('aria-invalid')).toBe('true')
+  })
+
+  it('launches a preset as is', async () => {
+    const { api, wrapper } = setup()
+    const preset = wrapper.findAll('.presets button').find((b) => b.text().startsWith('TaskPool'))!
+    await preset.trigger('click')
+    await flush()
+    const spec = api.submit.mock.calls[0]![0] as BatchSpec
+    expect(spec.batch.concurrency).toBe(10)
+    expect(spec.batch.tasks).toHaveLength(100)
+  })
+})

@@ -1,0 +1,83 @@
+// @vitest-environment happy-dom
+import { mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
+import Counters from '../../renderer/src/components/Counters.vue'
+import TaskTable from '../../renderer/src/components/TaskTable.vue'
+import { useTasksStore } from '../../renderer/src/stores/tasks'
+import { fakeApi, snapshot, task } from './fixtures'
+
+const flush = () => new Promise((r) => setTimeout(r, 0))
+
+function setup() {
+  setActivePinia(createPinia())
+  const store = useTasksStore()
+  const { api, emit } = fakeApi()
+  store.connect(api)
+  emit(
+    snapshot(1, [
+      task({ id: 'p', name: 'queued one', state: 'pending' }),
+      task({ id: 'r', name: 'sleep 2 s', state: 'running', progress: 0.5, progressMessage: 'half', startedAt: Date.now() - 1500, worker: 'loop' }),
+      task({ id: 'f', name: 'broken', state: 'failed', reason: 'error', error: { message: 'boom' }, startedAt: 1, endedAt: 2 }),
+      task({ id: 'c', name: 'stopped', state: 'cancelled', reason: 'user' }),
+      task({ id: 'x', name: 'leaving', state: 'cancelling', startedAt: Date.now() - 100 }),
+      task({ id: 'd', name: 'finished', state: 'done', startedAt: 1, endedAt: 1001 }),
+    ]),
+  )
+  return { store, api }
+}
+
+describe('task table', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('is a table with one row per task carrying id, state and an accessible name', () => {
+    setup()
+    const wrapper = mount(TaskTable)
+    expect(wrapper.find('table').exists()).toBe(true)
+    const rows = wrapper.findAll('tbody tr')
+    expect(rows).toHaveLength(6)
+    const row = wrapper.find('tr[data-task-id="r"]')
+    expect(row.attributes('data-state')).toBe('running')
+    expect(row.attributes('aria-label')).toBe('sleep 2 s running')
+    expect(row.find('td.state').text()).toBe('running')
+    expect(row.find('progress').attributes('value')).toBe('0.5')
+    expect(row.text()).toContain('half')
+    expect(wrapper.find('tr[data-task-id="f"] td.state').text()).toBe('failed')
+    expect(wrapper.find('tr[data-task-id="f"]').text()).toContain('boom')
+  })
+
+  it('offers Cancel on pending and running rows, Retry on failed and cancelled ones, nothing else', () => {
+    setup()
+    const wrapper = mount(TaskTable)
+    const names = wrapper
+      .findAll('tbody button[aria-label]')
+      .map((b) => b.attributes('aria-label'))
+      .sort()
+    expect(names).toEqual(['Cancel queued one', 'Cancel sleep 2 s', 'Retry broken', 'Retry stopped'])
+  })
+
+  it('row buttons and Cancel all call the API', async () => {
+    const { api } = setup()
+    const wrapper = mount(TaskTable)
+    await wrapper.find('button[aria-label="Cancel sleep 2 s"]').trigger('click')
+    expect(api.cancel).toHaveBeenCalledWith('r')
+    await wrapper.find('button[aria-label="Retry broken"]').trigger('click')
+    expect(api.retry).toHaveBeenCalledWith('f')
+    const cancelAll = wrapper.findAll('button').find((b) => b.text() === 'Cancel all')!
+    await cancelAll.trigger('click')
+    await flush()
+    expect(api.cancelAll).toHaveBeenCalled()
+  })
+
+  it('shows a counter per state named "<state> count"', () => {
+    setup()
+    const wrapper = mount(Counters)
+    const count = (state: string) => wrapper.find(`[aria-label="${state} count"]`).text()
+    expect(count('pending')).toBe('1')
+    expect(count('running')).toBe('1')
+    expect(count('cancelling')).toBe('1')
+    expect(count('done')).toBe('1')
+    expect(count('failed')).toBe('1')
+    expect(count('cancelled')).toBe('1')
+  })
+})
