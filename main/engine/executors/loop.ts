@@ -28,10 +28,12 @@ export class LoopExecutor implements Executor {
     const ac = new AbortController()
     this.running.add(ac)
     hooks.worker('loop')
+    // Copies, as a worker would get: a job mutating its params or inputs must not touch the
+    // task's spec or another task's result.
     const req = {
       job: spec.job,
-      params: spec.params ?? {},
-      inputs: request.inputs,
+      params: structuredClone(spec.params ?? {}),
+      inputs: structuredClone(request.inputs),
       taskId: request.taskId,
       attempt: request.attempt,
       cwd: this.cwd,

@@ -2,10 +2,9 @@
 // replacement of a dead or killed worker off the hot path, resize and close.
 // thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
 import path from 'node:path'
-import type { ExecutorKind } from '../../../common/types'
+import type { ExecutorKind, LogLine } from '../../../common/types'
 import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { failureFrom, type FromWorker, type ToWorker } from './protocol'
-import type { LogLine } from '../../../common/types'
 
 export interface PoolOptions {
   /** Workers kept alive (the scheduler's limit for this executor). Default 1. */
@@ -19,7 +18,7 @@ export interface WorkerEvents {
   message(msg: FromWorker): void
   /** Output the worker printed (console.log in a job). */
   output(line: string, stream: LogLine['stream']): void
-  /** The worker is gone; `why` says how ("exited with code 1"). */
+  /** The worker is gone; `why` says how ("worker thread exited with code 1"). */
   exit(why: string): void
 }
 
@@ -50,6 +49,8 @@ interface Slot {
   /** Set by an uncaught error report just before the worker dies. */
   fatal: string | null
   gone: boolean
+  /** Settles once the worker can take runs, or is gone. */
+  started: Promise<void>
   exited: Promise<void>
 }
 
@@ -73,8 +74,6 @@ export abstract class WorkerPool implements Executor {
 
   /** How to start one worker (`new Worker`, `fork`). */
   protected abstract spawnWorker(events: WorkerEvents): PoolWorker
-  /** What a dead worker's run fails with, from how the worker ended. */
-  protected abstract describeExit(why: string): string
 
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec
@@ -141,15 +140,7 @@ export abstract class WorkerPool implements Executor {
   /** Start workers up to the pool size and wait until they can take runs (engine start, benchmarks, tests). */
   async warm(): Promise<void> {
     while (!this.closed && this.slots.size < this.size) this.idle.push(this.spawn())
-    await Promise.all(
-      [...this.slots].map(
-        (s) =>
-          new Promise<void>((res) => {
-            const check = (): void => void (s.ready || s.gone ? res() : setTimeout(check, 5))
-            check()
-          }),
-      ),
-    )
+    await Promise.all([...this.slots].map((s) => s.started))
   }
 
   async close(): Promise<void> {
@@ -165,6 +156,7 @@ export abstract class WorkerPool implements Executor {
   }
 
   private spawn(): Slot {
+    let onStarted!: () => void
     let onExit!: () => void
     const slot: Slot = {
       worker: null as unknown as PoolWorker,
@@ -173,12 +165,17 @@ export abstract class WorkerPool implements Executor {
       run: null,
       fatal: null,
       gone: false,
+      started: new Promise<void>((res) => (onStarted = res)),
       exited: new Promise<void>((res) => (onExit = res)),
     }
     slot.worker = this.spawnWorker({
-      message: (msg) => this.onMessage(slot, msg),
+      message: (msg) => {
+        if (msg.type === 'ready') onStarted()
+        this.onMessage(slot, msg)
+      },
       output: (line, stream) => slot.run?.hooks.log(line, stream),
       exit: (why) => {
+        onStarted()
         onExit()
         this.onExit(slot, why)
       },
@@ -222,7 +219,7 @@ export abstract class WorkerPool implements Executor {
     const wasReady = slot.ready
     slot.ready = false
     if (slot.run && !slot.run.settled) {
-      const detail = slot.fatal ? `${this.describeExit(why)}: ${slot.fatal}` : this.describeExit(why)
+      const detail = slot.fatal ? `${why}: ${slot.fatal}` : why
       this.settle(slot, slot.run, new TaskFailure('crashed', detail))
     }
     this.drop(slot)

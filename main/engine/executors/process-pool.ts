@@ -25,7 +25,7 @@ export class ProcessPool extends WorkerPool {
     child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
     child.on('exit', (code, signal) => {
       exited = true
-      events.exit(signal ? `killed by ${signal}` : `exited with code ${code}`)
+      events.exit(signal ? `worker process killed by ${signal}` : `worker process exited with code ${code}`)
     })
     const kill = (): void => {
       if (exited) return
@@ -44,10 +44,6 @@ export class ProcessPool extends WorkerPool {
         setTimeout(kill, TERM_GRACE_MS).unref()
       },
     }
-  }
-
-  protected describeExit(why: string): string {
-    return `worker process ${why}`
   }
 }
 

@@ -5,6 +5,9 @@ import type { JobExecutor } from '../../../common/types'
 import type { JobContext } from '../jobs/job'
 import { loadJob } from '../jobs/resolve'
 import { TaskFailure } from './executor'
+import { MAX_LINE } from './lines'
+
+const capLine = (line: string): string => (line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …[line truncated]' : line)
 
 export interface JobRequest {
   job: string
@@ -70,7 +73,7 @@ export async function runJob(req: JobRequest, executor: JobExecutor, signal: Abo
     const ctx: JobContext = {
       signal,
       progress: progress.progress,
-      log: (line) => sink.log(String(line)),
+      log: (line) => sink.log(capLine(String(line))),
       inputs: req.inputs,
       taskId: req.taskId,
       attempt: req.attempt,

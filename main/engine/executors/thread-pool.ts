@@ -17,16 +17,12 @@ export class ThreadPool extends WorkerPool {
     worker.on('message', (msg: FromWorker) => events.message(msg))
     // An uncaught exception (or an out-of-memory) in the thread: 'error', then 'exit'.
     worker.on('error', (e) => (error = e instanceof Error ? e.message : String(e)))
-    worker.on('exit', (code) => events.exit(error ?? `exited with code ${code}`))
+    worker.on('exit', (code) => events.exit(error ? `worker thread crashed: ${error}` : `worker thread exited with code ${code}`))
     return {
       label: `thread ${worker.threadId}`,
       send: (msg) => worker.postMessage(msg),
       kill: () => void worker.terminate(),
       retire: () => void worker.terminate(),
     }
-  }
-
-  protected describeExit(why: string): string {
-    return why.startsWith('exited with code') ? `worker thread ${why}` : `worker thread crashed: ${why}`
   }
 }
