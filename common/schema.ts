@@ -118,3 +118,10 @@ export const limitsSchema = z.strictObject(
   >,
 )
 export const parseLimits = (value: unknown): Partial<Limits> => parseWith<Partial<Limits>>(limitsSchema, value, 'limits')
+
+export const groupLimitSchema = z.strictObject({
+  group: z.string().min(1).max(200),
+  limit: z.number().int().min(1).max(100_000).nullable(),
+})
+export const parseGroupLimit = (value: unknown): { group: string; limit: number | null } =>
+  parseWith<{ group: string; limit: number | null }>(groupLimitSchema, value, 'groupLimit')

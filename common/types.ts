@@ -68,6 +68,18 @@ export interface TaskError {
   stack?: string
 }
 
+/** One run of a task: a retry adds one. */
+export interface Attempt {
+  attempt: number
+  worker: string | null
+  startedAt: number
+  endedAt: number | null
+  /** How the attempt ended: the state it led to (pending = retried) and why. */
+  outcome: TaskState | null
+  reason: TaskReason | null
+  error: string | null
+}
+
 export interface TaskSnapshot {
   id: string
   name: string
@@ -92,6 +104,8 @@ export interface TaskSnapshot {
   ignoredCancel: boolean
   result: unknown
   error: TaskError | null
+  /** Every attempt so far, oldest first. */
+  attempts: Attempt[]
   spec: TaskSpec
 }
 
@@ -140,6 +154,8 @@ export interface EventBatch {
   counters: Counters
   limits?: Limits
   shutdown?: ShutdownStatus | null
+  /** Metrics, at most once a second while someone listens. */
+  stats?: Stats
 }
 
 export type EngineEvent = Snapshot | EventBatch
@@ -153,11 +169,29 @@ export interface PoolStats {
   workers: number
 }
 
+export interface Percentiles {
+  p50: number
+  p99: number
+  max: number
+  /** Samples behind the figures (the most recent ones). */
+  count: number
+}
+
 export interface Stats {
   counters: Counters
   pools: Record<ExecutorKind, PoolStats>
   /** Event-loop delay of the engine thread, ms. */
   loopLag: { p50: number; p99: number; max: number }
+  /** Event-loop delay of the host thread (Electron main / server), ms; null when the engine runs in-process. */
+  hostLag: { p50: number; p99: number; max: number } | null
+  /** Recent finished tasks: run time (start → end), wait time (created → start), cancel latency (request → settled), ms. */
+  runMs: Percentiles
+  waitMs: Percentiles
+  cancelMs: Percentiles
+  /** Intake paused: running tasks go on, nothing new starts. */
+  paused: boolean
+  /** Concurrency limits per group (groups without one are not listed). */
+  groupLimits: Record<string, number>
   /** Finished tasks per second over the last 10 s. */
   throughput: number
   /** The task store (SQLite); null when the engine keeps tasks in memory only. */
@@ -182,7 +216,8 @@ export interface ListQuery {
   limit?: number
 }
 
-export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'internal'
+/** overloaded: the pending queue is at its bound (backpressure), try again later. */
+export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'overloaded' | 'internal'
 
 /** A refusal the user can read; crosses IPC, HTTP and thread boundaries as `{code, message, path}`. */
 export class TaskloopError extends Error {

@@ -1,11 +1,14 @@
 // The engine's proxy on the host thread (Electron main, `taskloop serve`/`run`): the same
 // EngineHandle as the in-process Engine, over postMessage to the engine thread.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import type { EngineEvent, Limits, ListQuery, LogLine, Snapshot, Stats, SubmitSpec, TaskDetail, TaskSnapshot } from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './thread-protocol'
+
+const HOST_LAG_RESOLUTION_MS = 10
 
 interface Pending {
   resolve(v: unknown): void
@@ -28,6 +31,8 @@ export class EngineClient implements EngineHandle {
   private quitListeners: (() => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
+  /** The host thread's own event-loop delay, reported next to the engine thread's. */
+  private readonly hostLag = monitorEventLoopDelay({ resolution: HOST_LAG_RESOLUTION_MS })
 
   constructor(private readonly worker: Worker) {
     let markReady!: () => void
@@ -36,6 +41,7 @@ export class EngineClient implements EngineHandle {
       markReady = res
       failReady = rej
     })
+    this.hostLag.enable()
     worker.on('message', (m: FromEngine) => {
       switch (m.type) {
         case 'ready':
@@ -48,10 +54,14 @@ export class EngineClient implements EngineHandle {
           else p?.reject(TaskloopError.from(m.error))
           return
         }
-        case 'event':
+        case 'event': {
           // Snapshots are fetched per subscriber; the stream carries the batches.
-          if (m.event.type === 'batch') for (const l of this.listeners) l(m.event)
+          const e = m.event
+          if (e.type !== 'batch') return
+          if (e.stats) e.stats.hostLag = this.lagFigures()
+          for (const l of this.listeners) l(e)
           return
+        }
         case 'log':
           this.logWatchers.get(m.watch)?.(m.lines)
           return
@@ -62,6 +72,7 @@ export class EngineClient implements EngineHandle {
       }
     })
     const die = (why: string) => {
+      this.hostLag.disable()
       this.dead ??= new TaskloopError('internal', `the engine thread stopped: ${why}`)
       failReady(this.dead)
       for (const p of this.pending.values()) p.reject(this.dead)
@@ -89,8 +100,17 @@ export class EngineClient implements EngineHandle {
   cancelAll(): Promise<void> {
     return this.call('cancelAll')
   }
-  stats(): Promise<Stats> {
-    return this.call('stats')
+  async stats(): Promise<Stats> {
+    return { ...(await this.call<Stats>('stats')), hostLag: this.lagFigures() }
+  }
+  pause(): Promise<void> {
+    return this.call('pause')
+  }
+  resume(): Promise<void> {
+    return this.call('resume')
+  }
+  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>> {
+    return this.call('setGroupLimit', group, limit)
   }
   setLimits(limits: Partial<Limits>): Promise<Limits> {
     return this.call('setLimits', limits)
@@ -143,6 +163,11 @@ export class EngineClient implements EngineHandle {
   escalate(): void {
     if (!this.shutdownPromise) void this.shutdown({ graceMs: 0 })
     else this.post({ type: 'escalate' })
+  }
+
+  private lagFigures(): Stats['hostLag'] {
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - HOST_LAG_RESOLUTION_MS)
+    return { p50: ms(this.hostLag.percentile(50)), p99: ms(this.hostLag.percentile(99)), max: ms(this.hostLag.max) }
   }
 
   private call<T>(method: CallName, ...args: unknown[]): Promise<T> {

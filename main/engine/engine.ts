@@ -3,7 +3,7 @@
 // in-process in tests. Never imports electron.
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../../common/schema'
+import { parseGroupLimit, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../../common/schema'
 import {
   BUILTIN_JOBS,
   EXECUTORS,
@@ -28,6 +28,7 @@ import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import { DEFAULT_EXECUTOR } from './jobs/job'
+import { Recent } from './metrics'
 import { Scheduler } from './scheduler'
 import { TaskStore } from './store'
 import { Task, type BatchInfo } from './task'
@@ -35,6 +36,8 @@ import { TaskLogs } from './task-log'
 
 const THROUGHPUT_WINDOW_MS = 10_000
 const PRUNE_EVERY_MS = 60_000
+const STATS_EVERY_MS = 1000
+const DEFAULT_MAX_PENDING = 200_000
 const LAG_RESOLUTION_MS = 10
 
 export function defaultLimits(): Limits {
@@ -44,6 +47,10 @@ export function defaultLimits(): Limits {
 
 export class Engine implements EngineHandle {
   private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention'>> & Pick<EngineOptions, 'retention'>
+  private readonly runMs = new Recent()
+  private readonly waitMs = new Recent()
+  private readonly cancelMs = new Recent()
+  private statsTimer: NodeJS.Timeout | null = null
   private readonly events: EventBatcher
   private readonly logs: TaskLogs
   private readonly executors: Record<ExecutorKind, Executor>
@@ -70,6 +77,7 @@ export class Engine implements EngineHandle {
       cwd: options.cwd ?? process.cwd(),
       batchIntervalMs: options.batchIntervalMs ?? 50,
       retention: options.retention,
+      maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
     }
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
@@ -82,9 +90,14 @@ export class Engine implements EngineHandle {
       events: this.events,
       logs: this.logs,
       onForced: (t) => this.noteForced(t),
-      onFinished: () => this.finishedAt.push(Date.now()),
+      onFinished: (t) => this.measure(t),
     })
     this.lag.enable()
+    // Metrics ride along the event batches once a second, only while someone listens.
+    this.statsTimer = setInterval(() => {
+      if (this.events.listenerCount > 0) void this.stats().then((s) => this.events.changedStats(s))
+    }, STATS_EVERY_MS)
+    this.statsTimer.unref()
     this.store = options.dataDir ? new TaskStore(options.dataDir) : null
     if (this.store) {
       const store = this.store
@@ -143,6 +156,14 @@ export class Engine implements EngineHandle {
   async submit(input: SubmitSpec): Promise<{ ids: string[] }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const spec = parseSubmitSpec(input)
+    const count = 'batch' in spec ? spec.batch.tasks.length : 1
+    const pending = this.scheduler.counters.pending
+    if (pending + count > this.options.maxPending) {
+      throw new TaskloopError(
+        'overloaded',
+        `queue full: ${pending} tasks pending, ${count} more would pass the bound of ${this.options.maxPending}; try again when some have run`,
+      )
+    }
     if ('batch' in spec) {
       const b = spec.batch
       const batch: BatchInfo = { id: `b-${this.idPrefix}-${(++this.nextId).toString(36)}`, failFast: b.failFast ?? false }
@@ -209,6 +230,12 @@ export class Engine implements EngineHandle {
       throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
       uptimeMs: now - this.startedAt,
       shuttingDown: this.shutdownPromise !== null,
+      hostLag: null,
+      runMs: this.runMs.percentiles(),
+      waitMs: this.waitMs.percentiles(),
+      cancelMs: this.cancelMs.percentiles(),
+      paused: this.scheduler.isPaused,
+      groupLimits: this.scheduler.groupLimits(),
       store: this.store && { file: this.store.file, error: this.store.lastError },
     }
   }
@@ -216,6 +243,20 @@ export class Engine implements EngineHandle {
   async setLimits(limits: Partial<Limits>): Promise<Limits> {
     this.scheduler.setLimits(parseLimits(limits))
     return { ...this.scheduler.limits }
+  }
+
+  async pause(): Promise<void> {
+    this.scheduler.setPaused(true)
+  }
+
+  async resume(): Promise<void> {
+    this.scheduler.setPaused(false)
+  }
+
+  async setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>> {
+    const { group: g, limit: l } = parseGroupLimit({ group, limit })
+    this.scheduler.setGroupLimit(g, l)
+    return this.scheduler.groupLimits()
   }
 
   async snapshot(): Promise<Snapshot> {
@@ -291,6 +332,7 @@ export class Engine implements EngineHandle {
     this.logs.flush()
     this.events.flush()
     if (this.pruneTimer) clearInterval(this.pruneTimer)
+    if (this.statsTimer) clearInterval(this.statsTimer)
     this.store?.close()
     return {
       cancelledPending: pendingBefore,
@@ -305,6 +347,16 @@ export class Engine implements EngineHandle {
     // Pending first, so nothing starts in the slot a cancelled running task frees.
     for (const t of tasks) if (t.state === 'pending') this.scheduler.cancel(t, reason)
     for (const t of tasks) if (t.state === 'running') this.scheduler.cancel(t, reason, graceMs)
+  }
+
+  private measure(t: Task): void {
+    const now = Date.now()
+    this.finishedAt.push(now)
+    if (t.startedAt !== null) {
+      this.runMs.add((t.endedAt ?? now) - t.startedAt)
+      this.waitMs.add(t.startedAt - t.createdAt)
+    }
+    if (t.state === 'cancelled' && t.cancelRequestedAt !== null) this.cancelMs.add((t.endedAt ?? now) - t.cancelRequestedAt)
   }
 
   private noteForced(task: Task): void {

@@ -1,12 +1,12 @@
 // Coalesces task changes into event batches (ARCHITECTURE "Events to the UI"):
 // at most one batch per interval, only the latest snapshot of each changed task, increasing seq.
-import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus } from '../../common/types'
+import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats } from '../../common/types'
 import type { Task } from './task'
 
 export class EventBatcher {
   seq = 0
   private changed = new Set<Task>()
-  private extra: Pick<EventBatch, 'limits' | 'shutdown'> = {}
+  private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats'> = {}
   private timer: NodeJS.Timeout | null = null
   private listeners = new Set<(e: EngineEvent) => void>()
 
@@ -31,6 +31,11 @@ export class EventBatcher {
 
   changedShutdown(status: ShutdownStatus | null): void {
     this.extra.shutdown = status && { ...status, draining: [...status.draining], forced: [...status.forced] }
+    this.schedule()
+  }
+
+  changedStats(stats: Stats): void {
+    this.extra.stats = stats
     this.schedule()
   }
 

@@ -21,6 +21,8 @@ export interface EngineOptions {
   dataDir?: string
   /** How many finished tasks the store (and memory) keep. */
   retention?: Retention
+  /** Backpressure: a submit that would take the pending queue past this is refused (default 200,000). */
+  maxPending?: number
 }
 
 export interface ShutdownReport {
@@ -34,6 +36,11 @@ export interface ShutdownReport {
 }
 
 export interface EngineHandle extends TaskloopApi {
+  /** Pause intake: running tasks go on, nothing new starts. */
+  pause(): Promise<void>
+  resume(): Promise<void>
+  /** Concurrency limit for one group (null removes it); returns all group limits. */
+  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>>
   /** Runs the shutdown sequence once; later calls return the same promise. */
   shutdown(options?: { graceMs?: number }): Promise<ShutdownReport>
   /** A second Ctrl+C: force everything still running now. */

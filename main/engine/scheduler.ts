@@ -15,6 +15,7 @@ import {
 } from '../../common/types'
 import { TaskFailure, type Executor, type RunHooks } from './executors/executor'
 import type { EventBatcher } from './events'
+import { Gate } from './gate'
 import { TaskQueue } from './queue'
 import type { TaskLogs } from './task-log'
 import type { Task } from './task'
@@ -25,13 +26,10 @@ const MAX_RESULT_CHARS = 65_536
 const MAX_RETRY_DELAY_MS = 3_600_000
 
 interface BatchState {
-  concurrency: number
   failFast: boolean
   members: Task[]
-  /** Ready to run but held back by the batch's concurrency (the seeds' Semaphore). */
-  ready: Task[]
-  /** Released to the executor queue and not yet finished. */
-  active: Set<Task>
+  /** The batch's concurrency (the seeds' TaskPool / Semaphore). */
+  gate: Gate
 }
 
 export interface SchedulerOptions {
@@ -53,6 +51,11 @@ export class Scheduler {
   private readonly active = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
   private readonly dependents = new Map<string, Task[]>()
   private readonly batches = new Map<string, BatchState>()
+  /** Per-group concurrency limits; groups without one are not gated. */
+  private readonly groups = new Map<string, Gate>()
+  /** Gates each task passed through, to leave them when it finishes. */
+  private readonly passed = new Map<Task, Gate[]>()
+  private paused = false
   private dispatchQueued = false
   /** Set at shutdown: nothing new starts and failed attempts are not retried. */
   private draining = false
@@ -72,7 +75,7 @@ export class Scheduler {
   }
 
   addBatch(id: string, concurrency: number, failFast: boolean): void {
-    this.batches.set(id, { concurrency, failFast, members: [], ready: [], active: new Set() })
+    this.batches.set(id, { failFast, members: [], gate: new Gate(concurrency) })
   }
 
   /** Registers a new pending task; `after` ids must already exist (the engine checked). */
@@ -149,22 +152,67 @@ export class Scheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  private ready(task: Task): void {
-    const batch = task.batch && this.batches.get(task.batch.id)
-    if (batch) {
-      batch.ready.push(task)
-      this.release(batch)
+  /** Sets (or with null removes) a group's concurrency limit, live. */
+  setGroupLimit(group: string, limit: number | null): void {
+    let gate = this.groups.get(group)
+    if (limit === null) {
+      if (gate) gate.limit = Infinity
+    } else if (gate) {
+      gate.limit = limit
     } else {
-      this.enqueue(task)
+      gate = new Gate(limit)
+      this.groups.set(group, gate)
     }
+    if (gate) this.admitted(gate, gate.admit())
   }
 
-  private release(batch: BatchState): void {
-    while (batch.active.size < batch.concurrency && batch.ready.length > 0) {
-      const t = batch.ready.shift()!
-      if (t.state !== 'pending') continue
-      batch.active.add(t)
-      this.enqueue(t)
+  groupLimits(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [g, gate] of this.groups) if (gate.limit !== Infinity) out[g] = gate.limit
+    return out
+  }
+
+  /** Pause intake: running tasks go on, nothing new starts until resume. */
+  setPaused(paused: boolean): void {
+    this.paused = paused
+    this.scheduleDispatch()
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /** A task whose dependencies are met goes through its batch gate, then its group gate, then to its queue. */
+  private ready(task: Task): void {
+    this.pass(task, this.gatesOf(task), 0)
+  }
+
+  private gatesOf(task: Task): Gate[] {
+    const gates: Gate[] = []
+    const batch = task.batch && this.batches.get(task.batch.id)
+    if (batch) gates.push(batch.gate)
+    const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
+    if (group) gates.push(group)
+    return gates
+  }
+
+  private pass(task: Task, gates: Gate[], from: number): void {
+    for (let i = from; i < gates.length; i++) {
+      if (!gates[i]!.enter(task)) return
+      const list = this.passed.get(task)
+      if (list) list.push(gates[i]!)
+      else this.passed.set(task, [gates[i]!])
+    }
+    this.enqueue(task)
+  }
+
+  private admitted(gate: Gate, tasks: Task[]): void {
+    for (const t of tasks) {
+      const gates = this.gatesOf(t)
+      const list = this.passed.get(t)
+      if (list) list.push(gate)
+      else this.passed.set(t, [gate])
+      this.pass(t, gates, gates.indexOf(gate) + 1)
     }
   }
 
@@ -183,7 +231,7 @@ export class Scheduler {
   }
 
   private dispatch(): void {
-    if (this.draining) return
+    if (this.draining || this.paused) return
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
       while (this.active[kind] < this.limits[kind]) {
@@ -317,12 +365,13 @@ export class Scheduler {
       }
     }
     const batch = task.batch && this.batches.get(task.batch.id)
-    if (batch) {
-      batch.active.delete(task)
-      if (batch.failFast && task.state === 'failed') {
-        for (const m of batch.members) if (!m.final && m !== task) this.cancel(m, 'fail-fast')
-      }
-      this.release(batch)
+    if (batch?.failFast && task.state === 'failed') {
+      for (const m of batch.members) if (!m.final && m !== task) this.cancel(m, 'fail-fast')
+    }
+    const gates = this.passed.get(task)
+    if (gates) {
+      this.passed.delete(task)
+      for (const g of gates) this.admitted(g, g.leave(task))
     }
     this.o.onFinished?.(task)
   }

@@ -1,9 +1,9 @@
 // A Task is one scheduled run of a spec, with the state machine of ARCHITECTURE ("Task states").
 import {
   isCommandSpec,
+  type Attempt,
   type CancelReason,
   type ExecutorKind,
-  type FailReason,
   type TaskError,
   type TaskReason,
   type TaskSnapshot,
@@ -52,6 +52,7 @@ export class Task {
   ignoredCancel = false
   result: unknown = null
   error: TaskError | null = null
+  attempts: Attempt[] = []
 
   /** The live run while running or cancelling. */
   run: Run | null = null
@@ -90,6 +91,7 @@ export class Task {
       ignoredCancel: snap.ignoredCancel,
       result: snap.result,
       error: snap.error,
+      attempts: snap.attempts ?? [],
     })
     return t
   }
@@ -108,8 +110,18 @@ export class Task {
     if (next === 'running') {
       this.startedAt = now
       this.endedAt = null
+      this.attempts.push({ attempt: this.attempt, worker: null, startedAt: now, endedAt: null, outcome: null, reason: null, error: null })
     } else if (next === 'done' || next === 'failed' || next === 'cancelled') {
       this.endedAt = now
+    }
+    // An attempt ends when the run settles: finished, or back to pending for a retry.
+    const current = this.attempts.at(-1)
+    if (current && current.endedAt === null && (prev === 'running' || prev === 'cancelling') && next !== 'cancelling') {
+      current.endedAt = now
+      current.outcome = next
+      current.reason = reason
+      current.worker = this.worker
+      current.error = next === 'failed' || next === 'pending' ? (this.error?.message ?? null) : null
     }
     if (next !== 'running' && next !== 'cancelling') {
       this.clearTimers()
@@ -117,11 +129,6 @@ export class Task {
       this.stopping = null
     }
     return prev
-  }
-
-  fail(reason: FailReason, error: TaskError): void {
-    this.error = error
-    this.to('failed', reason)
   }
 
   clearTimers(): void {
@@ -150,6 +157,7 @@ export class Task {
       ignoredCancel: this.ignoredCancel,
       result: this.result,
       error: this.error,
+      attempts: this.attempts.map((a) => ({ ...a, worker: a.worker ?? (a.endedAt === null ? this.worker : null) })),
       spec: this.spec,
     }
   }

@@ -14,6 +14,9 @@ export const CALLS = [
   'snapshot',
   'quit',
   'shutdown',
+  'pause',
+  'resume',
+  'setGroupLimit',
 ] as const
 export type CallName = (typeof CALLS)[number]
 

@@ -104,4 +104,62 @@ describe('scheduling', () => {
     const { ids: [long] } = await engine.submit({ job: 'sleep', params: { ms: 5000 } })
     await expect(engine.retry(long!)).rejects.toMatchObject({ code: 'conflict' })
   })
+
+  it('pause holds new work while running tasks go on; resume starts it', async () => {
+    engine = new Engine()
+    const { ids: [running] } = await engine.submit({ job: 'sleep', params: { ms: 300 } })
+    await waitState(engine, running!, 'running')
+    await engine.pause()
+    const { ids: [held] } = await engine.submit({ job: 'sleep', params: { ms: 10 } })
+    await waitState(engine, running!, 'done')
+    expect((await engine.get(held!)).state).toBe('pending')
+    expect((await engine.stats()).paused).toBe(true)
+    await engine.resume()
+    await waitState(engine, held!, 'done')
+  })
+
+  it('a group limit holds a group to N at once, changeable while running', async () => {
+    engine = new Engine()
+    await engine.setGroupLimit('nightly', 1)
+    const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 3 }, () => ({ job: 'sleep', group: 'nightly', params: { ms: 5000 } })) } })
+    const { ids: [other] } = await engine.submit({ job: 'sleep', params: { ms: 5000 } })
+    await waitState(engine, ids[0]!, 'running')
+    await waitState(engine, other!, 'running')
+    expect((await engine.list({ state: 'pending' })).map((t) => t.id)).toEqual([ids[1], ids[2]])
+    expect(await engine.setGroupLimit('nightly', 3)).toEqual({ nightly: 3 })
+    await Promise.all(ids.map((id) => waitState(engine!, id, 'running', 2000)))
+    await expect(engine.setGroupLimit('', 1)).rejects.toMatchObject({ code: 'invalid', path: 'group' })
+  })
+
+  it('backpressure: a submit past the pending bound is refused with a clear error, nothing accepted is lost', async () => {
+    engine = new Engine({ maxPending: 100, limits: { loop: 1 } })
+    const tasks = (n: number) => ({ batch: { tasks: Array.from({ length: n }, () => ({ job: 'sleep', params: { ms: 1 } })) } })
+    const { ids } = await engine.submit(tasks(90))
+    await expect(engine.submit(tasks(20))).rejects.toMatchObject({ code: 'overloaded', message: expect.stringMatching(/^queue full: \d+ tasks pending/) })
+    const finished = await waitFinal(engine, ids)
+    expect(finished.every((t) => t.state === 'done')).toBe(true)
+    expect(await engine.submit(tasks(20))).toMatchObject({ ids: expect.any(Array) })
+  })
+
+  it('every attempt is kept with its timings and outcome; metrics count run, wait and cancel times', async () => {
+    engine = new Engine()
+    const { ids: [id] } = await engine.submit({ job: 'fail', params: { message: 'flaky', afterMs: 20 }, retries: 2, retryDelayMs: 10 })
+    const t = await waitState(engine, id!, 'failed')
+    expect(t.attempts.map((a) => [a.attempt, a.outcome, a.error])).toEqual([
+      [1, 'pending', 'flaky'],
+      [2, 'pending', 'flaky'],
+      [3, 'failed', 'flaky'],
+    ])
+    for (const a of t.attempts) expect(a.endedAt! - a.startedAt).toBeGreaterThanOrEqual(15)
+    expect(t.attempts[1]!.startedAt - t.attempts[0]!.endedAt!).toBeGreaterThanOrEqual(9) // the retry delay
+    const { ids: [c] } = await engine.submit({ job: 'sleep', params: { ms: 10_000 } })
+    await waitState(engine, c!, 'running')
+    await engine.cancel(c!)
+    await waitState(engine, c!, 'cancelled')
+    const stats = await engine.stats()
+    expect(stats.runMs.count).toBe(2)
+    expect(stats.cancelMs.count).toBe(1)
+    expect(stats.cancelMs.max).toBeLessThan(1000)
+  })
 })
+
