@@ -16,7 +16,8 @@ import type {
  * Refusals reject with a TaskloopError.
  */
 export interface TaskloopApi {
-  submit(spec: SubmitSpec): Promise<{ ids: string[] }>
+  /** batchId is set when a batch was submitted. */
+  submit(spec: SubmitSpec): Promise<{ ids: string[]; batchId?: string }>
   list(query?: ListQuery): Promise<TaskSnapshot[]>
   get(id: string): Promise<TaskDetail>
   cancel(id: string): Promise<void>

@@ -27,6 +27,7 @@ interface CommonSpec {
   retries?: number
   retryDelayMs?: number
   priority?: number
+  /** Task ids, or inside a batch "#N" for the batch's N-th task (0-based). */
   after?: string[]
   group?: string
   /** Cooperative-cancel grace before the executor forces the stop. */
@@ -205,6 +206,22 @@ export interface LogLine {
   time: number
   stream: 'stdout' | 'stderr' | 'log'
   line: string
+}
+
+export interface BatchSnapshot {
+  id: string
+  name: string
+  total: number
+  concurrency: number
+  failFast: boolean
+  counters: Counters
+  /** finished / total */
+  progress: number
+  /** running until every member is final; then done (all done), failed (any failed) or cancelled. */
+  state: 'running' | 'done' | 'failed' | 'cancelled'
+  taskIds: string[]
+  /** gather: each member's result in submission order, null where it did not finish done. */
+  results: unknown[]
 }
 
 export interface TaskDetail extends TaskSnapshot {

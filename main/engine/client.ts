@@ -2,7 +2,7 @@
 // EngineHandle as the in-process Engine, over postMessage to the engine thread.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
-import type { EngineEvent, Limits, ListQuery, LogLine, Snapshot, Stats, SubmitSpec, TaskDetail, TaskSnapshot } from '../../common/types'
+import type { BatchSnapshot, EngineEvent, Limits, ListQuery, LogLine, Snapshot, Stats, SubmitSpec, TaskDetail, TaskSnapshot } from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
@@ -82,7 +82,7 @@ export class EngineClient implements EngineHandle {
     worker.on('exit', (code) => die(`exit code ${code}`))
   }
 
-  submit(spec: SubmitSpec): Promise<{ ids: string[] }> {
+  submit(spec: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
     return this.call('submit', spec)
   }
   list(query?: ListQuery): Promise<TaskSnapshot[]> {
@@ -102,6 +102,9 @@ export class EngineClient implements EngineHandle {
   }
   async stats(): Promise<Stats> {
     return { ...(await this.call<Stats>('stats')), hostLag: this.lagFigures() }
+  }
+  batch(id: string): Promise<BatchSnapshot> {
+    return this.call('batch', id)
   }
   pause(): Promise<void> {
     return this.call('pause')

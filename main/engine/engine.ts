@@ -9,6 +9,7 @@ import {
   EXECUTORS,
   isCommandSpec,
   TaskloopError,
+  type BatchSnapshot,
   type BuiltinJob,
   type EngineEvent,
   type ExecutorKind,
@@ -119,7 +120,7 @@ export class Engine implements EngineHandle {
   private recover(store: TaskStore): void {
     const { tasks, batches } = store.load()
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
-    for (const b of batches) this.scheduler.addBatch(b.id, b.concurrency, b.failFast)
+    for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
     const changed: Task[] = []
     for (const snap of tasks) {
       const task = Task.restore(snap, ++this.nextSeq, (snap.batchId && batchInfo.get(snap.batchId)) || null)
@@ -143,7 +144,7 @@ export class Engine implements EngineHandle {
         }
         changed.push(task)
       }
-      this.scheduler.add(task)
+      this.scheduler.add([task])
     }
     store.save(changed.map((t) => t.snapshot()))
   }
@@ -153,7 +154,7 @@ export class Engine implements EngineHandle {
     this.scheduler.forget(this.store.prune(this.options.retention))
   }
 
-  async submit(input: SubmitSpec): Promise<{ ids: string[] }> {
+  async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const spec = parseSubmitSpec(input)
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
@@ -167,15 +168,28 @@ export class Engine implements EngineHandle {
     if ('batch' in spec) {
       const b = spec.batch
       const batch: BatchInfo = { id: `b-${this.idPrefix}-${(++this.nextId).toString(36)}`, failFast: b.failFast ?? false }
-      b.tasks.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`))
+      const ids = b.tasks.map(() => this.newId())
+      const specs = b.tasks.map((t, i) => ({
+        ...t,
+        name: t.name ?? `${b.name ?? 'batch'} #${i + 1}`,
+        ...(t.after ? { after: t.after.map((dep, j) => this.resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`)) } : {}),
+      }))
+      specs.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`, new Set(ids)))
+      checkCycles(specs, ids)
       const concurrency = b.concurrency ?? b.tasks.length
-      this.scheduler.addBatch(batch.id, concurrency, batch.failFast)
-      this.store?.saveBatch({ id: batch.id, concurrency, failFast: batch.failFast })
-      const tasks = b.tasks.map((t, i) => this.createTask({ ...t, name: t.name ?? `${b.name ?? 'batch'} #${i + 1}` }, batch))
-      return this.acknowledge(tasks)
+      const name = b.name ?? 'batch'
+      this.scheduler.addBatch(batch.id, name, concurrency, batch.failFast)
+      this.store?.saveBatch({ id: batch.id, name, concurrency, failFast: batch.failFast })
+      return { ...this.enqueue(specs.map((t, i) => this.createTask(ids[i]!, t, batch))), batchId: batch.id }
     }
-    this.checkAfter(spec, '')
-    return this.acknowledge([this.createTask(spec, null)])
+    this.checkAfter(spec, '', new Set())
+    return this.enqueue([this.createTask(this.newId(), spec, null)])
+  }
+
+  async batch(id: string): Promise<BatchSnapshot> {
+    const b = this.scheduler.batch(parseTaskId(id))
+    if (!b) throw new TaskloopError('not-found', `unknown batch id "${id}"`)
+    return b
   }
 
   async list(query?: ListQuery): Promise<TaskSnapshot[]> {
@@ -199,7 +213,7 @@ export class Engine implements EngineHandle {
       throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
     }
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
-    return { id: this.createTask(old.spec, null).id }
+    return { id: this.enqueue([this.createTask(this.newId(), old.spec, null)]).ids[0]! }
   }
 
   async cancelAll(): Promise<void> {
@@ -367,22 +381,38 @@ export class Engine implements EngineHandle {
     }
   }
 
-  /** Written to the store before the ids go back: an acknowledged submission is never lost. */
-  private acknowledge(tasks: Task[]): { ids: string[] } {
+  /**
+   * Schedules new tasks, written to the store before the ids go back:
+   * an acknowledged submission is never lost.
+   */
+  private enqueue(tasks: Task[]): { ids: string[] } {
+    this.scheduler.add(tasks)
     this.store?.save(tasks.map((t) => t.snapshot()))
     return { ids: tasks.map((t) => t.id) }
   }
 
-  private createTask(spec: TaskSpec, batch: BatchInfo | null): Task {
-    const id = `${this.idPrefix}-${(++this.nextId).toString(36)}`
-    const task = new Task(id, ++this.nextSeq, spec, executorOf(spec), batch)
-    this.scheduler.add(task)
-    return task
+  private newId(): string {
+    return `${this.idPrefix}-${(++this.nextId).toString(36)}`
   }
 
-  private checkAfter(spec: TaskSpec, prefix: string): void {
+  private createTask(id: string, spec: TaskSpec, batch: BatchInfo | null): Task {
+    return new Task(id, ++this.nextSeq, spec, executorOf(spec), batch)
+  }
+
+  /** "#N" inside a batch names its N-th task. */
+  private resolveLocal(dep: string, ids: string[], self: number, path: string): string {
+    if (!dep.startsWith('#')) return dep
+    const n = Number(dep.slice(1))
+    if (!Number.isInteger(n) || n < 0 || n >= ids.length) {
+      throw new TaskloopError('invalid', `${path}: "${dep}" names no task of this batch (it has ${ids.length})`, path)
+    }
+    if (n === self) throw new TaskloopError('invalid', `${path}: a task cannot wait for itself`, path)
+    return ids[n]!
+  }
+
+  private checkAfter(spec: TaskSpec, prefix: string, siblings: Set<string>): void {
     spec.after?.forEach((dep, i) => {
-      if (!this.scheduler.tasks.has(dep)) {
+      if (!siblings.has(dep) && !this.scheduler.tasks.has(dep)) {
         throw new TaskloopError('invalid', `${prefix}after.${i}: unknown task id "${dep}"`, `${prefix}after.${i}`)
       }
     })
@@ -406,6 +436,26 @@ export class Engine implements EngineHandle {
       shutdown: this.shutdownStatus,
     }
   }
+}
+
+/** Dependencies inside one batch must not loop: a cycle would wait forever. */
+function checkCycles(specs: TaskSpec[], ids: string[]): void {
+  const index = new Map(ids.map((id, i) => [id, i]))
+  const state = new Uint8Array(specs.length) // 0 new, 1 on the path, 2 done
+  const visit = (i: number, path: number[]): void => {
+    if (state[i] === 2) return
+    if (state[i] === 1) {
+      const loop = [...path.slice(path.indexOf(i)), i].map((n) => `#${n}`).join(' → ')
+      throw new TaskloopError('invalid', `batch.tasks.${i}.after: dependency cycle ${loop}`, `batch.tasks.${i}.after`)
+    }
+    state[i] = 1
+    for (const dep of specs[i]!.after ?? []) {
+      const j = index.get(dep)
+      if (j !== undefined) visit(j, [...path, i])
+    }
+    state[i] = 2
+  }
+  for (let i = 0; i < specs.length; i++) visit(i, [])
 }
 
 function executorOf(spec: TaskSpec): ExecutorKind {

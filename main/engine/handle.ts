@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../../common/api'
-import type { Limits } from '../../common/types'
+import type { BatchSnapshot, Limits } from '../../common/types'
 import type { Retention } from './store'
 
 export interface EngineOptions {
@@ -36,6 +36,8 @@ export interface ShutdownReport {
 }
 
 export interface EngineHandle extends TaskloopApi {
+  /** A batch's progress and gathered results. */
+  batch(id: string): Promise<BatchSnapshot>
   /** Pause intake: running tasks go on, nothing new starts. */
   pause(): Promise<void>
   resume(): Promise<void>

@@ -3,6 +3,7 @@
 // Every transition goes through move(), which keeps the counters and the event batches true.
 import {
   emptyCounters,
+  type BatchSnapshot,
   EXECUTORS,
   type CancelReason,
   type Counters,
@@ -26,6 +27,7 @@ const MAX_RESULT_CHARS = 65_536
 const MAX_RETRY_DELAY_MS = 3_600_000
 
 interface BatchState {
+  name: string
   failFast: boolean
   members: Task[]
   /** The batch's concurrency (the seeds' TaskPool / Semaphore). */
@@ -74,16 +76,49 @@ export class Scheduler {
     return this.queues[kind].size
   }
 
-  addBatch(id: string, concurrency: number, failFast: boolean): void {
-    this.batches.set(id, { failFast, members: [], gate: new Gate(concurrency) })
+  addBatch(id: string, name: string, concurrency: number, failFast: boolean): void {
+    this.batches.set(id, { name, failFast, members: [], gate: new Gate(concurrency) })
   }
 
-  /** Registers a new pending task; `after` ids must already exist (the engine checked). */
-  add(task: Task): void {
-    this.tasks.set(task.id, task)
-    this.counters.pending++
-    this.o.events.changedTask(task)
-    if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
+  /** A batch's progress and its results in submission order (asyncio.gather). */
+  batch(id: string): BatchSnapshot | null {
+    const b = this.batches.get(id)
+    if (!b) return null
+    const counters = emptyCounters()
+    for (const m of b.members) counters[m.state]++
+    const finished = counters.done + counters.failed + counters.cancelled
+    const total = b.members.length
+    const state =
+      finished < total ? 'running' : counters.done === total ? 'done' : counters.failed > 0 ? 'failed' : 'cancelled'
+    return {
+      id,
+      name: b.name,
+      total,
+      concurrency: b.gate.limit,
+      failFast: b.failFast,
+      counters,
+      progress: total === 0 ? 1 : finished / total,
+      state,
+      taskIds: b.members.map((m) => m.id),
+      results: b.members.map((m) => (m.state === 'done' ? m.result : null)),
+    }
+  }
+
+  /**
+   * Registers new pending tasks, then links their `after` dependencies, so tasks of one submit
+   * may depend on each other (the engine refused unknown ids and cycles).
+   */
+  add(tasks: Task[]): void {
+    for (const task of tasks) {
+      this.tasks.set(task.id, task)
+      this.counters.pending++
+      this.o.events.changedTask(task)
+      if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
+    }
+    for (const task of tasks) this.link(task)
+  }
+
+  private link(task: Task): void {
     for (const depId of task.spec.after ?? []) {
       const dep = this.tasks.get(depId)
       if (dep?.state === 'done') continue

@@ -41,6 +41,7 @@ export interface Retention {
 
 export interface BatchRecord {
   id: string
+  name: string
   concurrency: number
   failFast: boolean
 }

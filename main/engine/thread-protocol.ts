@@ -17,6 +17,7 @@ export const CALLS = [
   'pause',
   'resume',
   'setGroupLimit',
+  'batch',
 ] as const
 export type CallName = (typeof CALLS)[number]
 

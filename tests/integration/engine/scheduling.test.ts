@@ -161,5 +161,38 @@ describe('scheduling', () => {
     expect(stats.cancelMs.count).toBe(1)
     expect(stats.cancelMs.max).toBeLessThan(1000)
   })
+
+  it('inside a batch, "#N" chains siblings; gather returns ordered results and progress', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-gather-'))
+    writeFileSync(path.join(dir, 'jobs.mjs'), 'export const sum = async (p, ctx) => ctx.inputs.reduce((a, r) => a + r.ms, 0)\n')
+    engine = new Engine({ cwd: dir })
+    const { ids, batchId } = await engine.submit({
+      batch: {
+        name: 'phases',
+        tasks: [
+          { job: 'sleep', params: { ms: 30 } },
+          { job: 'sleep', params: { ms: 60 } },
+          { name: 'phase2', job: './jobs.mjs#sum', after: ['#0', '#1'] },
+        ],
+      },
+    })
+    expect((await engine.batch(batchId!)).state).toBe('running')
+    await waitFinal(engine, ids)
+    expect(await engine.batch(batchId!)).toMatchObject({ name: 'phases', total: 3, progress: 1, state: 'done', taskIds: ids, results: [{ ms: 30 }, { ms: 60 }, 90] })
+  })
+
+  it('cycles, self-references and unknown "#N" are refused at submit, naming the field', async () => {
+    engine = new Engine()
+    const sleep = (after: string[]) => ({ job: 'sleep', params: { ms: 1 }, after })
+    await expect(engine.submit({ batch: { tasks: [sleep(['#2']), sleep(['#0']), sleep(['#1'])] } })).rejects.toMatchObject({
+      code: 'invalid',
+      message: 'batch.tasks.0.after: dependency cycle #0 → #2 → #1 → #0',
+    })
+    await expect(engine.submit({ batch: { tasks: [sleep(['#0'])] } })).rejects.toMatchObject({ path: 'batch.tasks.0.after.0' })
+    await expect(engine.submit({ batch: { tasks: [sleep([]), sleep(['#7'])] } })).rejects.toMatchObject({ path: 'batch.tasks.1.after.0' })
+    await expect(engine.submit(sleep(['#0']))).rejects.toMatchObject({ path: 'after.0' })
+    await expect(engine.batch('nope')).rejects.toMatchObject({ code: 'not-found' })
+    expect(await engine.list()).toEqual([])
+  })
 })
 
