@@ -53,6 +53,9 @@ export async function openAppWindow(browser: string, url: string): Promise<AppWi
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
+    // Its crash handler would outlive the window in a session of its own.
+    '--disable-crash-reporter',
+    '--disable-breakpad',
   ]
   // Chromium refuses to start as root with its sandbox; the window only shows our own local page.
   if (process.getuid?.() === 0) args.push('--no-sandbox')

@@ -6,11 +6,14 @@ import type { ErrorCode } from '../../common/types'
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024
 
-const STATUS_OF: Record<ErrorCode, number> = {
+// Keyed by string so a code added to the contract fails safe (500) rather than unhandled.
+const STATUS_OF: Record<string, number> = {
   invalid: 400,
   'not-found': 404,
   conflict: 409,
   'shutting-down': 503,
+  // The pending queue is full (backpressure): the client may try again shortly.
+  overloaded: 429,
   internal: 500,
 }
 

@@ -98,7 +98,7 @@ export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, s
     const barWidth = width >= 90 ? 20 : 10
     // name ␣ executor(8) ␣ state(10) ␣ [bar] pct(4) ␣ duration(8)
     const nameWidth = Math.max(8, width - (8 + 10 + barWidth + 2 + 5 + 8 + 4))
-    const maxRows = Math.max(3, (out.rows || 24) - 4)
+    const maxRows = Math.max(3, (out.rows || 24) - 5)
     let shown = [...tasks.values()]
     let hidden = 0
     if (shown.length > maxRows) {
@@ -110,21 +110,25 @@ export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, s
         .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
       hidden = tasks.size - shown.length
     }
-    const lines = shown.map((t) => {
+    const header = [fit('NAME', nameWidth), fit('EXECUTOR', 8), fit('STATE', 10), fit('PROGRESS', barWidth + 7), 'TIME'.padStart(8)]
+    const lines = [paint('2', header.join(' '))]
+    for (const t of shown) {
       const fraction = t.state === 'done' ? 1 : t.progress
       const filled = fraction === null ? 0 : Math.round(Math.min(1, Math.max(0, fraction)) * barWidth)
       const bar =
         fraction === null
           ? `[${' '.repeat(barWidth)}]     `
           : `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${`${Math.round(fraction * 100)}%`.padStart(4)}`
-      return [
-        fit(taskLabel(t), nameWidth),
-        fit(t.executor, 8),
-        paint(COLORS[t.state], fit(t.state, 10)),
-        bar,
-        duration(t, now).padStart(8),
-      ].join(' ')
-    })
+      lines.push(
+        [
+          fit(taskLabel(t), nameWidth),
+          fit(t.executor, 8),
+          paint(COLORS[t.state], fit(t.state, 10)),
+          bar,
+          duration(t, now).padStart(8),
+        ].join(' '),
+      )
+    }
     if (hidden > 0) lines.push(paint('2', fit(`… ${hidden} more`, width)))
     const c = counters
     const summary = c ? `${countersLine(c)}   ${seconds(now - startedAt)}` : seconds(now - startedAt)

@@ -1,5 +1,6 @@
 // `taskloop run FILE.json`: submit specs to an engine thread, show them live, exit with what happened.
 // 0: all done; 1: any failed or cancelled; 2: bad input; 128+signal (130 for Ctrl+C) after a shutdown.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { isFinal, TaskloopError } from '../../common/types'
 import type { Counters, EngineEvent, TaskSnapshot } from '../../common/types'
@@ -8,7 +9,7 @@ import { startEngineThread } from '../engine/client'
 import { intOption, UsageError } from './args'
 import { lineView, taskLabel, ttyView } from './run-view'
 import type { RunView } from './run-view'
-import { shutdownOnSignals } from './shutdown-signals'
+import { holdSignals, shutdownOnSignals } from './shutdown-signals'
 import type { ShutdownTrigger } from './shutdown-signals'
 import { readSpecFile, SpecFileError } from './spec-file'
 
@@ -39,7 +40,9 @@ export async function run(argv: string[]): Promise<number> {
     return 2
   }
 
-  const engine = await startEngineThread({ jobsDirs: values.jobs ?? [], shutdownGraceMs: graceMs })
+  const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
+  const held = holdSignals()
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs })
   const startedAt = Date.now()
   // With --json, stdout carries only the final report; the live lines go to stderr.
   const view: RunView =
@@ -47,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       ? ttyView(process.stdout, process.stderr, startedAt)
       : lineView(json ? process.stderr : process.stdout, process.stderr, startedAt)
   const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line) })
+  const earlySignal = held.release()
 
   const tasks = new Map<string, TaskSnapshot>()
   let counters: Counters = emptyCounters()
@@ -83,18 +87,22 @@ export async function run(argv: string[]): Promise<number> {
   const unsubscribe = engine.subscribe(apply)
 
   let badInput: string | null = null
-  try {
-    const ids: string[] = []
-    for (const spec of specs) ids.push(...(await engine.submit(spec)).ids)
-    submitted = ids
-    if (allFinal()) stop.begin('done')
-  } catch (e) {
-    const err = TaskloopError.from(e)
-    // A refusal after some specs went in (an unknown `after` id, a shutdown): stop what started.
-    if (err.code === 'invalid') badInput = `${file}: ${err.message}`
-    else view.note(`taskloop run: ${err.message}`)
-    stop.begin('done')
+  const submitAll = async (): Promise<void> => {
+    try {
+      const ids: string[] = []
+      for (const spec of specs) ids.push(...(await engine.submit(spec)).ids)
+      submitted = ids
+      if (allFinal()) stop.begin('done')
+    } catch (e) {
+      const err = TaskloopError.from(e)
+      // A refusal after some specs went in (an unknown `after` id, a shutdown): stop what started.
+      if (err.code === 'invalid') badInput = `${file}: ${err.message}`
+      else view.note(`taskloop run: ${err.message}`)
+      stop.begin('done')
+    }
   }
+  if (earlySignal !== null) stop.begin(earlySignal)
+  else await submitAll()
 
   const { trigger } = await stop.finished
   stop.dispose()
@@ -116,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit
-  if (submitted === null) return 1
+  if (submitted === null || trigger === 'lost') return 1
   return failed.length > 0 ? 1 : 0
 }
 

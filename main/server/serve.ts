@@ -10,7 +10,7 @@ import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
 import { startServer } from './server'
 import type { TaskloopServer } from './server'
-import { shutdownOnSignals } from './shutdown-signals'
+import { holdSignals, shutdownOnSignals } from './shutdown-signals'
 
 export const DEFAULT_PORT = 7420
 const DEFAULT_GRACE_MS = 5000
@@ -54,7 +54,9 @@ export async function serve(argv: string[]): Promise<number> {
     ])
   }
 
-  const engine = await startEngineThread({ jobsDirs: values.jobs ?? [], shutdownGraceMs: graceMs })
+  const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
+  const held = holdSignals()
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs })
   let server: TaskloopServer
   try {
     const options = { engine, host, auth, staticDir: STATIC_DIR, ...(values.token ? { token: values.token } : {}) }
@@ -67,6 +69,7 @@ export async function serve(argv: string[]): Promise<number> {
     }
   } catch (e) {
     process.stderr.write(`taskloop serve: cannot listen on ${host}:${explicitPort ?? DEFAULT_PORT}: ${(e as Error).message}\n`)
+    held.release()
     await engine.shutdown({ graceMs: 0 })
     return 1
   }
@@ -75,12 +78,16 @@ export async function serve(argv: string[]): Promise<number> {
   process.stdout.write(`Taskloop UI: ${uiUrl}\n`)
 
   const stop = shutdownOnSignals(engine, { graceMs, say: (line) => void process.stderr.write(`${line}\n`) })
+  const earlySignal = held.release()
+  if (earlySignal !== null) stop.begin(earlySignal)
 
   let window: AppWindow | null = null
   let closingWindow = false
   if (values.open) {
     const browser = findBrowser()
+    const headless = process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY
     if (browser === null) process.stderr.write('--open: no Chromium or Chrome found; open the URL above in a browser.\n')
+    else if (headless) process.stderr.write('--open: no display (DISPLAY is not set); open the URL above in a browser.\n')
     else {
       window = await openAppWindow(browser, uiUrl)
       void window.exited.then(() => {
@@ -93,5 +100,5 @@ export async function serve(argv: string[]): Promise<number> {
   stop.dispose()
   closingWindow = true
   await Promise.all([server.close(), window?.close()])
-  return trigger === 'SIGINT' ? 130 : 0
+  return trigger === 'SIGINT' ? 130 : trigger === 'lost' ? 1 : 0
 }

@@ -93,8 +93,9 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     onRequest(req, res).catch((e: unknown) => {
       const { status, body } = errorReply(e)
       if (status === 500) process.stderr.write(`taskloop server: ${req.method} ${req.url}: ${body.error}\n`)
-      if (res.headersSent) res.destroy()
-      else sendJson(res, status, body)
+      if (res.headersSent) return void res.destroy()
+      if (status === 429) res.setHeader('Retry-After', '1')
+      sendJson(res, status, body)
     })
   })
 

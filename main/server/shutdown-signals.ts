@@ -2,13 +2,32 @@
 // from the UI, or the host itself starts the engine's graceful shutdown; another Ctrl+C forces it.
 import type { EngineHandle, ShutdownReport } from '../engine/handle'
 
-export type ShutdownTrigger = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'quit' | 'done'
+/** `lost`: the engine thread died (a bug); the host reports it and exits 1. */
+export type ShutdownTrigger = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'quit' | 'done' | 'lost'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 /** Past the grace plus this, a shutdown that has not finished is forced, then abandoned. */
 const WATCHDOG_MS = 10_000
 const ABANDON_MS = 5_000
+/** How often the host checks that the engine thread still answers. */
+const LIVENESS_MS = 2_000
+
+/**
+ * Remembers a signal that arrives while the engine thread is still starting (when the default
+ * action would kill the process under a half-started engine); hand it to shutdownOnSignals later.
+ */
+export function holdSignals(): { release(): ShutdownTrigger | null } {
+  let held: ShutdownTrigger | null = null
+  const hold = (signal: (typeof SIGNALS)[number]): void => void (held ??= signal)
+  for (const s of SIGNALS) process.on(s, hold)
+  return {
+    release() {
+      for (const s of SIGNALS) process.off(s, hold)
+      return held
+    },
+  }
+}
 
 export interface ShutdownOnSignals {
   /** Resolves once the engine has shut down (or the watchdog gave up on it). */
@@ -35,7 +54,7 @@ export function shutdownOnSignals(
     // (the thread proxy keeps call order; the in-process engine reads them synchronously).
     const stats = engine.stats().catch(() => null)
     const shutdown = engine.shutdown()
-    if (t !== 'done') {
+    if (t !== 'done' && t !== 'lost') {
       void stats.then((s) => {
         const running = s ? s.counters.running + s.counters.cancelling : '?'
         const pending = s ? s.counters.pending : '?'
@@ -71,14 +90,25 @@ export function shutdownOnSignals(
   }
   for (const s of SIGNALS) process.on(s, onSignal)
   engine.onQuitRequested(() => begin('quit'))
+  // Without this, a dead engine thread would leave `run` waiting for events forever.
+  const liveness = setInterval(() => {
+    if (trigger !== null) return
+    engine.stats().catch((e: unknown) => {
+      if (trigger !== null) return
+      options.say(`The engine stopped unexpectedly: ${e instanceof Error ? e.message : String(e)}`)
+      begin('lost')
+    })
+  }, LIVENESS_MS)
+  liveness.unref()
+  timers.push(liveness)
 
-  void finished.then(() => timers.forEach(clearTimeout))
+  void finished.then(() => timers.forEach((t) => clearTimeout(t)))
   return {
     finished,
     begin,
     dispose() {
       for (const s of SIGNALS) process.off(s, onSignal)
-      timers.forEach(clearTimeout)
+      timers.forEach((t) => clearTimeout(t))
     },
   }
 }

@@ -1,0 +1,230 @@
+// The real `taskloop` CLI as a child process: exit codes, the live lines, Ctrl+C with no orphan left.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TaskSnapshot } from '../../../common/types'
+import { waitFor } from './helpers'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+
+interface Cli {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+function cli(args: string[]): Cli {
+  const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'taskloop-cli-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function specFile(name: string, value: unknown): Promise<string> {
+  const file = path.join(dir, name)
+  await writeFile(file, typeof value === 'string' ? value : JSON.stringify(value))
+  return file
+}
+
+interface ProcInfo {
+  ppid: number
+  /** Start time since boot: tells a live process from a later one that reused its pid. */
+  start: string
+  comm: string
+}
+
+/** Every live (non-zombie) process. */
+async function processTable(): Promise<Map<number, ProcInfo>> {
+  const table = new Map<number, ProcInfo>()
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      // Fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+      // utime stime cutime cstime priority nice threads itrealvalue starttime ...
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (fields[0] === 'Z' || fields[0] === 'X') continue
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      table.set(Number(entry), { ppid: Number(fields[1]), start: fields[19]!, comm })
+    } catch {
+      // exited while we looked
+    }
+  }
+  return table
+}
+
+async function descendants(pid: number): Promise<Map<number, ProcInfo>> {
+  const table = await processTable()
+  const found = new Map<number, ProcInfo>()
+  const queue = [pid]
+  while (queue.length > 0) {
+    const parent = queue.pop()!
+    for (const [child, info] of table) {
+      if (info.ppid === parent && !found.has(child)) {
+        found.set(child, info)
+        queue.push(child)
+      }
+    }
+  }
+  return found
+}
+
+async function stillAlive(procs: Map<number, ProcInfo>): Promise<number[]> {
+  const table = await processTable()
+  return [...procs].filter(([pid, info]) => table.get(pid)?.start === info.start).map(([pid]) => pid)
+}
+
+const named = (procs: Map<number, ProcInfo>, comm: string): number => [...procs.values()].filter((p) => p.comm === comm).length
+
+describe('taskloop run', () => {
+  it('runs a small spec file and exits 0, one line per state change', async () => {
+    const file = await specFile('ok.json', [
+      { name: 'short nap', job: 'sleep', params: { ms: 50 } },
+      { name: 'ticks', job: 'ticker', params: { steps: 2, intervalMs: 20 } },
+      { name: 'echo', argv: ['echo', 'hi'] },
+    ])
+    const run = cli(['run', file])
+    expect(await run.exited).toBe(0)
+    const out = run.stdout()
+    expect(out).toMatch(/^\[\s*\d+\.\d{2}s\] done\s+short nap/m)
+    expect(out).toMatch(/done\s+ticks/)
+    expect(out).toMatch(/done\s+echo/)
+    expect(out).toContain('3 done, 0 failed, 0 cancelled')
+  })
+
+  it('exits 1 when a job fails, naming it and its reason', async () => {
+    const file = await specFile('fail.json', {
+      batch: { tasks: [{ name: 'boom', job: 'fail', params: { message: 'broken on purpose' } }, { job: 'sleep', params: { ms: 10 } }] },
+    })
+    const run = cli(['run', file])
+    expect(await run.exited).toBe(1)
+    expect(run.stdout()).toMatch(/failed\s+boom \(error: broken on purpose\)/)
+  })
+
+  it('prints a JSON report with --json', async () => {
+    const file = await specFile('json.json', { name: 'nap', job: 'sleep', params: { ms: 10 } })
+    const run = cli(['run', file, '--json'])
+    expect(await run.exited).toBe(0)
+    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: TaskSnapshot[] }
+    expect(report.ok).toBe(true)
+    expect(report.tasks).toMatchObject([{ name: 'nap', state: 'done' }])
+  })
+
+  it('exits 2 on a spec that does not validate, naming the field; and on a missing or malformed file', async () => {
+    const [bad, batch, missing, malformed] = [
+      cli(['run', await specFile('bad.json', [{ job: 'sleep' }, { job: 'sleep', params: 3 }])]),
+      cli(['run', await specFile('bad-batch.json', { batch: { tasks: [{ job: 'sleep', executor: 'gpu' }] } })]),
+      cli(['run', path.join(dir, 'nope.json')]),
+      cli(['run', await specFile('malformed.json', '{"job": ')]),
+    ]
+    expect(await bad.exited).toBe(2)
+    expect(bad.stderr()).toContain('1.params')
+    expect(await batch.exited).toBe(2)
+    expect(batch.stderr()).toContain('batch.tasks.0.executor')
+    expect(await missing.exited).toBe(2)
+    expect(missing.stderr()).toContain('no such file')
+    expect(await malformed.exited).toBe(2)
+    expect(malformed.stderr()).toContain('not valid JSON')
+  })
+
+  it('on Ctrl+C shuts down gracefully, exits 130 and leaves no process behind', async () => {
+    const file = await specFile('sleepy.json', [
+      // sh is the task's process; the two sleeps are the CLI's grandchildren.
+      { name: 'sleeper', argv: ['sh', '-c', 'sleep 30 & sleep 30; wait'] },
+      { name: 'pool sleeper', job: 'sleep', executor: 'process', params: { ms: 30_000 } },
+    ])
+    const run = cli(['run', file, '--grace-ms', '3000'])
+    await waitFor('both tasks running', () => /running\s+sleeper \(pid \d+\)/.test(run.stdout()) && /running\s+pool sleeper/.test(run.stdout()), 20_000)
+    const procs = await waitFor('the sleeps to start', async () => {
+      const found = await descendants(run.child.pid!)
+      // sh, its two sleeps (the grandchildren), and the process pool's child
+      return named(found, 'sleep') === 2 && named(found, 'sh') === 1 && found.size >= 4 && found
+    })
+    const started = Date.now()
+    run.child.kill('SIGINT')
+    expect(await run.exited).toBe(130)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(run.stderr()).toContain('Shutting down: 2 running, 0 pending cancelled')
+    expect(run.stdout()).toMatch(/cancelled\s+sleeper \(shutdown\)/)
+    await waitFor('every descendant to be gone', async () => (await stillAlive(procs)).length === 0, 5000)
+  })
+
+  it('a second Ctrl+C forces a task that ignores SIGTERM, well before the grace ends', async () => {
+    const file = await specFile('stubborn.json', { name: 'stubborn', argv: ['sh', '-c', 'trap "" TERM; sleep 30; sleep 30'] })
+    const run = cli(['run', file, '--grace-ms', '60000'])
+    await waitFor('the task running', () => /running\s+stubborn/.test(run.stdout()), 20_000)
+    const procs = await waitFor('the sleep to start', async () => {
+      const found = await descendants(run.child.pid!)
+      return named(found, 'sleep') === 1 && found
+    })
+    run.child.kill('SIGINT')
+    await waitFor('the shutdown notice', () => run.stderr().includes('Shutting down'))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(run.child.exitCode).toBeNull()
+    const started = Date.now()
+    run.child.kill('SIGINT')
+    expect(await run.exited).toBe(130)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    await waitFor('every descendant to be gone', async () => (await stillAlive(procs)).length === 0, 5000)
+  })
+})
+
+describe('taskloop serve', () => {
+  it('prints exactly one URL line, answers /api/stats with the token, and exits 0 on SIGTERM', async () => {
+    const serve = cli(['serve', '--port', '0', '--grace-ms', '1000'])
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const url = new URL(line[1]!)
+    expect(url.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const token = url.searchParams.get('token')!
+    expect(token).toMatch(/^[0-9a-f]{64}$/)
+    const stats = await fetch(`${url.origin}/api/stats`, { headers: { authorization: `Bearer ${token}` } })
+    expect(stats.status).toBe(200)
+    expect(await stats.json()).toMatchObject({ counters: { running: 0 }, shuttingDown: false })
+    expect((await fetch(`${url.origin}/api/stats`)).status).toBe(401)
+    serve.child.kill('SIGTERM')
+    expect(await serve.exited).toBe(0)
+    expect(serve.stdout().trim().split('\n')).toHaveLength(1)
+  })
+
+  it('shuts down on the UI quit request', async () => {
+    const serve = cli(['serve', '--port', '0', '--token', 'a-fixed-test-token-123'])
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const url = new URL(line[1]!)
+    expect(url.searchParams.get('token')).toBe('a-fixed-test-token-123')
+    const res = await fetch(`${url.origin}/api/quit`, { method: 'POST', headers: { authorization: 'Bearer a-fixed-test-token-123' } })
+    expect(res.status).toBe(202)
+    expect(await serve.exited).toBe(0)
+  })
+})
+
+describe('taskloop usage', () => {
+  it('prints usage for --help (exit 0) and for an unknown command or option (exit 2)', async () => {
+    const [help, unknown, option] = [cli(['--help']), cli(['frobnicate']), cli(['serve', '--bogus'])]
+    expect(await help.exited).toBe(0)
+    expect(help.stdout()).toContain('taskloop serve')
+    expect(await unknown.exited).toBe(2)
+    expect(unknown.stderr()).toContain('unknown command "frobnicate"')
+    expect(await option.exited).toBe(2)
+    expect(option.stderr()).toContain('Usage')
+  })
+})
