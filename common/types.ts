@@ -226,6 +226,8 @@ export interface BatchSnapshot {
 
 export interface TaskDetail extends TaskSnapshot {
   log: LogLine[]
+  /** The task's full log file (head and tail kept when capped); null without a data folder. */
+  logFile: string | null
 }
 
 export interface ListQuery {

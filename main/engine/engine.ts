@@ -82,7 +82,7 @@ export class Engine implements EngineHandle {
     }
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
-    this.logs = new TaskLogs(this.options.batchIntervalMs)
+    this.logs = new TaskLogs(this.options.batchIntervalMs, options.dataDir)
     this.executors = createExecutors({ limits, cwd: this.options.cwd, jobsDirs: this.options.jobsDirs })
     this.scheduler = new Scheduler({
       executors: this.executors,
@@ -151,7 +151,9 @@ export class Engine implements EngineHandle {
 
   private prune(): void {
     if (!this.store || !this.options.retention) return
-    this.scheduler.forget(this.store.prune(this.options.retention))
+    const ids = this.store.prune(this.options.retention)
+    this.scheduler.forget(ids)
+    this.logs.forget(ids)
   }
 
   async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
@@ -200,7 +202,7 @@ export class Engine implements EngineHandle {
   }
 
   async get(id: string): Promise<TaskDetail> {
-    return { ...this.task(id).snapshot(), log: this.logs.tail(id) }
+    return { ...this.task(id).snapshot(), log: this.logs.tail(id), logFile: this.logs.fileOf(id) }
   }
 
   async cancel(id: string): Promise<void> {
@@ -250,7 +252,7 @@ export class Engine implements EngineHandle {
       cancelMs: this.cancelMs.percentiles(),
       paused: this.scheduler.isPaused,
       groupLimits: this.scheduler.groupLimits(),
-      store: this.store && { file: this.store.file, error: this.store.lastError },
+      store: this.store && { file: this.store.file, error: this.store.lastError ?? this.logs.lastError },
     }
   }
 
@@ -343,7 +345,7 @@ export class Engine implements EngineHandle {
     this.shutdownStatus.phase = 'done'
     this.shutdownStatus.forced = [...this.forced]
     this.events.changedShutdown(this.shutdownStatus)
-    this.logs.flush()
+    this.logs.closeAll()
     this.events.flush()
     if (this.pruneTimer) clearInterval(this.pruneTimer)
     if (this.statsTimer) clearInterval(this.statsTimer)
@@ -364,6 +366,7 @@ export class Engine implements EngineHandle {
   }
 
   private measure(t: Task): void {
+    this.logs.close(t.id)
     const now = Date.now()
     this.finishedAt.push(now)
     if (t.startedAt !== null) {

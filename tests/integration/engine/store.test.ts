@@ -1,10 +1,11 @@
 // The SQLite store with real files: history across restarts, kill -9 recovery, retention.
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../../../main/engine/engine'
+import { LOG_HEAD_BYTES } from '../../../main/engine/task-log'
 import { waitFinal, waitState } from '../../helpers/engine'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-'))
@@ -69,4 +70,26 @@ describe('task store', () => {
     expect(await c.list()).toHaveLength(3)
     await c.shutdown()
   })
+
+  it('a flooding command: its log file keeps the head and the tail, memory keeps a bounded tail', async () => {
+    const dataDir = tmp()
+    const a = new Engine({ dataDir })
+    // ~24 MB in ~300k numbered lines.
+    const { ids: [id] } = await a.submit({ name: 'flood', command: 'seq -f "line %g of a flooding command, padded to make it longer" 1 300000' })
+    const t = await waitState(a, id!, ['done', 'failed'], 60_000)
+    expect(t.state).toBe('done')
+    const detail = await a.get(id!)
+    expect(detail.log.at(-1)!.line).toBe('line 300000 of a flooding command, padded to make it longer')
+    const file = readFileSync(detail.logFile!, 'utf8')
+    expect(file.length).toBeLessThan(2 * LOG_HEAD_BYTES)
+    expect(file).toContain('stdout line 1 of a flooding command')
+    expect(file).toMatch(/\[… \d+ bytes of output cut: the head and the tail are kept …\]/)
+    expect(file.trimEnd().endsWith('line 300000 of a flooding command, padded to make it longer')).toBe(true)
+    await a.shutdown()
+    // After a restart the tail comes from the file.
+    const b = new Engine({ dataDir })
+    expect((await b.get(id!)).log.at(-1)!.line).toBe('line 300000 of a flooding command, padded to make it longer')
+    await b.shutdown()
+  })
 })
+
