@@ -70,6 +70,8 @@ export async function runJob(req: JobRequest, executor: JobExecutor, signal: Abo
   const progress = throttle(sink)
   try {
     const fn = await loadJob(req.job, { cwd: req.cwd, jobsDirs: req.jobsDirs })
+    // A cancel that arrived while the module loaded: the job would never see the abort event.
+    if (signal.aborted) throw new TaskFailure('error', 'cancelled before the job started')
     const ctx: JobContext = {
       signal,
       progress: progress.progress,

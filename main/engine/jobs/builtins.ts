@@ -75,6 +75,8 @@ const http: JobFn = async (params, ctx) => {
 const spin: JobFn = async (params, ctx) => {
   const ms = num('spin', params, 'ms')
   const ignoreCancel = bool('spin', params, 'ignoreCancel')
+  // A loop that never yields would freeze the engine itself, with no way to force it.
+  if (ignoreCancel && ctx.executor === 'loop') throw new Error('spin with ignoreCancel only runs on the thread or process executor')
   const start = performance.now()
   let iterations = 0
   let sliceEnd = start + SLICE_MS

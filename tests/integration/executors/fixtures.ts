@@ -23,7 +23,10 @@ export const modules = {
   return { twice: params.n * 2, where: ctx.executor, inputs: ctx.inputs }
 }
 export async function waitForCancel(params, ctx) {
-  await new Promise((resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('saw the abort in ' + ctx.executor))))
+  await new Promise((resolve, reject) => {
+    ctx.signal.addEventListener('abort', () => reject(new Error('saw the abort in ' + ctx.executor)))
+    ctx.progress(0, 'listening')
+  })
 }
 export async function chatty() {
   console.log('to stdout')

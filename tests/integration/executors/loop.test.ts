@@ -20,6 +20,12 @@ describe('loop executor', () => {
     expect(ticker.heard.logs.map((l) => l.line)).toEqual(['tick 1', 'tick 2'])
   })
 
+  it('a cancel before the job starts ends the run without calling it', async () => {
+    const r = drive(loop, { job: 'sleep', params: { ms: 300, ignoreCancel: true } })
+    r.run.cancel()
+    expect(await fails(r.outcome)).toMatchObject({ kind: 'error', message: 'cancelled before the job started' })
+  })
+
   it('cancel aborts the job signal', async () => {
     const sleep = drive(loop, { job: 'sleep', params: { ms: 30_000 } })
     await delay(20)
@@ -32,15 +38,19 @@ describe('loop executor', () => {
 
   it('cannot force a job that ignores cancel: kill() returns false', async () => {
     const sleep = drive(loop, { job: 'sleep', params: { ms: 300, ignoreCancel: true } })
+    await delay(20) // started: a cancel before the start ends the run without calling the job
     sleep.run.cancel()
     expect(sleep.run.kill()).toBe(false)
     // It keeps running to its natural end: that is what the scheduler flags as "ignored cancel".
     expect(await succeeds(sleep.outcome)).toEqual({ ms: 300 })
   })
 
-  it('refuses crash rather than killing the engine, and fails bad params with a TypeError message', async () => {
+  it('refuses crash and a never-yielding spin rather than harming the engine, and fails bad params with a TypeError message', async () => {
     expect((await fails(drive(loop, { job: 'crash', params: {} }).outcome)).message).toBe(
       'crash only runs on the thread or process executor',
+    )
+    expect((await fails(drive(loop, { job: 'spin', params: { ms: 10_000, ignoreCancel: true } }).outcome)).message).toBe(
+      'spin with ignoreCancel only runs on the thread or process executor',
     )
     const f = await fails(drive(loop, { job: 'sleep', params: { ms: -1 } }).outcome)
     expect(f).toMatchObject({ kind: 'error', message: 'sleep: params.ms must be a non-negative number' })

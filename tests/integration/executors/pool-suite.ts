@@ -44,8 +44,7 @@ export function poolSuite(kind: 'thread' | 'process', make: (size: number) => Wo
       expect(performance.now() - t).toBeLessThan(1000)
 
       const mod = drive(pool, { job: `${modules.good}#waitForCancel` })
-      await waitFor(() => mod.heard.worker !== null)
-      await delay(300) // let the worker start and the job listen
+      await waitFor(() => mod.heard.progress.length > 0, 10_000, 'the job to listen')
       mod.run.cancel()
       expect((await fails(mod.outcome)).message).toBe(`saw the abort in ${kind}`)
     })
