@@ -75,6 +75,7 @@ function run(command, args, env = childEnv) {
     const done = async (status) => {
       clearTimeout(timer)
       current = null
+      if (interrupted) note ??= 'interrupted'
       const ms = Date.now() - started
       // Anything still in the group a moment later outlived its runner (a leaked worker, server or
       // browser): say so, then end it.
@@ -135,7 +136,7 @@ function tests(name, r, counts) {
 async function vitest() {
   rmSync(path.join(root, VITEST_JSON), { force: true })
   const r = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile=${VITEST_JSON}`])
-  // Read now: Playwright empties test-results/ when it starts.
+  // Read now: Playwright may empty test-results/ (its default outputDir) when it starts.
   const report = readJson(VITEST_JSON)
   let counts
   if (report) {
@@ -252,25 +253,30 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-const t0 = Date.now()
-if (!ensureDeps()) {
-  rows.push({ name: 'install', kind: 'check', ok: false, detail: 'npm could not install the dependencies' })
-  process.exit(summary() ? 1 : 0)
+/** Install, then every step in order; a step runs even if an earlier one failed. */
+async function main() {
+  if (!ensureDeps()) {
+    rows.push({ name: 'install', kind: 'check', ok: false, detail: 'npm could not install the dependencies' })
+    return
+  }
+  ensureBrowser()
+  let buildOk = false
+  const plan = [
+    async () => (buildOk = await check('build', [['electron-vite', ['build']]])),
+    () => check('typecheck', [['tsc', ['--noEmit', '-p', 'tsconfig.json']], ['vue-tsc', ['--noEmit', '-p', 'tsconfig.web.json']]]),
+    () => check('lint', [['eslint', ['.']]]),
+    vitest,
+    () => playwright(buildOk),
+  ]
+  for (const step of plan) {
+    if (interrupted) break
+    await step()
+  }
 }
-ensureBrowser()
 
-let buildOk = false
-const plan = [
-  async () => (buildOk = await check('build', [['electron-vite', ['build']]])),
-  () => check('typecheck', [['tsc', ['--noEmit', '-p', 'tsconfig.json']], ['vue-tsc', ['--noEmit', '-p', 'tsconfig.web.json']]]),
-  () => check('lint', [['eslint', ['.']]]),
-  vitest,
-  () => playwright(buildOk),
-]
-for (const step of plan) {
-  if (interrupted) break
-  await step()
-}
+const t0 = Date.now()
+await main()
 console.log(`\nAll steps took ${seconds(Date.now() - t0)}.`)
 const failed = summary()
-process.exit(interrupted ? 130 : failed ? 1 : 0)
+// exitCode, not exit(): let stdout drain (pipes are asynchronous on some platforms) so the summary is not cut.
+process.exitCode = interrupted ? 130 : failed ? 1 : 0
