@@ -95,6 +95,8 @@ export function staticFiles(staticDir: string | undefined): StaticFiles {
           res.end(req.method === 'HEAD' ? undefined : NOT_BUILT)
           return
         }
+        // Browsers ask for it on their own; a 404 would only be noise in the console.
+        if (pathname === '/favicon.ico') return void res.writeHead(204).end()
         return sendJson(res, 404, { code: 'not-found', error: `no such file: ${pathname}` })
       }
       res.statusCode = 200

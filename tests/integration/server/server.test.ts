@@ -273,6 +273,22 @@ describe('events WebSocket', () => {
     await expect(connectEvents(wsUrl(h.server, '?token=wrong'))).rejects.toThrow('HTTP 401')
   })
 
+  it('drops a client that stops reading once its backlog passes 8 MB', async () => {
+    const ids = await submit({ batch: { tasks: Array.from({ length: 400 }, (_, i) => ({ name: `filler ${i}`, job: 'sleep', params: { ms: 1 } })) } })
+    await finalState(ids.at(-1)!)
+    const engine = h.engine as unknown as { events: { listenerCount: number } }
+    const before = engine.events.listenerCount
+    const client = await connectEvents(wsUrl(h.server))
+    await client.next(isSnapshot)
+    const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)))
+    // Stop reading: what the server sends piles up in its buffer, as with a frozen tab.
+    ;(client.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    for (let i = 0; i < 200; i++) client.send({ type: 'resync' })
+    await waitFor('the server to give up on the client', () => engine.events.listenerCount === before)
+    ;(client.ws as unknown as { _socket: { resume(): void } })._socket.resume()
+    expect(await closed).toBe(1006)
+  })
+
   it('drops its engine subscriptions when the socket closes', async () => {
     const engine = h.engine as unknown as { events: { listenerCount: number } }
     const before = engine.events.listenerCount
