@@ -145,6 +145,8 @@ export interface Snapshot {
   counters: Counters
   limits: Limits
   shutdown: ShutdownStatus | null
+  /** Something the user must know about what happened (e.g. the engine thread was restarted). */
+  notice?: string
 }
 
 export interface EventBatch {

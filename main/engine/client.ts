@@ -1,14 +1,31 @@
 // The engine's proxy on the host thread (Electron main, `taskloop serve`/`run`): the same
 // EngineHandle as the in-process Engine, over postMessage to the engine thread.
+// It also supervises the thread: if the engine thread dies, a new one starts (recovering the
+// tasks from the store), subscribers get a fresh snapshot with a notice, and what the dead
+// thread had spawned is killed.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
-import type { BatchSnapshot, EngineEvent, Limits, ListQuery, LogLine, Snapshot, Stats, SubmitSpec, TaskDetail, TaskSnapshot } from '../../common/types'
+import type {
+  BatchSnapshot,
+  EngineEvent,
+  Limits,
+  ListQuery,
+  LogLine,
+  Snapshot,
+  Stats,
+  SubmitSpec,
+  TaskDetail,
+  TaskSnapshot,
+} from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './thread-protocol'
 
 const HOST_LAG_RESOLUTION_MS = 10
+/** More deaths than this within RESTART_WINDOW_MS and the engine stays down. */
+const MAX_RESTARTS = 5
+const RESTART_WINDOW_MS = 60_000
 
 interface Pending {
   resolve(v: unknown): void
@@ -16,70 +33,32 @@ interface Pending {
 }
 
 export async function startEngineThread(options: EngineOptions = {}): Promise<EngineClient> {
-  const worker = new Worker(engineThreadEntry, { workerData: { options } satisfies EngineThreadData, name: 'taskloop-engine' })
-  const client = new EngineClient(worker)
+  const client = new EngineClient(options)
   await client.ready
   return client
 }
 
 export class EngineClient implements EngineHandle {
-  readonly ready: Promise<void>
+  /** Resolves when the current engine thread is ready. */
+  ready!: Promise<void>
+  private worker!: Worker
   private nextId = 0
   private pending = new Map<number, Pending>()
   private listeners = new Set<(e: EngineEvent) => void>()
-  private logWatchers = new Map<number, (lines: LogLine[]) => void>()
+  private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
   private quitListeners: (() => void)[] = []
+  private restartListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
+  private deaths: number[] = []
+  /** Processes (pool children, command groups) the engine thread has alive, to kill if it dies. */
+  private children = new Map<number, boolean>()
   /** The host thread's own event-loop delay, reported next to the engine thread's. */
   private readonly hostLag = monitorEventLoopDelay({ resolution: HOST_LAG_RESOLUTION_MS })
 
-  constructor(private readonly worker: Worker) {
-    let markReady!: () => void
-    let failReady!: (e: unknown) => void
-    this.ready = new Promise((res, rej) => {
-      markReady = res
-      failReady = rej
-    })
+  constructor(private readonly options: EngineOptions) {
     this.hostLag.enable()
-    worker.on('message', (m: FromEngine) => {
-      switch (m.type) {
-        case 'ready':
-          markReady()
-          return
-        case 'reply': {
-          const p = this.pending.get(m.id)
-          this.pending.delete(m.id)
-          if (m.ok) p?.resolve(m.value)
-          else p?.reject(TaskloopError.from(m.error))
-          return
-        }
-        case 'event': {
-          // Snapshots are fetched per subscriber; the stream carries the batches.
-          const e = m.event
-          if (e.type !== 'batch') return
-          if (e.stats) e.stats.hostLag = this.lagFigures()
-          for (const l of this.listeners) l(e)
-          return
-        }
-        case 'log':
-          this.logWatchers.get(m.watch)?.(m.lines)
-          return
-        case 'quit':
-          if (this.quitListeners.length === 0) void this.shutdown()
-          for (const l of this.quitListeners) l()
-          return
-      }
-    })
-    const die = (why: string) => {
-      this.hostLag.disable()
-      this.dead ??= new TaskloopError('internal', `the engine thread stopped: ${why}`)
-      failReady(this.dead)
-      for (const p of this.pending.values()) p.reject(this.dead)
-      this.pending.clear()
-    }
-    worker.on('error', (e) => die(e.message))
-    worker.on('exit', (code) => die(`exit code ${code}`))
+    this.spawn()
   }
 
   submit(spec: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
@@ -126,26 +105,17 @@ export class EngineClient implements EngineHandle {
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {
-    let live = true
-    // Messages from the thread arrive in order: batches posted before the snapshot's reply are
-    // already in it, and every later batch has a higher seq, so the listener joins at the reply.
-    this.snapshot().then(
-      (snap) => {
-        if (!live) return
-        listener(snap)
-        this.listeners.add(listener)
-      },
-      () => {},
-    )
+    const entry = { live: true }
+    this.join(listener, entry, undefined)
     return () => {
-      live = false
+      entry.live = false
       this.listeners.delete(listener)
     }
   }
 
   subscribeLog(id: string, listener: (lines: LogLine[]) => void): () => void {
     const watch = ++this.nextId
-    this.logWatchers.set(watch, listener)
+    this.logWatchers.set(watch, { id, listener })
     this.post({ type: 'watch-log', watch, id })
     return () => {
       this.logWatchers.delete(watch)
@@ -157,15 +127,137 @@ export class EngineClient implements EngineHandle {
     this.quitListeners.push(listener)
   }
 
+  /** Told when the engine thread died and a new one took over (the host may log it). */
+  onRestart(listener: (notice: string) => void): void {
+    this.restartListeners.push(listener)
+  }
+
   /** Runs the engine's shutdown sequence, then ends the engine thread. */
   shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
-    this.shutdownPromise ??= this.call<ShutdownReport>('shutdown', options).finally(() => this.worker.terminate())
+    this.shutdownPromise ??= this.call<ShutdownReport>('shutdown', options).finally(() => {
+      this.hostLag.disable()
+      return this.worker.terminate()
+    })
     return this.shutdownPromise
   }
 
   escalate(): void {
     if (!this.shutdownPromise) void this.shutdown({ graceMs: 0 })
     else this.post({ type: 'escalate' })
+  }
+
+  private spawn(): void {
+    const worker = new Worker(engineThreadEntry, {
+      workerData: { options: this.options } satisfies EngineThreadData,
+      name: 'taskloop-engine',
+    })
+    this.worker = worker
+    let markReady!: () => void
+    let failReady!: (e: unknown) => void
+    this.ready = new Promise((res, rej) => {
+      markReady = res
+      failReady = rej
+    })
+    this.ready.catch(() => {}) // observed by startEngineThread or a restart
+    worker.on('message', (m: FromEngine) => {
+      switch (m.type) {
+        case 'ready':
+          markReady()
+          return
+        case 'reply': {
+          const p = this.pending.get(m.id)
+          this.pending.delete(m.id)
+          if (m.ok) p?.resolve(m.value)
+          else p?.reject(TaskloopError.from(m.error))
+          return
+        }
+        case 'event': {
+          // Snapshots are fetched per subscriber; the stream carries the batches.
+          const e = m.event
+          if (e.type !== 'batch') return
+          if (e.stats) e.stats.hostLag = this.lagFigures()
+          for (const l of this.listeners) l(e)
+          return
+        }
+        case 'log':
+          this.logWatchers.get(m.watch)?.listener(m.lines)
+          return
+        case 'child':
+          if (m.alive) this.children.set(m.pid, m.group)
+          else this.children.delete(m.pid)
+          return
+        case 'quit':
+          if (this.quitListeners.length === 0) void this.shutdown()
+          for (const l of this.quitListeners) l()
+          return
+      }
+    })
+    const died = (why: string) => {
+      if (this.worker !== worker) return
+      failReady(new TaskloopError('internal', `the engine thread stopped: ${why}`))
+      this.onDeath(why)
+    }
+    worker.on('error', (e) => died(e.message))
+    worker.on('exit', (code) => died(`exit code ${code}`))
+  }
+
+  private onDeath(why: string): void {
+    const error = new TaskloopError('internal', `the engine thread stopped: ${why}`)
+    for (const p of this.pending.values()) p.reject(error)
+    this.pending.clear()
+    this.killChildren()
+    if (this.shutdownPromise) {
+      this.dead = error
+      return
+    }
+    const now = Date.now()
+    this.deaths = this.deaths.filter((t) => now - t < RESTART_WINDOW_MS)
+    this.deaths.push(now)
+    if (this.deaths.length > MAX_RESTARTS) {
+      this.dead = new TaskloopError('internal', `the engine thread stopped ${this.deaths.length} times in a minute (last: ${why}); giving up`)
+      this.hostLag.disable()
+      return
+    }
+    const notice = `The engine thread stopped unexpectedly (${why}) and was restarted. ${
+      this.options.dataDir
+        ? 'Tasks that were running are marked interrupted; pending ones are queued again.'
+        : 'Without a data folder the task history before the restart is lost.'
+    }`
+    this.spawn()
+    this.ready.then(
+      () => {
+        for (const [watch, w] of this.logWatchers) this.post({ type: 'watch-log', watch, id: w.id })
+        const subscribers = [...this.listeners]
+        this.listeners.clear()
+        for (const l of subscribers) this.join(l, { live: true }, notice)
+        for (const l of this.restartListeners) l(notice)
+      },
+      () => {},
+    )
+  }
+
+  /** Joins a subscriber at a snapshot: batches posted before the reply are already in it. */
+  private join(listener: (event: EngineEvent) => void, entry: { live: boolean }, notice: string | undefined): void {
+    this.snapshot().then(
+      (snap) => {
+        if (!entry.live) return
+        listener(notice ? { ...snap, notice } : snap)
+        this.listeners.add(listener)
+      },
+      () => {},
+    )
+  }
+
+  /** The dead thread's processes have no owner left: end them (process groups whole). */
+  private killChildren(): void {
+    for (const [pid, group] of this.children) {
+      try {
+        process.kill(group ? -pid : pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+    this.children.clear()
   }
 
   private lagFigures(): Stats['hostLag'] {

@@ -2,14 +2,17 @@
 // stays free. Entry point, started by client.ts through `?modulePath`.
 import { parentPort, workerData } from 'node:worker_threads'
 import { TaskloopError } from '../../common/types'
+import { watchChildren } from './children'
 import { Engine } from './engine'
 import { CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './thread-protocol'
 
 const port = parentPort
 if (!port) throw new Error('engine-thread.ts must run in a worker thread')
-
-const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
 const post = (m: FromEngine) => port.postMessage(m)
+
+// The host kills these if this thread dies.
+watchChildren((pid, group, alive) => post({ type: 'child', pid, group, alive }))
+const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
 const logWatches = new Map<number, () => void>()
 
 engine.subscribe((event) => post({ type: 'event', event }))

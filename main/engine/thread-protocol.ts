@@ -39,4 +39,5 @@ export type FromEngine =
   | { type: 'reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
+  | { type: 'child'; pid: number; group: boolean; alive: boolean }
   | { type: 'quit' }
