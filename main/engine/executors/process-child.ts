@@ -6,6 +6,7 @@ const send = (msg: FromWorker): void => void process.send?.(msg)
 
 // The parent went away (crash, SIGKILL): no pool child may outlive the app.
 process.on('disconnect', () => process.exit(0))
+if (!process.connected) process.exit(0) // it left while we were loading
 // Ctrl+C in a terminal reaches the whole foreground group; the engine decides how we stop.
 process.on('SIGINT', () => {})
 process.on('SIGHUP', () => {})

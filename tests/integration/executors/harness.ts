@@ -75,10 +75,11 @@ export function groupMembers(pgid: number): number[] {
 
 export const pidOf = (label: string | null): number => Number(/^pid (\d+)$/.exec(label ?? '')?.[1] ?? NaN)
 
+/** A zombie (exited, not yet reaped) counts as gone. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
   } catch {
     return false
   }

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ProcessPool } from '../../../main/engine/executors/process-pool'
 import { alive, drive, pidOf, succeeds, waitFor } from './harness'
@@ -21,5 +23,25 @@ describe('process pool children', () => {
     expect(alive(pid2)).toBe(true)
     await pool.close()
     expect(alive(pid2)).toBe(false)
+  })
+
+  it('a child exits by itself when its parent dies without cleaning up', async () => {
+    const root = path.resolve(import.meta.dirname, '../../..')
+    const parent = spawn(
+      process.execPath,
+      ['--import', path.join(root, 'tests/helpers/ts-entry-register.mjs'), path.join(import.meta.dirname, 'orphan-parent.ts')],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    parent.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    try {
+      await waitFor(() => /pid \d+/.test(out), 20_000, 'the parent to start its child')
+      const child = Number(/pid (\d+)/.exec(out)![1])
+      expect(alive(child)).toBe(true)
+      parent.kill('SIGKILL')
+      await waitFor(() => !alive(child), 5000, `orphaned child ${child} to exit`)
+    } finally {
+      parent.kill('SIGKILL')
+    }
   })
 })
