@@ -28,7 +28,13 @@ export default defineConfig({
   plugins: [modulePathForTests(), vue()],
   test: {
     root,
-    include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts', 'tests/renderer/**/*.test.ts'],
+    include: [
+      'tests/unit/**/*.test.ts',
+      'tests/integration/**/*.test.ts',
+      'tests/renderer/**/*.test.ts',
+      'tests/fuzz/**/*.test.ts',
+      'tests/faults/**/*.test.ts',
+    ],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -7,6 +7,39 @@ import type { Limits, ListQuery, SubmitSpec } from './types'
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
 
+const MAX_PARAMS_DEPTH = 64
+const MAX_PARAMS_CHARS = 1_000_000
+
+/**
+ * Params are free JSON, but bounded: a 100k-deep object would overflow the stack of whoever
+ * stringifies it next (the store, a client), and a huge one would sit in every snapshot.
+ */
+function jsonProblem(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 0]]
+  let chars = 0
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (depth > MAX_PARAMS_DEPTH) return `nested deeper than ${MAX_PARAMS_DEPTH} levels`
+    if (typeof v === 'string') chars += v.length
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) chars += 8
+    else if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1])
+    else if (typeof v === 'object') {
+      if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return 'must be plain JSON'
+      for (const [k, x] of Object.entries(v)) {
+        chars += k.length
+        stack.push([x, depth + 1])
+      }
+    } else return `must be plain JSON (found a ${typeof v})`
+    if (chars > MAX_PARAMS_CHARS) return `larger than ${MAX_PARAMS_CHARS} characters`
+  }
+  return null
+}
+
+const params = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const problem = jsonProblem(value)
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
+
 const name = z.string().max(200)
 const ms = (max: number) => z.number().int().min(0).max(max)
 const id = z.string().min(1).max(100)
@@ -30,7 +63,7 @@ export const jobSpecSchema = z.strictObject({
     .min(1)
     .max(4096)
     .regex(/^[^#]+(#[A-Za-z_$][\w$]*)?$/, 'expected a built-in job name or "path/to/module.mjs#exportName"'),
-  params: z.record(z.string(), z.unknown()).optional(),
+  params: params.optional(),
   executor: z.enum(JOB_EXECUTORS).optional(),
 })
 
