@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { CommandSpec } from '../../../common/types'
+import { childEnded, childStarted } from '../children'
 import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { pipeLines } from './lines'
 
@@ -74,6 +75,7 @@ export class CommandExecutor implements Executor {
         return
       }
       hooks.worker(`pid ${pid}`)
+      childStarted(pid, true) // a supervisor outside the engine thread can end the group if this thread dies
       const ended = [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', r)))
       pipeLines(child.stdout!, (line) => {
         const m = PROGRESS.exec(line)
@@ -94,6 +96,7 @@ export class CommandExecutor implements Executor {
         child.stdout!.destroy()
         child.stderr!.destroy()
         this.groups.delete(pid)
+        childEnded(pid, true)
         if (signal) reject(new TaskFailure('exit-code', `killed by ${signal}`))
         else if (code === 0) resolve({ exitCode: 0 })
         else {

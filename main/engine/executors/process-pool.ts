@@ -1,5 +1,6 @@
 // Process executor: a pool of forked Node processes, for isolated JS (see pool.ts for the shared logic).
 import { fork, type ChildProcess } from 'node:child_process'
+import { childEnded, childStarted } from '../children'
 import entry from './process-child?modulePath'
 import { pipeLines } from './lines'
 import { WorkerPool, type PoolWorker, type WorkerEvents } from './pool'
@@ -19,12 +20,15 @@ export class ProcessPool extends WorkerPool {
       execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
     })
     let exited = false
+    // Registered so a supervisor outside the engine thread can end it if this thread dies.
+    if (child.pid !== undefined) childStarted(child.pid, false)
     pipeLines(child.stdout!, (l) => events.output(l, 'stdout'))
     pipeLines(child.stderr!, (l) => events.output(l, 'stderr'))
     child.on('message', (msg) => events.message(msg as FromWorker))
     child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
     child.on('exit', (code, signal) => {
       exited = true
+      if (child.pid !== undefined) childEnded(child.pid, false)
       events.exit(signal ? `worker process killed by ${signal}` : `worker process exited with code ${code}`)
     })
     const kill = (): void => {
