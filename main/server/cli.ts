@@ -20,7 +20,8 @@ export const USAGE = `Usage:
   taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
-      --json        print a JSON report (final snapshot of every task) on stdout at the end
+      --json        print a JSON report on stdout at the end: every task's final snapshot, and each
+                    batch's gathered results
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
 
   Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it.

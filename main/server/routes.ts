@@ -1,8 +1,9 @@
-// The headless API (ARCHITECTURE "Headless API", plus /api/limits, /api/quit, /api/snapshot):
+// The headless API (ARCHITECTURE "Headless API", plus /api/limits, /api/quit, /api/snapshot, and the
+// host-only batch, pause/resume and group-limit calls of EngineHandle):
 // each route validates what came over the wire, calls the engine, and answers JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../../common/schema'
+import { parseGroupLimit, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../../common/schema'
 import type { ListQuery } from '../../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { HttpError, readJson, sendJson } from './http'
@@ -71,6 +72,28 @@ export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: Ser
         POST: async ({ req }) => {
           const body = parseWith<{ limits: unknown }>(limitsBodySchema, (await readJson(req)) ?? {}, 'body')
           return { status: 200, body: { limits: await engine.setLimits(parseLimits(body.limits)) } }
+        },
+      },
+    },
+    // Beyond the UI's API, what a host can do with the engine (EngineHandle), for scripts:
+    {
+      pattern: /^\/api\/batches\/([^/]+)$/,
+      methods: { GET: async ({ id }) => ({ status: 200, body: await engine.batch(id) }) },
+    },
+    {
+      pattern: /^\/api\/pause$/,
+      methods: { POST: async () => (await engine.pause(), ACCEPTED) },
+    },
+    {
+      pattern: /^\/api\/resume$/,
+      methods: { POST: async () => (await engine.resume(), ACCEPTED) },
+    },
+    {
+      pattern: /^\/api\/group-limits$/,
+      methods: {
+        POST: async ({ req }) => {
+          const { group, limit } = parseGroupLimit((await readJson(req)) ?? {})
+          return { status: 200, body: { groupLimits: await engine.setGroupLimit(group, limit) } }
         },
       },
     },

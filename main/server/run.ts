@@ -3,7 +3,7 @@
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { isFinal, TaskloopError } from '../../common/types'
-import type { Counters, EngineEvent, TaskSnapshot } from '../../common/types'
+import type { BatchSnapshot, Counters, EngineEvent, TaskSnapshot } from '../../common/types'
 import { emptyCounters } from '../../common/types'
 import { startEngineThread } from '../engine/client'
 import { intOption, UsageError } from './args'
@@ -58,6 +58,22 @@ export async function run(argv: string[]): Promise<number> {
   let submitted: string[] | null = null
   let resyncing = false
 
+  const batchIds: string[] = []
+  const batches: BatchSnapshot[] = []
+  let finishing = false
+  /** Everything is final: gather the batches' results (for --json) while the engine still runs, then stop it. */
+  const finish = async (): Promise<void> => {
+    if (finishing) return
+    finishing = true
+    if (json) {
+      for (const id of batchIds) {
+        const b = await engine.batch(id).catch(() => null)
+        if (b) batches.push(b)
+      }
+    }
+    stop.begin('done')
+  }
+
   const allFinal = (): boolean =>
     submitted !== null && submitted.every((id) => tasks.has(id)) && [...tasks.values()].every((t) => isFinal(t.state))
 
@@ -82,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const t of event.tasks) tasks.set(t.id, t)
     counters = event.counters
     view.update(tasks, counters)
-    if (allFinal()) stop.begin('done')
+    if (allFinal()) void finish()
   }
   const unsubscribe = engine.subscribe(apply)
 
@@ -90,9 +106,13 @@ export async function run(argv: string[]): Promise<number> {
   const submitAll = async (): Promise<void> => {
     try {
       const ids: string[] = []
-      for (const spec of specs) ids.push(...(await engine.submit(spec)).ids)
+      for (const spec of specs) {
+        const reply = await engine.submit(spec)
+        ids.push(...reply.ids)
+        if (reply.batchId !== undefined) batchIds.push(reply.batchId)
+      }
       submitted = ids
-      if (allFinal()) stop.begin('done')
+      if (allFinal()) void finish()
     } catch (e) {
       const err = TaskloopError.from(e)
       // A refusal after some specs went in (an unknown `after` id, a shutdown): stop what started.
@@ -117,7 +137,7 @@ export async function run(argv: string[]): Promise<number> {
   const failed = final.filter((t) => t.state === 'failed' || t.state === 'cancelled')
   if (json) {
     process.stdout.write(
-      JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final }, null, 2) + '\n',
+      JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
     report(final, counters, Date.now() - startedAt)

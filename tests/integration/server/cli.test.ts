@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TaskSnapshot } from '../../../common/types'
+import type { BatchSnapshot, TaskSnapshot } from '../../../common/types'
 import { waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -121,13 +121,17 @@ describe('taskloop run', () => {
     expect(run.stdout()).toMatch(/failed\s+boom \(error: broken on purpose\)/)
   })
 
-  it('prints a JSON report with --json', async () => {
-    const file = await specFile('json.json', { name: 'nap', job: 'sleep', params: { ms: 10 } })
+  it('prints a JSON report with --json, batches gathered', async () => {
+    const file = await specFile('json.json', [
+      { name: 'nap', job: 'sleep', params: { ms: 10 } },
+      { batch: { name: 'primes', tasks: [{ job: 'primes', params: { below: 10 } }] } },
+    ])
     const run = cli(['run', file, '--json'])
     expect(await run.exited).toBe(0)
-    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: TaskSnapshot[] }
+    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: TaskSnapshot[]; batches: BatchSnapshot[] }
     expect(report.ok).toBe(true)
-    expect(report.tasks).toMatchObject([{ name: 'nap', state: 'done' }])
+    expect(report.tasks).toMatchObject([{ name: 'nap', state: 'done' }, { state: 'done' }])
+    expect(report.batches).toMatchObject([{ name: 'primes', state: 'done', results: [expect.anything()] }])
   })
 
   it('exits 2 on a spec that does not validate, naming the field; and on a missing or malformed file', async () => {

@@ -158,6 +158,26 @@ describe('tasks API', () => {
     expect(Array.isArray(snap.tasks)).toBe(true)
   })
 
+  it('pauses and resumes intake, gathers a batch, sets a group limit', async () => {
+    expect((await h.api('/api/pause', { method: 'POST' })).status).toBe(202)
+    const res = await h.api('/api/tasks', post({ batch: { name: 'gathered', tasks: [{ job: 'sleep', params: { ms: 1 } }, { job: 'primes', params: { below: 100 } }] } }))
+    const { ids, batchId } = (await res.json()) as { ids: string[]; batchId: string }
+    await new Promise((r) => setTimeout(r, 100))
+    expect((await task(ids[0]!)).state).toBe('pending')
+    expect((await h.api('/api/resume', { method: 'POST' })).status).toBe(202)
+    await Promise.all(ids.map(finalState))
+    const batch = await h.api(`/api/batches/${batchId}`)
+    expect(batch.status).toBe(200)
+    expect(await batch.json()).toMatchObject({ id: batchId, name: 'gathered', state: 'done', taskIds: ids, results: [{ ms: 1 }, expect.anything()] })
+    expect((await h.api('/api/batches/no-such-batch')).status).toBe(404)
+    const limit = await h.api('/api/group-limits', post({ group: 'nightly', limit: 2 }))
+    expect(limit.status).toBe(200)
+    expect(await limit.json()).toEqual({ groupLimits: { nightly: 2 } })
+    const bad = await h.api('/api/group-limits', post({ group: 'nightly', limit: 0 }))
+    expect(bad.status).toBe(400)
+    expect(await bad.json()).toMatchObject({ path: 'limit' })
+  })
+
   it('sends security headers on API answers', async () => {
     const res = await h.api('/api/stats')
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
