@@ -57,9 +57,31 @@ function nestedModulePath(): Plugin {
   }
 }
 
+const SHIM_REQUIRE = 'const require = __shims_module__.createRequire(import.meta.url);'
+const OWN_REQUIRE_RE = /^(?:var|let|const) require = (?:[\w$]+\.)?createRequire\(import\.meta\.url\);$/gm
+
+/**
+ * electron-vite's ESM shim declares `const require = createRequire(import.meta.url)` in any chunk
+ * that calls require(); a module that declares its own identical `require` (main/engine/store.ts)
+ * then fails with "Identifier 'require' has already been declared". Both are the same function
+ * of the same chunk, so the module's copy is dropped. Runs after the shim (user plugins come last).
+ */
+function dedupeRequireShim(): Plugin {
+  return {
+    name: 'taskloop:dedupe-require-shim',
+    apply: 'build',
+    enforce: 'post',
+    renderChunk(code) {
+      if (!code.includes(SHIM_REQUIRE)) return null
+      const fixed = code.replace(OWN_REQUIRE_RE, (line) => (line === SHIM_REQUIRE ? line : '/* require: the CommonJS shim above */'))
+      return fixed === code ? null : { code: fixed, map: null }
+    },
+  }
+}
+
 export default defineConfig({
   main: {
-    plugins: [nestedModulePath()],
+    plugins: [nestedModulePath(), dedupeRequireShim()],
     build: {
       outDir: 'out/main',
       rolldownOptions: {

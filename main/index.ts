@@ -59,7 +59,7 @@ function shutdownAndExit(code: number): void {
   }, SHUTDOWN_GRACE_MS + WATCHDOG_MARGIN_MS).unref()
   void (async () => {
     try {
-      await engine?.shutdown({ graceMs: SHUTDOWN_GRACE_MS })
+      await engine?.shutdown()
     } catch (e) {
       console.error('taskloop: shutdown failed:', e)
     }
@@ -99,7 +99,11 @@ async function main(): Promise<void> {
   })
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
 
-  engine = await startEngineThread()
+  engine = await startEngineThread({
+    shutdownGraceMs: SHUTDOWN_GRACE_MS,
+    // TASKLOOP_DATA_DIR lets tests and side-by-side runs keep their own task store.
+    dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
+  })
   engine.onQuitRequested(() => app.quit())
   if (exiting) return // a signal arrived while the engine was starting: shutdownAndExit owns it now
   createWindow(engine)

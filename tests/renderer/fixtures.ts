@@ -27,6 +27,7 @@ export function task(overrides: Partial<TaskSnapshot> & { id: string }): TaskSna
     ignoredCancel: false,
     result: null,
     error: null,
+    attempts: [],
     spec: { job: 'sleep', params: { ms: 1000 } },
     ...overrides,
   }

@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
+import type { Stats } from '../../common/types'
 import { MAX_ROWS, useTasksStore } from '../../renderer/src/stores/tasks'
 import { batch, fakeApi, snapshot, task } from './fixtures'
 
@@ -82,6 +83,18 @@ describe('tasks store', () => {
     expect(store.shutdown).toEqual(status)
     emit(batch(2, []))
     expect(store.shutdown).toEqual(status)
+  })
+
+  it('keeps the latest metrics from batches and a notice from a snapshot', () => {
+    const store = useTasksStore()
+    const { api, emit } = fakeApi()
+    store.connect(api)
+    emit({ ...snapshot(0, []), notice: 'The engine thread stopped and was restarted.' })
+    expect(store.notice).toBe('The engine thread stopped and was restarted.')
+    const stats = { throughput: 2 } as unknown as Stats
+    emit({ ...batch(1, []), stats })
+    emit(batch(2, []))
+    expect(store.stats).toEqual(stats)
   })
 
   it('renders at most MAX_ROWS rows and says how many are hidden', () => {

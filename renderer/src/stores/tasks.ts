@@ -12,6 +12,7 @@ import type {
   LogLine,
   ShutdownStatus,
   Snapshot,
+  Stats,
   SubmitSpec,
   TaskSnapshot,
 } from '../../../common/types'
@@ -34,6 +35,10 @@ export const useTasksStore = defineStore('tasks', () => {
   const limits = ref<Limits | null>(null)
   const shutdown = ref<ShutdownStatus | null>(null)
   const resyncing = ref(false)
+  /** Engine metrics, refreshed about once a second by the batches. */
+  const stats = ref<Stats | null>(null)
+  /** Something the engine says the user must know (e.g. its thread was restarted). */
+  const notice = ref<string | null>(null)
   /** The last refusal of an operation started from the UI (cancel, retry, ...), shown in a banner. */
   const lastError = ref<TaskloopError | null>(null)
 
@@ -59,6 +64,7 @@ export const useTasksStore = defineStore('tasks', () => {
     counters.value = snapshot.counters
     limits.value = snapshot.limits
     shutdown.value = snapshot.shutdown
+    if (snapshot.notice) notice.value = snapshot.notice
     resyncing.value = false
   }
 
@@ -79,6 +85,7 @@ export const useTasksStore = defineStore('tasks', () => {
     counters.value = batch.counters
     if (batch.limits) limits.value = batch.limits
     if (batch.shutdown !== undefined) shutdown.value = batch.shutdown
+    if (batch.stats) stats.value = batch.stats
   }
 
   function apply(event: EngineEvent): void {
@@ -133,6 +140,8 @@ export const useTasksStore = defineStore('tasks', () => {
     limits,
     shutdown,
     resyncing,
+    stats,
+    notice,
     lastError,
     total,
     visible,
@@ -154,6 +163,7 @@ export const useTasksStore = defineStore('tasks', () => {
     /** One task's log: existing tail, then new lines. Returns the unsubscribe function. */
     watchLog: (id: string, listener: (lines: LogLine[]) => void) => need().subscribeLog(id, listener),
     dismissError: () => (lastError.value = null),
+    dismissNotice: () => (notice.value = null),
   }
 })
 

@@ -1,0 +1,73 @@
+// The UI in a real browser (Debian's Chromium) against the real headless server: launch a mix of
+// executors, watch the rows move live, cancel one, cancel all, and quit.
+import { expect, test, type Page } from '@playwright/test'
+import { startServer, type ServerProcess } from './server'
+import { launch, row, rows, screenshot, twentyTasks } from './ui'
+
+let server: ServerProcess
+/** Page errors and CSP refusals: they only show up in the console, so collect and fail on them. */
+let problems: string[] = []
+
+test.beforeEach(async () => {
+  problems = []
+  server = await startServer(['--grace-ms', '3000'])
+})
+
+test.afterEach(async () => {
+  const code = await server.stop()
+  const testInfo = test.info()
+  if (testInfo.status !== testInfo.expectedStatus) console.log(`taskloop serve (exit ${code}):\n${server.output()}`)
+  expect(problems).toEqual([])
+})
+
+async function open(page: Page): Promise<void> {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text())
+  })
+  await page.goto(server.url)
+  await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
+  await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
+}
+
+test('20 tasks on every executor: live states, cancel one, cancel all, counters add up', async ({ page }) => {
+  await open(page)
+  await twentyTasks(page, 'browser')
+  await page.emulateMedia({ colorScheme: 'dark' })
+  await screenshot(page, 'browser-dark')
+})
+
+test('a bad spec is refused in the launcher, naming the field; a failed task can be retried', async ({ page }) => {
+  await open(page)
+  await page.locator('textarea[name="params"]').fill('{"ms": }')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(page.getByRole('alert')).toHaveText(/^params: not valid JSON/)
+  await expect(page.locator('textarea[name="params"]')).toHaveAttribute('aria-invalid', 'true')
+
+  await page.locator('textarea[name="params"]').fill('{"ms": 10}')
+  await page.locator('input[name="timeoutMs"]').fill('0')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(page.getByRole('alert')).toHaveText(/^timeoutMs: /)
+  await page.locator('input[name="timeoutMs"]').fill('')
+
+  await launch(page, { name: 'boom', job: 'fail', params: { message: 'on purpose', afterMs: 50 }, count: 1 })
+  await expect(row(page, 'boom')).toHaveAttribute('data-state', 'failed')
+  await expect(row(page, 'boom')).toContainText('on purpose')
+  await screenshot(page, 'browser-validation')
+  await row(page, 'boom').getByRole('button', { name: 'Retry boom' }).click()
+  await expect(rows(page)).toHaveCount(2)
+})
+
+test('Quit shows what drains and the countdown, then the server exits', async ({ page }) => {
+  await open(page)
+  await launch(page, { name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true }, executor: 'loop', count: 1 })
+  await launch(page, { name: 'spinner', job: 'spin', params: { ms: 60_000 }, executor: 'thread', count: 1 })
+  await expect(row(page, 'stubborn')).toHaveAttribute('data-state', 'running')
+  await page.getByRole('button', { name: 'Quit', exact: true }).click()
+  const dialog = page.getByRole('dialog', { name: /Shutting down|Forcing|Shut down/ })
+  await expect(dialog).toBeVisible()
+  await expect(dialog).toContainText('stubborn')
+  await expect(dialog).toContainText('Press Ctrl+C again to force now')
+  await screenshot(page, 'browser-shutdown')
+  expect(await server.exited).toBe(0)
+})

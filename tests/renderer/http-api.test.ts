@@ -1,0 +1,103 @@
+// @vitest-environment happy-dom
+// The browser transport without a server: a fake fetch and a fake WebSocket.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { TaskloopError } from '../../common/types'
+import type { ClientMessage } from '../../common/wire'
+import { backoffMs, httpApi } from '../../renderer/src/api/http'
+import { batch, snapshot, task } from './fixtures'
+
+class FakeSocket {
+  static readonly OPEN = 1
+  static all: FakeSocket[] = []
+  readyState = 0
+  sent: ClientMessage[] = []
+  onopen: (() => void) | null = null
+  onmessage: ((e: { data: string }) => void) | null = null
+  onclose: (() => void) | null = null
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this)
+  }
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as ClientMessage)
+  }
+  close(): void {
+    this.readyState = 3
+    this.onclose?.()
+  }
+  // test side
+  open(): void {
+    this.readyState = 1
+    this.onopen?.()
+  }
+  receive(message: unknown): void {
+    this.onmessage?.({ data: JSON.stringify(message) })
+  }
+  drop(): void {
+    this.readyState = 3
+    this.onclose?.()
+  }
+}
+
+function setup(fetchImpl: typeof fetch = vi.fn()) {
+  FakeSocket.all = []
+  return httpApi({ base: 'http://127.0.0.1:7420', WebSocket: FakeSocket as unknown as typeof WebSocket, fetch: fetchImpl })
+}
+
+afterEach(() => vi.useRealTimers())
+
+describe('http api', () => {
+  it('turns a refusal into a TaskloopError naming the field', async () => {
+    const fetchImpl = vi.fn(async () => new Response(JSON.stringify({ error: 'params: expected object', path: 'params' }), { status: 400 }))
+    const api = setup(fetchImpl as unknown as typeof fetch)
+    const error = await api.submit({ job: 'sleep' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TaskloopError)
+    expect(error).toMatchObject({ code: 'invalid', message: 'params: expected object', path: 'params' })
+    expect(fetchImpl).toHaveBeenCalledWith(
+      'http://127.0.0.1:7420/api/tasks',
+      expect.objectContaining({ method: 'POST', credentials: 'same-origin' }),
+    )
+  })
+
+  it('streams events from /api/events and resyncs over the socket', async () => {
+    const api = setup()
+    const events: unknown[] = []
+    api.subscribe((e) => events.push(e))
+    const ws = FakeSocket.all[0]!
+    expect(ws.url).toBe('ws://127.0.0.1:7420/api/events')
+    ws.open()
+    ws.receive(snapshot(1, [task({ id: 'a' })]))
+    ws.receive(batch(2, []))
+    expect(events).toHaveLength(2)
+
+    const fresh = api.snapshot()
+    expect(ws.sent).toContainEqual({ type: 'resync' })
+    ws.receive(snapshot(9, []))
+    expect((await fresh).seq).toBe(9)
+  })
+
+  it('reconnects with backoff while someone listens, and asks again for the logs it watched', () => {
+    vi.useFakeTimers()
+    const api = setup()
+    api.subscribe(() => {})
+    api.subscribeLog('t1', () => {})
+    FakeSocket.all[0]!.open()
+    FakeSocket.all[0]!.drop()
+    expect(FakeSocket.all).toHaveLength(1)
+    vi.advanceTimersByTime(backoffMs(0))
+    expect(FakeSocket.all).toHaveLength(2)
+    FakeSocket.all[1]!.open()
+    expect(FakeSocket.all[1]!.sent).toContainEqual({ type: 'watch-log', id: 't1' })
+  })
+
+  it('closes the socket when the last listener leaves', () => {
+    const api = setup()
+    const stop = api.subscribe(() => {})
+    FakeSocket.all[0]!.open()
+    stop()
+    expect(FakeSocket.all[0]!.readyState).toBe(3)
+  })
+
+  it('backs off up to 5 s', () => {
+    expect([0, 1, 2, 3, 4, 5, 10].map(backoffMs)).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000])
+  })
+})
