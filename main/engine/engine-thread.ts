@@ -52,3 +52,5 @@ port.on('message', (m: ToEngine) => {
 })
 
 post({ type: 'ready' })
+// The app's pools start their workers now, so the first task does not wait for one.
+void engine.warm()

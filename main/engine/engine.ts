@@ -261,6 +261,11 @@ export class Engine implements EngineHandle {
     return { ...this.scheduler.limits }
   }
 
+  /** Starts the pools' workers ahead of the first task (hosts call this at start; tests to measure). */
+  async warm(): Promise<void> {
+    await Promise.all(EXECUTORS.map((k) => this.executors[k].warm?.()))
+  }
+
   async pause(): Promise<void> {
     this.scheduler.setPaused(true)
   }
@@ -337,6 +342,8 @@ export class Engine implements EngineHandle {
     if (this.scheduler.counters.running + this.scheduler.counters.cancelling > 0) {
       this.shutdownStatus.phase = 'forcing'
       this.events.changedShutdown(this.shutdownStatus)
+      // Its own batch: a forced stop may settle at once, and clients must see the forcing phase.
+      this.events.flush()
       this.scheduler.forceAll()
       await idle
     }

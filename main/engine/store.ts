@@ -6,7 +6,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { TaskSnapshot, TaskState } from '../../common/types'
 
-const require = createRequire(import.meta.url)
+// Not named `require`: the bundler declares its own in ESM chunks.
+const loadCjs = createRequire(import.meta.url)
 
 interface Statement {
   run(...args: unknown[]): unknown
@@ -25,9 +26,9 @@ interface Database {
 function openDatabase(file: string): Database {
   let Ctor: new (file: string) => Database
   try {
-    Ctor = require('libsql')
+    Ctor = loadCjs('libsql')
   } catch {
-    Ctor = require('libsql')
+    Ctor = loadCjs('libsql')
   }
   return new Ctor(file)
 }

@@ -57,6 +57,8 @@ export interface Executor {
   resize(size: number): void
   /** Live workers (threads or processes) in the pool. */
   workers(): number
+  /** Start the pool's workers now and resolve when they can take runs (pools only). */
+  warm?(): Promise<void>
   /** Force-stop everything and release threads, processes and groups. Idempotent. */
   close(): Promise<void>
 }
