@@ -42,7 +42,10 @@ export async function run(argv: string[]): Promise<number> {
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
   const held = holdSignals()
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs })
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs }).catch((e: unknown) => {
+    held.release()
+    throw e
+  })
   const startedAt = Date.now()
   // With --json, stdout carries only the final report; the live lines go to stderr.
   const view: RunView =

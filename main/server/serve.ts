@@ -56,7 +56,10 @@ export async function serve(argv: string[]): Promise<number> {
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
   const held = holdSignals()
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs })
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs }).catch((e: unknown) => {
+    held.release()
+    throw e
+  })
   let server: TaskloopServer
   try {
     const options = { engine, host, auth, staticDir: STATIC_DIR, ...(values.token ? { token: values.token } : {}) }

@@ -49,12 +49,6 @@ const PING_INTERVAL_MS = 30_000
 export async function startServer(options: ServerOptions): Promise<TaskloopServer> {
   const { engine, host = '127.0.0.1', port = 0, auth = true } = options
   const token = options.token ?? newToken()
-  if (!auth) {
-    process.stderr.write(
-      '\n!!! WARNING: Taskloop server started with authentication OFF (--no-auth).\n' +
-        '!!! Anyone who can reach this port can run any command as you. Use it only for tests.\n\n',
-    )
-  }
 
   // Filled in once the port is known (port 0 picks one).
   let policy: AccessPolicy = accessPolicy(host, port, auth ? token : null)
@@ -134,6 +128,12 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     })
   })
 
+  if (!auth) {
+    process.stderr.write(
+      '\n!!! WARNING: Taskloop server started with authentication OFF (--no-auth).\n' +
+        '!!! Anyone who can reach this port can run any command as you. Use it only for tests.\n\n',
+    )
+  }
   const actualPort = (server.address() as AddressInfo).port
   policy = accessPolicy(host, actualPort, auth ? token : null)
   // A browser on this machine reaches a wildcard bind through loopback.

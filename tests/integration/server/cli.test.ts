@@ -6,8 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BatchSnapshot, TaskSnapshot } from '../../../common/types'
-import { waitFor } from './helpers'
+import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../../common/types'
+import { connectEvents, waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -205,6 +205,27 @@ describe('taskloop serve', () => {
     expect(stats.status).toBe(200)
     expect(await stats.json()).toMatchObject({ counters: { running: 0 }, shuttingDown: false })
     expect((await fetch(`${url.origin}/api/stats`)).status).toBe(401)
+
+    // The events socket in front of the engine thread (the production path): snapshot, batches, logs.
+    const events = await connectEvents(`ws://${url.host}/api/events?token=${token}`)
+    try {
+      await events.next((m): m is Snapshot => m.type === 'snapshot')
+      const submitted = await fetch(`${url.origin}/api/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify({ name: 'served ticks', job: 'ticker', params: { steps: 3, intervalMs: 50 } }),
+      })
+      expect(submitted.status).toBe(201)
+      const [id] = ((await submitted.json()) as { ids: string[] }).ids
+      events.send({ type: 'watch-log', id })
+      await events.next((m): m is EventBatch => m.type === 'batch' && m.tasks.some((t) => t.id === id && t.state === 'done'))
+      await waitFor('the log lines', () => events.messages.some((m) => m.type === 'log' && m.lines.some((l) => l.line === 'tick 3')))
+      const seqs = events.messages.filter((m): m is EventBatch => m.type === 'batch').map((b) => b.seq)
+      seqs.forEach((s, i) => i > 0 && expect(s).toBe(seqs[i - 1]! + 1))
+    } finally {
+      await events.close()
+    }
+
     serve.child.kill('SIGTERM')
     expect(await serve.exited).toBe(0)
     expect(serve.stdout().trim().split('\n')).toHaveLength(1)
