@@ -18,11 +18,14 @@ interface Cli {
   exited: Promise<number | null>
 }
 
-function cli(args: string[]): Cli {
-  const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts', ...args], {
+const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts']
+
+function cli(args: string[], entry: string[] = FROM_SOURCE): Cli {
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    // TASKLOOP_FROM_SOURCE: bin/taskloop.mjs would otherwise build out/ first when it is stale.
+    env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1' },
   })
   let out = ''
   let err = ''
@@ -244,9 +247,9 @@ describe('taskloop serve', () => {
 
 describe('taskloop usage', () => {
   it('prints usage for --help (exit 0) and for an unknown command or option (exit 2)', async () => {
-    const [help, unknown, option] = [cli(['--help']), cli(['frobnicate']), cli(['serve', '--bogus'])]
+    const [help, unknown, option] = [cli(['--help'], ['bin/taskloop.mjs']), cli(['frobnicate']), cli(['serve', '--bogus'])]
     expect(await help.exited).toBe(0)
-    expect(help.stdout()).toContain('taskloop serve')
+    expect(help.stdout()).toMatch(/^Usage:\n\s+taskloop serve/)
     expect(await unknown.exited).toBe(2)
     expect(unknown.stderr()).toContain('unknown command "frobnicate"')
     expect(await option.exited).toBe(2)
