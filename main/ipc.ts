@@ -14,7 +14,7 @@ export interface IpcOrigin {
 
 const refused: IpcResult<never> = {
   ok: false,
-  error: { code: 'invalid', error: 'sender: IPC is only accepted from the Taskloop window' },
+  error: { code: 'invalid', error: 'sender: IPC is only accepted from the Taskloop window', path: 'sender' },
 }
 
 /** Registers the handlers for one window; returns the function that removes them all. */
