@@ -57,8 +57,7 @@ export type TokenSource = 'none-needed' | 'header' | 'cookie' | 'query'
 /** How the request proved it holds the token, or null when it did not. */
 export function authenticate(req: IncomingMessage, url: URL, policy: AccessPolicy): TokenSource | null {
   if (policy.token === null) return 'none-needed'
-  const auth = req.headers.authorization
-  const bearer = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : undefined
+  const bearer = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1]
   // Every candidate is compared, so the answer's timing does not tell which one was present.
   const byHeader = tokenMatches(bearer, policy.token)
   const byCookie = tokenMatches(cookieValue(req, cookieName(policy.port)), policy.token)

@@ -26,7 +26,7 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   const logs = new Map<string, () => void>()
 
   const send = (message: ServerMessage): void => {
-    if (closed) return
+    if (closed || ws.readyState !== ws.OPEN) return
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       ws.terminate()
       return

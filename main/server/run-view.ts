@@ -46,7 +46,7 @@ export function countersLine(c: Counters): string {
   return TASK_STATES.map((s) => `${s} ${c[s]}`).join('  ')
 }
 
-/** `[  1.23s] running    fetch page 3 (thread 4)` for every state change. */
+/** `[  1.23s] running  fetch page 3 (thread 4)` for every state change. */
 export function lineView(out: NodeJS.WritableStream, notes: NodeJS.WritableStream, startedAt: number): RunView {
   const printed = new Map<string, string>()
   return {
@@ -56,8 +56,8 @@ export function lineView(out: NodeJS.WritableStream, notes: NodeJS.WritableStrea
         const key = `${t.state}/${t.attempt}`
         if (printed.get(t.id) === key) continue
         printed.set(t.id, key)
-        const elapsed = ((now - startedAt) / 1000).toFixed(2).padStart(7)
-        out.write(`[${elapsed}s] ${t.state.padEnd(10)} ${taskLabel(t)}${detail(t)}\n`)
+        const elapsed = ((now - startedAt) / 1000).toFixed(2).padStart(6)
+        out.write(`[${elapsed}s] ${t.state.padEnd(8)} ${taskLabel(t)}${detail(t)}\n`)
       }
     },
     note(line) {
