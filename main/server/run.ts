@@ -15,6 +15,9 @@ import { readSpecFile, SpecFileError } from './spec-file'
 
 const SIGNAL_EXIT: Partial<Record<ShutdownTrigger, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
 const DEFAULT_GRACE_MS = 5000
+/** The final report shows this many log lines of at most this many failed tasks. */
+const FAILURE_TAIL_LINES = 5
+const MAX_FAILURE_TAILS = 10
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -63,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const batchIds: string[] = []
   const batches: BatchSnapshot[] = []
+  const logTails = new Map<string, string[]>()
   let finishing = false
   /** Everything is final: gather the batches' results (for --json) while the engine still runs, then stop it. */
   const finish = async (): Promise<void> => {
@@ -72,6 +76,13 @@ export async function run(argv: string[]): Promise<number> {
       for (const id of batchIds) {
         const b = await engine.batch(id).catch(() => null)
         if (b) batches.push(b)
+      }
+    } else {
+      // Why it failed is usually in the last lines it printed.
+      const failed = [...tasks.values()].filter((t) => t.state === 'failed').slice(0, MAX_FAILURE_TAILS)
+      for (const t of failed) {
+        const detail = await engine.get(t.id).catch(() => null)
+        if (detail) logTails.set(t.id, detail.log.slice(-FAILURE_TAIL_LINES).map((l) => l.line))
       }
     }
     stop.begin('done')
@@ -143,7 +154,7 @@ export async function run(argv: string[]): Promise<number> {
       JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
-    report(final, counters, Date.now() - startedAt)
+    report(final, counters, logTails, Date.now() - startedAt)
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit
@@ -151,11 +162,12 @@ export async function run(argv: string[]): Promise<number> {
   return failed.length > 0 ? 1 : 0
 }
 
-function report(tasks: TaskSnapshot[], counters: Counters, elapsedMs: number): void {
+function report(tasks: TaskSnapshot[], counters: Counters, logTails: Map<string, string[]>, elapsedMs: number): void {
   const out = process.stdout
   for (const t of tasks) {
     if (t.state !== 'failed') continue
     out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${t.error?.message.split('\n')[0] ?? 'no message'}\n`)
+    for (const line of logTails.get(t.id) ?? []) out.write(`  | ${line}\n`)
   }
   const unfinished = tasks.filter((t) => !isFinal(t.state)).length
   out.write(

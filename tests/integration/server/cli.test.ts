@@ -115,13 +115,22 @@ describe('taskloop run', () => {
     expect(out).toContain('3 done, 0 failed, 0 cancelled')
   })
 
-  it('exits 1 when a job fails, naming it and its reason', async () => {
+  it('exits 1 when a job fails, naming it, its reason and its last output', async () => {
     const file = await specFile('fail.json', {
-      batch: { tasks: [{ name: 'boom', job: 'fail', params: { message: 'broken on purpose' } }, { job: 'sleep', params: { ms: 10 } }] },
+      batch: {
+        tasks: [
+          { name: 'boom', job: 'fail', params: { message: 'broken on purpose' } },
+          { name: 'compile', argv: ['sh', '-c', 'echo "error: missing semicolon" >&2; exit 3'] },
+          { job: 'sleep', params: { ms: 10 } },
+        ],
+      },
     })
     const run = cli(['run', file])
     expect(await run.exited).toBe(1)
     expect(run.stdout()).toMatch(/failed\s+boom \(error: broken on purpose\)/)
+    // The report ends with each failure and the last lines it printed.
+    expect(run.stdout()).toMatch(/failed: compile \(exit-code\): .*3\n {2}\| error: missing semicolon\n/)
+    expect(run.stdout()).toContain('1 done, 2 failed, 0 cancelled')
   })
 
   it('prints a JSON report with --json, batches gathered', async () => {
