@@ -78,7 +78,7 @@ process.on('SIGTERM', () => onSignal(143))
 process.on('SIGHUP', () => onSignal(129))
 
 app.on('before-quit', (event) => {
-  // app.exit() skips this event, so only the first quit request lands here.
+  // Every quit request lands here; the sequence runs once and ends in app.exit(), which skips this event.
   event.preventDefault()
   shutdownAndExit(0)
 })
@@ -105,7 +105,6 @@ async function main(): Promise<void> {
     dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
   })
   engine.onQuitRequested(() => app.quit())
-  if (exiting) return // a signal arrived while the engine was starting: shutdownAndExit owns it now
   createWindow(engine)
 }
 

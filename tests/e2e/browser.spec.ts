@@ -58,6 +58,21 @@ test('a bad spec is refused in the launcher, naming the field; a failed task can
   await expect(rows(page)).toHaveCount(2)
 })
 
+test("a task's details show its outcome and its log, live", async ({ page }) => {
+  await open(page)
+  await launch(page, { name: 'talker', command: 'echo hello from taskloop; sleep 1; echo bye >&2; exit 3', count: 1 })
+  await row(page, 'talker').getByRole('button', { name: 'talker', exact: true }).click()
+  const detail = page.getByRole('region', { name: 'talker' })
+  const log = detail.getByLabel('Task log')
+  await expect(log).toContainText('hello from taskloop')
+  await expect(row(page, 'talker')).toHaveAttribute('data-state', 'failed')
+  await expect(log).toContainText('bye')
+  await expect(detail).toContainText('exit-code')
+  await screenshot(page, 'browser-detail')
+  await detail.getByRole('button', { name: 'Close details' }).click()
+  await expect(detail).toHaveCount(0)
+})
+
 test('Quit shows what drains and the countdown, then the server exits', async ({ page }) => {
   await open(page)
   await launch(page, { name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true }, executor: 'loop', count: 1 })

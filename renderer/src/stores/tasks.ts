@@ -54,7 +54,8 @@ export const useTasksStore = defineStore('tasks', () => {
     return rows
   })
   const hiddenCount = computed(() => Math.max(0, total.value - MAX_ROWS))
-  const active = computed(() => total.value - counters.value.done - counters.value.failed - counters.value.cancelled)
+  /** Tasks not yet final: what Cancel all would touch. */
+  const active = computed(() => counters.value.pending + counters.value.running + counters.value.cancelling)
 
   function applySnapshot(snapshot: Snapshot): void {
     tasks.clear()
