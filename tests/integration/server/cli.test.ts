@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../../common/types'
 import { connectEvents, waitFor } from './helpers'
 
@@ -32,8 +32,24 @@ function cli(args: string[], entry: string[] = FROM_SOURCE): Cli {
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, stdout: () => out, stderr: () => err, exited }
+  const started = { child, stdout: () => out, stderr: () => err, exited }
+  running.add(started)
+  void exited.then(() => running.delete(started))
+  return started
 }
+
+/** CLIs a failed test left behind: SIGTERM lets each shut its own tasks down. */
+const running = new Set<Cli>()
+afterEach(async () => {
+  await Promise.all(
+    [...running].map(async (c) => {
+      c.child.kill('SIGTERM')
+      const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000)
+      await c.exited
+      clearTimeout(timer)
+    }),
+  )
+})
 
 let dir: string
 beforeAll(async () => {
