@@ -259,6 +259,27 @@ describe('taskloop serve', () => {
     expect(serve.stdout().trim().split('\n')).toHaveLength(1)
   })
 
+  it('on Ctrl+C cancels what runs, exits 130 and leaves no process behind', async () => {
+    const serve = cli(['serve', '--port', '0', '--grace-ms', '3000'])
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const url = new URL(line[1]!)
+    const auth = { authorization: `Bearer ${url.searchParams.get('token')}` }
+    const res = await fetch(`${url.origin}/api/tasks`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'served sleeper', argv: ['sh', '-c', 'sleep 30 & sleep 30; wait'] }),
+    })
+    expect(res.status).toBe(201)
+    const procs = await waitFor('the sleeps to start', async () => {
+      const found = await descendants(serve.child.pid!)
+      return named(found, 'sleep') === 2 && found
+    })
+    serve.child.kill('SIGINT')
+    expect(await serve.exited).toBe(130)
+    expect(serve.stderr()).toContain('Shutting down: 1 running, 0 pending cancelled')
+    await waitFor('every descendant to be gone', async () => (await stillAlive(procs)).length === 0, 5000)
+  })
+
   it('shuts down on the UI quit request', async () => {
     const serve = cli(['serve', '--port', '0', '--token', 'a-fixed-test-token-123'])
     const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
