@@ -84,5 +84,11 @@ test('Quit shows what drains and the countdown, then the server exits', async ({
   await expect(dialog).toContainText('stubborn')
   await expect(dialog).toContainText('Press Ctrl+C again to force now')
   await screenshot(page, 'browser-shutdown')
+  // After the 3 s grace the loop job that ignores its signal is abandoned: the overlay names it.
+  await expect(dialog.getByRole('list').last()).toContainText('stubborn', { timeout: 10_000 })
+  await expect(dialog).toContainText(/Forced \(1\)/)
+  await screenshot(page, 'browser-shutdown-forced')
   expect(await server.exited).toBe(0)
+  // The page outlives the server and says so.
+  await expect(page.getByRole('status').filter({ hasText: 'No word from the engine' })).toBeVisible({ timeout: 10_000 })
 })

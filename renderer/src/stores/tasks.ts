@@ -35,6 +35,8 @@ export const useTasksStore = defineStore('tasks', () => {
   const limits = ref<Limits | null>(null)
   const shutdown = ref<ShutdownStatus | null>(null)
   const resyncing = ref(false)
+  /** When the engine last said anything; it sends metrics every second, so silence means lost contact. */
+  const lastEventAt = ref<number | null>(null)
   /** Engine metrics, refreshed about once a second by the batches. */
   const stats = ref<Stats | null>(null)
   /** Something the engine says the user must know (e.g. its thread was restarted). */
@@ -90,6 +92,7 @@ export const useTasksStore = defineStore('tasks', () => {
   }
 
   function apply(event: EngineEvent): void {
+    lastEventAt.value = Date.now()
     if (event.type === 'snapshot') applySnapshot(event)
     else applyBatch(event)
   }
@@ -141,6 +144,7 @@ export const useTasksStore = defineStore('tasks', () => {
     limits,
     shutdown,
     resyncing,
+    lastEventAt,
     stats,
     notice,
     lastError,
