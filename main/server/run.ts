@@ -120,8 +120,11 @@ export async function run(argv: string[]): Promise<number> {
   const submitAll = async (): Promise<void> => {
     try {
       const ids: string[] = []
-      for (const spec of specs) {
-        const reply = await engine.submit(spec)
+      for (const { spec, at } of specs) {
+        const reply = await engine.submit(spec).catch((e: unknown) => {
+          const err = TaskloopError.from(e)
+          throw err.code === 'invalid' && at !== '' ? new TaskloopError('invalid', `${at}${err.message}`, `${at}${err.path ?? ''}`) : err
+        })
         ids.push(...reply.ids)
         if (reply.batchId !== undefined) batchIds.push(reply.batchId)
       }

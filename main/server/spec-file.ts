@@ -23,7 +23,13 @@ function parseAt(value: unknown, prefix: string): SubmitSpec {
   }
 }
 
-export async function readSpecFile(file: string): Promise<SubmitSpec[]> {
+export interface FileSpec {
+  spec: SubmitSpec
+  /** Where it sits in the file, as a path prefix for the engine's refusals ("2." in an array, else ""). */
+  at: string
+}
+
+export async function readSpecFile(file: string): Promise<FileSpec[]> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -40,12 +46,12 @@ export async function readSpecFile(file: string): Promise<SubmitSpec[]> {
   try {
     if (Array.isArray(value)) {
       if (value.length === 0) throw new SpecFileError('expected at least one spec, got an empty array')
-      return value.map((v, i) => parseAt(v, String(i)))
+      return value.map((v, i) => ({ spec: parseAt(v, String(i)), at: `${i}.` }))
     }
     if (typeof value !== 'object' || value === null) {
       throw new SpecFileError('expected a JobSpec, an array of JobSpecs, or {"batch": ...}')
     }
-    return [parseAt(value, '')]
+    return [{ spec: parseAt(value, ''), at: '' }]
   } catch (e) {
     throw e instanceof SpecFileError ? new SpecFileError(`${file}: ${e.message}`) : e
   }

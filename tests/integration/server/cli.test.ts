@@ -163,11 +163,13 @@ describe('taskloop run', () => {
   })
 
   it('exits 2 on a spec that does not validate, naming the field; and on a missing or malformed file', async () => {
-    const [bad, batch, missing, malformed] = [
+    const [bad, batch, missing, malformed, unknownAfter] = [
       cli(['run', await specFile('bad.json', [{ job: 'sleep' }, { job: 'sleep', params: 3 }])]),
       cli(['run', await specFile('bad-batch.json', { batch: { tasks: [{ job: 'sleep', executor: 'gpu' }] } })]),
       cli(['run', path.join(dir, 'nope.json')]),
       cli(['run', await specFile('malformed.json', '{"job": ')]),
+      // Valid in shape; the engine refuses it (no such task to wait for).
+      cli(['run', await specFile('after.json', [{ job: 'sleep', params: { ms: 1 } }, { job: 'sleep', after: ['nope'] }])]),
     ]
     expect(await bad.exited).toBe(2)
     expect(bad.stderr()).toContain('1.params')
@@ -177,6 +179,8 @@ describe('taskloop run', () => {
     expect(missing.stderr()).toContain('no such file')
     expect(await malformed.exited).toBe(2)
     expect(malformed.stderr()).toContain('not valid JSON')
+    expect(await unknownAfter.exited).toBe(2)
+    expect(unknownAfter.stderr()).toContain('1.after.0: unknown task id "nope"')
   })
 
   it('on Ctrl+C shuts down gracefully, exits 130 and leaves no process behind', async () => {
