@@ -176,7 +176,9 @@ export class Engine implements EngineHandle {
         name: t.name ?? `${b.name ?? 'batch'} #${i + 1}`,
         ...(t.after ? { after: t.after.map((dep, j) => this.resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`)) } : {}),
       }))
-      specs.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`, new Set(ids)))
+      // One set for the whole batch: building it per task made a big submit quadratic.
+      const siblings = new Set(ids)
+      specs.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`, siblings))
       checkCycles(specs, ids)
       const concurrency = b.concurrency ?? b.tasks.length
       const name = b.name ?? 'batch'
