@@ -58,6 +58,12 @@ describe('http api', () => {
     )
   })
 
+  it('reports a non-JSON error page by its status', async () => {
+    const fetchImpl = vi.fn(async () => new Response('<html>Bad gateway</html>', { status: 502 }))
+    const api = setup(fetchImpl as unknown as typeof fetch)
+    await expect(api.stats()).rejects.toMatchObject({ code: 'internal', message: 'GET /api/stats: HTTP 502' })
+  })
+
   it('streams events from /api/events and resyncs over the socket', async () => {
     const api = setup()
     const events: unknown[] = []

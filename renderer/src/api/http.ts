@@ -36,7 +36,13 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       throw new TaskloopError('internal', `server unreachable: ${e instanceof Error ? e.message : String(e)}`)
     }
     const text = await res.text()
-    const data: unknown = text ? JSON.parse(text) : undefined
+    let data: unknown
+    try {
+      data = text ? JSON.parse(text) : undefined
+    } catch {
+      // Not ours (a proxy's error page, say): the status below still tells what happened.
+      data = undefined
+    }
     if (!res.ok) {
       const err = (data ?? {}) as { code?: ErrorCode; error?: string; path?: string }
       throw new TaskloopError(
