@@ -58,6 +58,18 @@ test('a bad spec is refused in the launcher, naming the field; a failed task can
   await expect(rows(page)).toHaveCount(2)
 })
 
+test('concurrency per executor is set from the UI and kept by the engine', async ({ page }) => {
+  await open(page)
+  const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
+  await thread.fill('3')
+  await thread.press('Tab')
+  await page.reload()
+  await expect(page.getByRole('spinbutton', { name: 'thread concurrency' })).toHaveValue('3')
+  await launch(page, { name: 'spin', job: 'spin', params: { ms: 5000 }, executor: 'thread', count: 4, concurrency: 4 })
+  await expect(rows(page).and(page.locator('[data-state="running"]'))).toHaveCount(3)
+  await expect(rows(page).and(page.locator('[data-state="pending"]'))).toHaveCount(1)
+})
+
 test("a task's details show its outcome and its log, live", async ({ page }) => {
   await open(page)
   await launch(page, { name: 'talker', command: 'echo hello from taskloop; sleep 1; echo bye >&2; exit 3', count: 1 })
