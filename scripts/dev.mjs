@@ -3,7 +3,7 @@
 // Electron binary: the headless server from the TypeScript sources, UI in a browser.
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
-import { childEnv, electronBinary, ensureDeps, needsNoSandbox, runForwardingSignals, whyNoElectron } from './lib.mjs'
+import { buildIfStale, childEnv, electronBinary, ensureDeps, needsNoSandbox, runForwardingSignals, whyNoElectron } from './lib.mjs'
 
 const args = process.argv.slice(2)
 
@@ -48,5 +48,7 @@ if (!why) {
   runForwardingSignals('electron-vite', ['dev', ...args], { env, target: (child) => electronPid(child.pid) ?? -child.pid })
 } else {
   console.log(`${why}: serving the same UI in your browser instead (headless server from the TypeScript sources).`)
+  // The server runs from source but serves the built renderer (out/renderer).
+  if (!buildIfStale()) process.exit(1)
   runForwardingSignals(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts', 'serve', '--open', ...args])
 }

@@ -65,7 +65,7 @@ export function whyNoElectron() {
 export const needsNoSandbox = process.platform === 'linux' && process.getuid?.() === 0
 
 /** Newest modification time of the files under `entries` (relative to the root; missing ones ignored). */
-export function newestMtime(entries) {
+function newestMtime(entries) {
   let newest = 0
   const walk = (p) => {
     const st = statSync(p, { throwIfNoEntry: false })
@@ -75,6 +75,16 @@ export function newestMtime(entries) {
   }
   for (const e of entries) walk(path.join(root, e))
   return newest
+}
+
+/** Runs `electron-vite build` when out/ is missing or older than the sources; false if the build failed. */
+export function buildIfStale() {
+  const sources = ['main', 'preload', 'renderer', 'common', 'electron.vite.config.ts', 'package.json', 'package-lock.json']
+  const built = ['out/main/index.js', 'out/renderer/index.html'].every((f) => existsSync(path.join(root, f)))
+  if (built && newestMtime(sources) <= newestMtime(['out'])) return true
+  console.log('Building (out/ is missing or older than the sources): electron-vite build')
+  const shell = process.platform === 'win32' // node_modules/.bin holds .cmd shims there
+  return spawnSync('electron-vite', ['build'], { cwd: root, env: childEnv, stdio: 'inherit', shell }).status === 0
 }
 
 /** Exit status the way a shell reports it: the code, or 128 + signal number. */
