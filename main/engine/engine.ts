@@ -29,7 +29,9 @@ import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import { DEFAULT_EXECUTOR } from './jobs/job'
+import { watchChildren } from './children'
 import { Recent } from './metrics'
+import { processStartTime, reapOrphans } from './orphans'
 import { Scheduler } from './scheduler'
 import { TaskStore } from './store'
 import { Task, type BatchInfo } from './task'
@@ -68,6 +70,10 @@ export class Engine implements EngineHandle {
   private escalateNow: (() => void) | null = null
   private forced = new Set<string>()
   private readonly store: TaskStore | null
+  private storeError: { file: string; error: string } | null = null
+  private unwatchChildren: (() => void) | null = null
+  /** Told to every client in its snapshot: something the user must know about this start. */
+  private notice: string | null = null
   private pruneTimer: NodeJS.Timeout | null = null
 
   constructor(options: EngineOptions = {}) {
@@ -99,12 +105,16 @@ export class Engine implements EngineHandle {
       if (this.events.listenerCount > 0) void this.stats().then((s) => this.events.changedStats(s))
     }, STATS_EVERY_MS)
     this.statsTimer.unref()
-    this.store = options.dataDir ? new TaskStore(options.dataDir) : null
+    this.store = options.dataDir ? this.openStore(options.dataDir) : null
     if (this.store) {
       const store = this.store
       // Written once per event batch: the batch already holds the latest snapshot of each changed task.
       this.events.on((e) => store.save(e.tasks))
-      this.recover(store)
+      const reaped = reapOrphans(store.takeChildren())
+      this.unwatchChildren = watchChildren((pid, group, alive) =>
+        alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
+      )
+      this.recover(store, reaped.length)
       if (this.options.retention) {
         this.prune()
         this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS)
@@ -117,7 +127,17 @@ export class Engine implements EngineHandle {
    * On start: history comes back as it was; pending tasks are queued again; tasks that were running
    * when the app died are failed (interrupted), or queued again when their spec says onInterrupt: requeue.
    */
-  private recover(store: TaskStore): void {
+  /** A data folder that cannot be opened is reported, not fatal: tasks run without history. */
+  private openStore(dataDir: string): TaskStore | null {
+    try {
+      return new TaskStore(dataDir)
+    } catch (e) {
+      this.storeError = { file: dataDir, error: `cannot open the task store in ${dataDir}: ${e instanceof Error ? e.message : String(e)}` }
+      return null
+    }
+  }
+
+  private recover(store: TaskStore, reaped: number): void {
     const { tasks, batches } = store.load()
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
     for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
@@ -147,6 +167,9 @@ export class Engine implements EngineHandle {
       this.scheduler.add([task])
     }
     store.save(changed.map((t) => t.snapshot()))
+    if (reaped > 0) {
+      this.notice = `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
+    }
   }
 
   private prune(): void {
@@ -254,7 +277,7 @@ export class Engine implements EngineHandle {
       cancelMs: this.cancelMs.percentiles(),
       paused: this.scheduler.isPaused,
       groupLimits: this.scheduler.groupLimits(),
-      store: this.store && { file: this.store.file, error: this.store.lastError ?? this.logs.lastError },
+      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : this.storeError,
     }
   }
 
@@ -358,6 +381,7 @@ export class Engine implements EngineHandle {
     this.events.flush()
     if (this.pruneTimer) clearInterval(this.pruneTimer)
     if (this.statsTimer) clearInterval(this.statsTimer)
+    this.unwatchChildren?.()
     this.store?.close()
     return {
       cancelledPending: pendingBefore,
@@ -446,6 +470,7 @@ export class Engine implements EngineHandle {
       counters: { ...this.scheduler.counters },
       limits: { ...this.scheduler.limits },
       shutdown: this.shutdownStatus,
+      ...(this.notice ? { notice: this.notice } : {}),
     }
   }
 }

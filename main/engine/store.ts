@@ -76,6 +76,7 @@ export class TaskStore {
       CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at);
       CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, ended_at);
       CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS children (pid INTEGER PRIMARY KEY, grp INTEGER NOT NULL, start_time TEXT);
     `)
     this.upsert = this.db.prepare(
       `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
@@ -100,8 +101,28 @@ export class TaskStore {
   }
 
   saveBatch(batch: BatchRecord): void {
+    this.write(() => this.db.prepare('INSERT OR REPLACE INTO batches (id, data) VALUES (?, ?)').run(batch.id, JSON.stringify(batch)))
+  }
+
+  /** A process the engine started, so a later run can end it if this one is killed. */
+  addChild(pid: number, group: boolean, startTime: string | null): void {
+    this.write(() => this.db.prepare('INSERT OR REPLACE INTO children (pid, grp, start_time) VALUES (?, ?, ?)').run(pid, group ? 1 : 0, startTime))
+  }
+
+  removeChild(pid: number): void {
+    this.write(() => this.db.prepare('DELETE FROM children WHERE pid = ?').run(pid))
+  }
+
+  /** The processes a previous run left recorded; the records are cleared. */
+  takeChildren(): { pid: number; group: boolean; startTime: string | null }[] {
+    const rows = this.db.prepare('SELECT pid, grp, start_time FROM children').all()
+    this.db.exec('DELETE FROM children')
+    return rows.map((r) => ({ pid: Number(r.pid), group: Number(r.grp) === 1, startTime: r.start_time === null ? null : String(r.start_time) }))
+  }
+
+  private write(fn: () => void): void {
     try {
-      this.db.prepare('INSERT OR REPLACE INTO batches (id, data) VALUES (?, ?)').run(batch.id, JSON.stringify(batch))
+      fn()
     } catch (e) {
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
     }

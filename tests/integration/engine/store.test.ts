@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { Engine } from '../../../main/engine/engine'
 import { LOG_HEAD_BYTES } from '../../../main/engine/task-log'
 import { waitFinal, waitState } from '../../helpers/engine'
+import { aliveInGroup, pidOf } from '../../helpers/proc'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-'))
 
@@ -35,7 +36,7 @@ describe('task store', () => {
     const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/engine-child.ts', dataDir], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
-    const ids = await new Promise<Record<string, string>>((resolve, reject) => {
+    const { treeWorker, ...ids } = await new Promise<Record<string, string>>((resolve, reject) => {
       let out = ''
       child.stdout.on('data', (d: Buffer) => {
         out += d
@@ -45,8 +46,13 @@ describe('task store', () => {
     })
     child.kill('SIGKILL')
     await new Promise((r) => child.once('exit', r))
+    const pgid = pidOf(treeWorker!)
+    expect(aliveInGroup(pgid).length).toBeGreaterThan(0) // kill -9 leaves the command's group behind…
 
     const engine = new Engine({ dataDir })
+    expect(aliveInGroup(pgid)).toEqual([]) // …and the next start ends it
+    expect((await engine.snapshot()).notice).toMatch(/^1 process group left running by the previous run/)
+    expect(await engine.get(ids.tree!)).toMatchObject({ state: 'failed', reason: 'interrupted' })
     const all = await engine.list()
     expect(all.map((t) => t.id).sort()).toEqual(Object.values(ids).sort())
     expect(await engine.get(ids.done!)).toMatchObject({ state: 'done' })
