@@ -110,11 +110,15 @@ export class Engine implements EngineHandle {
       const store = this.store
       // Written once per event batch: the batch already holds the latest snapshot of each changed task.
       this.events.on((e) => store.save(e.tasks))
-      const reaped = reapOrphans(store.takeChildren())
       this.unwatchChildren = watchChildren((pid, group, alive) =>
         alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
       )
-      this.recover(store, reaped.length)
+      try {
+        this.recover(store, reapOrphans(store.takeChildren()).length)
+      } catch (e) {
+        // An unreadable store must not stop the engine: it runs, and says what it could not read.
+        store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
+      }
       if (this.options.retention) {
         this.prune()
         this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS)

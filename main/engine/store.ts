@@ -55,7 +55,6 @@ export class TaskStore {
   lastError: string | null = null
   private readonly db: Database
   private readonly upsert: Statement
-  private readonly saveMany: (tasks: TaskSnapshot[]) => void
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true })
@@ -82,19 +81,24 @@ export class TaskStore {
       `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
     )
-    this.saveMany = this.db.transaction((tasks: TaskSnapshot[]) => {
-      for (const t of tasks) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
-    })
   }
 
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
   save(tasks: TaskSnapshot[]): boolean {
     if (tasks.length === 0) return true
     try {
-      this.saveMany(tasks)
+      this.db.exec('BEGIN')
+      for (const t of tasks) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+      this.db.exec('COMMIT')
       this.lastError = null
       return true
     } catch (e) {
+      // SQLite may already have rolled back (disk full); the first error is the one worth telling.
+      try {
+        this.db.exec('ROLLBACK')
+      } catch {
+        // no transaction left to roll back
+      }
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
       return false
     }
@@ -116,7 +120,7 @@ export class TaskStore {
   /** The processes a previous run left recorded; the records are cleared. */
   takeChildren(): { pid: number; group: boolean; startTime: string | null }[] {
     const rows = this.db.prepare('SELECT pid, grp, start_time FROM children').all()
-    this.db.exec('DELETE FROM children')
+    this.write(() => this.db.exec('DELETE FROM children'))
     return rows.map((r) => ({ pid: Number(r.pid), group: Number(r.grp) === 1, startTime: r.start_time === null ? null : String(r.start_time) }))
   }
 

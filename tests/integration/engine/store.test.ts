@@ -6,7 +6,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../../../main/engine/engine'
 import { LOG_HEAD_BYTES } from '../../../main/engine/task-log'
-import { waitFinal, waitState } from '../../helpers/engine'
+import { waitFinal, waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, pidOf } from '../../helpers/proc'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-'))
@@ -50,7 +50,7 @@ describe('task store', () => {
     expect(aliveInGroup(pgid).length).toBeGreaterThan(0) // kill -9 leaves the command's group behind…
 
     const engine = new Engine({ dataDir })
-    expect(aliveInGroup(pgid)).toEqual([]) // …and the next start ends it
+    await waitFor('the next start to end it', async () => aliveInGroup(pgid).length === 0, 3000)
     expect((await engine.snapshot()).notice).toMatch(/^1 process group left running by the previous run/)
     expect(await engine.get(ids.tree!)).toMatchObject({ state: 'failed', reason: 'interrupted' })
     const all = await engine.list()
