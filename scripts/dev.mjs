@@ -1,9 +1,9 @@
 // `npm run dev`: electron-vite dev (hot reload) with a Ctrl+C that reaches Electron exactly once per
 // press, so the app's shutdown runs (first press: drain; second press: escalate). Without an
 // Electron binary: the headless server from the TypeScript sources, UI in a browser.
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { buildIfStale, childEnv, electronBinary, ensureDeps, needsNoSandbox, runForwardingSignals, whyNoElectron } from './lib.mjs'
+import { buildIfStale, childEnv, electronBinary, ensureDeps, needsNoSandbox, processes, runForwardingSignals, whyNoElectron } from './lib.mjs'
 
 const args = process.argv.slice(2)
 
@@ -11,18 +11,7 @@ if (!ensureDeps()) process.exit(1)
 
 /** The Electron main process under `ancestor` (not its --type= helpers), found through /proc; null if not (yet) running. */
 function electronPid(ancestor) {
-  if (!existsSync('/proc')) return null
-  const parentOf = new Map()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      // Field 4 of /proc/PID/stat, after the parenthesised command name (which may contain spaces).
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
-    } catch {
-      // exited while we looked
-    }
-  }
+  const parentOf = new Map(processes().map((p) => [p.pid, p.ppid]))
   const descends = (pid) => {
     for (let p = parentOf.get(pid); p; p = parentOf.get(p)) if (p === ancestor) return true
     return false

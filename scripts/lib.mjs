@@ -87,6 +87,24 @@ export function buildIfStale() {
   return spawnSync('electron-vite', ['build'], { cwd: root, env: childEnv, stdio: 'inherit', shell }).status === 0
 }
 
+/** Linux processes from /proc: {pid, comm, state, ppid, pgrp}; empty where there is no /proc. */
+export function processes() {
+  if (!existsSync('/proc')) return []
+  const list = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+      const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      list.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), state, ppid: Number(ppid), pgrp: Number(pgrp) })
+    } catch {
+      // exited while we looked
+    }
+  }
+  return list
+}
+
 /** Exit status the way a shell reports it: the code, or 128 + signal number. */
 export const exitStatus = (code, signal) => code ?? 128 + (constants.signals[signal] ?? 0)
 

@@ -4,9 +4,9 @@
 // `N passed, N failed, N skipped`: tests from the JSON reports, plus one failure per failed check.
 // Exits 1 if anything failed, 130 if interrupted.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
-import { childEnv, ensureDeps, root } from './lib.mjs'
+import { childEnv, ensureDeps, processes, root } from './lib.mjs'
 
 const CI = Boolean(process.env.CI) && process.env.CI !== 'false'
 const linux = process.platform === 'linux'
@@ -37,21 +37,10 @@ function signalStep(child, signal) {
 
 /** Live (not zombie) members of a process group, as "pid name", after up to 1 s for them to finish exiting. Linux only. */
 async function leftovers(pgid) {
-  if (!groups || !pgid || !existsSync('/proc')) return []
+  if (!groups || !pgid) return []
   let live = []
   for (let i = 0; i < 10; i++) {
-    live = []
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-        // Fields after "(comm)": state, ppid, pgrp.
-        const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        if (Number(pgrp) === pgid && state !== 'Z') live.push(`${name} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`)
-      } catch {
-        // exited while we looked
-      }
-    }
+    live = processes().filter((p) => p.pgrp === pgid && p.state !== 'Z').map((p) => `${p.pid} ${p.comm}`)
     if (!live.length) break
     await new Promise((r) => setTimeout(r, 100))
   }
