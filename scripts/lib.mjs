@@ -106,7 +106,7 @@ export function processes() {
 }
 
 /** Exit status the way a shell reports it: the code, or 128 + signal number. */
-export const exitStatus = (code, signal) => code ?? 128 + (constants.signals[signal] ?? 0)
+const exitStatus = (code, signal) => code ?? 128 + (constants.signals[signal] ?? 0)
 
 /**
  * Runs a long-lived child (the app, the headless server, electron-vite dev) and passes it our
