@@ -1,4 +1,5 @@
 import type {
+  BatchSnapshot,
   EngineEvent,
   Limits,
   ListQuery,
@@ -30,6 +31,13 @@ export interface TaskloopApi {
   subscribe(listener: (event: EngineEvent) => void): () => void
   /** Existing tail first, then new lines of one task's log. */
   subscribeLog(id: string, listener: (lines: LogLine[]) => void): () => void
+  /** A batch's progress and its results in submission order (gather). */
+  batch(id: string): Promise<BatchSnapshot>
+  /** Pause intake: running tasks go on, nothing new starts until resume. */
+  pause(): Promise<void>
+  resume(): Promise<void>
+  /** Concurrency limit for one group (null removes it); returns every group limit. */
+  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>>
   /** The UI's Quit: runs the shutdown sequence of the host (app or server). */
   quit(): Promise<void>
 }

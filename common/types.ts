@@ -172,6 +172,17 @@ export interface PoolStats {
   workers: number
 }
 
+/** One pool worker's load: busy time since it started, runs finished, busy share of the last 10 s. */
+export interface WorkerStat {
+  /** "thread 3", "pid 1234". */
+  label: string
+  executor: ExecutorKind
+  busyMs: number
+  runs: number
+  /** 0..1 */
+  utilization: number
+}
+
 export interface Percentiles {
   p50: number
   p99: number
@@ -183,6 +194,8 @@ export interface Percentiles {
 export interface Stats {
   counters: Counters
   pools: Record<ExecutorKind, PoolStats>
+  /** Every pool worker (thread and process pools), with its busy time and utilization. */
+  workers: WorkerStat[]
   /** Event-loop delay of the engine thread, ms. */
   loopLag: { p50: number; p99: number; max: number }
   /** Event-loop delay of the host thread (Electron main / server), ms; null when the engine runs in-process. */

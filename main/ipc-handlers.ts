@@ -3,7 +3,7 @@
 // main/ipc.ts only wires these to ipcMain; tests call them directly.
 import type { TaskloopApi } from '../common/api'
 import { INVOKE, type IpcResult } from '../common/ipc'
-import { parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { parseGroupLimit, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
 import { TaskloopError, type LogLine } from '../common/types'
 
 export type InvokeName = keyof typeof INVOKE
@@ -47,6 +47,14 @@ export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lin
     stats: () => toResult(() => engine.stats()),
     setLimits: (limits) => toResult(() => engine.setLimits(parseLimits(limits))),
     snapshot: () => toResult(() => engine.snapshot()),
+    batch: (id) => toResult(() => engine.batch(parseTaskId(id))),
+    pause: () => toResult(() => engine.pause()),
+    resume: () => toResult(() => engine.resume()),
+    setGroupLimit: (group, limit) =>
+      toResult(() => {
+        const v = parseGroupLimit({ group, limit })
+        return engine.setGroupLimit(v.group, v.limit)
+      }),
     watchLog: (id) =>
       toResult(() => {
         const taskId = parseTaskId(id)

@@ -3,6 +3,7 @@
 // unwraps it into values and TaskloopErrors.
 import type { IpcResult } from '../common/ipc'
 import type {
+  BatchSnapshot,
   EngineEvent,
   Limits,
   ListQuery,
@@ -15,7 +16,7 @@ import type {
 } from '../common/types'
 
 export interface TaskloopBridge {
-  submit(spec: SubmitSpec): Promise<IpcResult<{ ids: string[] }>>
+  submit(spec: SubmitSpec): Promise<IpcResult<{ ids: string[]; batchId?: string }>>
   list(query?: ListQuery): Promise<IpcResult<TaskSnapshot[]>>
   get(id: string): Promise<IpcResult<TaskDetail>>
   cancel(id: string): Promise<IpcResult<void>>
@@ -24,6 +25,10 @@ export interface TaskloopBridge {
   stats(): Promise<IpcResult<Stats>>
   setLimits(limits: Partial<Limits>): Promise<IpcResult<Limits>>
   snapshot(): Promise<IpcResult<Snapshot>>
+  batch(id: string): Promise<IpcResult<BatchSnapshot>>
+  pause(): Promise<IpcResult<void>>
+  resume(): Promise<IpcResult<void>>
+  setGroupLimit(group: string, limit: number | null): Promise<IpcResult<Record<string, number>>>
   /** Snapshots and event batches pushed by main. Returns the unsubscribe function. */
   onEvent(listener: (event: EngineEvent) => void): () => void
   /** Existing tail, then new lines of one task's log. Returns the unsubscribe function. */

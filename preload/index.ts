@@ -22,6 +22,10 @@ const bridge: TaskloopBridge = {
   stats: () => ipcRenderer.invoke(INVOKE.stats),
   setLimits: (limits) => ipcRenderer.invoke(INVOKE.setLimits, limits),
   snapshot: () => ipcRenderer.invoke(INVOKE.snapshot),
+  batch: (id) => ipcRenderer.invoke(INVOKE.batch, id),
+  pause: () => ipcRenderer.invoke(INVOKE.pause),
+  resume: () => ipcRenderer.invoke(INVOKE.resume),
+  setGroupLimit: (group, limit) => ipcRenderer.invoke(INVOKE.setGroupLimit, group, limit),
   onEvent: (listener) => listen<[EngineEvent]>(PUSH.event, listener),
   watchLog: (id, listener) => {
     const stop = listen<[string, LogLine[]]>(PUSH.log, (taskId, lines) => {

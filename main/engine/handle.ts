@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../../common/api'
-import type { BatchSnapshot, Limits } from '../../common/types'
+import type { Limits } from '../../common/types'
 import type { Retention } from './store'
 
 export interface EngineOptions {
@@ -36,13 +36,7 @@ export interface ShutdownReport {
 }
 
 export interface EngineHandle extends TaskloopApi {
-  /** A batch's progress and gathered results. */
-  batch(id: string): Promise<BatchSnapshot>
-  /** Pause intake: running tasks go on, nothing new starts. */
-  pause(): Promise<void>
-  resume(): Promise<void>
-  /** Concurrency limit for one group (null removes it); returns all group limits. */
-  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>>
+
   /** Runs the shutdown sequence once; later calls return the same promise. */
   shutdown(options?: { graceMs?: number }): Promise<ShutdownReport>
   /** A second Ctrl+C: force everything still running now. */

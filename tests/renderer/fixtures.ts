@@ -68,6 +68,10 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
     stats: vi.fn(),
     setLimits: vi.fn(async (l: Partial<Limits>) => ({ loop: 256, thread: 4, process: 4, command: 16, ...l })),
     snapshot: vi.fn(async () => initial),
+    batch: vi.fn(),
+    pause: vi.fn(async () => {}),
+    resume: vi.fn(async () => {}),
+    setGroupLimit: vi.fn(async (group: string, limit: number | null) => (limit === null ? {} : { [group]: limit })),
     subscribe: vi.fn((l: (e: EngineEvent) => void) => {
       listener = l
       return () => (listener = null)

@@ -33,6 +33,9 @@ describe('IPC handlers', () => {
     ['setLimits', [{ thread: 0 }], 'thread'],
     ['setLimits', [{ gpu: 2 }], 'gpu'],
     ['watchLog', [{}], 'id'],
+    ['batch', [null], 'id'],
+    ['setGroupLimit', ['', 2], 'group'],
+    ['setGroupLimit', ['nightly', 0], 'limit'],
   ] as const)('%s refuses %j naming "%s"', async (name, args, field) => {
     const { api, handlers } = setup()
     const result = await handlers[name](...args)

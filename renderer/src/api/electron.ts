@@ -25,6 +25,10 @@ export function electronApi(bridge: TaskloopBridge): TaskloopApi {
     stats: () => unwrap(bridge.stats()),
     setLimits: (limits) => unwrap(bridge.setLimits(plain(limits))),
     snapshot: () => unwrap(bridge.snapshot()),
+    batch: (id) => unwrap(bridge.batch(id)),
+    pause: () => unwrap(bridge.pause()),
+    resume: () => unwrap(bridge.resume()),
+    setGroupLimit: (group, limit) => unwrap(bridge.setGroupLimit(group, limit)),
     subscribe(listener) {
       // Main pushes batches as they come; the page may have loaded after main's first snapshot,
       // so ask for one. Batches older than it are dropped by their seq.

@@ -6,7 +6,13 @@ import type { EngineEvent, ErrorCode, LogLine, Snapshot } from '../../../common/
 import { TaskloopError } from '../../../common/types'
 import type { ClientMessage, ServerMessage } from '../../../common/wire'
 
-const STATUS_CODES: Record<number, ErrorCode> = { 400: 'invalid', 404: 'not-found', 409: 'conflict', 503: 'shutting-down' }
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'invalid',
+  404: 'not-found',
+  409: 'conflict',
+  429: 'overloaded',
+  503: 'shutting-down',
+}
 
 /** Reconnect delays: quick at first, then at most every 5 s. */
 export const backoffMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt)
@@ -138,6 +144,12 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
     async setLimits(limits) {
       return (await request<{ limits: Awaited<ReturnType<TaskloopApi['setLimits']>> }>('POST', '/api/limits', { limits }))
         .limits
+    },
+    batch: (id) => request('GET', `/api/batches/${encodeURIComponent(id)}`),
+    pause: () => request('POST', '/api/pause'),
+    resume: () => request('POST', '/api/resume'),
+    async setGroupLimit(group, limit) {
+      return (await request<{ groupLimits: Record<string, number> }>('POST', '/api/group-limits', { group, limit })).groupLimits
     },
     snapshot() {
       // On a live socket, a resync brings the snapshot in order with the batches around it.
