@@ -1,4 +1,6 @@
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { defineConfig, type Plugin } from 'vitest/config'
 import vue from '@vitejs/plugin-vue'
@@ -36,6 +38,8 @@ export default defineConfig({
       'tests/faults/**/*.test.ts',
     ],
     pool: 'forks',
+    // CLIs started by tests keep their data in a throwaway folder, never in the real ~/.local/share.
+    env: { XDG_DATA_HOME: mkdtempSync(path.join(os.tmpdir(), 'taskloop-test-data-')) },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     fileParallelism: false,

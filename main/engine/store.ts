@@ -1,7 +1,7 @@
 // The task store: every task's latest snapshot in SQLite (libsql, prebuilt N-API: no rebuild for
 // Electron), WAL mode, written in one transaction per event batch. Submissions are written before
 // they are acknowledged, so an acknowledged task survives a kill -9.
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { TaskSnapshot, TaskState } from '../../common/types'
@@ -33,6 +33,47 @@ function openDatabase(file: string): Database {
   return new Ctor(file)
 }
 
+/**
+ * One Taskloop per data folder: two would both requeue the same pending tasks. The lock file
+ * holds the owner's pid; a lock whose owner is gone (killed) is taken over.
+ */
+function lock(file: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(file, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    const owner = Number(readFileSync(file, 'utf8').trim())
+    // Our own pid: an engine thread of this process that died without closing.
+    if (owner > 0 && owner !== process.pid && isAlive(owner)) {
+      throw new Error(`the data folder ${path.dirname(file)} is in use by another Taskloop (pid ${owner})`)
+    }
+    rmSync(file, { force: true })
+  }
+  throw new Error(`cannot lock ${file}`)
+}
+
+function unlock(file: string): void {
+  try {
+    if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true })
+  } catch {
+    // already gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 export interface Retention {
   /** Keep at most this many finished tasks (newest first). */
   keepFinished?: number
@@ -56,10 +97,19 @@ export class TaskStore {
   private readonly db: Database
   private readonly upsert: Statement
 
+  private readonly lockFile: string
+
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true })
     this.file = path.join(dataDir, 'taskloop.db')
-    this.db = openDatabase(this.file)
+    this.lockFile = path.join(dataDir, 'taskloop.lock')
+    lock(this.lockFile)
+    try {
+      this.db = openDatabase(this.file)
+    } catch (e) {
+      unlock(this.lockFile)
+      throw e
+    }
     this.db.pragma('journal_mode = WAL')
     // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
     this.db.pragma('synchronous = NORMAL')
@@ -176,5 +226,6 @@ export class TaskStore {
     } catch {
       // already closed
     }
+    unlock(this.lockFile)
   }
 }

@@ -8,6 +8,7 @@ import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--grace-ms N] [--jobs DIR]
+                 [--data-dir DIR | --no-store]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
@@ -16,10 +17,16 @@ export const USAGE = `Usage:
       --open        open the UI in a Chromium/Chrome app window
       --grace-ms N  how long running tasks get to stop at shutdown before they are forced (default 5000)
       --jobs DIR    folder of job modules that specs may name by export alone (repeatable)
+      --data-dir D  task store (SQLite) and log files (default $XDG_DATA_HOME/taskloop, i.e.
+                    ~/.local/share/taskloop); on start, pending tasks run again and interrupted ones
+                    are marked. One process per folder.
+      --no-store    keep tasks in memory only
 
-  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json]
+  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
+      --data-dir D  where to keep this run's tasks and full logs (default: a new folder under
+                    ~/.local/share/taskloop/runs/, the newest 20 kept)
       --json        print a JSON report on stdout at the end: every task's final snapshot, and each
                     batch's gathered results
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.

@@ -7,6 +7,7 @@ import type { BatchSnapshot, Counters, EngineEvent, TaskSnapshot } from '../../c
 import { emptyCounters } from '../../common/types'
 import { startEngineThread } from '../engine/client'
 import { intOption, UsageError } from './args'
+import { newRunDir } from './data-dir'
 import { lineView, taskLabel, ttyView } from './run-view'
 import type { RunView } from './run-view'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
@@ -27,6 +28,8 @@ export async function run(argv: string[]): Promise<number> {
       'grace-ms': { type: 'string' },
       jobs: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
+      'no-store': { type: 'boolean', default: false },
     },
   })
   if (positionals.length !== 1) throw new UsageError('run: give exactly one FILE.json')
@@ -45,7 +48,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
   const held = holdSignals()
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs }).catch((e: unknown) => {
+  const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? newRunDir())
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir } : {}) }).catch((e: unknown) => {
     held.release()
     throw e
   })

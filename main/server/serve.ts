@@ -8,6 +8,7 @@ import { intOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost } from './auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
+import { defaultDataHome } from './data-dir'
 import { startServer } from './server'
 import type { TaskloopServer } from './server'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
@@ -34,6 +35,8 @@ export async function serve(argv: string[]): Promise<number> {
       open: { type: 'boolean', default: false },
       'grace-ms': { type: 'string' },
       jobs: { type: 'string', multiple: true },
+      'data-dir': { type: 'string' },
+      'no-store': { type: 'boolean', default: false },
     },
   })
   const explicitPort = intOption(values.port, '--port', 0, 65_535)
@@ -56,10 +59,16 @@ export async function serve(argv: string[]): Promise<number> {
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
   const held = holdSignals()
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs }).catch((e: unknown) => {
-    held.release()
-    throw e
-  })
+  const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? defaultDataHome())
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir } : {}) }).catch(
+    (e: unknown) => {
+      held.release()
+      throw e
+    },
+  )
+  // A data folder that cannot be used is no reason not to serve: tasks run, history is not kept, and it is said.
+  const storeError = (await engine.stats()).store?.error
+  if (storeError) process.stderr.write(`Warning: ${storeError}\n`)
   let server: TaskloopServer
   try {
     const options = { engine, host, auth, staticDir: STATIC_DIR, ...(values.token ? { token: values.token } : {}) }

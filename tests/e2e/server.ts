@@ -1,5 +1,7 @@
 // Starts the real headless server (`taskloop serve`) for a test and stops it like a user would.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '../..')
@@ -19,6 +21,8 @@ export interface ServerProcess {
 export async function startServer(extraArgs: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', ...extraArgs], {
     cwd: root,
+    // Tasks and logs go to a throwaway data folder, never the real ~/.local/share/taskloop.
+    env: { ...process.env, XDG_DATA_HOME: mkdtempSync(path.join(os.tmpdir(), 'taskloop-e2e-data-')) },
     // Its own process group: at the end nothing it started may outlive the test.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -97,5 +97,20 @@ describe('task store', () => {
     expect((await b.get(id!)).log.at(-1)!.line).toBe('line 300000 of a flooding command, padded to make it longer')
     await b.shutdown()
   })
+
+  it('one Taskloop per data folder: a second engine on it runs without the store and says why', async () => {
+    const dataDir = tmp()
+    const { writeFileSync } = await import('node:fs')
+    // A live process that is not us holds the lock (our parent, the test runner).
+    writeFileSync(path.join(dataDir, 'taskloop.lock'), String(process.ppid))
+    const e = new Engine({ dataDir })
+    expect((await e.stats()).store?.error).toMatch(/in use by another Taskloop \(pid \d+\)/)
+    await e.shutdown()
+    // A lock left by a process that is gone is taken over.
+    writeFileSync(path.join(dataDir, 'taskloop.lock'), '999999999')
+    const f = new Engine({ dataDir })
+    expect((await f.stats()).store).toMatchObject({ error: null })
+    await f.shutdown()
+  })
 })
 

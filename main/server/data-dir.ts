@@ -1,0 +1,27 @@
+// Where `taskloop serve` and `taskloop run` keep their task store and log files.
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+/** $XDG_DATA_HOME/taskloop, or ~/.local/share/taskloop. */
+export function defaultDataHome(): string {
+  const xdg = process.env.XDG_DATA_HOME
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'share'), 'taskloop')
+}
+
+const KEEP_RUNS = 20
+
+/**
+ * Each `taskloop run` gets a folder of its own under runs/ (its tasks and full logs stay there
+ * after it exits), so a run never picks up another's pending work; the oldest beyond 20 are removed.
+ */
+export function newRunDir(home = defaultDataHome()): string {
+  const runs = path.join(home, 'runs')
+  mkdirSync(runs, { recursive: true })
+  const names = readdirSync(runs).sort()
+  for (const old of names.slice(0, Math.max(0, names.length - (KEEP_RUNS - 1)))) {
+    rmSync(path.join(runs, old), { recursive: true, force: true })
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  return path.join(runs, `${stamp}-${process.pid}`)
+}
