@@ -271,6 +271,7 @@ export class Engine implements EngineHandle {
     return {
       counters: { ...this.scheduler.counters },
       pools,
+      workers: EXECUTORS.flatMap((k) => this.executors[k].workerStats?.() ?? []),
       loopLag: { p50: ms(this.lag.percentile(50)), p99: ms(this.lag.percentile(99)), max: ms(this.lag.max) },
       throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
       uptimeMs: now - this.startedAt,

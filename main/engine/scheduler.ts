@@ -14,7 +14,7 @@ import {
   type TaskReason,
   type TaskState,
 } from '../../common/types'
-import { TaskFailure, type Executor, type RunHooks } from './executors/executor'
+import { TaskFailure, type Executor, type Run, type RunHooks } from './executors/executor'
 import type { EventBatcher } from './events'
 import { Gate } from './gate'
 import { TaskQueue } from './queue'
@@ -25,6 +25,19 @@ import type { Task } from './task'
 const FORCE_SETTLE_MS = 3000
 const MAX_RESULT_CHARS = 65_536
 const MAX_RETRY_DELAY_MS = 3_600_000
+
+/**
+ * One run handed to an executor. Pools take a few runs ahead of their workers, so a handed task
+ * stays pending until its executor says the job started (hooks.worker): states stay honest.
+ */
+interface Handoff {
+  kind: ExecutorKind
+  /** The scheduler still follows this run (not disowned by a cancel, a pause, or its settlement). */
+  live: boolean
+  started: boolean
+  /** Its place under the executor's limit was given back. */
+  released: boolean
+}
 
 interface BatchState {
   name: string
@@ -50,7 +63,11 @@ export class Scheduler {
   readonly counters: Counters = emptyCounters()
   readonly limits: Limits
   private readonly queues = Object.fromEntries(EXECUTORS.map((e) => [e, new TaskQueue()])) as Record<ExecutorKind, TaskQueue>
+  /** Runs handed to each executor and not yet released (started or sent ahead). */
+  private readonly handed = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  /** Of those, the ones whose job started (running + cancelling). */
   private readonly active = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  private readonly handoffs = new Map<Task, Handoff>()
   private readonly dependents = new Map<string, Task[]>()
   private readonly batches = new Map<string, BatchState>()
   /** Per-group concurrency limits; groups without one are not gated. */
@@ -72,8 +89,9 @@ export class Scheduler {
     return this.active[kind]
   }
 
+  /** Pending tasks of an executor: queued here, or handed to it and not started yet. */
   queuedCount(kind: ExecutorKind): number {
-    return this.queues[kind].size
+    return this.queues[kind].size + this.handed[kind] - this.active[kind]
   }
 
   addBatch(id: string, name: string, concurrency: number, failFast: boolean): void {
@@ -154,8 +172,11 @@ export class Scheduler {
   /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */
   cancel(task: Task, reason: CancelReason, graceMs?: number): void {
     if (task.state === 'pending') {
+      // Sent ahead to a pool and not started: the run ends there without its job being called.
+      const run = this.disown(task)
       this.move(task, 'cancelled', reason)
       this.finished(task)
+      run?.cancel()
     } else if (task.state === 'running') {
       this.stop(task, reason, graceMs)
     }
@@ -183,7 +204,7 @@ export class Scheduler {
 
   /** Resolves when nothing is running or cancelling. */
   idle(): Promise<void> {
-    if (EXECUTORS.every((k) => this.active[k] === 0)) return Promise.resolve()
+    if (EXECUTORS.every((k) => this.handed[k] === 0)) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
@@ -210,6 +231,14 @@ export class Scheduler {
   /** Pause intake: running tasks go on, nothing new starts until resume. */
   setPaused(paused: boolean): void {
     this.paused = paused
+    // Runs sent ahead and not started come back to the queue: nothing new starts while paused.
+    if (paused) {
+      for (const [task, h] of [...this.handoffs]) {
+        if (h.started) continue
+        this.disown(task)?.cancel()
+        this.queues[task.executor].push(task)
+      }
+    }
     this.scheduleDispatch()
   }
 
@@ -269,7 +298,9 @@ export class Scheduler {
     if (this.draining || this.paused) return
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
-      while (this.active[kind] < this.limits[kind]) {
+      const limit = this.limits[kind]
+      const cap = limit + limit * (this.o.executors[kind].prefetch ?? 0)
+      while (this.handed[kind] < cap) {
         const task = queue.pop()
         if (!task) break
         this.start(task)
@@ -277,42 +308,70 @@ export class Scheduler {
     }
   }
 
+  /** Hands the task to its executor; it stays pending until the executor says the job started. */
   private start(task: Task): void {
-    this.move(task, 'running')
-    task.progress = null
-    task.progressMessage = null
-    task.worker = null
-    this.active[task.executor]++
+    const kind = task.executor
+    const h: Handoff = { kind, live: true, started: false, released: false }
+    this.handed[kind]++
+    this.handoffs.set(task, h)
     const hooks: RunHooks = {
-      worker: (label) => {
-        task.worker = label
-        this.o.events.changedTask(task)
-      },
+      worker: (label) => this.started(task, h, label),
       progress: (fraction, message) => {
-        if (task.final) return
+        if (!h.live || !h.started) return
         task.progress = fraction === null ? null : Math.min(1, Math.max(0, fraction))
         if (message !== undefined) task.progressMessage = message
         this.o.events.changedTask(task)
       },
-      log: (line, stream = 'log') => this.o.logs.append(task.id, line, stream),
+      log: (line, stream = 'log') => h.live && this.o.logs.append(task.id, line, stream),
     }
     const inputs = (task.spec.after ?? []).map((id) => this.tasks.get(id)?.result ?? null)
-    let run
+    let run: Run
     try {
-      run = this.o.executors[task.executor].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
+      run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
     } catch (e) {
-      this.active[task.executor]--
-      this.failOrRetry(task, 'error', toError(e))
-      if (task.final) this.finished(task)
-      return
+      run = { result: Promise.reject(e), cancel() {}, kill: () => false }
     }
-    task.run = run
+    if (h.live) task.run = run
+    run.result.then(
+      (value) => this.settle(task, h, true, value),
+      (error: unknown) => this.settle(task, h, false, error),
+    )
+  }
+
+  /** The executor started the job: now the task is running, and its timeout counts. */
+  private started(task: Task, h: Handoff, label: string | null): void {
+    if (!h.live || h.started || task.state !== 'pending') return
+    h.started = true
+    this.active[h.kind]++
+    task.progress = null
+    task.progressMessage = null
+    task.worker = label
+    this.move(task, 'running')
     const { timeoutMs } = task.spec
     if (timeoutMs !== undefined) task.timers.push(setTimeout(() => this.stop(task, 'timeout'), timeoutMs))
-    run.result.then(
-      (value) => this.settle(task, run, true, value),
-      (error: unknown) => this.settle(task, run, false, error),
-    )
+  }
+
+  /** The scheduler stops following the task's handed run (cancelled or paused before it started). */
+  private disown(task: Task): Run | null {
+    const h = this.handoffs.get(task)
+    if (!h) return null
+    h.live = false
+    this.handoffs.delete(task)
+    const run = task.run
+    task.run = null
+    return run
+  }
+
+  /** Gives the run's place under the executor's limit back, once. */
+  private release(h: Handoff): void {
+    if (h.released) return
+    h.released = true
+    this.handed[h.kind]--
+    if (h.started) this.active[h.kind]--
+    this.scheduleDispatch()
+    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
+      for (const w of this.idleWaiters.splice(0)) w()
+    }
   }
 
   private stop(task: Task, why: CancelReason | 'timeout', graceMs?: number): void {
@@ -339,14 +398,19 @@ export class Scheduler {
   }
 
   private abandon(task: Task): void {
-    if (task.state !== 'cancelling' || !task.run) return
+    const h = this.handoffs.get(task)
+    if (task.state !== 'cancelling' || !h) return
     this.o.logs.append(task.id, 'did not stop after the cancel grace; abandoned', 'log')
-    this.settle(task, task.run, false, new TaskFailure('error', 'abandoned after the cancel grace'))
+    this.settle(task, h, false, new TaskFailure('error', 'abandoned after the cancel grace'))
   }
 
-  private settle(task: Task, run: NonNullable<Task['run']>, ok: boolean, value: unknown): void {
-    if (task.run !== run) return // already settled (abandoned), or a stale run
-    this.active[task.executor]--
+  private settle(task: Task, h: Handoff, ok: boolean, value: unknown): void {
+    this.release(h)
+    if (!h.live) return // already settled (abandoned), or disowned by a cancel or a pause
+    // Ended before it started (a command that could not spawn, a closed pool): it ran, briefly.
+    if (!h.started) this.started(task, h, task.worker)
+    h.live = false
+    this.handoffs.delete(task)
     const stopping = task.stopping
     if (ok) {
       task.result = clampResult(value)
@@ -361,10 +425,6 @@ export class Scheduler {
       this.failOrRetry(task, f.kind, toError(f))
     }
     if (task.final) this.finished(task)
-    this.scheduleDispatch()
-    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.active[k] === 0)) {
-      for (const w of this.idleWaiters.splice(0)) w()
-    }
   }
 
   /** A failed attempt: back to pending while retries last, else failed (the caller runs finished()). */
@@ -427,6 +487,7 @@ function toError(e: unknown): TaskError {
 /** Results travel to every client: keep them small JSON. */
 function clampResult(value: unknown): unknown {
   if (value === undefined) return null
+  if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value
   try {
     const json = JSON.stringify(value)
     if (json === undefined) return null

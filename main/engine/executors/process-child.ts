@@ -1,8 +1,8 @@
-// Entry of a pool child process: runs one job at a time through the shared protocol.
+// Entry of a pool child process: runs its queued jobs one at a time through the shared protocol.
 import { serveJobs, type FromWorker, type ToWorker } from './protocol'
 
 if (!process.send) throw new Error('process-child must be started with an IPC channel (fork)')
-const send = (msg: FromWorker): void => void process.send?.(msg)
+const send = (msgs: FromWorker[]): void => void process.send?.(msgs)
 
 // The parent went away (crash, SIGKILL): no pool child may outlive the app.
 process.on('disconnect', () => process.exit(0))
@@ -14,7 +14,7 @@ process.on('SIGHUP', () => {})
 process.on('uncaughtException', (e) => {
   const msg: FromWorker = { type: 'fatal', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }
   console.error(e)
-  if (process.connected) process.send?.(msg, undefined, {}, () => process.exit(1))
+  if (process.connected) process.send?.([msg], undefined, {}, () => process.exit(1))
   setTimeout(() => process.exit(1), 1000).unref()
   if (!process.connected) process.exit(1)
 })

@@ -3,14 +3,24 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { childEnded, childStarted } from '../children'
 import entry from './process-child?modulePath'
 import { pipeLines } from './lines'
-import { WorkerPool, type PoolWorker, type WorkerEvents } from './pool'
+import { WorkerPool, type PoolOptions, type PoolWorker, type WorkerEvents } from './pool'
 import type { FromWorker } from './protocol'
 
 /** After SIGTERM, how long a pool child may take before SIGKILL. */
 export const TERM_GRACE_MS = 1000
 
+/**
+ * One run sent ahead to each child, so it starts the next job without a round trip. No shared
+ * memory to take it back from a busy child: at most this one short job waits behind a long one.
+ */
+export const PROCESS_DEPTH = 1
+
 export class ProcessPool extends WorkerPool {
   readonly kind = 'process' as const
+
+  constructor(opts: PoolOptions = {}) {
+    super(opts, { depth: PROCESS_DEPTH, sharedClaims: false, spare: false })
+  }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
     const child = fork(entry, [], {
@@ -24,7 +34,7 @@ export class ProcessPool extends WorkerPool {
     if (child.pid !== undefined) childStarted(child.pid, false)
     pipeLines(child.stdout!, (l) => events.output(l, 'stdout'))
     pipeLines(child.stderr!, (l) => events.output(l, 'stderr'))
-    child.on('message', (msg) => events.message(msg as FromWorker))
+    child.on('message', (msgs) => events.message(msgs as FromWorker[]))
     child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
     child.on('exit', (code, signal) => {
       exited = true

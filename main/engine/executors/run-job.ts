@@ -2,7 +2,7 @@
 // context, pass params, turn a throw into a TaskFailure and the result into plain JSON.
 // Loop calls it directly; thread workers and pool children call it through protocol.ts.
 import type { JobExecutor } from '../../../common/types'
-import type { JobContext } from '../jobs/job'
+import type { JobContext, JobFn } from '../jobs/job'
 import { loadJob } from '../jobs/resolve'
 import { TaskFailure } from './executor'
 import { MAX_LINE } from './lines'
@@ -53,9 +53,31 @@ function throttle(sink: JobSink): { progress: JobSink['progress']; flush(): void
   }
 }
 
+/**
+ * A job function stays resolved this long before its module is checked for changes again: a
+ * stream of runs skips the stat and the await, and an edited module is still picked up.
+ */
+const RECHECK_MS = 1000
+const resolved = new Map<string, { fn: JobFn; cwd: string; jobsDirs: string[]; at: number }>()
+
+function recentJob(req: JobRequest): JobFn | null {
+  const hit = resolved.get(req.job)
+  if (!hit || hit.cwd !== req.cwd || hit.jobsDirs !== req.jobsDirs || performance.now() - hit.at > RECHECK_MS) return null
+  return hit.fn
+}
+
+async function resolveJob(req: JobRequest): Promise<JobFn> {
+  const fn = await loadJob(req.job, { cwd: req.cwd, jobsDirs: req.jobsDirs })
+  resolved.set(req.job, { fn, cwd: req.cwd, jobsDirs: req.jobsDirs, at: performance.now() })
+  return fn
+}
+
 /** Results are small JSON: the same value whichever executor ran the job. */
 function toJson(value: unknown): unknown {
-  if (value === undefined) return null
+  if (value === undefined || value === null) return null
+  // Scalars need no round trip (JSON has no NaN or Infinity).
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null
+  if (typeof value === 'boolean' || typeof value === 'string') return value
   let text: string | undefined
   try {
     text = JSON.stringify(value)
@@ -69,7 +91,8 @@ function toJson(value: unknown): unknown {
 export async function runJob(req: JobRequest, executor: JobExecutor, signal: AbortSignal, sink: JobSink): Promise<unknown> {
   const progress = throttle(sink)
   try {
-    const fn = await loadJob(req.job, { cwd: req.cwd, jobsDirs: req.jobsDirs })
+    // Awaited even when known: a cancel right behind the start still ends the run before the job.
+    const fn = await (recentJob(req) ?? resolveJob(req))
     // A cancel that arrived while the module loaded: the job would never see the abort event.
     if (signal.aborted) throw new TaskFailure('error', 'cancelled before the job started')
     const ctx: JobContext = {

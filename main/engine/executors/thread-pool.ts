@@ -2,11 +2,22 @@
 import { Worker } from 'node:worker_threads'
 import entry from './thread-worker?modulePath'
 import { pipeLines } from './lines'
-import { WorkerPool, type PoolWorker, type WorkerEvents } from './pool'
+import { WorkerPool, type PoolOptions, type PoolWorker, type WorkerEvents } from './pool'
 import type { FromWorker } from './protocol'
+
+/**
+ * Runs sent ahead to each thread: enough that a stream of tiny jobs never waits for the engine
+ * between two; claims in shared memory let an idle thread take them back from a busy one.
+ */
+export const THREAD_DEPTH = 16
 
 export class ThreadPool extends WorkerPool {
   readonly kind = 'thread' as const
+
+  constructor(opts: PoolOptions = {}) {
+    // A spare thread: a terminated one is replaced without building a Worker on the cancel's path.
+    super(opts, { depth: THREAD_DEPTH, sharedClaims: true, spare: true })
+  }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
     // stdout/stderr captured so a job's console.log lands in its task log, not the app's terminal.
@@ -14,7 +25,7 @@ export class ThreadPool extends WorkerPool {
     let error: string | null = null
     pipeLines(worker.stdout, (l) => events.output(l, 'stdout'))
     pipeLines(worker.stderr, (l) => events.output(l, 'stderr'))
-    worker.on('message', (msg: FromWorker) => events.message(msg))
+    worker.on('message', (msgs: FromWorker[]) => events.message(msgs))
     // An uncaught exception (or an out-of-memory) in the thread: 'error', then 'exit'.
     worker.on('error', (e) => (error = e instanceof Error ? e.message : String(e)))
     worker.on('exit', (code) => events.exit(error ? `worker thread crashed: ${error}` : `worker thread exited with code ${code}`))

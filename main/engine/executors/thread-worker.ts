@@ -1,4 +1,4 @@
-// Entry of a pool worker thread: runs one job at a time through the shared protocol.
+// Entry of a pool worker thread: runs its queued jobs one at a time through the shared protocol.
 import { parentPort } from 'node:worker_threads'
 import { serveJobs, type ToWorker } from './protocol'
 
@@ -7,7 +7,7 @@ if (!port) throw new Error('thread-worker must run inside a worker thread')
 
 serveJobs(
   {
-    send: (msg) => port.postMessage(msg),
+    send: (msgs) => port.postMessage(msgs),
     onMessage: (listener) => port.on('message', (msg: ToWorker) => listener(msg)),
   },
   'thread',
