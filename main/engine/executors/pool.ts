@@ -227,7 +227,7 @@ export abstract class WorkerPool implements Executor {
         break
       }
     }
-    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs })
+    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
 
@@ -294,7 +294,7 @@ export abstract class WorkerPool implements Executor {
       this.backlog.push(...taken)
       const outgoing = new Map<Slot, RunMessage[]>()
       for (const run of this.backlog.splice(0)) this.assign(thief, run, outgoing)
-      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs })
+      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
     }
   }
 
@@ -388,10 +388,7 @@ export abstract class WorkerPool implements Executor {
       },
     })
     slot.worker.send({ type: 'config', cwd: this.cwd, jobsDirs: this.jobsDirs, claims: this.claims && (this.claims.buffer as SharedArrayBuffer) })
-    if (!asSpare) {
-      this.slots.add(slot)
-      this.spareSoon()
-    }
+    if (!asSpare) this.slots.add(slot)
     return slot
   }
 
@@ -524,7 +521,10 @@ export abstract class WorkerPool implements Executor {
     this.spareSoon()
   }
 
-  /** Keeps the pool at its size after a loss: the spare at once, else a new worker off the hot path. */
+  /**
+   * Keeps the pool at its size after a loss: the spare at once, else a new worker off the hot
+   * path. A pool that loses workers keeps a spare from then on (warm() starts one up front).
+   */
   private replenish(): void {
     if (this.closed) return
     if (this.spare && this.workers() < this.size) {
@@ -532,6 +532,7 @@ export abstract class WorkerPool implements Executor {
       this.distributeSoon()
       return
     }
+    this.spareSoon()
     setImmediate(() => {
       if (this.closed) return
       while (this.workers() < this.size) this.spawn()

@@ -21,7 +21,8 @@ export interface RunMessage {
 
 export type ToWorker =
   | { type: 'config'; cwd: string; jobsDirs: string[]; claims: SharedArrayBuffer | null }
-  | { type: 'run'; runs: RunMessage[] }
+  /** RunMessage[] as JSON text (params and inputs are JSON): far cheaper to copy than a cloned object graph. */
+  | { type: 'run'; runs: string }
   | { type: 'cancel'; id: number }
 
 export type FromWorker =
@@ -106,9 +107,12 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         claims = msg.claims && new Int32Array(msg.claims)
         return
       case 'run':
-        for (const r of msg.runs) queue.push(r)
-        // After the messages that arrived together: a cancel right behind a run drops it unstarted.
-        if (current === null && !pumpQueued) {
+        for (const r of JSON.parse(msg.runs) as RunMessage[]) queue.push(r)
+        if (current !== null) return
+        // Threads start at once (the pool takes runs back through their claims). A child waits for
+        // the messages that arrived together: a cancel right behind a run drops it unstarted.
+        if (claims) return next()
+        if (!pumpQueued) {
           pumpQueued = true
           setImmediate(() => {
             pumpQueued = false
