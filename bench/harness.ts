@@ -1,5 +1,6 @@
 // What every scenario shares: timed runs with warm-up and medians, the result row, the engine
 // probe that waits through subscribe like a UI would, the event-loop stall monitor and gc.
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -208,6 +209,18 @@ export function machine(): { cores: number; model: string; node: string; date: s
     // not Linux: os.cpus() named it
   }
   return { cores: os.availableParallelism(), model, node: process.version, date: new Date().toISOString(), load: loadavg() }
+}
+
+/** Which code was measured: the commit, and engine files changed on top of it (others edit while we run). */
+export function codeVersion(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: BENCH_DIR, encoding: 'utf8' })
+    // Porcelain lines are "XY path": the leading status column may be a space, so no trim before slicing.
+    const dirty = git('status', '--porcelain', '--', '../main', '../common').split('\n').filter(Boolean).map((l) => l.slice(3))
+    return `${git('rev-parse', '--short', 'HEAD').trim()}${dirty.length ? ` with uncommitted changes to ${dirty.join(', ')}` : ''}`
+  } catch {
+    return 'unknown (no git)'
+  }
 }
 
 /** Other processes on the machine skew every figure (and the stalls most): the 1-minute load says how much. */

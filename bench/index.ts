@@ -2,7 +2,7 @@
 // BENCH_QUICK=1: smaller counts, one measured run (a smoke run). --only NAME[,NAME]: those scenarios.
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { BENCH_DIR, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
+import { BENCH_DIR, codeVersion, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
 import { cancel } from './scenarios/cancel'
 import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
@@ -28,6 +28,7 @@ if (unknown.length > 0 || (only && only.length === 0)) {
 const chosen = only ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS
 
 const m = machine()
+const code = codeVersion()
 console.log(
   `Taskloop bench — ${m.cores} cores, ${m.model}, Node ${m.node}, load average ${m.load}${quick ? ' — QUICK (smoke run, not comparable)' : ''}`,
 )
@@ -80,7 +81,7 @@ if (!quick && !only) {
   const md = [
     '# Taskloop benchmark results',
     '',
-    `Written by \`npm run bench\` (bench/index.ts) on ${m.date}; total run time ${totalS.toFixed(0)} s.`,
+    `Written by \`npm run bench\` (bench/index.ts) on ${m.date}; total run time ${totalS.toFixed(0)} s. Code: ${code}.`,
     '',
     `Machine: ${m.cores} cores, ${m.model}, Node ${m.node}. 1-minute load average ${m.load} at the start, ${loadEnd} at the end` +
       ` (above ${m.cores} means other processes competed for the cores: the stalls of scenario 5 suffer most).`,
