@@ -408,7 +408,7 @@ export class Scheduler {
     this.release(h)
     if (!h.live) return // already settled (abandoned), or disowned by a cancel or a pause
     // Ended before it started (a command that could not spawn, a closed pool): it ran, briefly.
-    if (!h.started) this.started(task, h, task.worker)
+    if (!h.started) this.started(task, h, null)
     h.live = false
     this.handoffs.delete(task)
     const stopping = task.stopping

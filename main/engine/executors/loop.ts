@@ -32,8 +32,8 @@ export class LoopExecutor implements Executor {
     // task's spec or another task's result.
     const req = {
       job: spec.job,
-      params: structuredClone(spec.params ?? {}),
-      inputs: structuredClone(request.inputs),
+      params: spec.params ? structuredClone(spec.params) : {},
+      inputs: request.inputs.length > 0 ? structuredClone(request.inputs) : [],
       taskId: request.taskId,
       attempt: request.attempt,
       cwd: this.cwd,
