@@ -110,11 +110,12 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         for (const r of JSON.parse(msg.runs) as RunMessage[]) queue.push(r)
         if (current !== null) return
         // Threads start at once (the pool takes runs back through their claims). A child waits for
-        // the messages that arrived together: a cancel right behind a run drops it unstarted.
+        // the messages that arrived together (IPC emits each on process.nextTick, and microtasks run
+        // after those): a cancel right behind a run drops it unstarted.
         if (claims) return next()
         if (!pumpQueued) {
           pumpQueued = true
-          setImmediate(() => {
+          queueMicrotask(() => {
             pumpQueued = false
             next()
           })
