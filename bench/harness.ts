@@ -18,6 +18,8 @@ export const JOBS_URL = pathToFileURL(JOBS_FILE).href
 /** A Taskloop job spec names the same file: `/abs/bench/jobs.mjs#tiny`. */
 export const job = (exportName: string): string => `${JOBS_FILE}#${exportName}`
 
+export const QUICK = process.env.BENCH_QUICK === '1'
+
 export interface Config {
   quick: boolean
   /** Measured runs per contender (the median is reported); a discarded warm-up round comes first. */
@@ -83,7 +85,8 @@ export interface Timing {
 }
 
 export async function measure(contenders: Contender[], n: number, warmN: number, runs: number): Promise<Map<string, Timing[]>> {
-  for (const c of contenders) await once(c, warmN)
+  // A smoke run skips the warm-up round: most of its time would be starting workers twice.
+  if (!QUICK) for (const c of contenders) await once(c, warmN)
   const times = new Map<string, Timing[]>(contenders.map((c) => [c.name, []]))
   for (let r = 0; r < runs; r++) {
     for (let k = 0; k < contenders.length; k++) {

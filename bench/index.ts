@@ -2,7 +2,7 @@
 // BENCH_QUICK=1: smaller counts, one measured run (a smoke run). --only NAME[,NAME]: those scenarios.
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { BENCH_DIR, codeVersion, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
+import { BENCH_DIR, QUICK, codeVersion, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
 import { cancel } from './scenarios/cancel'
 import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
@@ -13,7 +13,7 @@ import { threadTiny } from './scenarios/thread-tiny'
 
 const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling]
 
-const quick = process.env.BENCH_QUICK === '1'
+const quick = QUICK
 const cfg: Config = quick
   ? { quick, runs: 1, scale: (n) => Math.max(10, Math.round(n / 10)) }
   : { quick, runs: 5, scale: (n) => n }

@@ -9,7 +9,6 @@ import { EngineProbe, JOBS_URL, job, median, percentile, sleep, stallMonitor, ty
 
 const THREADS = 2
 const TRAIL_MS = 20
-const WARM = 5
 /** Long enough never to end by itself during the measurement. */
 const JOB_MS = 60_000
 
@@ -112,11 +111,11 @@ interface Sample {
   stallMs: number
 }
 
-async function sample(target: Target, n: number): Promise<Sample[]> {
+async function sample(target: Target, n: number, warm: number): Promise<Sample[]> {
   const inst = await target.open()
   const out: Sample[] = []
   try {
-    for (let i = 0; i < WARM + n; i++) {
+    for (let i = 0; i < warm + n; i++) {
       const running = await inst.start()
       await sleep(5)
       const monitor = stallMonitor()
@@ -126,7 +125,7 @@ async function sample(target: Target, n: number): Promise<Sample[]> {
       const settleMs = performance.now() - t0
       await sleep(TRAIL_MS)
       const { gapMs, histMs } = monitor.stop()
-      if (i >= WARM) out.push({ settleMs, stallMs: Math.max(gapMs, histMs) })
+      if (i >= warm) out.push({ settleMs, stallMs: Math.max(gapMs, histMs) })
     }
   } finally {
     await inst.close()
@@ -138,7 +137,9 @@ export const cancel: Scenario = {
   name: 'cancel',
   title: '5. cancel a running thread job',
   async run(cfg) {
-    const n = cfg.quick ? 10 : 50
+    const n = cfg.quick ? 5 : 50
+    // Discarded first cancels: JIT and first-use costs of either side.
+    const warm = cfg.quick ? 1 : 5
     const targets: Target[] = [
       taskloop('Taskloop Engine, job honours its signal', 'hold'),
       piscina('Piscina AbortSignal, same job', 'hold', 'Taskloop Engine, job honours its signal'),
@@ -147,7 +148,7 @@ export const cancel: Scenario = {
       baseline,
     ]
     const results = new Map<string, Sample[]>()
-    for (const t of targets) results.set(t.name, await sample(t, n))
+    for (const t of targets) results.set(t.name, await sample(t, n, warm))
     const settle = (name: string): number => median(results.get(name)!.map((s) => s.settleMs))
     const rows: Row[] = []
     for (const t of targets) {
