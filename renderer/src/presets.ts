@@ -1,12 +1,27 @@
-// The launcher's presets: the seeds' examples (asyncio gather, threads, a TaskPool/Semaphore,
-// a task that ignores cancel), as specs a user can launch with one click.
-import type { SubmitSpec } from '../../common/types'
+// The launcher's presets: the seeds' examples (asyncio gather, a TaskPool/Semaphore, Pool(3) on
+// threads and processes, chained coroutines, producer/consumer, wait_for, a task that ignores
+// cancel), as specs a user can launch with one click.
+import type { Limits, SubmitSpec } from '../../common/types'
 
 export interface Preset {
   label: string
   description: string
+  /** Concurrency set (setLimits) before the spec is submitted, as the seed's pool size. */
+  limits?: Partial<Limits>
   spec: SubmitSpec
 }
+
+const cpuOnPool = (executor: 'thread' | 'process'): Preset => ({
+  label: `Pool(3): 4 × 1 s CPU on ${executor === 'thread' ? 'threads' : 'processes'}`,
+  description: `Four 1 s spins on a ${executor} pool of 3: three run together, the fourth waits for a free worker (~2 s in all).`,
+  limits: { [executor]: 3 },
+  spec: {
+    batch: {
+      name: `pool of 3 ${executor}s`,
+      tasks: [1, 2, 3, 4].map((i) => ({ name: `cpu ${executor} ${i}`, job: 'spin', params: { ms: 1000 }, executor })),
+    },
+  },
+})
 
 export const PRESETS: Preset[] = [
   {
@@ -20,17 +35,7 @@ export const PRESETS: Preset[] = [
     },
   },
   {
-    label: '4 × spin 1 s on threads',
-    description: 'CPU-bound work on the thread pool: four 1 s spins run in parallel.',
-    spec: {
-      batch: {
-        name: 'spin on threads',
-        tasks: [1, 2, 3, 4].map((i) => ({ name: `spin ${i}`, job: 'spin', params: { ms: 1000 }, executor: 'thread' as const })),
-      },
-    },
-  },
-  {
-    label: 'TaskPool: 100 sleeps, 10 at a time',
+    label: 'TaskPool: 100 jobs, 10 at a time',
     description: 'A semaphore of 10 over 100 short sleeps (100–500 ms).',
     spec: {
       batch: {
@@ -44,6 +49,43 @@ export const PRESETS: Preset[] = [
         })),
       },
     },
+  },
+  cpuOnPool('thread'),
+  cpuOnPool('process'),
+  {
+    label: 'chain: phase1 → phase2',
+    description: 'Chained coroutines: phase2 starts when phase1 is done and receives its result.',
+    spec: {
+      batch: {
+        name: 'chain',
+        tasks: [
+          { name: 'phase1', job: 'ticker', params: { steps: 4, intervalMs: 250 }, executor: 'loop' },
+          { name: 'phase2', job: 'ticker', params: { steps: 4, intervalMs: 250 }, executor: 'loop', after: ['#0'] },
+        ],
+      },
+    },
+  },
+  {
+    label: 'producer / consumer',
+    description: 'Two producers fill a queue; three consumers each take what a producer made once it is done.',
+    spec: {
+      batch: {
+        name: 'producer/consumer',
+        concurrency: 3,
+        tasks: [
+          { name: 'producer 0', job: 'ticker', params: { steps: 5, intervalMs: 200 }, executor: 'loop' },
+          { name: 'producer 1', job: 'ticker', params: { steps: 3, intervalMs: 300 }, executor: 'loop' },
+          { name: 'consumer 0', job: 'sleep', params: { ms: 400 }, executor: 'loop', after: ['#0'] },
+          { name: 'consumer 1', job: 'sleep', params: { ms: 600 }, executor: 'loop', after: ['#1'] },
+          { name: 'consumer 2', job: 'sleep', params: { ms: 300 }, executor: 'loop', after: ['#0', '#1'] },
+        ],
+      },
+    },
+  },
+  {
+    label: 'wait_for: a job that times out',
+    description: 'A 10 s sleep with a 1 s timeout: cancelled at the deadline and failed (timeout).',
+    spec: { name: 'times out', job: 'sleep', params: { ms: 10_000 }, executor: 'loop', timeoutMs: 1000 },
   },
   {
     label: 'ignores cancel (sleep 30 s)',

@@ -87,4 +87,23 @@ describe('launcher', () => {
     expect(spec.batch.concurrency).toBe(10)
     expect(spec.batch.tasks).toHaveLength(100)
   })
+
+  it('a preset that needs a pool size sets the limit first, then submits', async () => {
+    const { api, wrapper } = setup()
+    const preset = wrapper.findAll('.presets button').find((b) => b.text().includes('on processes'))!
+    await preset.trigger('click')
+    await flush()
+    expect(api.setLimits).toHaveBeenCalledWith({ process: 3 })
+    expect(api.setLimits.mock.invocationCallOrder[0]!).toBeLessThan(api.submit.mock.invocationCallOrder[0]!)
+    const spec = api.submit.mock.calls[0]![0] as BatchSpec
+    expect(spec.batch.tasks.map((t) => ('executor' in t ? t.executor : null))).toEqual(['process', 'process', 'process', 'process'])
+  })
+
+  it('offers the seeds: gather, TaskPool, Pool(3) on threads and processes, chain, producer/consumer, timeout, ignores cancel', () => {
+    const { wrapper } = setup()
+    const labels = wrapper.findAll('.presets button').map((b) => b.text())
+    for (const re of [/^gather/, /^TaskPool/, /Pool\(3\).*threads/, /Pool\(3\).*processes/, /^chain/, /producer/, /times out/, /ignores cancel/]) {
+      expect(labels.some((l) => re.test(l))).toBe(true)
+    }
+  })
 })

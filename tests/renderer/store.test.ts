@@ -2,8 +2,9 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { Stats } from '../../common/types'
-import { MAX_ROWS, useTasksStore } from '../../renderer/src/stores/tasks'
+import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { batch, fakeApi, snapshot, task } from './fixtures'
+import { HISTORY_SAMPLES } from '../../renderer/src/stores/tasks'
 
 const flush = () => new Promise((r) => setTimeout(r, 0))
 
@@ -18,7 +19,7 @@ describe('tasks store', () => {
     const b = task({ id: 'b', state: 'running' })
     emit(snapshot(5, [b, a]))
     expect(store.seq).toBe(5)
-    expect(store.visible.map((t) => t.id)).toEqual(['b', 'a'])
+    expect(store.view).toEqual(['b', 'a'])
     expect(store.counters).toMatchObject({ pending: 1, running: 1 })
     expect(store.limits?.thread).toBe(4)
   })
@@ -34,7 +35,7 @@ describe('tasks store', () => {
     emit(batch(2, [running, c]))
     expect(store.seq).toBe(2)
     expect(store.tasks.get('a')?.state).toBe('running')
-    expect(store.visible.map((t) => t.id)).toEqual(['c', 'a'])
+    expect(store.view).toEqual(['c', 'a'])
     expect(store.counters).toMatchObject({ pending: 1, running: 1, done: 0 })
     expect(store.total).toBe(2)
   })
@@ -97,15 +98,49 @@ describe('tasks store', () => {
     expect(store.stats).toEqual(stats)
   })
 
-  it('renders at most MAX_ROWS rows and says how many are hidden', () => {
+  it('keeps ten minutes of metrics for the charts', () => {
     const store = useTasksStore()
     const { api, emit } = fakeApi()
     store.connect(api)
-    const many = Array.from({ length: MAX_ROWS + 7 }, (_, i) => task({ id: `t${i}` }))
-    emit(snapshot(0, many))
-    expect(store.visible).toHaveLength(MAX_ROWS)
-    expect(store.visible[0]!.id).toBe(`t${MAX_ROWS + 6}`)
-    expect(store.hiddenCount).toBe(7)
+    emit(snapshot(0, []))
+    for (let i = 1; i <= HISTORY_SAMPLES + 5; i++) emit({ ...batch(i, []), stats: { throughput: i } as unknown as Stats })
+    expect(store.history).toHaveLength(HISTORY_SAMPLES)
+    expect(store.history.at(-1)!.stats.throughput).toBe(HISTORY_SAMPLES + 5)
+    expect(store.history[0]!.stats.throughput).toBe(6)
+  })
+
+  it('indexes dependents and groups as tasks arrive', () => {
+    const store = useTasksStore()
+    const { api, emit } = fakeApi()
+    store.connect(api)
+    emit(snapshot(0, [task({ id: 'a', group: 'nightly' })]))
+    emit(batch(1, [task({ id: 'b', after: ['a'], group: 'adhoc' }), task({ id: 'c', after: ['a', 'b'] })]))
+    expect(store.dependents.get('a')).toEqual(['b', 'c'])
+    expect(store.dependents.get('b')).toEqual(['c'])
+    expect(store.groups).toEqual(['adhoc', 'nightly'])
+  })
+
+  it('cancels and retries a selection, only the tasks each applies to', async () => {
+    const store = useTasksStore()
+    const { api, emit } = fakeApi()
+    store.connect(api)
+    emit(
+      snapshot(0, [
+        task({ id: 'p', state: 'pending' }),
+        task({ id: 'r', state: 'running' }),
+        task({ id: 'f', state: 'failed' }),
+        task({ id: 'd', state: 'done' }),
+      ]),
+    )
+    store.select(['p', 'r', 'f', 'd'])
+    expect(await store.cancelMany(store.targets())).toBe(2)
+    expect(api.cancel.mock.calls.map((c) => c[0]).sort()).toEqual(['p', 'r'])
+    expect(await store.retryMany(store.targets())).toBe(1)
+    expect(api.retry).toHaveBeenCalledWith('f')
+    // Without a selection, the row under the cursor.
+    store.clearSelection()
+    store.cursor = 'r'
+    expect(store.targets()).toEqual(['r'])
   })
 
   it('keeps a refused operation as lastError', async () => {

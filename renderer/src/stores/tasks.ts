@@ -1,8 +1,12 @@
-// The renderer's picture of the engine: tasks by id plus their order, rebuilt from a snapshot and
-// kept current by event batches in seq order. A gap in seq means we missed something: ask for
-// a fresh snapshot rather than show a wrong picture.
+// The renderer's picture of the engine: tasks by id plus their creation order, rebuilt from a
+// snapshot and kept current by event batches in seq order. A gap in seq means we missed
+// something: ask for a fresh snapshot rather than show a wrong picture.
+//
+// 10k–100k tasks: the map is not reactive per key (that would cost a dependency per task);
+// `version` ticks once per applied event and everything that reads tasks depends on it. The
+// table's filtered, sorted view is a computed over an incremental index (./view.ts).
 import { defineStore } from 'pinia'
-import { computed, ref, shallowReactive, shallowRef } from 'vue'
+import { computed, markRaw, reactive, ref, shallowRef, triggerRef } from 'vue'
 import type { TaskloopApi } from '../../../common/api'
 import type {
   Counters,
@@ -17,18 +21,37 @@ import type {
   TaskSnapshot,
 } from '../../../common/types'
 import { emptyCounters, TaskloopError } from '../../../common/types'
+import { defaultQuery, TaskView, type Query, type SortKey } from './view'
 
-/** Rows rendered at most (newest first) until the table is virtualized. */
-export const MAX_ROWS = 500
+/** Metrics kept for the charts: one sample a second, ten minutes. */
+export const HISTORY_SAMPLES = 600
+/** Operations on a selection go out this many at a time. */
+const OP_CONCURRENCY = 32
 
-const byCreation = (a: TaskSnapshot, b: TaskSnapshot): number =>
-  a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+export interface StatsSample {
+  at: number
+  stats: Stats
+}
+
+/** Hears which tasks changed: ids (and which of them are new), or null when everything was replaced. */
+export type ChangeListener = (changed: readonly string[] | null, added: readonly string[]) => void
+
+/**
+ * Creation order. The engine lists tasks in the order it created them, and many share a
+ * millisecond: a stable sort on the time alone keeps its order for those (ids do not sort).
+ */
+const byCreation = (a: TaskSnapshot, b: TaskSnapshot): number => a.createdAt - b.createdAt
 
 export const useTasksStore = defineStore('tasks', () => {
-  // Snapshots are replaced whole, never mutated: shallow reactivity is enough and stays cheap.
-  const tasks = shallowReactive(new Map<string, TaskSnapshot>())
-  /** Task ids, oldest first. */
+  // Raw on purpose: see the header. Read through `task(id)` (or after `version`) to stay live.
+  const tasks = markRaw(new Map<string, TaskSnapshot>())
+  const rank = markRaw(new Map<string, number>())
+  /** Task ids, oldest first (the engine's creation order). Appended to, replaced on a snapshot. */
   const order = shallowRef<string[]>([])
+  /** Ids of the tasks that name each task in `after`. */
+  const dependents = markRaw(new Map<string, string[]>())
+  /** Ticks once per applied snapshot or batch. */
+  const version = ref(0)
   /** seq of the last snapshot or batch applied; null before the first snapshot. */
   const seq = ref<number | null>(null)
   const counters = ref<Counters>(emptyCounters())
@@ -39,36 +62,82 @@ export const useTasksStore = defineStore('tasks', () => {
   const lastEventAt = ref<number | null>(null)
   /** Engine metrics, refreshed about once a second by the batches. */
   const stats = ref<Stats | null>(null)
+  /** The last HISTORY_SAMPLES metrics, oldest first. */
+  const history = shallowRef<StatsSample[]>([])
   /** Something the engine says the user must know (e.g. its thread was restarted). */
   const notice = ref<string | null>(null)
   /** The last refusal of an operation started from the UI (cancel, retry, ...), shown in a banner. */
   const lastError = ref<TaskloopError | null>(null)
+  /** Groups seen so far, sorted, for the filter. */
+  const groups = shallowRef<string[]>([])
+
+  // What the user looks at: the table's query, the keyboard cursor, the selection, the detail.
+  const query = reactive<Query>(defaultQuery())
+  const cursor = ref<string | null>(null)
+  const selection = shallowRef<ReadonlySet<string>>(new Set())
+  const detailId = ref<string | null>(null)
+
+  const listeners = new Set<ChangeListener>()
+  const tableView = new TaskView(tasks, rank, () => order.value)
+  listeners.add((changed, added) => (changed ? tableView.changed(changed, added) : tableView.invalidate()))
 
   let api: TaskloopApi | null = null
   let unsubscribe: (() => void) | null = null
 
   const total = computed(() => order.value.length)
-  /** Newest first, at most MAX_ROWS. */
-  const visible = computed(() => {
-    const ids = order.value
-    const rows: TaskSnapshot[] = []
-    for (let i = ids.length - 1; i >= 0 && rows.length < MAX_ROWS; i--) rows.push(tasks.get(ids[i]!)!)
-    return rows
+  /** Ids matching the query, in display order (newest first by default). */
+  const view = computed(() => {
+    void version.value
+    return tableView.read(query)
   })
-  const hiddenCount = computed(() => Math.max(0, total.value - MAX_ROWS))
   /** Tasks not yet final: what Cancel all would touch. */
   const active = computed(() => counters.value.pending + counters.value.running + counters.value.cancelling)
 
+  /** One task, read reactively (re-evaluated on every applied event). */
+  function task(id: string): TaskSnapshot | undefined {
+    void version.value
+    return tasks.get(id)
+  }
+
+  function index(t: TaskSnapshot): void {
+    rank.set(t.id, rank.size)
+    for (const dep of t.after) {
+      const list = dependents.get(dep)
+      if (list) list.push(t.id)
+      else dependents.set(dep, [t.id])
+    }
+  }
+
+  function noteGroups(list: readonly TaskSnapshot[]): void {
+    let next: Set<string> | null = null
+    for (const t of list) {
+      if (t.group === null || groups.value.includes(t.group)) continue
+      next ??= new Set(groups.value)
+      next.add(t.group)
+    }
+    if (next) groups.value = [...next].sort()
+  }
+
   function applySnapshot(snapshot: Snapshot): void {
     tasks.clear()
-    for (const task of snapshot.tasks) tasks.set(task.id, task)
-    order.value = [...snapshot.tasks].sort(byCreation).map((t) => t.id)
+    rank.clear()
+    dependents.clear()
+    const sorted = [...snapshot.tasks].sort(byCreation)
+    for (const t of sorted) {
+      tasks.set(t.id, t)
+      index(t)
+    }
+    order.value = sorted.map((t) => t.id)
+    groups.value = []
+    noteGroups(sorted)
     seq.value = snapshot.seq
     counters.value = snapshot.counters
     limits.value = snapshot.limits
     shutdown.value = snapshot.shutdown
     if (snapshot.notice) notice.value = snapshot.notice
     resyncing.value = false
+    for (const l of listeners) l(null, [])
+    version.value++
   }
 
   function applyBatch(batch: EventBatch): void {
@@ -79,16 +148,37 @@ export const useTasksStore = defineStore('tasks', () => {
       return
     }
     const added: TaskSnapshot[] = []
-    for (const task of batch.tasks) {
-      if (!tasks.has(task.id)) added.push(task)
-      tasks.set(task.id, task)
+    const changed: string[] = []
+    for (const t of batch.tasks) {
+      if (!tasks.has(t.id)) added.push(t)
+      tasks.set(t.id, t)
+      changed.push(t.id)
     }
-    if (added.length) order.value = [...order.value, ...added.sort(byCreation).map((t) => t.id)]
+    let addedIds: string[] = []
+    if (added.length) {
+      added.sort(byCreation)
+      for (const t of added) index(t)
+      addedIds = added.map((t) => t.id)
+      // In place (a batch may add thousands: no spread into push), then tell the readers.
+      const ids = order.value
+      for (const id of addedIds) ids.push(id)
+      triggerRef(order)
+      noteGroups(added)
+    }
     seq.value = batch.seq
     counters.value = batch.counters
     if (batch.limits) limits.value = batch.limits
     if (batch.shutdown !== undefined) shutdown.value = batch.shutdown
-    if (batch.stats) stats.value = batch.stats
+    if (batch.stats) {
+      stats.value = batch.stats
+      const next = history.value.length >= HISTORY_SAMPLES ? history.value.slice(1) : history.value.slice()
+      next.push({ at: Date.now(), stats: batch.stats })
+      history.value = next
+    }
+    if (changed.length) {
+      for (const l of listeners) l(changed, addedIds)
+      version.value++
+    }
   }
 
   function apply(event: EngineEvent): void {
@@ -136,9 +226,70 @@ export const useTasksStore = defineStore('tasks', () => {
     }
   }
 
+  /** One operation per id, a few at a time; the first refusal is kept, the rest still run. */
+  async function each(ids: readonly string[], op: (api: TaskloopApi, id: string) => Promise<unknown>): Promise<number> {
+    let next = 0
+    let ok = 0
+    let failure: unknown = null
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++]!
+        try {
+          await op(need(), id)
+          ok++
+        } catch (e) {
+          failure ??= e
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(OP_CONCURRENCY, ids.length) }, worker))
+    lastError.value = failure === null ? null : TaskloopError.from(failure)
+    return ok
+  }
+
+  // Selection and cursor: ids, so they survive rows scrolling out and tasks changing.
+  function select(ids: Iterable<string>, mode: 'replace' | 'add' | 'toggle' = 'replace'): void {
+    const next = new Set(mode === 'replace' ? [] : selection.value)
+    for (const id of ids) {
+      if (mode === 'toggle' && next.has(id)) next.delete(id)
+      else next.add(id)
+    }
+    selection.value = next
+  }
+
+  /** Selects the rows between two ids of the current view (shift-click). */
+  function selectRange(from: string, to: string): void {
+    const ids = view.value
+    const a = ids.indexOf(from)
+    const b = ids.indexOf(to)
+    if (a < 0 || b < 0) return select([to], 'add')
+    select(ids.slice(Math.min(a, b), Math.max(a, b) + 1), 'add')
+  }
+
+  /** The ids an action applies to: the selection, or else the row under the cursor. */
+  function targets(): string[] {
+    if (selection.value.size > 0) return [...selection.value]
+    return cursor.value ? [cursor.value] : []
+  }
+
+  function setSort(key: SortKey): void {
+    if (query.sort === key) query.desc = !query.desc
+    else {
+      query.sort = key
+      query.desc = key === 'created' || key === 'started' || key === 'duration' || key === 'progress'
+    }
+  }
+
+  function onChange(listener: ChangeListener): () => void {
+    listeners.add(listener)
+    return () => listeners.delete(listener)
+  }
+
   return {
     tasks,
     order,
+    dependents,
+    version,
     seq,
     counters,
     limits,
@@ -146,25 +297,60 @@ export const useTasksStore = defineStore('tasks', () => {
     resyncing,
     lastEventAt,
     stats,
+    history,
     notice,
     lastError,
+    groups,
+    query,
+    cursor,
+    selection,
+    detailId,
     total,
-    visible,
-    hiddenCount,
+    view,
     active,
+    task,
     apply,
     connect,
     disconnect,
+    onChange,
+    select,
+    selectRange,
+    targets,
+    setSort,
+    clearSelection: () => (selection.value = new Set()),
+    resetQuery: () => Object.assign(query, defaultQuery()),
     /** Rejects with the refusal so the launcher can show it beside its fields. */
     submit: (spec: SubmitSpec) => need().submit(spec),
     cancel: (id: string) => attempt((a) => a.cancel(id)),
     retry: (id: string) => attempt((a) => a.retry(id)),
+    /** Cancels every cancellable task among ids; returns how many were asked. */
+    cancelMany: (ids: readonly string[]) =>
+      each(
+        ids.filter((id) => {
+          const t = tasks.get(id)
+          return t !== undefined && isCancellable(t)
+        }),
+        (a, id) => a.cancel(id),
+      ),
+    retryMany: (ids: readonly string[]) =>
+      each(
+        ids.filter((id) => {
+          const t = tasks.get(id)
+          return t !== undefined && isRetryable(t)
+        }),
+        (a, id) => a.retry(id),
+      ),
     cancelAll: () => attempt((a) => a.cancelAll()),
     setLimits: async (next: Partial<Limits>) => {
       const updated = await attempt((a) => a.setLimits(next))
       if (updated) limits.value = updated
+      return updated
     },
+    pause: () => attempt((a) => a.pause()),
+    resume: () => attempt((a) => a.resume()),
     quit: () => attempt((a) => a.quit()),
+    /** One task with its log tail (spec, result, error as the engine has them now). */
+    detail: (id: string) => need().get(id),
     /** One task's log: existing tail, then new lines. Returns the unsubscribe function. */
     watchLog: (id: string, listener: (lines: LogLine[]) => void) => need().subscribeLog(id, listener),
     dismissError: () => (lastError.value = null),

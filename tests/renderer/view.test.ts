@@ -1,0 +1,155 @@
+// @vitest-environment happy-dom
+// The table's view: filters, search and sort, rebuilt on a new query and kept current by batches
+// (the incremental result must always equal a fresh rebuild).
+import fc from 'fast-check'
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { TASK_STATES, type TaskSnapshot, type TaskState } from '../../common/types'
+import { useTasksStore } from '../../renderer/src/stores/tasks'
+import { SORT_KEYS, TaskView, defaultQuery, type Query } from '../../renderer/src/stores/view'
+import { batch, fakeApi, snapshot, task } from './fixtures'
+
+function connected(tasks: TaskSnapshot[]) {
+  setActivePinia(createPinia())
+  const store = useTasksStore()
+  const { api, emit } = fakeApi()
+  store.connect(api)
+  emit(snapshot(1, tasks))
+  return { store, emit }
+}
+
+const mix = (): TaskSnapshot[] => [
+  task({ id: 'a1', name: 'fetch page 1', executor: 'loop', state: 'done', group: 'crawl', spec: { job: 'http', params: { url: 'https://example.com/1' } } }),
+  task({ id: 'a2', name: 'fetch page 2', executor: 'loop', state: 'failed', group: 'crawl', error: { message: 'ECONNRESET by peer' } }),
+  task({ id: 'b1', name: 'crunch', executor: 'thread', state: 'running', progress: 0.3, startedAt: 5 }),
+  task({ id: 'b2', name: 'Build', executor: 'command', state: 'pending', spec: { command: 'npm run build' } }),
+  task({ id: 'c1', name: 'archive', executor: 'process', state: 'cancelled', group: 'nightly' }),
+]
+
+describe('task view', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('filters by state, executor and group', () => {
+    const { store } = connected(mix())
+    store.query.state = 'failed'
+    expect(store.view).toEqual(['a2'])
+    store.query.state = ''
+    store.query.executor = 'loop'
+    expect(store.view).toEqual(['a2', 'a1'])
+    store.query.executor = ''
+    store.query.group = 'nightly'
+    expect(store.view).toEqual(['c1'])
+  })
+
+  it('searches id, name, params, command and error text, case-insensitive', () => {
+    const { store } = connected(mix())
+    const find = (s: string) => {
+      store.query.search = s
+      return [...store.view].sort()
+    }
+    expect(find('B1')).toEqual(['b1'])
+    expect(find('fetch')).toEqual(['a1', 'a2'])
+    expect(find('example.com/1')).toEqual(['a1'])
+    expect(find('npm run')).toEqual(['b2'])
+    expect(find('econnreset')).toEqual(['a2'])
+    expect(find('nothing like it')).toEqual([])
+  })
+
+  it('sorts by a column, either way, ties in creation order', () => {
+    const { store } = connected(mix())
+    store.setSort('name')
+    expect(store.view).toEqual(['c1', 'b2', 'b1', 'a1', 'a2'])
+    store.setSort('name')
+    expect(store.view).toEqual(['a2', 'a1', 'b1', 'b2', 'c1'])
+    store.setSort('state')
+    expect(store.view[0]).toBe('b1') // running first
+  })
+
+  it('follows batches: a task leaves a state filter when it changes state, a new one joins in order', () => {
+    const { store, emit } = connected(mix())
+    store.query.state = 'running'
+    expect(store.view).toEqual(['b1'])
+    const b1 = store.tasks.get('b1')!
+    const b2 = store.tasks.get('b2')!
+    emit(batch(2, [{ ...b1, state: 'done' }, { ...b2, state: 'running' }, task({ id: 'z', state: 'running' })]))
+    expect(store.view).toEqual(['z', 'b2'])
+  })
+
+  it('hands back the same array when a batch moves nothing in view', () => {
+    const { store, emit } = connected(mix())
+    store.query.state = 'running'
+    const before = store.view
+    const b2 = store.tasks.get('b2')!
+    emit(batch(2, [{ ...b2, progressMessage: 'still pending' }]))
+    expect(store.view).toBe(before)
+  })
+
+  it('after any sequence of batches, equals a view built from scratch (property)', () => {
+    const states = fc.constantFrom<TaskState>(...TASK_STATES)
+    const change = fc.record({ id: fc.integer({ min: 0, max: 40 }), state: states, progress: fc.double({ min: 0, max: 1, noNaN: true }) })
+    const query = fc.record({
+      state: fc.constantFrom<Query['state']>('', 'running', 'done'),
+      executor: fc.constantFrom<Query['executor']>('', 'loop', 'thread'),
+      group: fc.constant(''),
+      search: fc.constantFrom('', 't1', 'task'),
+      sort: fc.constantFrom(...SORT_KEYS.filter((k) => k !== 'duration')),
+      desc: fc.boolean(),
+    })
+    fc.assert(
+      fc.property(query, fc.array(fc.array(change, { maxLength: 8 }), { maxLength: 12 }), (q, batches) => {
+        const tasks = new Map<string, TaskSnapshot>()
+        const rank = new Map<string, number>()
+        const order: string[] = []
+        const add = (t: TaskSnapshot) => {
+          rank.set(t.id, order.length)
+          order.push(t.id)
+        }
+        for (let i = 0; i < 20; i++) {
+          const t = task({ id: `t${i}`, executor: i % 2 ? 'loop' : 'thread' })
+          tasks.set(t.id, t)
+          add(t)
+        }
+        const view = new TaskView(tasks, rank, () => order)
+        view.read(q)
+        for (const changes of batches) {
+          const changed: string[] = []
+          const added: string[] = []
+          for (const c of changes) {
+            const id = `t${c.id}`
+            const old = tasks.get(id)
+            if (!old) {
+              add(task({ id, executor: c.id % 2 ? 'loop' : 'thread' }))
+              added.push(id)
+            }
+            tasks.set(id, { ...(old ?? task({ id })), ...(old ? {} : { executor: c.id % 2 ? 'loop' : 'thread' }), state: c.state, progress: c.progress, attempt: c.id % 3 })
+            changed.push(id)
+          }
+          view.changed(changed, added)
+          const incremental = view.read(q)
+          const fresh = new TaskView(tasks, rank, () => order).read(q)
+          expect(incremental).toEqual(fresh)
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('keeps 100,000 tasks current in a few milliseconds per batch', () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => task({ id: `t${i}`, state: i % 10 ? 'done' : 'running', executor: i % 3 ? 'loop' : 'thread' }))
+    const { store, emit } = connected(many)
+    store.query.state = 'running'
+    store.setSort('progress')
+    expect(store.view).toHaveLength(10_000)
+    const t0 = performance.now()
+    for (let s = 2; s < 12; s++) {
+      const changed = Array.from({ length: 100 }, (_, j) => ({ ...store.tasks.get(`t${(s * 1000 + j * 10) % 100_000}`)!, progress: Math.random() }))
+      emit(batch(s, changed))
+      void store.view
+    }
+    const perBatch = (performance.now() - t0) / 10
+    expect(store.view).toHaveLength(10_000)
+    // Generous for a shared CI machine; a full re-sort of 100k is ~100 ms.
+    expect(perBatch).toBeLessThan(40)
+    expect(defaultQuery().sort).toBe('created')
+  })
+})
