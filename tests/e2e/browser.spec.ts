@@ -62,7 +62,9 @@ test('concurrency per executor is set from the UI and kept by the engine', async
   await open(page)
   const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
   await thread.fill('3')
+  const applied = page.waitForResponse((r) => r.url().endsWith('/api/limits') && r.ok())
   await thread.press('Tab')
+  await applied
   await page.reload()
   await expect(page.getByRole('spinbutton', { name: 'thread concurrency' })).toHaveValue('3')
   await launch(page, { name: 'spin', job: 'spin', params: { ms: 5000 }, executor: 'thread', count: 4, concurrency: 4 })
