@@ -1,5 +1,6 @@
 import type {
   BatchSnapshot,
+  HistoryQuery,
   EngineEvent,
   Limits,
   ListQuery,
@@ -20,6 +21,8 @@ export interface TaskloopApi {
   /** batchId is set when a batch was submitted. */
   submit(spec: SubmitSpec): Promise<{ ids: string[]; batchId?: string }>
   list(query?: ListQuery): Promise<TaskSnapshot[]>
+  /** History beyond what the engine keeps live: pages from the store, newest first. */
+  history(query?: HistoryQuery): Promise<TaskSnapshot[]>
   get(id: string): Promise<TaskDetail>
   cancel(id: string): Promise<void>
   retry(id: string): Promise<{ id: string }>

@@ -4,6 +4,7 @@
 export const INVOKE = {
   submit: 'taskloop:submit',
   list: 'taskloop:list',
+  history: 'taskloop:history',
   get: 'taskloop:get',
   cancel: 'taskloop:cancel',
   retry: 'taskloop:retry',

@@ -2,7 +2,7 @@
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
 import { EXECUTORS, JOB_EXECUTORS, TASK_STATES, TaskloopError } from './types'
-import type { Limits, ListQuery, SubmitSpec } from './types'
+import type { HistoryQuery, Limits, ListQuery, SubmitSpec } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -143,6 +143,14 @@ export const listQuerySchema = z.strictObject({
 })
 export const parseListQuery = (value: unknown): ListQuery =>
   parseWith<ListQuery>(listQuerySchema, value ?? {}, 'query')
+
+export const historyQuerySchema = z.strictObject({
+  state: z.enum(TASK_STATES).optional(),
+  before: id.optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+})
+export const parseHistoryQuery = (value: unknown): HistoryQuery =>
+  parseWith<HistoryQuery>(historyQuerySchema, value ?? {}, 'query')
 
 export const limitsSchema = z.strictObject(
   Object.fromEntries(EXECUTORS.map((e) => [e, z.number().int().min(1).max(1024).optional()])) as Record<

@@ -250,6 +250,15 @@ export interface ListQuery {
   limit?: number
 }
 
+/** A page of history, newest first. */
+export interface HistoryQuery {
+  state?: TaskState
+  /** A task id (the last of the previous page): this page holds the tasks submitted before it. */
+  before?: string
+  /** Default 100, at most 1000. */
+  limit?: number
+}
+
 /** overloaded: the pending queue is at its bound (backpressure), try again later. */
 export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'overloaded' | 'internal'
 

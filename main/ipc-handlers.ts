@@ -3,7 +3,7 @@
 // main/ipc.ts only wires these to ipcMain; tests call them directly.
 import type { TaskloopApi } from '../common/api'
 import { INVOKE, type IpcResult } from '../common/ipc'
-import { parseGroupLimit, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
 import { TaskloopError, type LogLine } from '../common/types'
 
 export type InvokeName = keyof typeof INVOKE
@@ -40,6 +40,7 @@ export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lin
   const handlers: Record<InvokeName, InvokeHandler> = {
     submit: (spec) => toResult(() => engine.submit(parseSubmitSpec(spec))),
     list: (query) => toResult(() => engine.list(parseListQuery(query))),
+    history: (query) => toResult(() => engine.history(parseHistoryQuery(query))),
     get: (id) => toResult(() => engine.get(parseTaskId(id))),
     cancel: (id) => toResult(() => engine.cancel(parseTaskId(id))),
     retry: (id) => toResult(() => engine.retry(parseTaskId(id))),

@@ -5,6 +5,7 @@ import type { IpcResult } from '../common/ipc'
 import type {
   BatchSnapshot,
   EngineEvent,
+  HistoryQuery,
   Limits,
   ListQuery,
   LogLine,
@@ -18,6 +19,7 @@ import type {
 export interface TaskloopBridge {
   submit(spec: SubmitSpec): Promise<IpcResult<{ ids: string[]; batchId?: string }>>
   list(query?: ListQuery): Promise<IpcResult<TaskSnapshot[]>>
+  history(query?: HistoryQuery): Promise<IpcResult<TaskSnapshot[]>>
   get(id: string): Promise<IpcResult<TaskDetail>>
   cancel(id: string): Promise<IpcResult<void>>
   retry(id: string): Promise<IpcResult<{ id: string }>>

@@ -15,6 +15,7 @@ function listen<T extends unknown[]>(channel: string, listener: (...args: T) => 
 const bridge: TaskloopBridge = {
   submit: (spec) => ipcRenderer.invoke(INVOKE.submit, spec),
   list: (query) => ipcRenderer.invoke(INVOKE.list, query),
+  history: (query) => ipcRenderer.invoke(INVOKE.history, query),
   get: (id) => ipcRenderer.invoke(INVOKE.get, id),
   cancel: (id) => ipcRenderer.invoke(INVOKE.cancel, id),
   retry: (id) => ipcRenderer.invoke(INVOKE.retry, id),

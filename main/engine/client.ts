@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads'
 import type {
   BatchSnapshot,
   EngineEvent,
+  HistoryQuery,
   Limits,
   ListQuery,
   LogLine,
@@ -66,6 +67,9 @@ export class EngineClient implements EngineHandle {
   }
   list(query?: ListQuery): Promise<TaskSnapshot[]> {
     return this.call('list', query)
+  }
+  history(query?: HistoryQuery): Promise<TaskSnapshot[]> {
+    return this.call('history', query)
   }
   get(id: string): Promise<TaskDetail> {
     return this.call('get', id)

@@ -3,7 +3,7 @@
 // in-process in tests. Never imports electron.
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { parseGroupLimit, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../../common/schema'
 import {
   BUILTIN_JOBS,
   EXECUTORS,
@@ -13,6 +13,7 @@ import {
   type BuiltinJob,
   type EngineEvent,
   type ExecutorKind,
+  type HistoryQuery,
   type Limits,
   type ListQuery,
   type LogLine,
@@ -41,6 +42,7 @@ const THROUGHPUT_WINDOW_MS = 10_000
 const PRUNE_EVERY_MS = 60_000
 const STATS_EVERY_MS = 1000
 const DEFAULT_MAX_PENDING = 200_000
+const DEFAULT_KEEP_IN_MEMORY = 20_000
 const LAG_RESOLUTION_MS = 10
 
 export function defaultLimits(): Limits {
@@ -50,6 +52,8 @@ export function defaultLimits(): Limits {
 
 export class Engine implements EngineHandle {
   private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention'>> & Pick<EngineOptions, 'retention'>
+  /** Finished tasks in the order they finished, for the in-memory bound. */
+  private finishedOrder: Task[] = []
   private readonly runMs = new Recent()
   private readonly waitMs = new Recent()
   private readonly cancelMs = new Recent()
@@ -84,6 +88,7 @@ export class Engine implements EngineHandle {
       cwd: options.cwd ?? process.cwd(),
       batchIntervalMs: options.batchIntervalMs ?? 50,
       retention: options.retention,
+      keepInMemory: options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY,
       maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
     }
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
@@ -142,7 +147,7 @@ export class Engine implements EngineHandle {
   }
 
   private recover(store: TaskStore, reaped: number): void {
-    const { tasks, batches } = store.load()
+    const { tasks, batches } = store.load(this.options.keepInMemory)
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
     for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
     const changed: Task[] = []
@@ -150,6 +155,7 @@ export class Engine implements EngineHandle {
       const task = Task.restore(snap, ++this.nextSeq, (snap.batchId && batchInfo.get(snap.batchId)) || null)
       if (task.final) {
         this.scheduler.addFinished(task)
+        this.finishedOrder.push(task)
         continue
       }
       if (task.state !== 'pending') {
@@ -228,6 +234,25 @@ export class Engine implements EngineHandle {
     const out: TaskSnapshot[] = []
     for (const t of this.scheduler.tasks.values()) if (!state || t.state === state) out.push(t.snapshot())
     return limit !== undefined ? out.slice(-limit) : out
+  }
+
+  async history(query?: HistoryQuery): Promise<TaskSnapshot[]> {
+    const { state, before, limit = 100 } = parseHistoryQuery(query)
+    if (this.store) {
+      try {
+        return this.store.history({ ...(state ? { state } : {}), ...(before !== undefined ? { before } : {}), limit })
+      } catch {
+        // An unreadable store: what memory holds is the history there is.
+      }
+    }
+    // In memory, tasks are in submission order already.
+    const all = [...this.scheduler.tasks.values()]
+    const end = before === undefined ? all.length : all.findIndex((t) => t.id === before)
+    const out: TaskSnapshot[] = []
+    for (let i = (end < 0 ? all.length : end) - 1; i >= 0 && out.length < limit; i--) {
+      if (!state || all[i]!.state === state) out.push(all[i]!.snapshot())
+    }
+    return out
   }
 
   async get(id: string): Promise<TaskDetail> {
@@ -407,6 +432,16 @@ export class Engine implements EngineHandle {
     this.logs.close(t.id)
     const now = Date.now()
     this.finishedAt.push(now)
+    if (this.finishedAt.length > 100_000) this.finishedAt = this.finishedAt.filter((x) => now - x < THROUGHPUT_WINDOW_MS)
+    this.finishedOrder.push(t)
+    // Forget in steps of 10%, so the bound costs O(1) per task.
+    const keep = this.options.keepInMemory
+    if (this.finishedOrder.length > keep + Math.max(1, keep / 10)) {
+      const old = this.finishedOrder.splice(0, this.finishedOrder.length - keep).filter((x) => x.final)
+      const ids = old.map((x) => x.id)
+      this.scheduler.forget(ids)
+      this.logs.forget(ids)
+    }
     if (t.startedAt !== null) {
       this.runMs.add((t.endedAt ?? now) - t.startedAt)
       this.waitMs.add(t.startedAt - t.createdAt)

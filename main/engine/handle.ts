@@ -21,6 +21,11 @@ export interface EngineOptions {
   dataDir?: string
   /** How many finished tasks the store (and memory) keep. */
   retention?: Retention
+  /**
+   * Finished tasks kept in memory (default 20,000); older ones stay in the store (history) but
+   * leave the engine's memory and its snapshots, so a long-running engine stays bounded.
+   */
+  keepInMemory?: number
   /** Backpressure: a submit that would take the pending queue past this is refused (default 200,000). */
   maxPending?: number
 }

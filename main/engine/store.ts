@@ -182,17 +182,46 @@ export class TaskStore {
     }
   }
 
-  /** Every stored task, oldest first, and the batches they belong to. */
-  load(): { tasks: TaskSnapshot[]; batches: BatchRecord[] } {
+  /**
+   * What a start needs, oldest first: every unfinished task, and the newest `keepFinished` finished
+   * ones (older history stays in the store, see history()). Plus the batches.
+   */
+  load(keepFinished = Number.MAX_SAFE_INTEGER): { tasks: TaskSnapshot[]; batches: BatchRecord[] } {
+    const marks = FINAL.map(() => '?').join(',')
     const tasks = this.db
-      .prepare('SELECT data FROM tasks ORDER BY created_at, rowid')
-      .all()
+      .prepare(
+        `SELECT data FROM (
+           SELECT data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
+           UNION ALL
+           SELECT * FROM (SELECT data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
+         ) ORDER BY created_at, rowid`,
+      )
+      .all(...FINAL, ...FINAL, keepFinished)
       .map((r) => JSON.parse(String(r.data)) as TaskSnapshot)
     const batches = this.db
       .prepare('SELECT data FROM batches')
       .all()
       .map((r) => JSON.parse(String(r.data)) as BatchRecord)
     return { tasks, batches }
+  }
+
+  /** A page of history, newest first (submission order): tasks submitted before the task `before`, optionally in one state. */
+  history(query: { state?: TaskState; before?: string; limit: number }): TaskSnapshot[] {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (query.state) {
+      where.push('state = ?')
+      args.push(query.state)
+    }
+    if (query.before !== undefined) {
+      // rowid follows submission order (rows are inserted at submit, later writes update in place).
+      where.push('rowid < (SELECT rowid FROM tasks WHERE id = ?)')
+      args.push(query.before)
+    }
+    return this.db
+      .prepare(`SELECT data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
+      .all(...args, query.limit)
+      .map((r) => JSON.parse(String(r.data)) as TaskSnapshot)
   }
 
   /** Deletes finished tasks beyond the retention; returns their ids so memory can drop them too. */

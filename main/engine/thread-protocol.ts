@@ -5,6 +5,7 @@ import type { EngineOptions } from './handle'
 export const CALLS = [
   'submit',
   'list',
+  'history',
   'get',
   'cancel',
   'retry',

@@ -3,7 +3,7 @@
 // each route validates what came over the wire, calls the engine, and answers JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { parseGroupLimit, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../../common/schema'
 import type { ListQuery } from '../../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { HttpError, readJson, sendJson } from './http'
@@ -40,6 +40,21 @@ export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: Ser
       methods: {
         POST: async ({ req }) => ({ status: 201, body: await engine.submit(parseSubmitSpec(await readJson(req))) }),
         GET: async ({ url }) => ({ status: 200, body: { tasks: await engine.list(listQuery(url)) } }),
+      },
+    },
+    {
+      pattern: /^\/api\/history$/,
+      methods: {
+        GET: async ({ url }) => {
+          const q = (name: string) => url.searchParams.get(name) || undefined
+          const [state, before, limit] = [q('state'), q('before'), q('limit')]
+          const query = parseHistoryQuery({
+            ...(state ? { state } : {}),
+            ...(before ? { before } : {}),
+            ...(limit ? { limit: Number(limit) } : {}),
+          })
+          return { status: 200, body: { tasks: await engine.history(query) } }
+        },
       },
     },
     {

@@ -80,7 +80,7 @@ describe(`HTTP API fuzz (${RUNS} runs)`, () => {
   const auth = { authorization: 'Bearer fuzz-token-0123456789abcdef' }
   const paths = fc.oneof(
     // No /api/resume and no /api/quit: the paused intake keeps fuzzed specs from running.
-    fc.constantFrom('/api/tasks', '/api/cancel-all', '/api/stats', '/api/limits', '/api/pause', '/api/group-limits', '/api/snapshot'),
+    fc.constantFrom('/api/tasks', '/api/cancel-all', '/api/stats', '/api/limits', '/api/pause', '/api/group-limits', '/api/snapshot', '/api/history', '/api/history?limit=2&state=done'),
     fc.string().map((s) => `/api/tasks/${encodeURIComponent(s)}`),
     fc.string().map((s) => `/api/tasks/${encodeURIComponent(s)}/cancel`),
     fc.string().map((s) => `/api/batches/${encodeURIComponent(s)}`),

@@ -61,6 +61,7 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
   const api = {
     submit: vi.fn(async (_spec: SubmitSpec) => ({ ids: ['t1'] })),
     list: vi.fn(async () => []),
+    history: vi.fn(async () => []),
     get: vi.fn(),
     cancel: vi.fn(async (_id: string) => {}),
     retry: vi.fn(async (_id: string) => ({ id: 'r1' })),

@@ -18,6 +18,7 @@ export function electronApi(bridge: TaskloopBridge): TaskloopApi {
   const api: TaskloopApi = {
     submit: (spec) => unwrap(bridge.submit(plain(spec))),
     list: (query) => unwrap(bridge.list(plain(query))),
+    history: (query) => unwrap(bridge.history(plain(query))),
     get: (id) => unwrap(bridge.get(id)),
     cancel: (id) => unwrap(bridge.cancel(id)),
     retry: (id) => unwrap(bridge.retry(id)),

@@ -136,6 +136,14 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       const qs = params.toString() ? `?${params}` : ''
       return (await request<{ tasks: Awaited<ReturnType<TaskloopApi['list']>> }>('GET', `/api/tasks${qs}`)).tasks
     },
+    async history(query = {}) {
+      const params = new URLSearchParams()
+      if (query.state) params.set('state', query.state)
+      if (query.before !== undefined) params.set('before', query.before)
+      if (query.limit !== undefined) params.set('limit', String(query.limit))
+      const qs = params.toString() ? `?${params}` : ''
+      return (await request<{ tasks: Awaited<ReturnType<TaskloopApi['history']>> }>('GET', `/api/history${qs}`)).tasks
+    },
     get: (id) => request('GET', `/api/tasks/${encodeURIComponent(id)}`),
     cancel: (id) => request('POST', `/api/tasks/${encodeURIComponent(id)}/cancel`),
     retry: (id) => request('POST', `/api/tasks/${encodeURIComponent(id)}/retry`),

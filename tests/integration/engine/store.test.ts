@@ -112,5 +112,29 @@ describe('task store', () => {
     expect((await f.stats()).store).toMatchObject({ error: null })
     await f.shutdown()
   })
+
+  it('memory keeps the newest finished tasks; history pages through the rest from the store', async () => {
+    const dataDir = tmp()
+    const a = new Engine({ dataDir, keepInMemory: 10 })
+    const { ids } = await a.submit({ batch: { concurrency: 1, tasks: Array.from({ length: 30 }, (_, i) => ({ name: `t${i}`, job: 'sleep', params: { ms: 1 } })) } })
+    await waitFor('all 30 to finish', async () => (await a.stats()).counters.done === 30 || (await a.history({ state: 'done', limit: 1000 })).length === 30)
+    const live = await a.list()
+    expect(live.length).toBeGreaterThanOrEqual(10)
+    expect(live.length).toBeLessThanOrEqual(11)
+    expect(live.at(-1)!.name).toBe('t29')
+    // History: newest first, in pages, from the store.
+    const page1 = await a.history({ limit: 12 })
+    expect(page1.map((t) => t.name)).toEqual(Array.from({ length: 12 }, (_, i) => `t${29 - i}`))
+    const page2 = await a.history({ limit: 100, before: page1.at(-1)!.id })
+    expect(page1.length + page2.length).toBe(30)
+    expect(new Set([...page1, ...page2].map((t) => t.id))).toEqual(new Set(ids))
+    await expect(a.history({ limit: 5000 })).rejects.toMatchObject({ code: 'invalid', path: 'limit' })
+    await a.shutdown()
+    // A restart loads only the newest finished tasks into memory.
+    const b = new Engine({ dataDir, keepInMemory: 10 })
+    expect((await b.list()).map((t) => t.name)).toEqual(Array.from({ length: 10 }, (_, i) => `t${20 + i}`))
+    expect(await b.history({ limit: 1000 })).toHaveLength(30)
+    await b.shutdown()
+  })
 })
 
