@@ -4,6 +4,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { app, BrowserWindow, dialog, session } from 'electron'
 import { startEngineThread } from './engine/client'
+import { readSettings } from './settings'
 import type { EngineHandle } from './engine/handle'
 import { DEV_CSP, PRODUCTION_CSP } from './csp'
 import { registerIpc } from './ipc'
@@ -99,8 +100,11 @@ async function main(): Promise<void> {
   })
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
 
+  const settings = readSettings(path.join(app.getPath('userData'), 'settings.json'))
+  if (settings.problem) console.error(`Taskloop settings: ${settings.problem}`)
   engine = await startEngineThread({
     shutdownGraceMs: SHUTDOWN_GRACE_MS,
+    jobsDirs: settings.jobsDirs,
     // TASKLOOP_DATA_DIR lets tests and side-by-side runs keep their own task store.
     dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
   })
