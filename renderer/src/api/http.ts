@@ -25,7 +25,8 @@ export interface HttpApiOptions {
 }
 
 export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
-  const base = options.base ?? location.origin
+  // Typed without the DOM lib: this module is also driven from Node by a fault test (tests/faults/ws-drop).
+  const base = options.base ?? (globalThis as unknown as { location: { origin: string } }).location.origin
   const doFetch = options.fetch ?? fetch.bind(globalThis)
   const Socket = options.WebSocket ?? WebSocket
 

@@ -1,0 +1,73 @@
+// A WebSocket drop mid-run: the browser transport (renderer/src/api/http.ts, the real code, with the
+// `ws` client standing in for the browser's WebSocket) reconnects, resyncs from a snapshot and ends
+// with exactly the engine's state. A real server and engine, a real socket cut without a close frame.
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import type { EngineEvent, TaskSnapshot } from '../../common/types'
+import { Engine } from '../../main/engine/engine'
+import { startServer, type TaskloopServer } from '../../main/server/server'
+import { httpApi } from '../../renderer/src/api/http'
+import { waitFor } from '../helpers/engine'
+
+const sockets: WebSocket[] = []
+class TrackedSocket extends WebSocket {
+  constructor(url: string) {
+    super(url)
+    sockets.push(this)
+  }
+}
+
+let engine: Engine | null = null
+let server: TaskloopServer | null = null
+afterEach(async () => {
+  await server?.close()
+  await engine?.shutdown({ graceMs: 200 })
+  server = null
+  engine = null
+})
+
+describe('a WebSocket drop mid-run', () => {
+  it('the client reconnects, resyncs from a snapshot, and misses nothing', async () => {
+    engine = new Engine({ limits: { loop: 50 } })
+    server = await startServer({ engine, auth: false })
+    const api = httpApi({ base: server.url, WebSocket: TrackedSocket as unknown as typeof globalThis.WebSocket, fetch })
+
+    // What a client holds: tasks by id, applied from a snapshot and then seq-ordered batches.
+    const tasks = new Map<string, TaskSnapshot>()
+    let seq = -1
+    let snapshots = 0
+    let gaps = 0
+    const apply = (e: EngineEvent) => {
+      if (e.type === 'snapshot') {
+        snapshots++
+        tasks.clear()
+      } else if (e.seq <= seq) {
+        return // already in the snapshot
+      } else if (e.seq !== seq + 1) {
+        gaps++
+        void api.snapshot().then(apply, () => {})
+        return
+      }
+      seq = e.seq
+      for (const t of e.tasks) tasks.set(t.id, t)
+    }
+    const stop = api.subscribe(apply)
+    await waitFor('the first snapshot', async () => snapshots > 0)
+
+    const { ids } = await api.submit({ batch: { tasks: Array.from({ length: 150 }, (_, i) => ({ name: `tick ${i}`, job: 'ticker', params: { steps: 10, intervalMs: 30 } })) } })
+    for (let drop = 0; drop < 3; drop++) {
+      await new Promise((r) => setTimeout(r, 250))
+      sockets.at(-1)!.terminate() // no close frame: a cable pulled
+      await waitFor('a new connection', async () => sockets.length === drop + 2 && sockets.at(-1)!.readyState === WebSocket.OPEN)
+    }
+    await waitFor('every task to finish in the engine', async () => (await engine!.stats()).counters.done === ids.length, 30_000)
+    await waitFor('the client to catch up', async () => ids.every((id) => tasks.get(id)?.state === 'done'), 5000)
+    const truth = await engine.list()
+    expect([...tasks.values()].sort((a, b) => a.id.localeCompare(b.id)).map((t) => [t.id, t.state, t.progress])).toEqual(
+      truth.sort((a, b) => a.id.localeCompare(b.id)).map((t) => [t.id, t.state, t.progress]),
+    )
+    expect(snapshots).toBeGreaterThanOrEqual(4) // the first, and one after each reconnect
+    console.log(`ws-drop: 3 drops, ${snapshots} snapshots, ${gaps} gaps resynced`)
+    stop()
+  })
+})
