@@ -85,7 +85,7 @@ const SPARE_DELAY_MS = 100
 /** A run whose worker died before starting it goes back this many times at most (a worker that dies on sight). */
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
-const CLAIM_CELLS = 4096
+const CLAIM_CELLS = 16384
 
 export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
@@ -216,8 +216,9 @@ export abstract class WorkerPool implements Executor {
       let best: Slot | null = null
       for (const s of this.slots) {
         if (!s.ready || s.retiring || s.runs.length > this.traits.depth) continue
-        // Refilled at half depth, not after every run: one message carries several runs.
-        if (s.runs.length > (this.traits.depth + 1) >> 1 && !outgoing.has(s)) continue
+        // Refilled once a quarter is left, not after every run: one message carries many runs
+        // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
+        if (s.runs.length > Math.max(1, this.traits.depth >> 2) && !outgoing.has(s)) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
       if (!best) break
