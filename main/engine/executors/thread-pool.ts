@@ -9,7 +9,7 @@ import type { FromWorker } from './protocol'
  * Runs sent ahead to each thread: enough that a stream of tiny jobs never waits for the engine
  * between two; claims in shared memory let an idle thread take them back from a busy one.
  */
-export const THREAD_DEPTH = 16
+export const THREAD_DEPTH = 64
 
 export class ThreadPool extends WorkerPool {
   readonly kind = 'thread' as const
