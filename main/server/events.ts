@@ -8,7 +8,7 @@ import { TaskloopError } from '../../common/types'
 import type { ClientMessage, ServerMessage } from '../../common/wire'
 import type { EngineHandle } from '../engine/handle'
 
-/** Past this much unsent data the client is too slow; a fresh snapshot is cheaper than the backlog. */
+/** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 
 const clientMessageSchema = z.discriminatedUnion('type', [
@@ -25,13 +25,17 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   let held: EngineEvent[] | null = []
   const logs = new Map<string, () => void>()
 
+  /** The last snapshot's size: a client with 100k tasks has that much in flight right after it, and is not slow for it. */
+  let snapshotBytes = 0
   const send = (message: ServerMessage): void => {
     if (closed || ws.readyState !== ws.OPEN) return
-    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes) {
       ws.terminate()
       return
     }
-    ws.send(JSON.stringify(message))
+    const data = JSON.stringify(message)
+    if (message.type === 'snapshot') snapshotBytes = data.length
+    ws.send(data)
   }
 
   const forward = (event: EngineEvent): void => {
