@@ -39,21 +39,20 @@ export function countersOf(tasks: TaskSnapshot[]): Counters {
   return c
 }
 
-export const snapshot = (seq: number, tasks: TaskSnapshot[]): Snapshot => ({
-  type: 'snapshot',
-  seq,
-  tasks,
-  counters: countersOf(tasks),
-  limits: { loop: 256, thread: 4, process: 4, command: 16 },
-  shutdown: null,
-})
+/** The engine's live tasks as the events built here describe them, so batch counters add up like the engine's. */
+const engineTasks = new Map<string, TaskSnapshot>()
 
-export const batch = (seq: number, tasks: TaskSnapshot[], counters: Counters = countersOf(tasks)): EventBatch => ({
-  type: 'batch',
-  seq,
-  tasks,
-  counters,
-})
+export function snapshot(seq: number, tasks: TaskSnapshot[]): Snapshot {
+  engineTasks.clear()
+  for (const t of tasks) engineTasks.set(t.id, t)
+  return { type: 'snapshot', seq, tasks, counters: countersOf(tasks), limits: { loop: 256, thread: 4, process: 4, command: 16 }, shutdown: null }
+}
+
+/** Counters default to all tasks of the last snapshot plus every batch since (what the engine holds live). */
+export function batch(seq: number, tasks: TaskSnapshot[], counters?: Counters): EventBatch {
+  for (const t of tasks) engineTasks.set(t.id, t)
+  return { type: 'batch', seq, tasks, counters: counters ?? countersOf([...engineTasks.values()]) }
+}
 
 /** A TaskloopApi whose methods are spies; `emit` plays the engine's event stream. */
 export function fakeApi(initial: Snapshot = snapshot(0, [])) {

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
-import type { Stats } from '../../common/types'
+import { emptyCounters, type Stats } from '../../common/types'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { batch, fakeApi, snapshot, task } from './fixtures'
 import { HISTORY_SAMPLES } from '../../renderer/src/stores/tasks'
@@ -150,5 +150,19 @@ describe('tasks store', () => {
     store.connect(api)
     await store.cancel('zz')
     expect(store.lastError?.message).toBe('id: no task "zz"')
+  })
+
+  it('takes a fresh snapshot when the engine has let old finished tasks go (its counters hold fewer)', async () => {
+    const store = useTasksStore()
+    const kept = [task({ id: 'b', state: 'done' }), task({ id: 'c', state: 'running' })]
+    const { api, emit } = fakeApi(snapshot(7, kept))
+    store.connect(api)
+    emit(snapshot(1, [task({ id: 'a', state: 'done' }), ...kept]))
+    expect(store.total).toBe(3)
+    emit(batch(2, [], { ...emptyCounters(), done: 1, running: 1 }))
+    expect(api.snapshot).toHaveBeenCalledTimes(1)
+    await flush()
+    expect([...store.tasks.keys()].sort()).toEqual(['b', 'c'])
+    expect(store.view).toEqual(['c', 'b'])
   })
 })

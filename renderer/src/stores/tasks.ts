@@ -179,6 +179,11 @@ export const useTasksStore = defineStore('tasks', () => {
       for (const l of listeners) l(changed, addedIds)
       version.value++
     }
+    // The counters count every task the engine keeps live. Fewer than we hold: it has let old
+    // finished ones go (it keeps the newest 20,000; history() pages the rest), so take its picture.
+    const live = batch.counters.pending + batch.counters.running + batch.counters.cancelling +
+      batch.counters.done + batch.counters.failed + batch.counters.cancelled
+    if (live < order.value.length) resync()
   }
 
   function apply(event: EngineEvent): void {
