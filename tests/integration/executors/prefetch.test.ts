@@ -63,27 +63,34 @@ describe('thread pool: no short job waits behind a long one while a thread is fr
     const long = drive(p, { job: 'spin', params: { ms: 1500 } })
     // Sent together: some land in the long job's queue before anyone knows it is long.
     const short = Array.from({ length: 20 }, (_, i) => drive(p, { job: 'primes', params: { below: 100 + i } }))
+    let longDone = false
+    void long.outcome.then(() => (longDone = true))
     const t0 = performance.now()
     await Promise.all(short.map((s) => succeeds(s.outcome)))
+    // All done while the long job still runs: none waited behind it. (Which thread ran what is
+    // the pool's business: the long run itself may move before its thread claims it.)
     expect(performance.now() - t0).toBeLessThan(1000)
-    await waitFor(() => long.heard.worker !== null, 5000, 'the long job to start')
-    const longWorker = long.heard.worker
-    expect(short.every((s) => s.heard.worker !== longWorker)).toBe(true)
+    expect(longDone).toBe(false)
     await succeeds(long.outcome)
   })
 
   it('reports busy time, runs and utilization per worker', async () => {
-    const before = new Map(p.workerStats().map((w) => [w.label, w.runs]))
+    const sum = (f: (w: ReturnType<typeof p.workerStats>[number]) => number): number => p.workerStats().reduce((n, w) => n + f(w), 0)
+    const runs0 = sum((w) => w.runs)
+    const busy0 = sum((w) => w.busyMs)
     await Promise.all([1, 2].map(() => succeeds(drive(p, { job: 'spin', params: { ms: 300 } }).outcome)))
     const stats = p.workerStats()
     expect(stats).toHaveLength(2)
     for (const w of stats) {
       expect(w).toMatchObject({ label: expect.stringMatching(/^thread \d+$/), executor: 'thread' })
-      expect(w.runs).toBeGreaterThan(before.get(w.label) ?? 0)
-      expect(w.busyMs).toBeGreaterThanOrEqual(290)
-      expect(w.utilization).toBeGreaterThan(0)
+      expect(w.utilization).toBeGreaterThanOrEqual(0)
       expect(w.utilization).toBeLessThanOrEqual(1)
     }
+    // Where each run landed is the pool's business; the books must hold both, timed in the worker.
+    expect(sum((w) => w.runs) - runs0).toBe(2)
+    // workerStats rounds each figure to the ms: two workers, read twice.
+    expect(sum((w) => w.busyMs) - busy0).toBeGreaterThanOrEqual(2 * 300 - 4)
+    expect(Math.max(...stats.map((w) => w.utilization))).toBeGreaterThan(0)
   })
 })
 
