@@ -26,7 +26,8 @@ export function engineContender(
   return {
     name,
     async open() {
-      const engine = new Engine({ limits: o.limits })
+      // Every task stays live (no keepInMemory bound): the probe counts finals from the counters.
+      const engine = new Engine({ limits: o.limits, keepInMemory: Infinity })
       const probe = new EngineProbe(engine)
       let submitted = 0
       const run = async (n: number): Promise<void> => {

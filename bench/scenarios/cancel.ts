@@ -40,7 +40,7 @@ function taskloop(name: string, kind: Kind): Target {
     kind,
     peer: null,
     async open() {
-      const engine = new Engine({ limits: { thread: THREADS } })
+      const engine = new Engine({ limits: { thread: THREADS }, keepInMemory: Infinity })
       const probe = new EngineProbe(engine)
       await engine.submit({ batch: { tasks: Array.from({ length: 20 }, (_, i) => ({ job: job('tiny'), executor: 'thread' as const, params: { n: i } })) } })
       await probe.until(20)

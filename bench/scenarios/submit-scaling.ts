@@ -8,7 +8,7 @@ import { job, median, opsOf, type Row, type Scenario } from '../harness'
 const spec = (i: number) => ({ job: job('tiny'), executor: 'thread' as const, params: { n: i } })
 
 async function submitMs(size: number, repeat: number): Promise<number> {
-  const engine = new Engine({ limits: { thread: 2 } })
+  const engine = new Engine({ limits: { thread: 2 }, keepInMemory: Infinity })
   await engine.pause()
   const times: number[] = []
   for (let r = 0; r < repeat; r++) {
