@@ -21,7 +21,10 @@
 //   - rows in the DOM: largest count of `tr[data-task-id]` seen;
 //   - lag behind the engine: every 100 ms the seq the page shows (App's data-seq) against the seq
 //     of the latest batch a separate WebSocket client of the same server has received by then.
-// Also reported, not part of the goals: how long the first snapshot of all tasks took to show.
+// Also reported, not part of the goals: how long the first snapshot of all tasks took to show, and
+// where the renderer's main thread went (ms per second). For a closer look: --trace FILE writes a
+// Chrome trace of the measurement, UI_BENCH_PROFILE=FILE a JS CPU profile, UI_BENCH_CSS='...'
+// injects CSS (to see what a style costs).
 import { chromium, type CDPSession } from '@playwright/test'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -233,6 +236,10 @@ async function main(): Promise<void> {
     if (process.env['UI_BENCH_CSS']) await page.addStyleTag({ content: process.env['UI_BENCH_CSS'] })
     const before = await metrics(cdp)
     if (values.trace) await browser.startTracing(page, { path: values.trace, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] })
+    if (process.env['UI_BENCH_PROFILE']) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.start')
+    }
     await page.evaluate(PROBE)
     const end = Date.now() + SECONDS * 1000
     let nextHeap = 0
@@ -249,6 +256,10 @@ async function main(): Promise<void> {
     heap = Math.max(heap, await heapMb(cdp))
     const after = await metrics(cdp)
     if (values.trace) await browser.stopTracing()
+    if (process.env['UI_BENCH_PROFILE']) {
+      const { profile } = (await cdp.send('Profiler.stop')) as { profile: unknown }
+      writeFileSync(process.env['UI_BENCH_PROFILE'], JSON.stringify(profile))
+    }
     const probe = (await page.evaluate('(() => { window.__probe.running = false; return window.__probe })()')) as { frames: number[]; longTasks: number[]; maxRows: number }
     const batches = seq.batches() - batches0
     const changes = seq.tasks() - changes0

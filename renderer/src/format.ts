@@ -9,6 +9,19 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} m`
 }
 
+// toLocaleTimeString builds a formatter per call (it was the table's hottest function while
+// scrolling): one formatter, and the last few hundred seconds' strings kept.
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
+const times = new Map<number, string>()
+
 /** Local time of day, "14:03:27". */
-export const formatTime = (epochMs: number): string =>
-  new Date(epochMs).toLocaleTimeString(undefined, { hour12: false })
+export function formatTime(epochMs: number): string {
+  const second = Math.floor(epochMs / 1000)
+  let text = times.get(second)
+  if (text === undefined) {
+    if (times.size > 512) times.clear()
+    text = timeFormat.format(second * 1000)
+    times.set(second, text)
+  }
+  return text
+}
