@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Engine } from '../../main/engine/engine'
 import { waitFor, waitState } from '../helpers/engine'
-import { aliveInGroup, pidOf } from '../helpers/proc'
+import { aliveInGroup, survivorsOf, pidOf } from '../helpers/proc'
 
 let engine: Engine | null = null
 afterEach(async () => {
@@ -35,7 +35,7 @@ describe('misbehaving commands', () => {
         const report = await engine.shutdown({ graceMs: 500 })
         expect(report.forced).toEqual([id])
       }
-      expect(aliveInGroup(pgid)).toEqual([])
+      expect(await survivorsOf(pgid)).toEqual([])
     })
   }
 

@@ -48,3 +48,16 @@ export const pidOf = (worker: string | null): number => {
   if (!m) throw new Error(`not a process worker label: ${worker}`)
   return Number(m[1])
 }
+
+/**
+ * Resolves with the group's members that are still alive after up to `ms` (expected: none).
+ * A SIGKILL is delivered asynchronously: a process may take a moment to die after its task settled.
+ */
+export async function survivorsOf(pgid: number, ms = 3000): Promise<number[]> {
+  const until = Date.now() + ms
+  for (;;) {
+    const alive = aliveInGroup(pgid)
+    if (alive.length === 0 || Date.now() > until) return alive
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Engine } from '../../../main/engine/engine'
 import { waitFor, waitState } from '../../helpers/engine'
-import { aliveInGroup, pidOf } from '../../helpers/proc'
+import { aliveInGroup, survivorsOf, pidOf } from '../../helpers/proc'
 
 let engine: Engine | null = null
 afterEach(async () => {
@@ -63,7 +63,7 @@ describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s',
     const t = await waitState(engine, id!, 'cancelled', 8000)
     expect(t.endedAt! - t.cancelRequestedAt!).toBeGreaterThanOrEqual(550)
     expect(t.ignoredCancel).toBe(kind === 'loop')
-    if (kind === 'command') expect(aliveInGroup(pidOf(running.worker))).toEqual([])
+    if (kind === 'command') expect(await survivorsOf(pidOf(running.worker))).toEqual([])
     // The executor recovered: the next task on it runs to the end.
     const { ids: [next] } = await engine.submit({ name: 'after', job: 'sleep', params: { ms: 10 }, ...(kind === 'command' ? {} : { executor: kind }) })
     expect((await waitState(engine, next!, ['done', 'failed'])).state).toBe('done')
@@ -96,6 +96,6 @@ describe('cancel semantics', () => {
     await waitFor('grandchildren to start', async () => aliveInGroup(pgid).length >= 5)
     await engine.cancel(id!)
     await waitState(engine, id!, 'cancelled')
-    expect(aliveInGroup(pgid)).toEqual([])
+    expect(await survivorsOf(pgid)).toEqual([])
   })
 })

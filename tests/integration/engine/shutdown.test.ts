@@ -5,7 +5,7 @@ import { startEngineThread } from '../../../main/engine/client'
 import { Engine } from '../../../main/engine/engine'
 import type { EngineHandle } from '../../../main/engine/handle'
 import { waitFor, waitState } from '../../helpers/engine'
-import { aliveInGroup, pidOf } from '../../helpers/proc'
+import { pidOf, survivorsOf } from '../../helpers/proc'
 
 async function mixedWork(engine: EngineHandle) {
   const submit = async (spec: Parameters<EngineHandle['submit']>[0]) => (await engine.submit(spec)).ids[0]!
@@ -45,7 +45,7 @@ describe('shutdown', () => {
     expect(await engine.get(ids.stubbornThread)).toMatchObject({ state: 'cancelled', reason: 'shutdown' })
     expect(await engine.get(ids.tree)).toMatchObject({ state: 'cancelled', reason: 'shutdown' })
     expect(report.forced.sort()).toEqual([ids.stubbornThread, ids.tree].sort())
-    expect(aliveInGroup(ids.pgid)).toEqual([])
+    expect(await survivorsOf(ids.pgid)).toEqual([])
     // Clients saw the drain announced, forced, and finished.
     expect(statuses[0]!.phase).toBe('draining')
     expect(statuses[0]!.draining.map((d) => d.name).sort()).toEqual(['polite', 'stubborn thread', 'tree'])
@@ -64,7 +64,7 @@ describe('shutdown', () => {
     engine.escalate()
     await first
     expect(Date.now() - t0).toBeLessThan(5000)
-    expect(aliveInGroup(ids.pgid)).toEqual([])
+    expect(await survivorsOf(ids.pgid)).toEqual([])
     expect((await engine.get(ids.stubbornThread)).state).toBe('cancelled')
   })
 
@@ -77,7 +77,7 @@ describe('shutdown', () => {
     await expect(client.get('nope')).rejects.toMatchObject({ code: 'not-found' })
     const report = await client.shutdown()
     expect(report.forced).toHaveLength(2)
-    expect(aliveInGroup(ids.pgid)).toEqual([])
+    expect(await survivorsOf(ids.pgid)).toEqual([])
     expect(events[0]!.type).toBe('snapshot')
     const seqs = events.map((e) => e.seq)
     seqs.slice(1).forEach((s, i) => expect(s).toBe(seqs[i]! + 1))

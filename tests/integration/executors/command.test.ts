@@ -69,7 +69,7 @@ describe('command executor', () => {
     expect(settled).toBe(false)
     expect(r.run.kill()).toBe(true)
     expect(await fails(r.outcome)).toMatchObject({ kind: 'exit-code', message: 'killed by SIGKILL' })
-    expect(groupMembers(pgid)).toEqual([])
+    await waitFor(() => groupMembers(pgid).length === 0, 3000, 'the group to be gone')
   })
 
   it('leaves no descendant behind after cancel', async () => {
@@ -79,7 +79,7 @@ describe('command executor', () => {
     await waitFor(() => groupMembers(pgid).length >= 3, 5000, 'the group to form')
     r.run.cancel()
     expect((await fails(r.outcome)).kind).toBe('exit-code')
-    expect(groupMembers(pgid)).toEqual([])
+    await waitFor(() => groupMembers(pgid).length === 0, 3000, 'the group to be gone')
   })
 
   it('settles when the leader exits even if a grandchild holds stdout open, and kills it', async () => {
@@ -87,7 +87,7 @@ describe('command executor', () => {
     const t = performance.now()
     expect(await succeeds(r.outcome)).toEqual({ exitCode: 0 })
     expect(performance.now() - t).toBeLessThan(3000)
-    expect(groupMembers(pidOf(r.heard.worker))).toEqual([])
+    await waitFor(() => groupMembers(pidOf(r.heard.worker)).length === 0, 3000, 'the group to be gone')
   })
 
   it('close() kills every live group', async () => {
@@ -99,7 +99,7 @@ describe('command executor', () => {
     expect(c.workers()).toBe(1)
     await c.close()
     expect((await fails(r.outcome)).message).toBe('killed by SIGKILL')
-    expect(groupMembers(pgid)).toEqual([])
+    await waitFor(() => groupMembers(pgid).length === 0, 3000, 'the group to be gone')
     expect(c.workers()).toBe(0)
   })
 })
