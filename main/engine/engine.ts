@@ -51,7 +51,7 @@ export function defaultLimits(): Limits {
 }
 
 export class Engine implements EngineHandle {
-  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention'>> & Pick<EngineOptions, 'retention'>
+  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb'>> & Pick<EngineOptions, 'retention'>
   /** Finished tasks in the order they finished, for the in-memory bound. */
   private finishedOrder: Task[] = []
   private readonly runMs = new Recent()
@@ -94,7 +94,12 @@ export class Engine implements EngineHandle {
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(this.options.batchIntervalMs, options.dataDir)
-    this.executors = createExecutors({ limits, cwd: this.options.cwd, jobsDirs: this.options.jobsDirs })
+    this.executors = createExecutors({
+      limits,
+      cwd: this.options.cwd,
+      jobsDirs: this.options.jobsDirs,
+      ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
+    })
     this.scheduler = new Scheduler({
       executors: this.executors,
       limits,

@@ -26,6 +26,8 @@ export interface EngineOptions {
    * leave the engine's memory and its snapshots, so a long-running engine stays bounded.
    */
   keepInMemory?: number
+  /** Heap limit of each pool thread in MB (default 2048): a job past it fails as crashed, the app lives on. */
+  threadHeapMb?: number
   /** Backpressure: a submit that would take the pending queue past this is refused (default 200,000). */
   maxPending?: number
 }

@@ -10,13 +10,15 @@ export interface ExecutorsOptions {
   cwd?: string
   jobsDirs?: string[]
   limits?: Partial<Limits>
+  /** Heap limit of each pool thread, MB. */
+  threadHeapMb?: number
 }
 
 export function createExecutors(opts: ExecutorsOptions = {}): Record<ExecutorKind, Executor> {
   const { cwd, jobsDirs, limits = {} } = opts
   return {
     loop: new LoopExecutor({ cwd, jobsDirs }),
-    thread: new ThreadPool({ cwd, jobsDirs, size: limits.thread }),
+    thread: new ThreadPool({ cwd, jobsDirs, size: limits.thread, ...(opts.threadHeapMb ? { heapMb: opts.threadHeapMb } : {}) }),
     process: new ProcessPool({ cwd, jobsDirs, size: limits.process }),
     command: new CommandExecutor({ cwd }),
   }

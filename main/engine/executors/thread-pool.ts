@@ -11,17 +11,23 @@ import type { FromWorker } from './protocol'
  */
 export const THREAD_DEPTH = 64
 
+export const DEFAULT_THREAD_HEAP_MB = 2048
+
 export class ThreadPool extends WorkerPool {
   readonly kind = 'thread' as const
 
-  constructor(opts: PoolOptions = {}) {
+  private readonly heapMb: number
+
+  constructor(opts: PoolOptions & { heapMb?: number } = {}) {
     // A spare thread: a terminated one is replaced without building a Worker on the cancel's path.
     super(opts, { depth: THREAD_DEPTH, sharedClaims: true, spare: true })
+    this.heapMb = opts.heapMb ?? DEFAULT_THREAD_HEAP_MB
   }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
     // stdout/stderr captured so a job's console.log lands in its task log, not the app's terminal.
-    const worker = new Worker(entry, { stdout: true, stderr: true })
+    // A heap limit per thread: a job that eats memory ends its own worker (a failed task), not the app.
+    const worker = new Worker(entry, { stdout: true, stderr: true, resourceLimits: { maxOldGenerationSizeMb: this.heapMb } })
     let error: string | null = null
     pipeLines(worker.stdout, (l) => events.output(l, 'stdout'))
     pipeLines(worker.stderr, (l) => events.output(l, 'stderr'))

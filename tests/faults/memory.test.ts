@@ -1,0 +1,29 @@
+// A thread job that exhausts its memory: its worker hits the heap limit and ends, the task fails as
+// crashed with the reason, the pool replaces the worker, and the app lives on.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Engine } from '../../main/engine/engine'
+import { waitFinal } from '../helpers/engine'
+
+let engine: Engine | null = null
+afterEach(async () => {
+  await engine?.shutdown({ graceMs: 200 })
+  engine = null
+})
+
+describe('memory exhaustion', () => {
+  it('a thread job past its heap limit fails as crashed; the next job on the pool runs', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-oom-'))
+    writeFileSync(path.join(dir, 'jobs.mjs'), 'export async function hog() { const keep = []; for (;;) keep.push(new Array(1e5).fill(Math.random())) }\n')
+    engine = new Engine({ cwd: dir, limits: { thread: 1 }, threadHeapMb: 64 })
+    const { ids } = await engine.submit({
+      batch: { tasks: [{ name: 'hog', job: './jobs.mjs#hog', executor: 'thread' }, { name: 'after', job: 'primes', params: { below: 100 } }] },
+    })
+    const [hog, after] = await waitFinal(engine, ids, 60_000)
+    expect(hog).toMatchObject({ state: 'failed', reason: 'crashed' })
+    expect(hog!.error!.message).toMatch(/memory/i)
+    expect(after).toMatchObject({ state: 'done', result: { count: 25, largest: 97 } })
+  }, 70_000)
+})
