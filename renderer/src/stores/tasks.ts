@@ -12,6 +12,7 @@ import type {
   Counters,
   EngineEvent,
   EventBatch,
+  HistoryQuery,
   Limits,
   LogLine,
   ShutdownStatus,
@@ -326,6 +327,8 @@ export const useTasksStore = defineStore('tasks', () => {
     resetQuery: () => Object.assign(query, defaultQuery()),
     /** Rejects with the refusal so the launcher can show it beside its fields. */
     submit: (spec: SubmitSpec) => need().submit(spec),
+    /** A page of the store's history (the History view shows its refusal itself). */
+    pageHistory: (query: HistoryQuery) => need().history(query),
     cancel: (id: string) => attempt((a) => a.cancel(id)),
     retry: (id: string) => attempt((a) => a.retry(id)),
     /** Cancels every cancellable task among ids; returns how many were asked. */
