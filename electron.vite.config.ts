@@ -62,7 +62,7 @@ const OWN_REQUIRE_RE = /^(?:var|let|const) require = (?:[\w$]+\.)?createRequire\
 
 /**
  * electron-vite's ESM shim declares `const require = createRequire(import.meta.url)` in any chunk
- * that calls require(); a module that declares its own identical `require` (main/engine/store.ts)
+ * that calls require(); a module that declares its own identical `require` (engine/store.ts)
  * then fails with "Identifier 'require' has already been declared". Both are the same function
  * of the same chunk, so the module's copy is dropped. Runs after the shim (user plugins come last).
  */
@@ -87,7 +87,7 @@ export default defineConfig({
       rolldownOptions: {
         input: {
           index: resolve(root, 'main/index.ts'),
-          cli: resolve(root, 'main/server/cli.ts'),
+          cli: resolve(root, 'cli/cli.ts'),
         },
         output: { format: 'es', entryFileNames: '[name].js' },
       },

@@ -24,7 +24,7 @@ export default defineConfig(
   },
   {
     // Node side: engine, server, CLI, scripts, tests, benchmarks, configs.
-    files: ['main/**', 'preload/**', 'scripts/**', 'tests/**', 'bench/**', 'bin/**', '*.config.{js,ts,mjs}'],
+    files: ['main/**', 'engine/**', 'server/**', 'cli/**', 'preload/**', 'scripts/**', 'tests/**', 'bench/**', 'bin/**', '*.config.{js,ts,mjs}'],
     languageOptions: { globals: { ...globals.node } },
   },
   {

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import type { EngineEvent } from '../common/types'
-import type { Engine } from '../main/engine/engine'
+import type { Engine } from '../engine/engine'
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 export const JOBS_FILE = path.join(BENCH_DIR, 'jobs.mjs')

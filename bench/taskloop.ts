@@ -1,9 +1,9 @@
 // Taskloop as a contender: the full Engine (submit → scheduler → executor → events to a subscriber),
 // or one pool executor driven directly, to tell engine cost from pool cost.
 import type { Limits, TaskSpec } from '../common/types'
-import { Engine } from '../main/engine/engine'
-import type { RunHooks } from '../main/engine/executors/executor'
-import type { ProcessPool, ThreadPool } from '../main/engine/executors'
+import { Engine } from '../engine/engine'
+import type { RunHooks } from '../engine/executors/executor'
+import type { ProcessPool, ThreadPool } from '../engine/executors'
 import { EngineProbe, lanes, type Contender } from './harness'
 
 /** Submits `n` tasks as batches of `batch` specs (one submit each, as a client would). */

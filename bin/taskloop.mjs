@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `taskloop` command (package.json "bin"). Which code it runs:
-//   1. the built CLI, out/main/cli.js (electron-vite builds it from main/server/cli.ts): preferred;
+//   1. the built CLI, out/main/cli.js (electron-vite builds it from cli/cli.ts): preferred;
 //   2. when it is missing or older than the sources, `npx electron-vite build` first (one line on
 //      stderr says so; the build's output is shown only when it fails), then 1;
 //   3. when that build fails in a source checkout, or with TASKLOOP_FROM_SOURCE=1, the TypeScript
@@ -17,10 +17,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const built = path.join(root, 'out/main/cli.js')
 const builtUi = path.join(root, 'out/renderer/index.html')
-const source = path.join(root, 'main/server/cli.ts')
+const source = path.join(root, 'cli/cli.ts')
 const sourceHooks = path.join(root, 'tests/helpers/ts-entry-register.mjs')
 const canRunSource = existsSync(source) && existsSync(sourceHooks) && existsSync(path.join(root, 'node_modules/tsx'))
-const SOURCES = ['main', 'common', 'preload', 'renderer', 'electron.vite.config.ts']
+const SOURCES = ['main', 'engine', 'server', 'cli', 'common', 'preload', 'renderer', 'electron.vite.config.ts']
 
 function newestMtime(file) {
   let info

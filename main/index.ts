@@ -1,11 +1,11 @@
 // The Electron shell: one window, IPC to the engine thread, and the quit sequence.
-// Everything that does work lives in main/engine (which never imports electron).
+// Everything that does work lives in engine/ (which never imports electron).
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { app, BrowserWindow, dialog, session } from 'electron'
-import { startEngineThread } from './engine/client'
+import { startEngineThread } from '../engine/thread/client'
 import { readSettings } from './settings'
-import type { EngineHandle } from './engine/handle'
+import type { EngineHandle } from '../engine/handle'
 import { DEV_CSP, PRODUCTION_CSP } from './csp'
 import { registerIpc } from './ipc'
 

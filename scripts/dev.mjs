@@ -39,5 +39,5 @@ if (!why) {
   console.log(`${why}: serving the same UI in your browser instead (headless server from the TypeScript sources).`)
   // The server runs from source but serves the built renderer (out/renderer).
   if (!buildIfStale()) process.exit(1)
-  runForwardingSignals(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts', 'serve', '--open', ...args])
+  runForwardingSignals(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--open', ...args])
 }

@@ -79,7 +79,7 @@ function newestMtime(entries) {
 
 /** Runs `electron-vite build` when out/ is missing or older than the sources; false if the build failed. */
 export function buildIfStale() {
-  const sources = ['main', 'preload', 'renderer', 'common', 'electron.vite.config.ts', 'package.json', 'package-lock.json']
+  const sources = ['main', 'engine', 'server', 'cli', 'preload', 'renderer', 'common', 'electron.vite.config.ts', 'package.json', 'package-lock.json']
   const built = ['out/main/index.js', 'out/renderer/index.html'].every((f) => existsSync(path.join(root, f)))
   if (built && newestMtime(sources) <= newestMtime(['out'])) return true
   console.log('Building (out/ is missing or older than the sources): electron-vite build')

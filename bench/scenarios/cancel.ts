@@ -4,7 +4,7 @@
 // that cannot see it and has to be forced (Taskloop with killGraceMs 0; Piscina always terminates).
 import { Piscina } from 'piscina'
 import { isFinal } from '../../common/types'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { EngineProbe, JOBS_URL, job, median, percentile, sleep, stallMonitor, type Row, type Scenario } from '../harness'
 
 const THREADS = 2

@@ -4,7 +4,7 @@
 // "At once": one submit of a 100k-task batch (the most a submit takes).
 import type { EngineEvent, JobSpec } from '../../common/types'
 import { isFinal } from '../../common/types'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { EngineProbe, gc, job, median, opsOf, sleep, type Row, type Scenario } from '../harness'
 
 /** Task ids end in a base-36 counter (`<prefix>-<n>`); a flag per counter value counts each final state once. */

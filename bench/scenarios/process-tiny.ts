@@ -1,6 +1,6 @@
 // 3. Tiny tasks on 2 pool processes: per-task overhead over IPC, Taskloop vs tinypool's child_process runtime.
 import { Tinypool } from 'tinypool'
-import { ProcessPool } from '../../main/engine/executors'
+import { ProcessPool } from '../../engine/executors'
 import { JOBS_URL, job, measure, throughputRows, type Contender, type Scenario } from '../harness'
 import { engineContender, poolContender } from '../taskloop'
 

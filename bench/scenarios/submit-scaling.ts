@@ -2,7 +2,7 @@
 // The intake is paused so nothing runs: the figure is submit alone (validation, ids, tasks, queues).
 // Flat per-task cost is the healthy shape; growth with the batch size means quadratic work
 // (a Set of all sibling ids built per task did that until 4a76418).
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { job, median, opsOf, type Row, type Scenario } from '../harness'
 
 const spec = (i: number) => ({ job: job('tiny'), executor: 'thread' as const, params: { n: i } })

@@ -2,7 +2,7 @@
 // (2,000 ms of work / 2 threads = 1,000 ms). On 2 cores the dispatching main thread competes with
 // both workers for CPU, so its per-task cost shows directly.
 import { Piscina } from 'piscina'
-import { ThreadPool } from '../../main/engine/executors'
+import { ThreadPool } from '../../engine/executors'
 import { JOBS_URL, job, measure, median, opsOf, runsNote, type Contender, type Row, type Scenario } from '../harness'
 import { engineContender, poolContender } from '../taskloop'
 

@@ -2,7 +2,7 @@
 // with a bare postMessage echo as the ceiling.
 import { Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
-import { ThreadPool } from '../../main/engine/executors'
+import { ThreadPool } from '../../engine/executors'
 import { BENCH_DIR, JOBS_URL, job, lanes, measure, throughputRows, type Contender, type Scenario } from '../harness'
 import { engineContender, poolContender } from '../taskloop'
 

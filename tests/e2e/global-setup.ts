@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '../..')
-const SOURCES = ['common', 'main', 'preload', 'renderer', 'electron.vite.config.ts', 'package.json']
+const SOURCES = ['common', 'main', 'engine', 'server', 'cli', 'preload', 'renderer', 'electron.vite.config.ts', 'package.json']
 const OUTPUTS = ['out/main/index.js', 'out/main/cli.js', 'out/preload/index.cjs', 'out/renderer/index.html']
 
 function newest(p: string): number {

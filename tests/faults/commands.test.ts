@@ -1,6 +1,6 @@
 // Commands that misbehave: ignore SIGTERM, start a tree of descendants, write 1 GB of output.
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { waitFor, waitState } from '../helpers/engine'
 import { aliveInGroup, survivorsOf, pidOf } from '../helpers/proc'
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { waitFinal, waitFor } from '../helpers/engine'
 
 function tryMount(): string | null {

@@ -18,7 +18,7 @@ afterEach(() => {
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
+    ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   started.push(child)

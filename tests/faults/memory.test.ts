@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { waitFinal } from '../helpers/engine'
 
 let engine: Engine | null = null

@@ -4,8 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { EngineEvent, TaskSnapshot } from '../../common/types'
-import { Engine } from '../../main/engine/engine'
-import { startServer, type TaskloopServer } from '../../main/server/server'
+import { Engine } from '../../engine/engine'
+import { startServer, type TaskloopServer } from '../../server/server'
 import { httpApi } from '../../renderer/src/api/http'
 import { waitFor } from '../helpers/engine'
 

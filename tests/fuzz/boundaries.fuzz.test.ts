@@ -6,9 +6,9 @@ import http from 'node:http'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { INVOKE } from '../../common/ipc'
-import { Engine } from '../../main/engine/engine'
+import { Engine } from '../../engine/engine'
 import { createIpcHandlers, type InvokeName } from '../../main/ipc-handlers'
-import { startServer, type TaskloopServer } from '../../main/server/server'
+import { startServer, type TaskloopServer } from '../../server/server'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
 

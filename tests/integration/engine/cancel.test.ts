@@ -1,6 +1,6 @@
 // Cancel per executor through the engine: pending, cooperative, ignored (forced after the grace).
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../main/engine/engine'
+import { Engine } from '../../../engine/engine'
 import { waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, survivorsOf, pidOf } from '../../helpers/proc'
 

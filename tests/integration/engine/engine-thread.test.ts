@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, Snapshot } from '../../../common/types'
-import { startEngineThread } from '../../../main/engine/client'
+import { startEngineThread } from '../../../engine/thread/client'
 import { waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, pidOf } from '../../helpers/proc'
 

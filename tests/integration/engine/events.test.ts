@@ -1,7 +1,7 @@
 // Event batches: a snapshot first, then coalesced deltas with increasing seq.
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EngineEvent, EventBatch, TaskSnapshot } from '../../../common/types'
-import { Engine } from '../../../main/engine/engine'
+import { Engine } from '../../../engine/engine'
 import { waitFinal } from '../../helpers/engine'
 
 let engine: Engine | null = null

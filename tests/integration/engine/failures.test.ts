@@ -1,6 +1,6 @@
 // Bad input and failing jobs become failed tasks with a reason; nothing else breaks.
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../main/engine/engine'
+import { Engine } from '../../../engine/engine'
 import { waitFinal, waitState } from '../../helpers/engine'
 
 let engine: Engine | null = null

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EngineEvent } from '../../../common/types'
-import { Engine } from '../../../main/engine/engine'
+import { Engine } from '../../../engine/engine'
 import { waitFinal, waitState } from '../../helpers/engine'
 
 let engine: Engine | null = null

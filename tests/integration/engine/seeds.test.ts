@@ -1,6 +1,6 @@
 // The seeds' classic examples with real executors; generous bounds, the figures live in bench/.
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../main/engine/engine'
+import { Engine } from '../../../engine/engine'
 import { waitFinal } from '../../helpers/engine'
 
 let engine: Engine | null = null

@@ -1,9 +1,9 @@
 // The Ctrl+C sequence (ARCHITECTURE "Shutdown") on a real engine, in-process and on its thread.
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, ShutdownStatus } from '../../../common/types'
-import { startEngineThread } from '../../../main/engine/client'
-import { Engine } from '../../../main/engine/engine'
-import type { EngineHandle } from '../../../main/engine/handle'
+import { startEngineThread } from '../../../engine/thread/client'
+import { Engine } from '../../../engine/engine'
+import type { EngineHandle } from '../../../engine/handle'
 import { waitFor, waitState } from '../../helpers/engine'
 import { pidOf, survivorsOf } from '../../helpers/proc'
 

@@ -1,6 +1,6 @@
 // Per-worker busy time: totals, runs, and utilization over the last 10 s.
 import { describe, expect, it } from 'vitest'
-import { BusyMeter } from '../../../main/engine/executors/busy'
+import { BusyMeter } from '../../../engine/executors/busy'
 
 describe('BusyMeter', () => {
   it('adds up run times, counts runs, and reports the busy share of its life so far', () => {

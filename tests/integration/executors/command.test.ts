@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { CommandExecutor } from '../../../main/engine/executors/command'
+import { CommandExecutor } from '../../../engine/executors/command'
 import { delay, drive, fails, groupMembers, pidOf, succeeds, waitFor } from './harness'
 
 describe('command executor', () => {

@@ -1,7 +1,7 @@
 // Drives an executor through the Executor interface, recording what the hooks hear.
 import { readdirSync, readFileSync } from 'node:fs'
 import type { LogLine, TaskSpec } from '../../../common/types'
-import { TaskFailure, type Executor, type Run } from '../../../main/engine/executors/executor'
+import { TaskFailure, type Executor, type Run } from '../../../engine/executors/executor'
 
 export interface Heard {
   worker: string | null

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LoopExecutor } from '../../../main/engine/executors/loop'
+import { LoopExecutor } from '../../../engine/executors/loop'
 import { delay, drive, fails, succeeds } from './harness'
 
 describe('loop executor', () => {

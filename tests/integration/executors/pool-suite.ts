@@ -1,6 +1,6 @@
 // The same behaviour asked of the thread pool and the process pool.
 import { afterAll, describe, expect, it } from 'vitest'
-import { KILLED_MESSAGE, type WorkerPool } from '../../../main/engine/executors/pool'
+import { KILLED_MESSAGE, type WorkerPool } from '../../../engine/executors/pool'
 import { delay, drive, fails, succeeds, waitFor } from './harness'
 import { modules } from './fixtures'
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ProcessPool } from '../../../main/engine/executors/process-pool'
+import { ProcessPool } from '../../../engine/executors/process-pool'
 import { alive, drive, pidOf, succeeds, waitFor } from './harness'
 import { poolSuite } from './pool-suite'
 

@@ -1,10 +1,10 @@
 // User job modules on every executor: same results, progress and logs; broken modules fail clearly
 // and leave the pool serving.
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Executor } from '../../../main/engine/executors/executor'
-import { LoopExecutor } from '../../../main/engine/executors/loop'
-import { ProcessPool } from '../../../main/engine/executors/process-pool'
-import { ThreadPool } from '../../../main/engine/executors/thread-pool'
+import type { Executor } from '../../../engine/executors/executor'
+import { LoopExecutor } from '../../../engine/executors/loop'
+import { ProcessPool } from '../../../engine/executors/process-pool'
+import { ThreadPool } from '../../../engine/executors/thread-pool'
 import { drive, fails, succeeds } from './harness'
 import { jobsDir, modules } from './fixtures'
 

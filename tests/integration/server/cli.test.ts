@@ -18,7 +18,7 @@ interface Cli {
   exited: Promise<number | null>
 }
 
-const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'main/server/cli.ts']
+const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts']
 
 function cli(args: string[], entry: string[] = FROM_SOURCE): Cli {
   const child = spawn(process.execPath, [...entry, ...args], {

@@ -1,9 +1,9 @@
 // Shared by the server and CLI tests: a real engine behind a real server, and small waiting helpers.
 import WebSocket from 'ws'
-import { Engine } from '../../../main/engine/engine'
-import type { EngineOptions } from '../../../main/engine/handle'
-import { startServer } from '../../../main/server/server'
-import type { ServerOptions, TaskloopServer } from '../../../main/server/server'
+import { Engine } from '../../../engine/engine'
+import type { EngineOptions } from '../../../engine/handle'
+import { startServer } from '../../../server/server'
+import type { ServerOptions, TaskloopServer } from '../../../server/server'
 import type { ServerMessage } from '../../../common/wire'
 
 export interface Harness {

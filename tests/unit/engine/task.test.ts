@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { TaskQueue } from '../../../main/engine/queue'
-import { Task } from '../../../main/engine/task'
+import { TaskQueue } from '../../../engine/queue'
+import { Task } from '../../../engine/task'
 
 const task = (seq: number, priority = 0) => new Task(`t${seq}`, seq, { job: 'sleep', priority }, 'loop', null)
 

@@ -4,8 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BUILTIN_JOBS } from '../../../common/types'
-import { BUILTINS } from '../../../main/engine/jobs/builtins'
-import type { JobContext } from '../../../main/engine/jobs/job'
+import { BUILTINS } from '../../../engine/jobs/builtins'
+import type { JobContext } from '../../../engine/jobs/job'
 
 function ctx(over: Partial<JobContext> = {}): JobContext & { heard: { progress: unknown[]; logs: string[] } } {
   const heard = { progress: [] as unknown[], logs: [] as string[] }

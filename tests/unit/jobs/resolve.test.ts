@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync, utimesSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { BUILTINS } from '../../../main/engine/jobs/builtins'
-import { loadJob } from '../../../main/engine/jobs/resolve'
+import { BUILTINS } from '../../../engine/jobs/builtins'
+import { loadJob } from '../../../engine/jobs/resolve'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-resolve-'))
 const write = (rel: string, text: string): string => {

@@ -1,0 +1,175 @@
+// `taskloop run`'s live terminal view. On a TTY: a compact table redrawn ~10 times a second,
+// plus counters. Elsewhere (pipes, CI logs): one line per state change.
+import type { Counters, TaskSnapshot, TaskState } from '../common/types'
+import { TASK_STATES } from '../common/types'
+
+export interface RunView {
+  /** The latest snapshot of every task (in submission order) and the counters. */
+  update(tasks: ReadonlyMap<string, TaskSnapshot>, counters: Counters): void
+  /** A message for the user (the shutdown notice), kept clear of the table. */
+  note(line: string): void
+  /** Final render; the terminal is left as it was found (cursor shown). */
+  finish(): void
+}
+
+const REDRAW_MS = 100
+const ESC = '\x1b['
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`
+
+export const taskLabel = (t: TaskSnapshot): string => t.name || t.id
+
+function duration(t: TaskSnapshot, now: number): string {
+  if (t.startedAt === null) return '-'
+  return seconds((t.endedAt ?? now) - t.startedAt)
+}
+
+/** What a state-change line says after the name. */
+function detail(t: TaskSnapshot): string {
+  switch (t.state) {
+    case 'running':
+      return t.worker ? ` (${t.worker})` : ''
+    case 'pending':
+      return t.attempt > 1 ? ` (attempt ${t.attempt})` : ''
+    case 'failed':
+      return ` (${t.reason ?? 'error'}${t.error ? `: ${t.error.message.split('\n')[0]}` : ''})`
+    case 'cancelled':
+      return t.reason ? ` (${t.reason}${t.ignoredCancel ? ', ignored cancel' : ''})` : ''
+    case 'done':
+      return t.startedAt !== null && t.endedAt !== null ? ` in ${seconds(t.endedAt - t.startedAt)}` : ''
+    default:
+      return ''
+  }
+}
+
+export function countersLine(c: Counters): string {
+  return TASK_STATES.map((s) => `${s} ${c[s]}`).join('  ')
+}
+
+/** `[  1.23s] running  fetch page 3 (thread 4)` for every state change. */
+export function lineView(out: NodeJS.WritableStream, notes: NodeJS.WritableStream, startedAt: number): RunView {
+  const printed = new Map<string, string>()
+  return {
+    update(tasks) {
+      const now = Date.now()
+      for (const t of tasks.values()) {
+        const key = `${t.state}/${t.attempt}`
+        if (printed.get(t.id) === key) continue
+        printed.set(t.id, key)
+        const elapsed = ((now - startedAt) / 1000).toFixed(2).padStart(6)
+        out.write(`[${elapsed}s] ${t.state.padEnd(8)} ${taskLabel(t)}${detail(t)}\n`)
+      }
+    },
+    note(line) {
+      notes.write(`${line}\n`)
+    },
+    finish() {},
+  }
+}
+
+const COLORS: Record<TaskState, string> = {
+  pending: '2',
+  running: '36',
+  cancelling: '35',
+  done: '32',
+  failed: '31',
+  cancelled: '33',
+}
+
+/** Which tasks get a row when they do not all fit: the ones a user watches first. */
+const ROW_PRIORITY: Record<TaskState, number> = { running: 0, cancelling: 0, failed: 1, pending: 2, cancelled: 3, done: 4 }
+
+function fit(text: string, width: number): string {
+  if (width <= 0) return ''
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width)
+}
+
+export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, startedAt: number): RunView {
+  const color = !process.env.NO_COLOR
+  const paint = (code: string, text: string) => (color ? `${ESC}${code}m${text}${ESC}0m` : text)
+  let tasks: ReadonlyMap<string, TaskSnapshot> = new Map()
+  let counters: Counters | null = null
+  let drawnLines = 0
+  let finished = false
+
+  const rows = (): string[] => {
+    const now = Date.now()
+    const width = Math.max(40, (out.columns || 100) - 1)
+    const barWidth = width >= 90 ? 20 : 10
+    // name ␣ executor(8) ␣ state(10) ␣ [bar] pct(4) ␣ duration(8)
+    const nameWidth = Math.max(8, width - (8 + 10 + barWidth + 2 + 5 + 8 + 4))
+    const maxRows = Math.max(3, (out.rows || 24) - 5)
+    let shown = [...tasks.values()]
+    let hidden = 0
+    if (shown.length > maxRows) {
+      const order = new Map(shown.map((t, i) => [t.id, i]))
+      shown = shown
+        .slice()
+        .sort((a, b) => ROW_PRIORITY[a.state] - ROW_PRIORITY[b.state] || order.get(a.id)! - order.get(b.id)!)
+        .slice(0, maxRows - 1)
+        .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
+      hidden = tasks.size - shown.length
+    }
+    const header = [fit('NAME', nameWidth), fit('EXECUTOR', 8), fit('STATE', 10), fit('PROGRESS', barWidth + 7), 'TIME'.padStart(8)]
+    const lines = [paint('2', header.join(' '))]
+    for (const t of shown) {
+      const fraction = t.state === 'done' ? 1 : t.progress
+      const filled = fraction === null ? 0 : Math.round(Math.min(1, Math.max(0, fraction)) * barWidth)
+      const bar =
+        fraction === null
+          ? `[${' '.repeat(barWidth)}]     `
+          : `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${`${Math.round(fraction * 100)}%`.padStart(4)}`
+      lines.push(
+        [
+          fit(taskLabel(t), nameWidth),
+          fit(t.executor, 8),
+          paint(COLORS[t.state], fit(t.state, 10)),
+          bar,
+          duration(t, now).padStart(8),
+        ].join(' '),
+      )
+    }
+    if (hidden > 0) lines.push(paint('2', fit(`… ${hidden} more`, width)))
+    const c = counters
+    const summary = c ? `${countersLine(c)}   ${seconds(now - startedAt)}` : seconds(now - startedAt)
+    lines.push(fit(summary, width).trimEnd())
+    return lines
+  }
+
+  const clear = (): void => {
+    if (drawnLines > 0) out.write(`${ESC}${drawnLines}A\r${ESC}J`)
+    drawnLines = 0
+  }
+  const draw = (): void => {
+    const lines = rows()
+    clear()
+    out.write(lines.join('\n') + '\n')
+    drawnLines = lines.length
+  }
+  const showCursor = (): void => void out.write(`${ESC}?25h`)
+
+  out.write(`${ESC}?25l`)
+  process.once('exit', showCursor)
+  const timer = setInterval(draw, REDRAW_MS)
+
+  return {
+    update(next, nextCounters) {
+      tasks = next
+      counters = nextCounters
+    },
+    note(line) {
+      // Both streams reach the same terminal: lift the table, print the note, redraw below it.
+      if (!finished) clear()
+      notes.write(`${line}\n`)
+      if (!finished) draw()
+    },
+    finish() {
+      if (finished) return
+      finished = true
+      clearInterval(timer)
+      draw()
+      showCursor()
+      process.off('exit', showCursor)
+    },
+  }
+}

@@ -1,0 +1,117 @@
+// `taskloop serve`: the engine on its own thread, the UI and API over HTTP + WebSocket,
+// until Ctrl+C, SIGTERM, SIGHUP or the UI's Quit. Exit 0 (130 when Ctrl+C stopped it).
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startEngineThread } from '../engine/thread/client'
+import { intOption, UsageError } from './args'
+import { isLoopbackHost, isWildcardHost } from '../server/auth'
+import { findBrowser, openAppWindow } from './browser'
+import type { AppWindow } from './browser'
+import { defaultDataHome } from './data-dir'
+import { startServer } from '../server/server'
+import type { TaskloopServer } from '../server/server'
+import { holdSignals, shutdownOnSignals } from './shutdown-signals'
+
+export const DEFAULT_PORT = 7420
+const DEFAULT_GRACE_MS = 5000
+
+/** The built renderer, out/renderer, seen from cli/serve.ts (source) or from out/main/cli.js (built). */
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const STATIC_DIR = path.resolve(HERE, path.basename(path.dirname(HERE)) === 'out' ? '../renderer' : '../out/renderer')
+
+const loud = (lines: string[]): void => {
+  const bar = '!'.repeat(72)
+  process.stderr.write(`\n${bar}\n${lines.map((l) => `!!! ${l}`).join('\n')}\n${bar}\n\n`)
+}
+
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'no-auth': { type: 'boolean', default: false },
+      token: { type: 'string' },
+      open: { type: 'boolean', default: false },
+      'grace-ms': { type: 'string' },
+      jobs: { type: 'string', multiple: true },
+      'data-dir': { type: 'string' },
+      'no-store': { type: 'boolean', default: false },
+    },
+  })
+  const explicitPort = intOption(values.port, '--port', 0, 65_535)
+  const graceMs = intOption(values['grace-ms'], '--grace-ms', 0, 600_000) ?? DEFAULT_GRACE_MS
+  const host = values.host ?? '127.0.0.1'
+  const auth = !values['no-auth']
+  if (values.token !== undefined) {
+    // It travels in a URL and a cookie: keep it to characters neither needs to escape.
+    if (!/^[A-Za-z0-9._~-]+$/.test(values.token)) throw new UsageError('--token may only hold A-Z a-z 0-9 . _ ~ -')
+    if (values.token.length < 16) process.stderr.write('Warning: a --token shorter than 16 characters is easy to guess.\n')
+  }
+  if (!auth && values.token !== undefined) throw new UsageError('--token and --no-auth contradict each other')
+  if (!isLoopbackHost(host)) {
+    if (!auth) throw new UsageError(`--host ${host} exposes Taskloop to the network: it requires auth (drop --no-auth)`)
+    loud([
+      `Taskloop is listening on ${isWildcardHost(host) ? 'every network interface' : host} (--host ${host}), not only on this machine.`,
+      'Anyone on your network who learns the token can run any command as you.',
+    ])
+  }
+
+  const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
+  const held = holdSignals()
+  const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? defaultDataHome())
+  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir } : {}) }).catch(
+    (e: unknown) => {
+      held.release()
+      throw e
+    },
+  )
+  // A data folder that cannot be used is no reason not to serve: tasks run, history is not kept, and it is said.
+  const storeError = (await engine.stats()).store?.error
+  if (storeError) process.stderr.write(`Warning: ${storeError}\n`)
+  let server: TaskloopServer
+  try {
+    const options = { engine, host, auth, staticDir: STATIC_DIR, ...(values.token ? { token: values.token } : {}) }
+    try {
+      server = await startServer({ ...options, port: explicitPort ?? DEFAULT_PORT })
+    } catch (e) {
+      // The default port is a convenience: when it is taken, any free one does.
+      if (explicitPort !== undefined || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e
+      server = await startServer({ ...options, port: 0 })
+    }
+  } catch (e) {
+    process.stderr.write(`taskloop serve: cannot listen on ${host}:${explicitPort ?? DEFAULT_PORT}: ${(e as Error).message}\n`)
+    held.release()
+    await engine.shutdown({ graceMs: 0 })
+    return 1
+  }
+
+  const uiUrl = auth ? `${server.url}/?token=${server.token}` : `${server.url}/`
+  process.stdout.write(`Taskloop UI: ${uiUrl}\n`)
+
+  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => void process.stderr.write(`${line}\n`) })
+  const earlySignal = held.release()
+  if (earlySignal !== null) stop.begin(earlySignal)
+
+  let window: AppWindow | null = null
+  let closingWindow = false
+  if (values.open) {
+    const browser = findBrowser()
+    const headless = process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY
+    if (browser === null) process.stderr.write('--open: no Chromium or Chrome found; open the URL above in a browser.\n')
+    else if (headless) process.stderr.write('--open: no display (DISPLAY is not set); open the URL above in a browser.\n')
+    else {
+      window = await openAppWindow(browser, uiUrl)
+      void window.exited.then(() => {
+        if (!closingWindow) process.stderr.write('The UI window closed; Taskloop keeps serving (Ctrl+C to stop).\n')
+      })
+    }
+  }
+
+  const { trigger } = await stop.finished
+  stop.dispose()
+  closingWindow = true
+  await Promise.all([server.close(), window?.close()])
+  return trigger === 'SIGINT' ? 130 : trigger === 'lost' ? 1 : 0
+}

@@ -1,0 +1,74 @@
+// Coalesces task changes into event batches (ARCHITECTURE "Events to the UI"):
+// at most one batch per interval, only the latest snapshot of each changed task, increasing seq.
+import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats } from '../common/types'
+import type { Task } from './task'
+
+export class EventBatcher {
+  seq = 0
+  private changed = new Set<Task>()
+  private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats'> = {}
+  private timer: NodeJS.Timeout | null = null
+  private listeners = new Set<(e: EngineEvent) => void>()
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly counters: () => Counters,
+  ) {}
+
+  get listenerCount(): number {
+    return this.listeners.size
+  }
+
+  changedTask(task: Task): void {
+    this.changed.add(task)
+    this.schedule()
+  }
+
+  changedLimits(limits: Limits): void {
+    this.extra.limits = { ...limits }
+    this.schedule()
+  }
+
+  changedShutdown(status: ShutdownStatus | null): void {
+    this.extra.shutdown = status && { ...status, draining: [...status.draining], forced: [...status.forced] }
+    this.schedule()
+  }
+
+  changedStats(stats: Stats): void {
+    this.extra.stats = stats
+    this.schedule()
+  }
+
+  on(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Emits what is pending now (also used before shutdown completes, so the last state reaches clients). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (this.changed.size === 0 && Object.keys(this.extra).length === 0) return
+    const tasks = []
+    for (const t of this.changed) tasks.push(t.snapshot())
+    this.changed.clear()
+    const batch: EventBatch = { type: 'batch', seq: ++this.seq, tasks, counters: this.counters(), ...this.extra }
+    this.extra = {}
+    for (const l of this.listeners) {
+      try {
+        l(batch)
+      } catch {
+        // A listener's failure is its own; the engine and other clients go on.
+      }
+    }
+  }
+
+  close(): void {
+    this.flush()
+    this.listeners.clear()
+  }
+
+  private schedule(): void {
+    if (this.timer === null) this.timer = setTimeout(() => this.flush(), this.intervalMs)
+  }
+}

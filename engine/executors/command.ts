@@ -1,0 +1,140 @@
+// Command executor: any program, in its own process group so a cancel reaches every
+// descendant and none survives the task.
+//
+// Progress convention: a stdout line `::progress <fraction 0..1> [message]` (e.g.
+// `::progress 0.42 copying files`) updates the task's progress and is not logged; any other
+// line, or one whose fraction is not a number, goes to the log as is.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { statSync } from 'node:fs'
+import path from 'node:path'
+import type { CommandSpec } from '../../common/types'
+import { childEnded, childStarted } from '../children'
+import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { pipeLines } from './lines'
+
+export interface CommandOptions {
+  /** Base folder for a spec's relative cwd. Default process.cwd(). */
+  cwd?: string
+}
+
+const PROGRESS = /^::progress\s+(\S+)(?:\s+(.*))?$/
+/** After the leader exits and its group is killed, how long output may still drain. */
+const DRAIN_MS = 500
+
+export class CommandExecutor implements Executor {
+  readonly kind = 'command' as const
+  private readonly cwd: string
+  /** Leader pids of live groups. */
+  private readonly groups = new Map<number, Promise<void>>()
+
+  constructor(opts: CommandOptions = {}) {
+    this.cwd = path.resolve(opts.cwd ?? process.cwd())
+  }
+
+  start(request: RunRequest, hooks: RunHooks): Run {
+    const spec = request.spec as CommandSpec
+    const fail = (message: string): Run => ({ result: Promise.reject(new TaskFailure('error', message)), cancel() {}, kill: () => false })
+    if ('job' in spec) return fail('the command executor runs commands, not jobs')
+    const argv = spec.argv ?? (spec.command !== undefined ? ['/bin/sh', '-c', spec.command] : null)
+    if (!argv || argv.length === 0) return fail('give "command" or "argv"')
+    const cwd = path.resolve(this.cwd, spec.cwd ?? '.')
+    // spawn reports a missing cwd as ENOENT of the program, which would blame the wrong thing.
+    try {
+      if (!statSync(cwd).isDirectory()) return fail(`cwd is not a folder: ${cwd}`)
+    } catch {
+      return fail(`cwd not found: ${cwd}`)
+    }
+
+    let child: ChildProcess
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd,
+        env: { ...process.env, ...spec.env },
+        detached: true, // own process group: -pid reaches every descendant
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    } catch (e) {
+      return fail(`cannot start ${argv[0]}: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    const pid = child.pid
+    let leaderExited = false
+    const killGroup = (signal: NodeJS.Signals): void => {
+      if (pid === undefined) return
+      try {
+        process.kill(-pid, signal)
+      } catch {
+        // the group is already empty
+      }
+    }
+
+    const result = new Promise<unknown>((resolve, reject) => {
+      if (pid === undefined) {
+        child.on('error', (e: NodeJS.ErrnoException) =>
+          reject(new TaskFailure('error', e.code === 'ENOENT' ? `command not found: ${argv[0]}` : `cannot start ${argv[0]}: ${e.message}`)),
+        )
+        return
+      }
+      hooks.worker(`pid ${pid}`)
+      childStarted(pid, true) // a supervisor outside the engine thread can end the group if this thread dies
+      const ended = [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', r)))
+      pipeLines(child.stdout!, (line) => {
+        const m = PROGRESS.exec(line)
+        const fraction = m ? Number(m[1]) : NaN
+        if (m && Number.isFinite(fraction)) hooks.progress(Math.min(1, Math.max(0, fraction)), m[2])
+        else hooks.log(line, 'stdout')
+      })
+      pipeLines(child.stderr!, (line) => hooks.log(line, 'stderr'))
+      child.on('error', () => {}) // after a successful spawn only signalling can fail; 'exit' settles
+      child.once('exit', async (code, signal) => {
+        leaderExited = true
+        // Settle on the leader, not on the pipes: a grandchild holding stdout open must not hang
+        // the task, and must not outlive it either.
+        killGroup('SIGKILL')
+        const drained = Promise.all(ended)
+        const timer = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref())
+        await Promise.race([drained, timer])
+        child.stdout!.destroy()
+        child.stderr!.destroy()
+        this.groups.delete(pid)
+        childEnded(pid, true)
+        if (signal) reject(new TaskFailure('exit-code', `killed by ${signal}`))
+        else if (code === 0) resolve({ exitCode: 0 })
+        else {
+          const hint = code === 127 && spec.command !== undefined ? ' (command not found)' : ''
+          reject(new TaskFailure('exit-code', `exited with code ${code}${hint}`))
+        }
+      })
+    })
+    if (pid !== undefined) this.groups.set(pid, result.then(() => {}, () => {}))
+
+    return {
+      result,
+      cancel: () => {
+        if (!leaderExited) killGroup('SIGTERM')
+      },
+      kill: () => {
+        if (pid === undefined) return false
+        // After the leader's exit its group was already SIGKILLed; the pgid may be reused by now.
+        if (!leaderExited) killGroup('SIGKILL')
+        return true
+      },
+    }
+  }
+
+  resize(): void {}
+
+  workers(): number {
+    return this.groups.size
+  }
+
+  async close(): Promise<void> {
+    for (const pid of this.groups.keys()) {
+      try {
+        process.kill(-pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(this.groups.values())
+  }
+}

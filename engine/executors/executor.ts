@@ -1,0 +1,78 @@
+// What the scheduler needs from a place that runs tasks (Python's Executor: run_in_executor).
+// The scheduler owns states, timeouts, grace timers and retries; an executor only starts,
+// asks to stop, and forces a stop.
+import type { ExecutorKind, LogLine, TaskSpec, WorkerStat } from '../../common/types'
+
+export interface RunRequest {
+  taskId: string
+  attempt: number
+  spec: TaskSpec
+  /** Results of the tasks named in `after`, in that order. */
+  inputs: unknown[]
+}
+
+export interface RunHooks {
+  /**
+   * The job has really started, on this worker ("loop", "thread 3", "pid 1234"): the scheduler
+   * moves the task to running now. Called once; a run that ends before it starts (cancelled while
+   * sent ahead, a command that could not be spawned) never calls it.
+   */
+  worker(label: string): void
+  progress(fraction: number | null, message?: string): void
+  log(line: string, stream?: LogLine['stream']): void
+}
+
+export interface Run {
+  /** Resolves with the job's result (JSON-able); rejects with a TaskFailure. */
+  readonly result: Promise<unknown>
+  /**
+   * Cooperative request: abort the job's AbortSignal, or SIGTERM a command's process group.
+   * A run not yet started ends without its job being called (rejecting with a TaskFailure).
+   */
+  cancel(): void
+  /**
+   * Force the stop: terminate the worker (and replace it), SIGTERM then SIGKILL a pool process,
+   * SIGKILL a command's group. Returns false when the executor cannot force (loop jobs).
+   * After a successful kill, `result` settles soon (rejecting with reason "crashed" or similar).
+   */
+  kill(): boolean
+}
+
+export type FailureKind = 'error' | 'crashed' | 'exit-code'
+
+/** A run that did not produce a result, with a reason the user can read. */
+export class TaskFailure extends Error {
+  readonly kind: FailureKind
+  constructor(kind: FailureKind, message: string, stack?: string) {
+    super(message)
+    this.name = 'TaskFailure'
+    this.kind = kind
+    if (stack !== undefined) this.stack = stack
+  }
+  static from(e: unknown, kind: FailureKind = 'error'): TaskFailure {
+    if (e instanceof TaskFailure) return e
+    if (e instanceof Error) return new TaskFailure(kind, e.message, e.stack)
+    return new TaskFailure(kind, String(e))
+  }
+}
+
+export interface Executor {
+  readonly kind: ExecutorKind
+  /**
+   * Start now, or (pools) as soon as a worker is free. The scheduler hands over at most its limit
+   * plus `prefetch` runs per limit unit; at most `limit` of them run at once.
+   */
+  start(request: RunRequest, hooks: RunHooks): Run
+  /** Runs per worker taken ahead of the one it runs, so the next starts without a round trip (pools). */
+  readonly prefetch?: number
+  /** The pool follows the scheduler's limit (threads, processes); a no-op where nothing is pooled. */
+  resize(size: number): void
+  /** Live workers (threads or processes) in the pool. */
+  workers(): number
+  /** Per-worker busy time and utilization (pools only). */
+  workerStats?(): WorkerStat[]
+  /** Start the pool's workers now and resolve when they can take runs (pools only). */
+  warm?(): Promise<void>
+  /** Force-stop everything and release threads, processes and groups. Idempotent. */
+  close(): Promise<void>
+}

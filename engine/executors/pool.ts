@@ -1,0 +1,558 @@
+// What the thread pool and the process pool share: a backlog of runs, a few sent ahead to each
+// worker so it never waits a round trip between two jobs, lazy spawning, replacement of a dead or
+// killed worker off the hot path (a spare, where kept), resize, close, and per-worker busy time.
+// thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
+import path from 'node:path'
+import type { ExecutorKind, LogLine, WorkerStat } from '../../common/types'
+import { BusyMeter } from './busy'
+import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { CANCELLED_BEFORE_START, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
+
+export interface PoolOptions {
+  /** Workers kept alive (the scheduler's limit for this executor). Default 1. */
+  size?: number
+  /** Base folder for relative job module paths. Default process.cwd(). */
+  cwd?: string
+  jobsDirs?: string[]
+}
+
+/** How a kind of pool uses the shared mechanism. */
+export interface PoolTraits {
+  /** Runs sent to a worker ahead of the one it runs. */
+  depth: number
+  /** Claim cells in shared memory (threads): a queued run can be taken back from a busy worker. */
+  sharedClaims: boolean
+  /** Keep one worker started and idle, so a killed or crashed one is replaced without a wait. */
+  spare: boolean
+}
+
+export interface WorkerEvents {
+  message(msgs: FromWorker[]): void
+  /** Output the worker printed (console.log in a job). */
+  output(line: string, stream: LogLine['stream']): void
+  /** The worker is gone; `why` says how ("worker thread exited with code 1"). */
+  exit(why: string): void
+}
+
+export interface PoolWorker {
+  /** "thread 3", "pid 1234". */
+  readonly label: string
+  send(msg: ToWorker): void
+  /** Stop now (terminate, SIGTERM then SIGKILL); `exit` follows. */
+  kill(): void
+  /** Stop once idle, politely. */
+  retire(): void
+}
+
+interface PoolRun {
+  /** Id of its current assignment: a run taken back and sent elsewhere gets a new one. */
+  id: number
+  /** Its claim cell while assigned (shared claims only), else -1. */
+  cell: number
+  request: RunMessage['request']
+  hooks: RunHooks
+  resolve(value: unknown): void
+  reject(e: TaskFailure): void
+  /** The worker it was sent to; null while in the backlog. */
+  slot: Slot | null
+  started: boolean
+  settled: boolean
+  /** Times it went back to the backlog because its worker died before starting it. */
+  requeued: number
+}
+
+interface Slot {
+  worker: PoolWorker
+  ready: boolean
+  /** Sent to this worker and not yet answered for, in the order sent (the order it starts them). */
+  runs: PoolRun[]
+  /** The run the worker has started and not finished. */
+  current: PoolRun | null
+  /** Set by an uncaught error report just before the worker dies. */
+  fatal: string | null
+  gone: boolean
+  /** Leaving after a shrink: gets no new runs, retires once it has none. */
+  retiring: boolean
+  /** Settles once the worker can take runs, or is gone. */
+  started: Promise<void>
+  exited: Promise<void>
+  busy: BusyMeter
+}
+
+export const KILLED_MESSAGE = 'terminated after the cancel grace'
+/** A new spare is built this long after the last one was used: never on a cancel's hot path. */
+const SPARE_DELAY_MS = 100
+/** A run whose worker died before starting it goes back this many times at most (a worker that dies on sight). */
+const MAX_REQUEUES = 2
+/** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
+const CLAIM_CELLS = 16384
+
+export abstract class WorkerPool implements Executor {
+  abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
+  /** Runs per worker the scheduler may hand over beyond the pool size (sent ahead, not started). */
+  readonly prefetch: number
+  private size: number
+  private readonly cwd: string
+  private readonly jobsDirs: string[]
+  private readonly slots = new Set<Slot>()
+  private spare: Slot | null = null
+  private spareTimer: NodeJS.Timeout | null = null
+  /** Runs not yet sent to a worker, oldest first. */
+  private backlog: PoolRun[] = []
+  private readonly claims: Int32Array | null
+  private readonly freeCells: number[] = []
+  private nextRunId = 1
+  private distributeQueued = false
+  private stealQueued = false
+  private closed = false
+
+  constructor(
+    opts: PoolOptions,
+    private readonly traits: PoolTraits,
+  ) {
+    this.size = Math.max(1, opts.size ?? 1)
+    this.cwd = path.resolve(opts.cwd ?? process.cwd())
+    this.jobsDirs = opts.jobsDirs ?? []
+    this.prefetch = traits.depth
+    this.claims = traits.sharedClaims ? new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS)) : null
+    if (this.claims) for (let i = CLAIM_CELLS - 1; i >= 0; i--) this.freeCells.push(i)
+  }
+
+  /** How to start one worker (`new Worker`, `fork`). */
+  protected abstract spawnWorker(events: WorkerEvents): PoolWorker
+
+  start(request: RunRequest, hooks: RunHooks): Run {
+    const spec = request.spec
+    if (!('job' in spec)) {
+      return { result: Promise.reject(new TaskFailure('error', `the ${this.kind} executor runs jobs, not commands`)), cancel() {}, kill: () => false }
+    }
+    if (this.closed) {
+      return { result: Promise.reject(new TaskFailure('error', `the ${this.kind} pool is closed`)), cancel() {}, kill: () => false }
+    }
+    let resolve!: (v: unknown) => void
+    let reject!: (e: TaskFailure) => void
+    const result = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)))
+    const run: PoolRun = {
+      id: 0,
+      cell: -1,
+      request: { job: spec.job, params: spec.params ?? {}, inputs: request.inputs, taskId: request.taskId, attempt: request.attempt },
+      hooks,
+      resolve,
+      reject,
+      slot: null,
+      started: false,
+      settled: false,
+      requeued: 0,
+    }
+    this.backlog.push(run)
+    this.distributeSoon()
+    return { result, cancel: () => this.cancel(run), kill: () => this.kill(run) }
+  }
+
+  resize(size: number): void {
+    this.size = Math.max(1, Math.floor(size))
+    // Shrink with idle workers first; busy ones leave once their runs end.
+    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => a.runs.length - b.runs.length)
+    for (let live = bySize.length, i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
+    this.distributeSoon()
+  }
+
+  workers(): number {
+    let n = 0
+    for (const s of this.slots) if (!s.retiring) n++
+    return n
+  }
+
+  workerStats(): WorkerStat[] {
+    const now = performance.now()
+    return [...this.slots].map((s) => ({
+      label: s.worker.label,
+      executor: this.kind,
+      busyMs: Math.round(s.busy.total(now)),
+      runs: s.busy.runs,
+      utilization: Math.round(s.busy.utilization(now) * 1000) / 1000,
+    }))
+  }
+
+  /** Start workers up to the pool size (and the spare) and wait until they can take runs. */
+  async warm(): Promise<void> {
+    while (!this.closed && this.workers() < this.size) this.spawn()
+    if (!this.closed && this.traits.spare && !this.spare) this.spare = this.spawn(true)
+    await Promise.all([...this.slots, ...(this.spare ? [this.spare] : [])].map((s) => s.started))
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.spareTimer) clearTimeout(this.spareTimer)
+    const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
+    for (const run of this.backlog.splice(0)) this.settle(run, closed())
+    const exits: Promise<void>[] = []
+    for (const slot of [...this.slots, ...(this.spare ? [this.spare] : [])]) {
+      for (const run of slot.runs) this.settle(run, closed())
+      exits.push(slot.exited)
+      this.drop(slot)
+      slot.worker.kill()
+    }
+    await Promise.all(exits)
+  }
+
+  // ── placing runs ────────────────────────────────────────────────────────────────────────────
+
+  private distributeSoon(): void {
+    if (this.distributeQueued) return
+    this.distributeQueued = true
+    queueMicrotask(() => {
+      this.distributeQueued = false
+      this.distribute()
+    })
+  }
+
+  /** Sends backlog runs to the least loaded workers, one message per worker. */
+  private distribute(): void {
+    if (this.closed) return
+    if (this.backlog.length > 0) this.grow()
+    const outgoing = new Map<Slot, RunMessage[]>()
+    while (this.backlog.length > 0) {
+      let best: Slot | null = null
+      for (const s of this.slots) {
+        if (!s.ready || s.retiring || s.runs.length > this.traits.depth) continue
+        // Refilled once a quarter is left, not after every run: one message carries many runs
+        // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
+        if (s.runs.length > Math.max(1, this.traits.depth >> 2) && !outgoing.has(s)) continue
+        if (!best || s.runs.length < best.runs.length) best = s
+      }
+      if (!best) break
+      const run = this.backlog.shift()!
+      if (!this.assign(best, run, outgoing)) {
+        this.backlog.unshift(run)
+        break
+      }
+    }
+    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
+    if (this.claims && this.backlog.length === 0) this.stealSoon()
+  }
+
+  private assign(slot: Slot, run: PoolRun, outgoing: Map<Slot, RunMessage[]>): boolean {
+    const id = this.nextRunId
+    this.nextRunId = id >= 0x7fffffff ? 1 : id + 1
+    if (this.claims) {
+      const cell = this.freeCells.pop()
+      if (cell === undefined) return false
+      Atomics.store(this.claims, cell, id)
+      run.cell = cell
+    }
+    run.id = id
+    run.slot = slot
+    slot.runs.push(run)
+    const msg: RunMessage = { id, cell: run.cell, request: run.request }
+    const list = outgoing.get(slot)
+    if (list) list.push(msg)
+    else outgoing.set(slot, [msg])
+    return true
+  }
+
+  /** Pool size reached lazily: the spare joins first, else a new worker starts. */
+  private grow(): void {
+    while (this.workers() < this.size) {
+      if (this.spare) this.promoteSpare()
+      else this.spawn()
+    }
+  }
+
+  /**
+   * An idle worker takes queued runs back from a busy one (after the scheduler has had its turn
+   * to refill the backlog): a long job never holds short ones behind it while a worker is free.
+   */
+  private stealSoon(): void {
+    if (this.stealQueued) return
+    let idle = false
+    for (const s of this.slots) if (s.ready && !s.retiring && s.runs.length === 0) idle = true
+    if (!idle) return
+    this.stealQueued = true
+    setImmediate(() => {
+      this.stealQueued = false
+      this.steal()
+    })
+  }
+
+  private steal(): void {
+    if (this.closed || this.backlog.length > 0) return this.distribute()
+    for (const thief of this.slots) {
+      if (!thief.ready || thief.retiring || thief.runs.length > 0) continue
+      let victim: Slot | null = null
+      let most = 0
+      for (const s of this.slots) {
+        const waiting = s.runs.filter((r) => !r.started && !r.settled).length
+        if (waiting > most) {
+          victim = s
+          most = waiting
+        }
+      }
+      if (!victim) return
+      // Half of what waits there, from the back: the front is what that worker starts next.
+      const taken = this.takeBack(victim, Math.ceil(most / 2))
+      if (taken.length === 0) continue
+      this.backlog.push(...taken)
+      const outgoing = new Map<Slot, RunMessage[]>()
+      for (const run of this.backlog.splice(0)) this.assign(thief, run, outgoing)
+      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
+    }
+  }
+
+  /** Withdraws up to `max` queued runs from the back of a worker's queue (shared claims only), oldest first. */
+  private takeBack(slot: Slot, max: number): PoolRun[] {
+    const taken: PoolRun[] = []
+    for (let i = slot.runs.length - 1; i >= 0 && taken.length < max; i--) {
+      const run = slot.runs[i]!
+      if (run.started || run.settled) break
+      if (!this.unclaim(run)) break // the worker has begun it, and so everything before it
+      slot.runs.splice(i, 1)
+      taken.unshift(run)
+    }
+    return taken
+  }
+
+  /** True when the pool won the claim: the worker will never start this assignment. */
+  private unclaim(run: PoolRun): boolean {
+    if (!this.claims || run.cell < 0) return false
+    if (Atomics.compareExchange(this.claims, run.cell, run.id, 0) !== run.id) return false
+    this.freeCell(run)
+    run.slot = null
+    return true
+  }
+
+  private freeCell(run: PoolRun): void {
+    if (run.cell < 0) return
+    this.freeCells.push(run.cell)
+    run.cell = -1
+  }
+
+  // ── cancel and kill ────────────────────────────────────────────────────────────────────────
+
+  private cancel(run: PoolRun): void {
+    if (run.settled) return
+    const slot = run.slot
+    if (!slot) {
+      // Still in the backlog: it simply ends.
+      this.backlog.splice(this.backlog.indexOf(run), 1)
+      return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
+    }
+    if (!run.started && this.unclaim(run)) {
+      slot.runs.splice(slot.runs.indexOf(run), 1)
+      this.distributeSoon()
+      return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
+    }
+    if (slot.gone) return
+    slot.worker.send({ type: 'cancel', id: run.id })
+    // A process child drops a queued run on this message (or aborts it at once if it crossed its
+    // start); the run ends now and stays on the slot's books until the child answers for it.
+    if (!run.started && !this.claims) this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
+  }
+
+  private kill(run: PoolRun): boolean {
+    if (run.settled) return true
+    const slot = run.slot
+    if (!run.started || !slot) {
+      this.cancel(run)
+      return true
+    }
+    this.settle(run, new TaskFailure('crashed', KILLED_MESSAGE))
+    this.lose(slot, KILLED_MESSAGE)
+    slot.worker.kill()
+    return true
+  }
+
+  // ── workers ────────────────────────────────────────────────────────────────────────────────
+
+  private spawn(asSpare = false): Slot {
+    let onStarted!: () => void
+    let onExit!: () => void
+    const slot: Slot = {
+      worker: null as unknown as PoolWorker,
+      ready: false,
+      runs: [],
+      current: null,
+      fatal: null,
+      gone: false,
+      retiring: false,
+      started: new Promise<void>((res) => (onStarted = res)),
+      exited: new Promise<void>((res) => (onExit = res)),
+      busy: new BusyMeter(),
+    }
+    slot.worker = this.spawnWorker({
+      message: (msgs) => this.onMessages(slot, msgs, onStarted),
+      output: (line, stream) => slot.current?.hooks.log(line, stream),
+      exit: (why) => {
+        onStarted()
+        onExit()
+        this.onExit(slot, why)
+      },
+    })
+    slot.worker.send({ type: 'config', cwd: this.cwd, jobsDirs: this.jobsDirs, claims: this.claims && (this.claims.buffer as SharedArrayBuffer) })
+    if (!asSpare) this.slots.add(slot)
+    return slot
+  }
+
+  private onMessages(slot: Slot, msgs: FromWorker[], onStarted: () => void): void {
+    let freed = false
+    for (const msg of msgs) {
+      if (msg.type === 'ready') {
+        slot.ready = true
+        onStarted()
+        this.distributeSoon()
+        continue
+      }
+      if (msg.type === 'fatal') {
+        slot.fatal = msg.message
+        continue
+      }
+      const run = find(slot.runs, msg.id)
+      if (!run) continue // late news from a run given up with its worker
+      switch (msg.type) {
+        case 'started':
+          run.started = true
+          slot.current = run
+          slot.busy.begin()
+          if (!run.settled) run.hooks.worker(slot.worker.label)
+          break
+        case 'progress':
+          if (!run.settled) run.hooks.progress(msg.fraction, msg.message)
+          break
+        case 'log':
+          if (!run.settled) run.hooks.log(msg.line, 'log')
+          break
+        case 'result':
+        case 'error':
+          slot.runs.splice(slot.runs.indexOf(run), 1)
+          this.freeCell(run)
+          if (run.started) slot.busy.end(msg.ms)
+          if (slot.current === run) slot.current = null
+          if (msg.type === 'result') this.settle(run, null, msg.value)
+          else this.settle(run, failureFrom(msg))
+          freed = true
+          break
+      }
+    }
+    if (!freed) return
+    if (slot.retiring && slot.runs.length === 0) this.retire(slot)
+    this.distributeSoon()
+  }
+
+  private onExit(slot: Slot, why: string): void {
+    const wasReady = slot.ready
+    slot.ready = false
+    if (slot === this.spare) {
+      this.spare = null
+      if (wasReady) this.spareSoon()
+      return
+    }
+    if (slot.gone) return // retired, killed or closed: already off the books
+    // A worker that never got ready means the entry itself is broken: respawning would loop,
+    // and runs waiting for a worker would wait forever.
+    this.lose(slot, slot.fatal ? `${why}: ${slot.fatal}` : why, wasReady)
+    if (!wasReady && ![...this.slots].some((s) => s.ready)) {
+      for (const run of this.backlog.splice(0)) this.settle(run, new TaskFailure('crashed', why))
+    }
+  }
+
+  /**
+   * A worker is gone (killed, crashed): its started run fails with `why`, the runs it had not
+   * started go back to the front of the backlog, and a replacement takes its place off the hot path.
+   */
+  private lose(slot: Slot, why: string, replace = true): void {
+    if (slot.gone) return
+    this.drop(slot)
+    slot.busy.end()
+    const back: PoolRun[] = []
+    for (const run of slot.runs) {
+      if (run.settled) continue
+      if (run.started) {
+        this.settle(run, new TaskFailure('crashed', why))
+        continue
+      }
+      // Threads: the claim says for sure whether it began. Processes: it reported its start
+      // before calling the job, so an unreported run had not begun.
+      const unstarted = this.claims ? this.unclaim(run) : true
+      if (!unstarted || run.requeued >= MAX_REQUEUES) {
+        this.settle(run, new TaskFailure('crashed', why))
+        continue
+      }
+      if (!this.claims) run.requeued++
+      run.slot = null
+      this.freeCell(run)
+      back.push(run)
+    }
+    slot.runs = []
+    slot.current = null
+    this.backlog.unshift(...back)
+    if (replace) this.replenish()
+    this.distributeSoon()
+  }
+
+  private settle(run: PoolRun, failure: TaskFailure | null, value?: unknown): void {
+    if (run.settled) return
+    run.settled = true
+    if (failure) run.reject(failure)
+    else run.resolve(value)
+  }
+
+  /** Shrinking: queued runs go back (where they can) and the worker leaves once it has none. */
+  private retireSoon(slot: Slot): void {
+    slot.retiring = true
+    if (this.claims) this.backlog.unshift(...this.takeBack(slot, Infinity))
+    if (slot.runs.length === 0) this.retire(slot)
+  }
+
+  private retire(slot: Slot): void {
+    this.drop(slot)
+    slot.worker.retire()
+  }
+
+  /** Out of the pool's books at once; the process/thread may take a moment more to end. */
+  private drop(slot: Slot): void {
+    slot.gone = true
+    this.slots.delete(slot)
+    if (this.spare === slot) this.spare = null
+  }
+
+  private promoteSpare(): void {
+    const spare = this.spare!
+    this.spare = null
+    this.slots.add(spare)
+    this.spareSoon()
+  }
+
+  /**
+   * Keeps the pool at its size after a loss: the spare at once, else a new worker off the hot
+   * path. A pool that loses workers keeps a spare from then on (warm() starts one up front).
+   */
+  private replenish(): void {
+    if (this.closed) return
+    if (this.spare && this.workers() < this.size) {
+      this.promoteSpare()
+      this.distributeSoon()
+      return
+    }
+    this.spareSoon()
+    setImmediate(() => {
+      if (this.closed) return
+      while (this.workers() < this.size) this.spawn()
+      this.distributeSoon()
+    })
+  }
+
+  /** A new spare, later: building a worker blocks this thread for a moment, so never right after a loss. */
+  private spareSoon(): void {
+    if (!this.traits.spare || this.closed || this.spare || this.spareTimer) return
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = null
+      if (!this.closed && !this.spare) this.spare = this.spawn(true)
+    }, SPARE_DELAY_MS)
+    this.spareTimer.unref()
+  }
+}
+
+function find(runs: PoolRun[], id: number): PoolRun | undefined {
+  for (let i = 0; i < runs.length; i++) if (runs[i]!.id === id) return runs[i]
+  return undefined
+}

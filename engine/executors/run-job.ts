@@ -1,0 +1,115 @@
+// The one place a job function is run, whatever the executor: resolve the job, build its
+// context, pass params, turn a throw into a TaskFailure and the result into plain JSON.
+// Loop calls it directly; thread workers and pool children call it through protocol.ts.
+import type { JobExecutor } from '../../common/types'
+import type { JobContext, JobFn } from '../jobs/job'
+import { loadJob } from '../jobs/resolve'
+import { TaskFailure } from './executor'
+import { MAX_LINE } from './lines'
+
+const capLine = (line: string): string => (line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …[line truncated]' : line)
+
+export interface JobRequest {
+  job: string
+  params: Record<string, unknown>
+  inputs: unknown[]
+  taskId: string
+  attempt: number
+  cwd: string
+  jobsDirs: string[]
+}
+
+export interface JobSink {
+  progress(fraction: number | null, message?: string): void
+  log(line: string): void
+}
+
+/** A job may report progress in a tight loop; at most one report per interval crosses over, and always the last. */
+export const PROGRESS_INTERVAL_MS = 16
+
+function throttle(sink: JobSink): { progress: JobSink['progress']; flush(): void } {
+  let last = 0
+  let pending: [number | null, string | undefined] | null = null
+  let timer: NodeJS.Timeout | null = null
+  const flush = (): void => {
+    if (timer) clearTimeout(timer)
+    timer = null
+    if (!pending) return
+    const [f, m] = pending
+    pending = null
+    last = performance.now()
+    sink.progress(f, m)
+  }
+  return {
+    flush,
+    progress(fraction, message) {
+      const f = fraction === null ? null : Math.min(1, Math.max(0, Number(fraction) || 0))
+      pending = [f, message === undefined ? undefined : String(message)]
+      const wait = last + PROGRESS_INTERVAL_MS - performance.now()
+      // Sends synchronously when due, so a busy loop that never yields still reports.
+      if (wait <= 0) flush()
+      else timer ??= setTimeout(flush, wait)
+    },
+  }
+}
+
+/**
+ * A job function stays resolved this long before its module is checked for changes again: a
+ * stream of runs skips the stat and the await, and an edited module is still picked up.
+ */
+const RECHECK_MS = 1000
+const resolved = new Map<string, { fn: JobFn; cwd: string; jobsDirs: string[]; at: number }>()
+
+function recentJob(req: JobRequest): JobFn | null {
+  const hit = resolved.get(req.job)
+  if (!hit || hit.cwd !== req.cwd || hit.jobsDirs !== req.jobsDirs || performance.now() - hit.at > RECHECK_MS) return null
+  return hit.fn
+}
+
+async function resolveJob(req: JobRequest): Promise<JobFn> {
+  const fn = await loadJob(req.job, { cwd: req.cwd, jobsDirs: req.jobsDirs })
+  resolved.set(req.job, { fn, cwd: req.cwd, jobsDirs: req.jobsDirs, at: performance.now() })
+  return fn
+}
+
+/** Results are small JSON: the same value whichever executor ran the job. */
+function toJson(value: unknown): unknown {
+  if (value === undefined || value === null) return null
+  // Scalars need no round trip (JSON has no NaN or Infinity).
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null
+  if (typeof value === 'boolean' || typeof value === 'string') return value
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (e) {
+    throw new TaskFailure('error', `job result is not JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  return text === undefined ? null : JSON.parse(text)
+}
+
+/** Resolves with the JSON result; rejects with a TaskFailure. */
+export async function runJob(req: JobRequest, executor: JobExecutor, signal: AbortSignal, sink: JobSink): Promise<unknown> {
+  const progress = throttle(sink)
+  try {
+    // Awaited even when known: a cancel right behind the start still ends the run before the job.
+    const fn = await (recentJob(req) ?? resolveJob(req))
+    // A cancel that arrived while the module loaded: the job would never see the abort event.
+    if (signal.aborted) throw new TaskFailure('error', 'cancelled before the job started')
+    const ctx: JobContext = {
+      signal,
+      progress: progress.progress,
+      log: (line) => sink.log(capLine(String(line))),
+      inputs: req.inputs,
+      taskId: req.taskId,
+      attempt: req.attempt,
+      executor,
+      cwd: req.cwd,
+    }
+    const value = await fn(req.params, ctx)
+    return toJson(value)
+  } catch (e) {
+    throw TaskFailure.from(e)
+  } finally {
+    progress.flush()
+  }
+}

@@ -1,0 +1,53 @@
+// What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
+// Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
+import type { TaskloopApi } from '../common/api'
+import type { Limits } from '../common/types'
+import type { Retention } from './store'
+
+export interface EngineOptions {
+  /** Concurrency limit per executor; thread and process pools follow theirs. Defaults: loop 256, thread/process = cores, command 16. */
+  limits?: Partial<Limits>
+  /** How long running work may take to stop cooperatively at shutdown before it is forced (default 5000). */
+  shutdownGraceMs?: number
+  /** Per-task cooperative-cancel grace when the spec names none (default 3000). */
+  killGraceMs?: number
+  /** Folders whose job modules may be named by export alone (`--jobs DIR`). */
+  jobsDirs?: string[]
+  /** Base folder for relative job module paths and command cwd (default process.cwd()). */
+  cwd?: string
+  /** Event batch interval (default 50 ms). */
+  batchIntervalMs?: number
+  /** Folder for the task store (SQLite) and log files; absent: tasks live in memory only. */
+  dataDir?: string
+  /** How many finished tasks the store (and memory) keep. */
+  retention?: Retention
+  /**
+   * Finished tasks kept in memory (default 20,000); older ones stay in the store (history) but
+   * leave the engine's memory and its snapshots, so a long-running engine stays bounded.
+   */
+  keepInMemory?: number
+  /** Heap limit of each pool thread in MB (default 2048): a job past it fails as crashed, the app lives on. */
+  threadHeapMb?: number
+  /** Backpressure: a submit that would take the pending queue past this is refused (default 200,000). */
+  maxPending?: number
+}
+
+export interface ShutdownReport {
+  /** Pending tasks cancelled with reason "shutdown". */
+  cancelledPending: number
+  /** Running tasks that stopped cooperatively within the grace. */
+  stoppedCooperatively: number
+  /** Ids of tasks that had to be forced (terminate / SIGKILL), or abandoned loop jobs. */
+  forced: string[]
+  durationMs: number
+}
+
+export interface EngineHandle extends TaskloopApi {
+
+  /** Runs the shutdown sequence once; later calls return the same promise. */
+  shutdown(options?: { graceMs?: number }): Promise<ShutdownReport>
+  /** A second Ctrl+C: force everything still running now. */
+  escalate(): void
+  /** The host learns that a client asked to quit (the UI's Quit). */
+  onQuitRequested(listener: () => void): void
+}

@@ -1,0 +1,499 @@
+// Where a task's life is decided: queued, started on its executor within the limit, stopped
+// (cancel → grace → force), retried, chained after others, gated by its batch, finished.
+// Every transition goes through move(), which keeps the counters and the event batches true.
+import {
+  emptyCounters,
+  type BatchSnapshot,
+  EXECUTORS,
+  type CancelReason,
+  type Counters,
+  type ExecutorKind,
+  type FailReason,
+  type Limits,
+  type TaskError,
+  type TaskReason,
+  type TaskState,
+} from '../common/types'
+import { TaskFailure, type Executor, type Run, type RunHooks } from './executors/executor'
+import type { EventBatcher } from './events'
+import { Gate } from './gate'
+import { TaskQueue } from './queue'
+import type { TaskLogs } from './task-log'
+import type { Task } from './task'
+
+/** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
+const FORCE_SETTLE_MS = 3000
+const MAX_RESULT_CHARS = 65_536
+const MAX_RETRY_DELAY_MS = 3_600_000
+
+/**
+ * One run handed to an executor. Pools take a few runs ahead of their workers, so a handed task
+ * stays pending until its executor says the job started (hooks.worker): states stay honest.
+ */
+interface Handoff {
+  kind: ExecutorKind
+  /** The scheduler still follows this run (not disowned by a cancel, a pause, or its settlement). */
+  live: boolean
+  started: boolean
+  /** Its place under the executor's limit was given back. */
+  released: boolean
+}
+
+interface BatchState {
+  name: string
+  failFast: boolean
+  members: Task[]
+  /** The batch's concurrency (the seeds' TaskPool / Semaphore). */
+  gate: Gate
+}
+
+export interface SchedulerOptions {
+  executors: Record<ExecutorKind, Executor>
+  limits: Limits
+  killGraceMs: number
+  events: EventBatcher
+  logs: TaskLogs
+  /** Told about every forced stop (terminate / SIGKILL / abandoned loop job). */
+  onForced?(task: Task): void
+  onFinished?(task: Task): void
+}
+
+export class Scheduler {
+  readonly tasks = new Map<string, Task>()
+  readonly counters: Counters = emptyCounters()
+  readonly limits: Limits
+  private readonly queues = Object.fromEntries(EXECUTORS.map((e) => [e, new TaskQueue()])) as Record<ExecutorKind, TaskQueue>
+  /** Runs handed to each executor and not yet released (started or sent ahead). */
+  private readonly handed = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  /** Of those, the ones whose job started (running + cancelling). */
+  private readonly active = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  private readonly handoffs = new Map<Task, Handoff>()
+  private readonly dependents = new Map<string, Task[]>()
+  private readonly batches = new Map<string, BatchState>()
+  /** Per-group concurrency limits; groups without one are not gated. */
+  private readonly groups = new Map<string, Gate>()
+  /** Gates each task passed through, to leave them when it finishes. */
+  private readonly passed = new Map<Task, Gate[]>()
+  private paused = false
+  private dispatchQueued = false
+  /** Set at shutdown: nothing new starts and failed attempts are not retried. */
+  private draining = false
+  private idleWaiters: (() => void)[] = []
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.limits = { ...o.limits }
+  }
+
+  /** Tasks started and not yet settled, per executor (running + cancelling). */
+  activeCount(kind: ExecutorKind): number {
+    return this.active[kind]
+  }
+
+  /** Pending tasks of an executor: queued here, or handed to it and not started yet. */
+  queuedCount(kind: ExecutorKind): number {
+    return this.queues[kind].size + this.handed[kind] - this.active[kind]
+  }
+
+  addBatch(id: string, name: string, concurrency: number, failFast: boolean): void {
+    this.batches.set(id, { name, failFast, members: [], gate: new Gate(concurrency) })
+  }
+
+  /** A batch's progress and its results in submission order (asyncio.gather). */
+  batch(id: string): BatchSnapshot | null {
+    const b = this.batches.get(id)
+    if (!b) return null
+    const counters = emptyCounters()
+    for (const m of b.members) counters[m.state]++
+    const finished = counters.done + counters.failed + counters.cancelled
+    const total = b.members.length
+    const state =
+      finished < total ? 'running' : counters.done === total ? 'done' : counters.failed > 0 ? 'failed' : 'cancelled'
+    return {
+      id,
+      name: b.name,
+      total,
+      concurrency: b.gate.limit,
+      failFast: b.failFast,
+      counters,
+      progress: total === 0 ? 1 : finished / total,
+      state,
+      taskIds: b.members.map((m) => m.id),
+      results: b.members.map((m) => (m.state === 'done' ? m.result : null)),
+    }
+  }
+
+  /**
+   * Registers new pending tasks, then links their `after` dependencies, so tasks of one submit
+   * may depend on each other (the engine refused unknown ids and cycles).
+   */
+  add(tasks: Task[]): void {
+    for (const task of tasks) {
+      this.tasks.set(task.id, task)
+      this.counters.pending++
+      this.o.events.changedTask(task)
+      if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
+    }
+    for (const task of tasks) this.link(task)
+  }
+
+  private link(task: Task): void {
+    for (const depId of task.spec.after ?? []) {
+      const dep = this.tasks.get(depId)
+      if (dep?.state === 'done') continue
+      // A dependency that failed, was cancelled, or was pruned from history cannot feed this task.
+      if (!dep || dep.final) {
+        this.cancel(task, 'dependency')
+        return
+      }
+      task.waitingOn++
+      const list = this.dependents.get(depId)
+      if (list) list.push(task)
+      else this.dependents.set(depId, [task])
+    }
+    if (task.waitingOn === 0) this.ready(task)
+  }
+
+  /** A task restored from the store in a final state: history only, nothing to schedule. */
+  addFinished(task: Task): void {
+    this.tasks.set(task.id, task)
+    this.counters[task.state]++
+  }
+
+  /** Forgets finished tasks (retention); their dependents were settled when they finished. */
+  forget(ids: string[]): void {
+    for (const id of ids) {
+      const t = this.tasks.get(id)
+      if (!t?.final) continue
+      this.tasks.delete(id)
+      this.counters[t.state]--
+    }
+  }
+
+  /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */
+  cancel(task: Task, reason: CancelReason, graceMs?: number): void {
+    if (task.state === 'pending') {
+      // Sent ahead to a pool and not started: the run ends there without its job being called.
+      const run = this.disown(task)
+      this.move(task, 'cancelled', reason)
+      this.finished(task)
+      run?.cancel()
+    } else if (task.state === 'running') {
+      this.stop(task, reason, graceMs)
+    }
+  }
+
+  drain(): void {
+    this.draining = true
+  }
+
+  /** Forces every stop in progress now (shutdown deadline, second Ctrl+C). */
+  forceAll(): void {
+    for (const t of this.tasks.values()) if (t.state === 'cancelling') this.force(t)
+  }
+
+  setLimits(limits: Partial<Limits>): void {
+    for (const kind of EXECUTORS) {
+      const n = limits[kind]
+      if (n === undefined) continue
+      this.limits[kind] = n
+      this.o.executors[kind].resize(n)
+    }
+    this.o.events.changedLimits(this.limits)
+    this.scheduleDispatch()
+  }
+
+  /** Resolves when nothing is running or cancelling. */
+  idle(): Promise<void> {
+    if (EXECUTORS.every((k) => this.handed[k] === 0)) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Sets (or with null removes) a group's concurrency limit, live. */
+  setGroupLimit(group: string, limit: number | null): void {
+    let gate = this.groups.get(group)
+    if (limit === null) {
+      if (gate) gate.limit = Infinity
+    } else if (gate) {
+      gate.limit = limit
+    } else {
+      gate = new Gate(limit)
+      this.groups.set(group, gate)
+    }
+    if (gate) this.admitted(gate, gate.admit())
+  }
+
+  groupLimits(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [g, gate] of this.groups) if (gate.limit !== Infinity) out[g] = gate.limit
+    return out
+  }
+
+  /** Pause intake: running tasks go on, nothing new starts until resume. */
+  setPaused(paused: boolean): void {
+    this.paused = paused
+    // Runs sent ahead and not started come back to the queue: nothing new starts while paused.
+    if (paused) {
+      for (const [task, h] of [...this.handoffs]) {
+        if (h.started) continue
+        this.disown(task)?.cancel()
+        this.queues[task.executor].push(task)
+      }
+    }
+    this.scheduleDispatch()
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /** A task whose dependencies are met goes through its batch gate, then its group gate, then to its queue. */
+  private ready(task: Task): void {
+    this.pass(task, this.gatesOf(task), 0)
+  }
+
+  private gatesOf(task: Task): Gate[] {
+    const gates: Gate[] = []
+    const batch = task.batch && this.batches.get(task.batch.id)
+    if (batch) gates.push(batch.gate)
+    const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
+    if (group) gates.push(group)
+    return gates
+  }
+
+  private pass(task: Task, gates: Gate[], from: number): void {
+    for (let i = from; i < gates.length; i++) {
+      if (!gates[i]!.enter(task)) return
+      const list = this.passed.get(task)
+      if (list) list.push(gates[i]!)
+      else this.passed.set(task, [gates[i]!])
+    }
+    this.enqueue(task)
+  }
+
+  private admitted(gate: Gate, tasks: Task[]): void {
+    for (const t of tasks) {
+      const gates = this.gatesOf(t)
+      const list = this.passed.get(t)
+      if (list) list.push(gate)
+      else this.passed.set(t, [gate])
+      this.pass(t, gates, gates.indexOf(gate) + 1)
+    }
+  }
+
+  private enqueue(task: Task): void {
+    this.queues[task.executor].push(task)
+    this.scheduleDispatch()
+  }
+
+  private scheduleDispatch(): void {
+    if (this.dispatchQueued) return
+    this.dispatchQueued = true
+    queueMicrotask(() => {
+      this.dispatchQueued = false
+      this.dispatch()
+    })
+  }
+
+  private dispatch(): void {
+    if (this.draining || this.paused) return
+    for (const kind of EXECUTORS) {
+      const queue = this.queues[kind]
+      const limit = this.limits[kind]
+      const cap = limit + limit * (this.o.executors[kind].prefetch ?? 0)
+      while (this.handed[kind] < cap) {
+        const task = queue.pop()
+        if (!task) break
+        this.start(task)
+      }
+    }
+  }
+
+  /** Hands the task to its executor; it stays pending until the executor says the job started. */
+  private start(task: Task): void {
+    const kind = task.executor
+    const h: Handoff = { kind, live: true, started: false, released: false }
+    this.handed[kind]++
+    this.handoffs.set(task, h)
+    const hooks: RunHooks = {
+      worker: (label) => this.started(task, h, label),
+      progress: (fraction, message) => {
+        if (!h.live || !h.started) return
+        task.progress = fraction === null ? null : Math.min(1, Math.max(0, fraction))
+        if (message !== undefined) task.progressMessage = message
+        this.o.events.changedTask(task)
+      },
+      log: (line, stream = 'log') => h.live && this.o.logs.append(task.id, line, stream),
+    }
+    const inputs = (task.spec.after ?? []).map((id) => this.tasks.get(id)?.result ?? null)
+    let run: Run
+    try {
+      run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
+    } catch (e) {
+      run = { result: Promise.reject(e), cancel() {}, kill: () => false }
+    }
+    if (h.live) task.run = run
+    run.result.then(
+      (value) => this.settle(task, h, true, value),
+      (error: unknown) => this.settle(task, h, false, error),
+    )
+  }
+
+  /** The executor started the job: now the task is running, and its timeout counts. */
+  private started(task: Task, h: Handoff, label: string | null): void {
+    if (!h.live || h.started || task.state !== 'pending') return
+    h.started = true
+    this.active[h.kind]++
+    task.progress = null
+    task.progressMessage = null
+    task.worker = label
+    this.move(task, 'running')
+    const { timeoutMs } = task.spec
+    if (timeoutMs !== undefined) task.timers.push(setTimeout(() => this.stop(task, 'timeout'), timeoutMs))
+  }
+
+  /** The scheduler stops following the task's handed run (cancelled or paused before it started). */
+  private disown(task: Task): Run | null {
+    const h = this.handoffs.get(task)
+    if (!h) return null
+    h.live = false
+    this.handoffs.delete(task)
+    const run = task.run
+    task.run = null
+    return run
+  }
+
+  /** Gives the run's place under the executor's limit back, once. */
+  private release(h: Handoff): void {
+    if (h.released) return
+    h.released = true
+    this.handed[h.kind]--
+    if (h.started) this.active[h.kind]--
+    this.scheduleDispatch()
+    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
+      for (const w of this.idleWaiters.splice(0)) w()
+    }
+  }
+
+  private stop(task: Task, why: CancelReason | 'timeout', graceMs?: number): void {
+    if (task.state !== 'running' || !task.run) return
+    task.stopping = why
+    task.cancelRequestedAt = Date.now()
+    this.move(task, 'cancelling', why)
+    task.run.cancel()
+    const grace = graceMs ?? task.spec.killGraceMs ?? this.o.killGraceMs
+    task.timers.push(setTimeout(() => this.force(task), grace))
+  }
+
+  private force(task: Task): void {
+    if (task.state !== 'cancelling' || !task.run) return
+    const run = task.run
+    this.o.onForced?.(task)
+    if (run.kill()) {
+      task.timers.push(setTimeout(() => this.abandon(task), FORCE_SETTLE_MS))
+    } else {
+      // A loop job cannot be forced: the engine stops waiting for it and says so.
+      task.ignoredCancel = true
+      this.abandon(task)
+    }
+  }
+
+  private abandon(task: Task): void {
+    const h = this.handoffs.get(task)
+    if (task.state !== 'cancelling' || !h) return
+    this.o.logs.append(task.id, 'did not stop after the cancel grace; abandoned', 'log')
+    this.settle(task, h, false, new TaskFailure('error', 'abandoned after the cancel grace'))
+  }
+
+  private settle(task: Task, h: Handoff, ok: boolean, value: unknown): void {
+    this.release(h)
+    if (!h.live) return // already settled (abandoned), or disowned by a cancel or a pause
+    // Ended before it started (a command that could not spawn, a closed pool): it ran, briefly.
+    if (!h.started) this.started(task, h, null)
+    h.live = false
+    this.handoffs.delete(task)
+    const stopping = task.stopping
+    if (ok) {
+      task.result = clampResult(value)
+      task.progress = 1
+      this.move(task, 'done')
+    } else if (stopping === 'timeout') {
+      this.failOrRetry(task, 'timeout', { message: `timed out after ${task.spec.timeoutMs} ms` })
+    } else if (stopping !== null) {
+      this.move(task, 'cancelled', stopping)
+    } else {
+      const f = TaskFailure.from(value)
+      this.failOrRetry(task, f.kind, toError(f))
+    }
+    if (task.final) this.finished(task)
+  }
+
+  /** A failed attempt: back to pending while retries last, else failed (the caller runs finished()). */
+  private failOrRetry(task: Task, reason: FailReason, error: TaskError): void {
+    task.error = error
+    const retries = task.spec.retries ?? 0
+    if (task.attempt > retries || this.draining) {
+      this.move(task, 'failed', reason)
+      return
+    }
+    this.o.logs.append(task.id, `attempt ${task.attempt} failed (${reason}): ${error.message}; retrying`, 'log')
+    task.attempt++
+    this.move(task, 'pending')
+    const base = task.spec.retryDelayMs ?? 0
+    // Exponential backoff: base, 2·base, 4·base …
+    const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - 2))
+    if (delay === 0) this.enqueue(task)
+    else task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
+  }
+
+  /** Consequences of a task reaching a final state: dependents, its batch, listeners. */
+  private finished(task: Task): void {
+    const deps = this.dependents.get(task.id)
+    if (deps) {
+      this.dependents.delete(task.id)
+      for (const d of deps) {
+        if (d.state !== 'pending') continue
+        if (task.state === 'done') {
+          if (--d.waitingOn === 0) this.ready(d)
+        } else {
+          this.cancel(d, 'dependency')
+        }
+      }
+    }
+    const batch = task.batch && this.batches.get(task.batch.id)
+    if (batch?.failFast && task.state === 'failed') {
+      for (const m of batch.members) if (!m.final && m !== task) this.cancel(m, 'fail-fast')
+    }
+    const gates = this.passed.get(task)
+    if (gates) {
+      this.passed.delete(task)
+      for (const g of gates) this.admitted(g, g.leave(task))
+    }
+    this.o.onFinished?.(task)
+  }
+
+  private move(task: Task, next: TaskState, reason: TaskReason | null = null): void {
+    const prev = task.to(next, reason)
+    this.counters[prev]--
+    this.counters[next]++
+    this.o.events.changedTask(task)
+  }
+}
+
+function toError(e: unknown): TaskError {
+  if (e instanceof Error) return { message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
+  return { message: String(e) }
+}
+
+/** Results travel to every client: keep them small JSON. */
+function clampResult(value: unknown): unknown {
+  if (value === undefined) return null
+  if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value
+  try {
+    const json = JSON.stringify(value)
+    if (json === undefined) return null
+    if (json.length > MAX_RESULT_CHARS) return { truncated: true, chars: json.length, preview: json.slice(0, 1000) }
+    return JSON.parse(json)
+  } catch (e) {
+    return { unserializable: e instanceof Error ? e.message : String(e) }
+  }
+}

@@ -1,0 +1,120 @@
+// One WebSocket client of `GET /api/events`: a snapshot, then every event batch in seq order,
+// plus the logs it watches. A client that cannot keep up is dropped; it reconnects and resyncs.
+import type { WebSocket } from 'ws'
+import { z } from 'zod'
+import { taskIdSchema } from '../common/schema'
+import type { EngineEvent, Snapshot } from '../common/types'
+import { TaskloopError } from '../common/types'
+import type { ClientMessage, ServerMessage } from '../common/wire'
+import type { EngineHandle } from '../engine/handle'
+
+/** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+const clientMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('resync') }),
+  z.strictObject({ type: z.literal('watch-log'), id: taskIdSchema }),
+  z.strictObject({ type: z.literal('unwatch-log'), id: taskIdSchema }),
+])
+
+export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
+  let closed = false
+  /** seq of the last snapshot or batch sent; events at or below it are already included. */
+  let sentSeq = -1
+  /** While a snapshot is being fetched, batches wait here so none overtakes it. */
+  let held: EngineEvent[] | null = []
+  const logs = new Map<string, () => void>()
+
+  /** The last snapshot's size: a client with 100k tasks has that much in flight right after it, and is not slow for it. */
+  let snapshotBytes = 0
+  const send = (message: ServerMessage): void => {
+    if (closed || ws.readyState !== ws.OPEN) return
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes) {
+      ws.terminate()
+      return
+    }
+    const data = JSON.stringify(message)
+    if (message.type === 'snapshot') snapshotBytes = data.length
+    ws.send(data)
+  }
+
+  const forward = (event: EngineEvent): void => {
+    if (event.seq <= sentSeq) return
+    sentSeq = event.seq
+    send(event)
+  }
+
+  const resync = async (): Promise<void> => {
+    held ??= []
+    let snapshot: Snapshot
+    try {
+      snapshot = await engine.snapshot()
+    } catch (e) {
+      held = null
+      send({ type: 'error', error: TaskloopError.from(e).message })
+      return
+    }
+    const waiting = held ?? []
+    held = null
+    sentSeq = -1
+    forward(snapshot)
+    for (const event of waiting) if (event.type === 'batch') forward(event)
+  }
+
+  const unsubscribe = engine.subscribe((event) => {
+    if (held) held.push(event)
+    // The engine's own opening snapshot is redundant with ours unless it is newer.
+    else forward(event)
+  })
+  void resync()
+
+  const unwatch = (id: string): void => {
+    logs.get(id)?.()
+    logs.delete(id)
+  }
+
+  const handle = (message: ClientMessage): void => {
+    switch (message.type) {
+      case 'resync':
+        void resync()
+        return
+      case 'watch-log': {
+        const { id } = message
+        unwatch(id)
+        try {
+          logs.set(id, engine.subscribeLog(id, (lines) => send({ type: 'log', id, lines })))
+        } catch (e) {
+          send({ type: 'error', error: TaskloopError.from(e).message })
+        }
+        return
+      }
+      case 'unwatch-log':
+        unwatch(message.id)
+        return
+    }
+  }
+
+  ws.on('message', (data, isBinary) => {
+    let value: unknown
+    try {
+      value = JSON.parse(isBinary ? '' : data.toString())
+    } catch {
+      send({ type: 'error', error: 'expected a JSON message' })
+      return
+    }
+    const parsed = clientMessageSchema.safeParse(value)
+    if (!parsed.success) {
+      send({ type: 'error', error: `unknown message: ${parsed.error.issues[0]?.message ?? 'invalid'}` })
+      return
+    }
+    handle(parsed.data)
+  })
+
+  ws.on('close', () => {
+    closed = true
+    unsubscribe()
+    for (const off of logs.values()) off()
+    logs.clear()
+  })
+  ws.on('error', () => ws.terminate())
+}
