@@ -1,10 +1,10 @@
-// The seeds' classic examples with real executors; generous bounds, the figures live in bench/.
+// Classic Python concurrency examples (gather, a pool of 3) with real executors; generous bounds, the figures live in bench/.
 import { describe, expect, it } from 'vitest'
 import { useEngines, waitFinal } from '../../helpers/engine'
 
 const newEngine = useEngines()
 
-describe('seeds: concurrency examples', () => {
+describe('classic concurrency examples', () => {
   it('three loop sleeps of 1, 2 and 4 s run concurrently: about 4 s, not 7', async () => {
     const engine = newEngine()
     const t0 = Date.now()

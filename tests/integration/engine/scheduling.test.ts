@@ -1,4 +1,4 @@
-// Priorities, chains, batches (the seeds' TaskPool/Semaphore and task groups), runtime limits.
+// Priorities, chains, batches (asyncio's Semaphore and task groups), runtime limits.
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'

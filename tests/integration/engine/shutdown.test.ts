@@ -1,4 +1,4 @@
-// The Ctrl+C sequence (ARCHITECTURE "Shutdown") on a real engine, in-process and on its thread.
+// The Ctrl+C sequence (docs/ARCHITECTURE.md "Shutdown") on a real engine, in-process and on its thread.
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, ShutdownStatus } from '../../../common/types'
 import { startEngineThread } from '../../../engine/thread/client'
