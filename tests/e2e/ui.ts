@@ -44,17 +44,20 @@ export function serveEachTest(args: string[] = []): ServedUi {
     server = null
     expect(problems).toEqual([])
   })
+  const current = (): ServerProcess => {
+    if (!server) throw new Error('the server exists only while a test runs')
+    return server
+  }
   return {
     get server() {
-      if (!server) throw new Error('the server exists only while a test runs')
-      return server
+      return current()
     },
     async open(page) {
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
       page.on('console', (m) => {
         if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text())
       })
-      await page.goto(this.server.url)
+      await page.goto(current().url)
       await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
       await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
     },
