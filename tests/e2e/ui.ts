@@ -1,4 +1,4 @@
-// What the e2e tests do with the UI, through the same names a user (or a screen reader) sees.
+// What the e2e tests do with the UI, through the same names a user (or a screen reader) sees, and the server each test opens it on.
 import { expect, test, type Page } from '@playwright/test'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
