@@ -6,6 +6,42 @@ import vue from 'eslint-plugin-vue'
 import vueParser from 'vue-eslint-parser'
 import globals from 'globals'
 
+/**
+ * The layer rules (docs/ARCHITECTURE.md, "Layers"): the top-level folders each folder must not
+ * import, and the folders that must not import `electron`. The engine and `common/` run without
+ * Electron (in `taskloop serve`, in tests); the renderer reaches the engine only through its API
+ * (types from `common/`). tests/unit/lint/layers.test.ts breaks each rule once to prove it fires.
+ */
+const LAYERS = {
+  common: ['main', 'engine', 'server', 'cli', 'preload', 'renderer'],
+  engine: ['main', 'server', 'cli', 'preload', 'renderer'],
+  server: ['main', 'cli', 'preload', 'renderer'],
+  cli: ['main', 'preload', 'renderer'],
+  main: ['server', 'cli', 'preload', 'renderer'],
+  preload: ['main', 'engine', 'server', 'cli', 'renderer'],
+  renderer: ['main', 'engine', 'server', 'cli', 'preload'],
+}
+const NO_ELECTRON = ['common', 'engine', 'server', 'cli', 'renderer']
+
+/** One `no-restricted-imports` setting per folder; typescript-eslint's version also checks `import type`. */
+function layerRule(folder, except = []) {
+  const banned = LAYERS[folder].filter((f) => !except.includes(f))
+  const patterns = banned.map((target) => ({
+    // A relative path that climbs to the repository root and enters the banned folder.
+    regex: `^(\\.{1,2}/)+${target}(/|$)`,
+    caseSensitive: true,
+    message: `${folder}/ must not import ${target}/ (layer rules: docs/ARCHITECTURE.md, "Layers").`,
+  }))
+  if (NO_ELECTRON.includes(folder)) {
+    patterns.push({
+      regex: '^electron(/|$)',
+      caseSensitive: true,
+      message: `${folder}/ must not import electron: it also runs without Electron (docs/ARCHITECTURE.md, "Layers").`,
+    })
+  }
+  return { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] }
+}
+
 export default defineConfig(
   {
     ignores: ['out/**', 'dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '.taskloop-data/**'],
@@ -38,6 +74,12 @@ export default defineConfig(
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
     // Playwright reads fixtures from the first parameter's pattern: `async ({}, testInfo) =>` is its idiom.
     rules: { 'no-empty-pattern': 'off' },
+  },
+  ...Object.keys(LAYERS).map((folder) => ({ files: [`${folder}/**`], rules: layerRule(folder) })),
+  {
+    // TEMPORARY: the bridge's type still lives in preload/; the lead removes this once it moved to common/.
+    files: ['renderer/src/api/electron.ts', 'renderer/src/env.d.ts'],
+    rules: layerRule('renderer', ['preload']),
   },
   {
     rules: {

@@ -1,4 +1,4 @@
-// The headless hosts' Ctrl+C (ARCHITECTURE "Shutdown"): the first SIGINT/SIGTERM/SIGHUP, a quit
+// The headless hosts' Ctrl+C (docs/ARCHITECTURE.md "Shutdown"): the first SIGINT/SIGTERM/SIGHUP, a quit
 // from the UI, or the host itself starts the engine's graceful shutdown; another Ctrl+C forces it.
 import type { EngineHandle, ShutdownReport } from '../engine/handle'
 

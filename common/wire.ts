@@ -1,5 +1,5 @@
 // Messages on the headless server's WebSocket (`GET /api/events`), both directions.
-// HTTP routes are listed in ../shared/ARCHITECTURE.md ("Headless API") plus:
+// HTTP routes are listed in the README ("Headless API") plus:
 //   POST /api/limits {limits} → {limits}     POST /api/quit → 202     GET /api/snapshot → Snapshot
 import type { EngineEvent, LogLine } from './types'
 

@@ -373,7 +373,7 @@ export class Engine implements EngineHandle {
     else void this.shutdown({ graceMs: 0 })
   }
 
-  /** ARCHITECTURE "Shutdown": announce, refuse, cancel pending, stop running, force after the grace, close. */
+  /** docs/ARCHITECTURE.md "Shutdown": announce, refuse, cancel pending, stop running, force after the grace, close. */
   private async runShutdown(graceMs: number): Promise<ShutdownReport> {
     const started = Date.now()
     const draining = [...this.scheduler.tasks.values()].filter((t) => t.state === 'running' || t.state === 'cancelling')

@@ -1,4 +1,4 @@
-// Coalesces task changes into event batches (ARCHITECTURE "Events to the UI"):
+// Coalesces task changes into event batches ("event batch" in docs/ARCHITECTURE.md):
 // at most one batch per interval, only the latest snapshot of each changed task, increasing seq.
 import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats } from '../common/types'
 import type { Task } from './task'

@@ -1,4 +1,4 @@
-// A counting gate (the seeds' Semaphore / TaskPool): at most `limit` tasks past it at once.
+// A counting gate (a semaphore, like asyncio's): at most `limit` tasks past it at once.
 // Batches and groups each own one; a task passes its gates in order before it is queued on its executor.
 import type { Task } from './task'
 

@@ -43,7 +43,7 @@ interface BatchState {
   name: string
   failFast: boolean
   members: Task[]
-  /** The batch's concurrency (the seeds' TaskPool / Semaphore). */
+  /** The batch's concurrency: a semaphore over its tasks (asyncio's Semaphore). */
   gate: Gate
 }
 

@@ -1,4 +1,4 @@
-// A Task is one scheduled run of a spec, with the state machine of ARCHITECTURE ("Task states").
+// A Task is one scheduled run of a spec, with the state machine of docs/ARCHITECTURE.md ("Task states").
 import {
   isCommandSpec,
   type Attempt,

@@ -1,4 +1,4 @@
-// The headless API (ARCHITECTURE "Headless API", plus /api/limits, /api/quit, /api/snapshot, and the
+// The headless API (the README's "Headless API", plus /api/limits, /api/quit, /api/snapshot, and the
 // host-only batch, pause/resume and group-limit calls of EngineHandle):
 // each route validates what came over the wire, calls the engine, and answers JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http'

@@ -1,4 +1,4 @@
-// Messages between the engine thread and its client proxy (call_soon_threadsafe, as postMessage).
+// Messages between the engine thread and its client proxy on the host thread, over postMessage (docs/ARCHITECTURE.md).
 import type { EngineEvent, LogLine } from '../../common/types'
 import type { EngineOptions } from '../handle'
 

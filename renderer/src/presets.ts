@@ -1,4 +1,4 @@
-// The launcher's presets: the seeds' examples (asyncio gather, a TaskPool/Semaphore, Pool(3) on
+// The launcher's presets: the classic Python concurrency examples (asyncio gather, a TaskPool/Semaphore, Pool(3) on
 // threads and processes, chained coroutines, producer/consumer, wait_for, a task that ignores
 // cancel), as specs a user can launch with one click.
 import type { Limits, SubmitSpec } from '../../common/types'

@@ -1,44 +1,19 @@
 // The UI in a real browser (Debian's Chromium) against the real headless server: launch a mix of
 // executors, watch the rows move live, cancel one, cancel all, and quit.
-import { expect, test, type Page } from '@playwright/test'
-import { startServer, type ServerProcess } from './server'
-import { launch, row, rows, screenshot, twentyTasks } from './ui'
+import { expect, test } from '@playwright/test'
+import { launch, row, rows, screenshot, serveEachTest, twentyTasks } from './ui'
 
-let server: ServerProcess
-/** Page errors and CSP refusals: they only show up in the console, so collect and fail on them. */
-let problems: string[] = []
-
-test.beforeEach(async () => {
-  problems = []
-  server = await startServer(['--grace-ms', '3000'])
-})
-
-test.afterEach(async () => {
-  const code = await server.stop()
-  const testInfo = test.info()
-  if (testInfo.status !== testInfo.expectedStatus) console.log(`taskloop serve (exit ${code}):\n${server.output()}`)
-  expect(problems).toEqual([])
-})
-
-async function open(page: Page): Promise<void> {
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text())
-  })
-  await page.goto(server.url)
-  await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
-  await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
-}
+const ui = serveEachTest(['--grace-ms', '3000'])
 
 test('20 tasks on every executor: live states, cancel one, cancel all, counters add up', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await twentyTasks(page, 'browser')
   await page.emulateMedia({ colorScheme: 'dark' })
   await screenshot(page, 'browser-dark')
 })
 
 test('a bad spec is refused in the launcher, naming the field; a failed task can be retried', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await page.locator('textarea[name="params"]').fill('{"ms": }')
   await page.getByRole('button', { name: 'Launch', exact: true }).click()
   await expect(page.getByRole('alert')).toHaveText(/^params: not valid JSON/)
@@ -59,7 +34,7 @@ test('a bad spec is refused in the launcher, naming the field; a failed task can
 })
 
 test('concurrency per executor is set from the UI and kept by the engine', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
   await thread.fill('3')
   const applied = page.waitForResponse((r) => r.url().endsWith('/api/limits') && r.ok())
@@ -73,7 +48,7 @@ test('concurrency per executor is set from the UI and kept by the engine', async
 })
 
 test("a task's details show its outcome and its log, live", async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await launch(page, { name: 'talker', command: 'echo hello from taskloop; sleep 1; echo bye >&2; exit 3', count: 1 })
   await row(page, 'talker').getByRole('button', { name: 'talker', exact: true }).click()
   const detail = page.getByRole('region', { name: 'talker' })
@@ -88,7 +63,7 @@ test("a task's details show its outcome and its log, live", async ({ page }) => 
 })
 
 test('Quit shows what drains and the countdown, then the server exits', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await launch(page, { name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true }, executor: 'loop', count: 1 })
   await launch(page, { name: 'spinner', job: 'spin', params: { ms: 60_000 }, executor: 'thread', count: 1 })
   await expect(row(page, 'stubborn')).toHaveAttribute('data-state', 'running')
@@ -102,7 +77,7 @@ test('Quit shows what drains and the countdown, then the server exits', async ({
   await expect(dialog.getByRole('list').last()).toContainText('stubborn', { timeout: 10_000 })
   await expect(dialog).toContainText(/Forced \(1\)/)
   await screenshot(page, 'browser-shutdown-forced')
-  expect(await server.exited).toBe(0)
+  expect(await ui.server.exited).toBe(0)
   // The page outlives the server and says so.
   await expect(page.getByRole('status').filter({ hasText: 'No word from the engine' })).toBeVisible({ timeout: 10_000 })
 })

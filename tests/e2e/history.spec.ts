@@ -1,19 +1,12 @@
 // The History view against the real headless server: pages from the task store, exports as CSV.
 import { readFileSync } from 'node:fs'
 import { expect, test } from '@playwright/test'
-import { startServer, type ServerProcess } from './server'
-import { launch, screenshot } from './ui'
+import { launch, screenshot, serveEachTest } from './ui'
 
-let server: ServerProcess
-test.beforeEach(async () => {
-  server = await startServer()
-})
-test.afterEach(async () => {
-  await server.stop()
-})
+const ui = serveEachTest()
 
 test('history pages the store and exports the selection as CSV', async ({ page }) => {
-  await page.goto(server.url)
+  await ui.open(page)
   await launch(page, { name: 'hist', count: 60, concurrency: 20, job: 'sleep', params: { ms: 5 }, executor: 'loop' })
   await expect(page.getByLabel('done count', { exact: true })).toHaveText('60')
   await page.getByRole('tab', { name: 'History' }).click()

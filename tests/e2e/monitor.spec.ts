@@ -5,37 +5,13 @@ import { expect, test, type Page } from '@playwright/test'
 import { copyFileSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { SubmitSpec } from '../../common/types'
-import { startServer, type ServerProcess } from './server'
-import { row, rows, screenshot, SCREENSHOTS } from './ui'
+import { row, rows, screenshot, SCREENSHOTS, serveEachTest } from './ui'
 
-let server: ServerProcess
-let problems: string[] = []
-
-test.beforeEach(async () => {
-  problems = []
-  server = await startServer(['--grace-ms', '3000'])
-})
-
-test.afterEach(async () => {
-  const code = await server.stop()
-  const testInfo = test.info()
-  if (testInfo.status !== testInfo.expectedStatus) console.log(`taskloop serve (exit ${code}):\n${server.output()}`)
-  expect(problems).toEqual([])
-})
-
-async function open(page: Page): Promise<void> {
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text())
-  })
-  await page.goto(server.url)
-  await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
-  await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
-}
+const ui = serveEachTest(['--grace-ms', '3000'])
 
 /** Submits through the server's HTTP API (what a script would do), not the launcher. */
 async function submit(spec: SubmitSpec): Promise<string[]> {
-  const res = await fetch(new URL('/api/tasks', server.url), {
+  const res = await fetch(new URL('/api/tasks', ui.server.url), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(spec),
@@ -47,7 +23,7 @@ async function submit(spec: SubmitSpec): Promise<string[]> {
 const tab = (page: Page, name: string) => page.getByRole('tab', { name })
 
 test('search by name, params and error; filter by state and executor', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({
     batch: {
       name: 'mixed',
@@ -97,7 +73,7 @@ test('search by name, params and error; filter by state and executor', async ({ 
 })
 
 test('the detail follows a live log, can pause it, and shows attempts and the error', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({ name: 'talkative', job: 'ticker', params: { steps: 40, intervalMs: 100 }, executor: 'loop' })
   await submit({ name: 'flaky', job: 'fail', params: { message: 'nope', afterMs: 10 }, retries: 1, retryDelayMs: 10 })
   await row(page, 'talkative').getByRole('button', { name: 'talkative', exact: true }).click()
@@ -126,7 +102,7 @@ test('the detail follows a live log, can pause it, and shows attempts and the er
 })
 
 test('timeline: a lane per worker thread and pool process, one for the loop and one for commands', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await page.getByRole('spinbutton', { name: 'thread concurrency' }).fill('2')
   await page.getByRole('spinbutton', { name: 'thread concurrency' }).press('Tab')
   await page.getByRole('spinbutton', { name: 'process concurrency' }).fill('2')
@@ -173,7 +149,7 @@ test('timeline: a lane per worker thread and pool process, one for the loop and 
 })
 
 test('presets run to the end: gather, Pool(3) on threads, chain, wait_for', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   const preset = (name: RegExp) => page.getByRole('button', { name })
   await preset(/^gather/).click()
   await expect(page.getByRole('status').filter({ hasText: 'Launched 3 tasks' })).toBeVisible()
@@ -201,13 +177,13 @@ test('presets run to the end: gather, Pool(3) on threads, chain, wait_for', asyn
   const detail = page.getByRole('region', { name: 'phase2' })
   await expect(detail).toContainText('Runs after: phase1 (done)')
   const [p1, p2] = await Promise.all(
-    ['phase1', 'phase2'].map(async (n) => (await fetch(new URL(`/api/tasks/${await row(page, n).getAttribute('data-task-id')}`, server.url)).then((r) => r.json())) as { startedAt: number; endedAt: number }),
+    ['phase1', 'phase2'].map(async (n) => (await fetch(new URL(`/api/tasks/${await row(page, n).getAttribute('data-task-id')}`, ui.server.url)).then((r) => r.json())) as { startedAt: number; endedAt: number }),
   )
   expect(p2!.startedAt).toBeGreaterThanOrEqual(p1!.endedAt)
 })
 
 test('keyboard: arrows move, c cancels, Space selects, r retries the selection', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({ batch: { name: 'waits', tasks: [1, 2, 3].map((i) => ({ name: `wait ${i}`, job: 'sleep', params: { ms: 60_000 } })) } })
   await expect(page.getByLabel('running count', { exact: true })).toHaveText('3')
   // Newest first: wait 3, wait 2, wait 1.
@@ -238,7 +214,7 @@ test('keyboard: arrows move, c cancels, Space selects, r retries the selection',
 })
 
 test('metrics: charts fill from the live stats; the drain panel on SIGINT counts down and names what was forced', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({ name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true }, executor: 'loop' })
   await submit({ name: 'polite', job: 'sleep', params: { ms: 60_000 }, executor: 'loop' })
   await submit({ batch: { name: 'churn', concurrency: 4, tasks: Array.from({ length: 40 }, (_, i) => ({ name: `churn ${i}`, job: 'sleep', params: { ms: 100 } })) } })
@@ -252,7 +228,7 @@ test('metrics: charts fill from the live stats; the drain panel on SIGINT counts
   await page.getByRole('searchbox', { name: 'Search tasks' }).fill('stubborn')
   await expect(row(page, 'stubborn')).toHaveAttribute('data-state', 'running')
 
-  server.child.kill('SIGINT')
+  ui.server.child.kill('SIGINT')
   const dialog = page.getByRole('dialog', { name: /Shutting down|Forcing|Shut down/ })
   await expect(dialog).toBeVisible()
   await expect(dialog).toContainText('Press Ctrl+C again to force now')
@@ -263,11 +239,11 @@ test('metrics: charts fill from the live stats; the drain panel on SIGINT counts
   await expect(dialog).toContainText(/Forced \(1\)/, { timeout: 10_000 })
   await expect(dialog.locator('.draining li', { hasText: 'stubborn' })).toContainText('forced')
   await screenshot(page, 'monitor-drain-forced')
-  expect(await server.exited).toBe(130)
+  expect(await ui.server.exited).toBe(130)
 })
 
 test('10,000 tasks: the table keeps under 150 rows in the DOM and scrolls to the oldest', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({ batch: { name: 'many', tasks: Array.from({ length: 10_000 }, (_, i) => ({ name: `n${i}`, job: 'sleep', params: { ms: 0 } })) } })
   await expect(page.getByLabel('done count', { exact: true })).toHaveText('10000', { timeout: 30_000 })
   await expect(page.getByRole('heading', { name: /Tasks \(10000\)/ })).toBeVisible()
@@ -280,7 +256,7 @@ test('10,000 tasks: the table keeps under 150 rows in the DOM and scrolls to the
 })
 
 test('the main view with tasks in several states (docs/screenshot.png)', async ({ page }) => {
-  await open(page)
+  await ui.open(page)
   await submit({
     batch: {
       name: 'crawl',
@@ -294,7 +270,7 @@ test('the main view with tasks in several states (docs/screenshot.png)', async (
   const [old] = await submit({ name: 'old export', job: 'sleep', params: { ms: 60_000 } })
   await submit({ name: 'thumbnails', job: 'sleep', params: { ms: 200 }, executor: 'loop' })
   await expect(row(page, 'report')).toHaveAttribute('data-state', 'failed')
-  await fetch(new URL(`/api/tasks/${old}/cancel`, server.url), { method: 'POST' })
+  await fetch(new URL(`/api/tasks/${old}/cancel`, ui.server.url), { method: 'POST' })
   await expect(row(page, 'old export')).toHaveAttribute('data-state', 'cancelled')
   await expect(row(page, 'thumbnails')).toHaveAttribute('data-state', 'done')
   await expect(row(page, 'fetch page 1')).toHaveAttribute('data-state', 'done', { timeout: 15_000 })

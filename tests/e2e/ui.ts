@@ -1,8 +1,9 @@
-// What the e2e tests do with the UI, through the same names a user (or a screen reader) sees.
-import { expect, type Page } from '@playwright/test'
+// What the e2e tests do with the UI, through the same names a user (or a screen reader) sees, and the server each test opens it on.
+import { expect, test, type Page } from '@playwright/test'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { TASK_STATES, type TaskState } from '../../common/types'
+import { startServer, type ServerProcess } from './server'
 
 // Globals of the page, for page.evaluate callbacks: this is the Node tsconfig (no DOM lib, and a
 // lib reference would leak DOM types into the whole program).
@@ -15,6 +16,52 @@ export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-results
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
+}
+
+export interface ServedUi {
+  /** This test's `taskloop serve`. */
+  readonly server: ServerProcess
+  /** Opens the UI on this test's server and waits until it is connected and shows the counters. */
+  open(page: Page): Promise<void>
+}
+
+/**
+ * One `taskloop serve` per test of the calling spec file, stopped after it (its output printed
+ * when the test failed). Page errors and CSP refusals only show up in the console: `open` collects
+ * them and the test fails on any.
+ */
+export function serveEachTest(args: string[] = []): ServedUi {
+  let server: ServerProcess | null = null
+  let problems: string[] = []
+  test.beforeEach(async () => {
+    problems = []
+    server = await startServer(args)
+  })
+  test.afterEach(async () => {
+    const code = await server!.stop()
+    const testInfo = test.info()
+    if (testInfo.status !== testInfo.expectedStatus) console.log(`taskloop serve (exit ${code}):\n${server!.output()}`)
+    server = null
+    expect(problems).toEqual([])
+  })
+  const current = (): ServerProcess => {
+    if (!server) throw new Error('the server exists only while a test runs')
+    return server
+  }
+  return {
+    get server() {
+      return current()
+    },
+    async open(page) {
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+      page.on('console', (m) => {
+        if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text())
+      })
+      await page.goto(current().url)
+      await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
+      await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
+    },
+  }
 }
 
 export interface LaunchForm {

@@ -1,14 +1,10 @@
 // Commands that misbehave: ignore SIGTERM, start a tree of descendants, write 1 GB of output.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Engine } from '../../engine/engine'
-import { waitFor, waitState } from '../helpers/engine'
+import { useEngines, waitFor, waitState } from '../helpers/engine'
 import { aliveInGroup, survivorsOf, pidOf } from '../helpers/proc'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 200 })
-  engine = null
-})
+const newEngine = useEngines(200)
 
 const runningPgid = async (e: Engine, id: string) =>
   pidOf(await waitFor('the command to run', async () => {
@@ -19,7 +15,7 @@ const runningPgid = async (e: Engine, id: string) =>
 describe('misbehaving commands', () => {
   for (const how of ['cancel', 'shutdown'] as const) {
     it(`one that ignores SIGTERM and starts a tree of descendants: none survives a ${how}`, async () => {
-      engine = new Engine()
+      const engine = newEngine()
       const { ids: [id] } = await engine.submit({
         name: 'stubborn tree',
         killGraceMs: 500,
@@ -40,7 +36,7 @@ describe('misbehaving commands', () => {
   }
 
   it('one that writes 1 GB: memory stays bounded, the log is capped, the engine stays responsive', async () => {
-    engine = new Engine({ limits: { loop: 4 } })
+    const engine = newEngine({ limits: { loop: 4 } })
     const rssBefore = process.memoryUsage().rss
     // 1 GiB of x's in lines of 99: 10.8 million lines.
     const { ids: [flood] } = await engine.submit({ name: 'flood', command: "head -c 1073741824 /dev/zero | tr '\\0' x | fold -w 99" })
@@ -68,7 +64,7 @@ describe('misbehaving commands', () => {
   }, 150_000)
 
   it('100,000 submissions in a burst: the excess is refused with a clear error, nothing accepted is lost', async () => {
-    engine = new Engine({ maxPending: 50_000, limits: { loop: 512 } })
+    const engine = newEngine({ maxPending: 50_000, limits: { loop: 512 } })
     // A subscriber sees every task reach its final state (the engine itself keeps only the newest 20,000 live).
     const finished = new Map<string, string>()
     engine.subscribe((e) => {

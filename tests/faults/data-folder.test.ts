@@ -5,8 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../engine/engine'
-import { waitFinal, waitFor } from '../helpers/engine'
+import { useEngines, waitFinal, waitFor } from '../helpers/engine'
 
 function tryMount(): string | null {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-tmpfs-'))
@@ -24,23 +23,22 @@ if (!canMount) console.log('data-folder faults skipped: mounting a tmpfs needs r
 
 let mounted: string | null = null
 const roMounts: string[] = []
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 200 })
-  engine = null
+afterEach(() => {
   for (const m of roMounts.splice(0)) execFileSync('umount', ['-l', m])
   if (mounted) {
     execFileSync('umount', ['-l', mounted])
     mounted = null
   }
 })
+// Registered after the unmounting: Vitest runs after-hooks last-registered first, so engines close first.
+const newEngine = useEngines(200)
 
 const work = (n: number) => ({ batch: { tasks: Array.from({ length: n }, (_, i) => ({ name: `w${i}`, job: 'sleep', params: { ms: 20 } })) } })
 
 describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
   it('a full disk: the write error is reported, tasks keep running, writes resume when space is back', async () => {
     mounted = tryMount()!
-    engine = new Engine({ dataDir: path.join(mounted, 'data') })
+    const engine = newEngine({ dataDir: path.join(mounted, 'data') })
     await waitFinal(engine, (await engine.submit(work(5))).ids)
     const filler = path.join(mounted, 'filler')
     try {
@@ -51,17 +49,17 @@ describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
     const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 200 }, (_, i) => ({ name: `after full ${i}`, job: 'sleep', params: { ms: 5 }, group: 'x'.repeat(150) })) } })
     const done = await waitFinal(engine, ids)
     expect(done.every((t) => t.state === 'done')).toBe(true)
-    const error = await waitFor('the store error', async () => (await engine!.stats()).store?.error)
+    const error = await waitFor('the store error', async () => (await engine.stats()).store?.error)
     expect(error).toMatch(/^cannot write .*taskloop\.db: .*(full|space)/i)
     rmSync(filler)
     await waitFinal(engine, (await engine.submit(work(3))).ids)
-    await waitFor('writes to work again', async () => (await engine!.stats()).store?.error === null)
+    await waitFor('writes to work again', async () => (await engine.stats()).store?.error === null)
   })
 
   it('a read-only data folder with history in it: reported, history readable, tasks keep running', async () => {
     mounted = tryMount()!
     const dataDir = path.join(mounted, 'data')
-    const first = new Engine({ dataDir })
+    const first = newEngine({ dataDir })
     await waitFinal(first, (await first.submit(work(3))).ids)
     await first.shutdown()
     // A read-only bind mount of the same folder (a remount of the tmpfs itself is refused while files are open).
@@ -69,11 +67,11 @@ describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
     execFileSync('mount', ['--bind', dataDir, readOnly])
     execFileSync('mount', ['-o', 'remount,bind,ro', readOnly])
     roMounts.push(readOnly)
-    engine = new Engine({ dataDir: readOnly })
+    const engine = newEngine({ dataDir: readOnly })
     expect((await engine.list()).length === 3 || (await engine.stats()).store?.error).toBeTruthy()
     const { ids } = await engine.submit(work(10))
     expect((await waitFinal(engine, ids)).every((t) => t.state === 'done')).toBe(true)
-    expect(await waitFor('the store error', async () => (await engine!.stats()).store?.error)).toMatch(/read-?only|cannot open/i)
+    expect(await waitFor('the store error', async () => (await engine.stats()).store?.error)).toMatch(/read-?only|cannot open/i)
   })
 
   it('a data folder that cannot be opened at all: the engine runs without history and says why', async () => {
@@ -82,7 +80,7 @@ describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
     execFileSync('mount', ['--bind', mounted, readOnly])
     execFileSync('mount', ['-o', 'remount,bind,ro', readOnly])
     roMounts.push(readOnly)
-    engine = new Engine({ dataDir: path.join(readOnly, 'data') })
+    const engine = newEngine({ dataDir: path.join(readOnly, 'data') })
     expect((await engine.stats()).store?.error).toMatch(/^cannot open the task store in .*: /)
     expect((await waitFinal(engine, (await engine.submit(work(2))).ids)).map((t) => t.state)).toEqual(['done', 'done'])
   })

@@ -3,21 +3,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../engine/engine'
-import { waitFinal } from '../helpers/engine'
+import { describe, expect, it } from 'vitest'
+import { useEngines, waitFinal } from '../helpers/engine'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 200 })
-  engine = null
-})
+const newEngine = useEngines(200)
 
 describe('memory exhaustion', () => {
   it('a thread job past its heap limit fails as crashed; the next job on the pool runs', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-oom-'))
     writeFileSync(path.join(dir, 'jobs.mjs'), 'export async function hog() { const keep = []; for (;;) keep.push(new Array(1e5).fill(Math.random())) }\n')
-    engine = new Engine({ cwd: dir, limits: { thread: 1 }, threadHeapMb: 64 })
+    const engine = newEngine({ cwd: dir, limits: { thread: 1 }, threadHeapMb: 64 })
     const { ids } = await engine.submit({
       batch: { tasks: [{ name: 'hog', job: './jobs.mjs#hog', executor: 'thread' }, { name: 'after', job: 'primes', params: { below: 100 } }] },
     })

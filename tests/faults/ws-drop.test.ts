@@ -4,10 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { EngineEvent, TaskSnapshot } from '../../common/types'
-import { Engine } from '../../engine/engine'
 import { startServer, type TaskloopServer } from '../../server/server'
 import { httpApi } from '../../renderer/src/api/http'
-import { waitFor } from '../helpers/engine'
+import { useEngines, waitFor } from '../helpers/engine'
 
 const sockets: WebSocket[] = []
 class TrackedSocket extends WebSocket {
@@ -17,18 +16,17 @@ class TrackedSocket extends WebSocket {
   }
 }
 
-let engine: Engine | null = null
+const newEngine = useEngines(200)
 let server: TaskloopServer | null = null
+// Registered after the engines: Vitest runs after-hooks last-registered first, so the server closes first.
 afterEach(async () => {
   await server?.close()
-  await engine?.shutdown({ graceMs: 200 })
   server = null
-  engine = null
 })
 
 describe('a WebSocket drop mid-run', () => {
   it('the client reconnects, resyncs from a snapshot, and misses nothing', async () => {
-    engine = new Engine({ limits: { loop: 50 } })
+    const engine = newEngine({ limits: { loop: 50 } })
     server = await startServer({ engine, auth: false })
     const api = httpApi({ base: server.url, WebSocket: TrackedSocket as unknown as typeof globalThis.WebSocket, fetch })
 
@@ -60,7 +58,7 @@ describe('a WebSocket drop mid-run', () => {
       sockets.at(-1)!.terminate() // no close frame: a cable pulled
       await waitFor('a new connection', async () => sockets.length === drop + 2 && sockets.at(-1)!.readyState === WebSocket.OPEN)
     }
-    await waitFor('every task to finish in the engine', async () => (await engine!.stats()).counters.done === ids.length, 30_000)
+    await waitFor('every task to finish in the engine', async () => (await engine.stats()).counters.done === ids.length, 30_000)
     await waitFor('the client to catch up', async () => ids.every((id) => tasks.get(id)?.state === 'done'), 5000)
     const truth = await engine.list()
     expect([...tasks.values()].sort((a, b) => a.id.localeCompare(b.id)).map((t) => [t.id, t.state, t.progress])).toEqual(

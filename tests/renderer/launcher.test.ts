@@ -99,7 +99,7 @@ describe('launcher', () => {
     expect(spec.batch.tasks.map((t) => ('executor' in t ? t.executor : null))).toEqual(['process', 'process', 'process', 'process'])
   })
 
-  it('offers the seeds: gather, TaskPool, Pool(3) on threads and processes, chain, producer/consumer, timeout, ignores cancel', () => {
+  it('offers the classic examples: gather, TaskPool, Pool(3) on threads and processes, chain, producer/consumer, timeout, ignores cancel', () => {
     const { wrapper } = setup()
     const labels = wrapper.findAll('.presets button').map((b) => b.text())
     for (const re of [/^gather/, /^TaskPool/, /Pool\(3\).*threads/, /Pool\(3\).*processes/, /^chain/, /producer/, /times out/, /ignores cancel/]) {

@@ -1,14 +1,9 @@
 // Cancel per executor through the engine: pending, cooperative, ignored (forced after the grace).
-import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../engine/engine'
-import { waitFor, waitState } from '../../helpers/engine'
+import { describe, expect, it } from 'vitest'
+import { useEngines, waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, survivorsOf, pidOf } from '../../helpers/proc'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 500 })
-  engine = null
-})
+const newEngine = useEngines()
 
 const cooperative = {
   loop: { job: 'sleep', executor: 'loop', params: { ms: 30_000 } },
@@ -26,7 +21,7 @@ const ignoring = {
 
 describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s', (kind) => {
   it('a pending task is cancelled without ever starting', async () => {
-    engine = new Engine({ limits: { [kind]: 1 } })
+    const engine = newEngine({ limits: { [kind]: 1 } })
     const { ids: [first] } = await engine.submit({ name: 'first', ...cooperative[kind] })
     const { ids: [second] } = await engine.submit({ name: 'second', ...cooperative[kind] })
     await waitState(engine, first!, 'running')
@@ -38,10 +33,10 @@ describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s',
   })
 
   it('a running task stops cooperatively, well within the grace', async () => {
-    engine = new Engine({ killGraceMs: 10_000 })
+    const engine = newEngine({ killGraceMs: 10_000 })
     const { ids: [id] } = await engine.submit({ name: 'long', ...cooperative[kind] })
     await waitState(engine, id!, 'running')
-    await waitFor('worker label', async () => (await engine!.get(id!)).worker)
+    await waitFor('worker label', async () => (await engine.get(id!)).worker)
     await engine.cancel(id!)
     expect(['cancelling', 'cancelled']).toContain((await engine.get(id!)).state)
     const t = await waitState(engine, id!, 'cancelled', 5000)
@@ -51,11 +46,11 @@ describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s',
   })
 
   it('a task that ignores the cooperative request is still stopped after its grace', async () => {
-    engine = new Engine({ limits: { [kind]: 1 } })
+    const engine = newEngine({ limits: { [kind]: 1 } })
     const { ids: [id] } = await engine.submit({ name: 'stubborn', killGraceMs: 600, ...ignoring[kind] })
     // Wait until the job really runs (spin reports progress once its worker has started it).
     const running = await waitFor('the job to run', async () => {
-      const t = await engine!.get(id!)
+      const t = await engine.get(id!)
       return t.state === 'running' && t.worker && (t.executor !== 'thread' && t.executor !== 'process' ? true : (t.progress ?? 0) > 0) ? t : undefined
     })
     await new Promise((r) => setTimeout(r, 200)) // let the command install its trap
@@ -72,7 +67,7 @@ describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s',
 
 describe('cancel semantics', () => {
   it('cancel-all cancels pending and running alike, and cancelling a finished task is a no-op', async () => {
-    engine = new Engine({ limits: { loop: 2 } })
+    const engine = newEngine({ limits: { loop: 2 } })
     const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 5 }, () => ({ job: 'sleep', params: { ms: 30_000 } })) } })
     await waitState(engine, ids[1]!, 'running')
     await engine.cancelAll()
@@ -84,14 +79,14 @@ describe('cancel semantics', () => {
   })
 
   it('an unknown task id is refused with a clear error', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     await expect(engine.cancel('nope')).rejects.toMatchObject({ code: 'not-found', message: 'unknown task id "nope"' })
   })
 
   it('a command that starts grandchildren leaves no descendant after cancel', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [id] } = await engine.submit({ command: 'sleep 30 & sleep 30 & (sleep 30 & wait) & wait', killGraceMs: 500 })
-    const t = await waitFor('worker', async () => (await engine!.get(id!)).worker)
+    const t = await waitFor('worker', async () => (await engine.get(id!)).worker)
     const pgid = pidOf(t)
     await waitFor('grandchildren to start', async () => aliveInGroup(pgid).length >= 5)
     await engine.cancel(id!)

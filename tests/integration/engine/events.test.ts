@@ -1,18 +1,13 @@
 // Event batches: a snapshot first, then coalesced deltas with increasing seq.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { EngineEvent, EventBatch, TaskSnapshot } from '../../../common/types'
-import { Engine } from '../../../engine/engine'
-import { waitFinal } from '../../helpers/engine'
+import { useEngines, waitFinal } from '../../helpers/engine'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 500 })
-  engine = null
-})
+const newEngine = useEngines()
 
 describe('events', () => {
   it('a subscriber gets a snapshot, then batches with increasing seq, coalesced per interval', async () => {
-    engine = new Engine({ batchIntervalMs: 50 })
+    const engine = newEngine({ batchIntervalMs: 50 })
     const events: EngineEvent[] = []
     engine.subscribe((e) => events.push(e))
     const { ids } = await engine.submit({ batch: { tasks: [{ job: 'ticker', params: { steps: 200, intervalMs: 2 } }, { job: 'sleep', params: { ms: 100 } }] } })
@@ -33,7 +28,7 @@ describe('events', () => {
   })
 
   it('log lines reach a log subscriber, tail first', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [id] } = await engine.submit({ job: 'ticker', params: { steps: 5, intervalMs: 20 } })
     const lines: string[] = []
     await new Promise((r) => setTimeout(r, 50))

@@ -1,17 +1,12 @@
 // Bad input and failing jobs become failed tasks with a reason; nothing else breaks.
-import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../engine/engine'
-import { waitFinal, waitState } from '../../helpers/engine'
+import { describe, expect, it } from 'vitest'
+import { useEngines, waitFinal, waitState } from '../../helpers/engine'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 500 })
-  engine = null
-})
+const newEngine = useEngines()
 
 describe('failures', () => {
   it('a timeout counts from start, not from enqueue, and fails with reason timeout', async () => {
-    engine = new Engine({ limits: { loop: 1 } })
+    const engine = newEngine({ limits: { loop: 1 } })
     const { ids: [blocker] } = await engine.submit({ job: 'sleep', params: { ms: 700 } })
     const { ids: [id] } = await engine.submit({ job: 'sleep', params: { ms: 5000 }, timeoutMs: 500 })
     const t = await waitState(engine, id!, 'failed', 8000)
@@ -23,7 +18,7 @@ describe('failures', () => {
   })
 
   it('a job that throws fails with its message; retries run again with attempt + 1', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [once] } = await engine.submit({ job: 'fail', params: { message: 'disk on fire', afterMs: 5 } })
     const { ids: [thrice] } = await engine.submit({ job: 'fail', params: { message: 'flaky', afterMs: 5 }, retries: 2, retryDelayMs: 20 })
     const [a, b] = await waitFinal(engine, [once!, thrice!])
@@ -34,7 +29,7 @@ describe('failures', () => {
   })
 
   it('a thread job that crashes its worker fails as crashed, and the pool goes on', async () => {
-    engine = new Engine({ limits: { thread: 1 } })
+    const engine = newEngine({ limits: { thread: 1 } })
     const { ids } = await engine.submit({
       batch: { tasks: [{ job: 'crash', params: { afterMs: 10 } }, { job: 'spin', params: { ms: 50 } }, { job: 'primes', params: { below: 1000 } }] },
     })
@@ -45,7 +40,7 @@ describe('failures', () => {
   })
 
   it('a process job that exits fails as crashed, and the pool goes on', async () => {
-    engine = new Engine({ limits: { process: 1 } })
+    const engine = newEngine({ limits: { process: 1 } })
     const { ids } = await engine.submit({
       batch: { tasks: [{ job: 'crash', executor: 'process', params: { afterMs: 10 } }, { job: 'sleep', executor: 'process', params: { ms: 10 } }] },
     })
@@ -55,7 +50,7 @@ describe('failures', () => {
   })
 
   it('commands: not found, non-zero exit, output captured', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids } = await engine.submit({
       batch: { tasks: [{ argv: ['no-such-program-xyz'] }, { command: 'echo out; echo err >&2; exit 3' }, { command: 'no-such-program-xyz' }] },
     })
@@ -72,7 +67,7 @@ describe('failures', () => {
   })
 
   it('an unknown job and a missing module are failed tasks with the reason', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids } = await engine.submit({
       batch: { tasks: [{ job: 'nope' }, { job: './missing/jobs.mjs#run', executor: 'thread' }, { job: 'sleep', params: { ms: 'soon' } }] },
     })
@@ -84,7 +79,7 @@ describe('failures', () => {
   })
 
   it('a spec that does not validate is refused naming the field, and nothing is queued', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     await expect(engine.submit({ job: 'sleep', executor: 'gpu' } as never)).rejects.toMatchObject({ code: 'invalid', path: 'executor' })
     await expect(engine.submit({ batch: { tasks: [{ job: 'sleep' }, { command: 'ls', argv: ['ls'] }] } })).rejects.toMatchObject({
       code: 'invalid',

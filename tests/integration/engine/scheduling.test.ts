@@ -1,21 +1,16 @@
-// Priorities, chains, batches (the seeds' TaskPool/Semaphore and task groups), runtime limits.
+// Priorities, chains, batches (asyncio's Semaphore and task groups), runtime limits.
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { EngineEvent } from '../../../common/types'
-import { Engine } from '../../../engine/engine'
-import { waitFinal, waitState } from '../../helpers/engine'
+import { useEngines, waitFinal, waitState } from '../../helpers/engine'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 500 })
-  engine = null
-})
+const newEngine = useEngines()
 
 describe('scheduling', () => {
   it('higher priority runs first among pending; FIFO among equals', async () => {
-    engine = new Engine({ limits: { loop: 1 } })
+    const engine = newEngine({ limits: { loop: 1 } })
     const { ids: [blocker] } = await engine.submit({ name: 'blocker', job: 'sleep', params: { ms: 200 } })
     const ids: string[] = []
     for (const [name, priority] of [['low', 0], ['high', 5], ['low2', 0], ['higher', 9]] as const) {
@@ -29,7 +24,7 @@ describe('scheduling', () => {
   it('a chain passes results: phase2 runs after phase1 and receives its result', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-chain-'))
     writeFileSync(path.join(dir, 'jobs.mjs'), 'export async function phase2(params, ctx) { return { got: ctx.inputs } }\n')
-    engine = new Engine({ cwd: dir })
+    const engine = newEngine({ cwd: dir })
     const { ids: [p1] } = await engine.submit({ name: 'phase1', job: 'sleep', params: { ms: 100 } })
     const { ids: [p2] } = await engine.submit({ name: 'phase2', job: './jobs.mjs#phase2', after: [p1!] })
     expect((await engine.get(p2!)).state).toBe('pending')
@@ -39,7 +34,7 @@ describe('scheduling', () => {
   })
 
   it('a failed dependency cancels its dependents with reason dependency', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [bad] } = await engine.submit({ job: 'fail', params: { message: 'no', afterMs: 50 } })
     const { ids: [child] } = await engine.submit({ job: 'sleep', params: { ms: 10 }, after: [bad!] })
     const { ids: [grandchild] } = await engine.submit({ job: 'sleep', params: { ms: 10 }, after: [child!] })
@@ -49,7 +44,7 @@ describe('scheduling', () => {
   })
 
   it('a batch runs at most `concurrency` tasks at once (TaskPool of 3 over 12 jobs)', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     let maxRunning = 0
     const running = new Set<string>()
     engine.subscribe((e: EngineEvent) => {
@@ -70,7 +65,7 @@ describe('scheduling', () => {
   })
 
   it('failFast: the first failure cancels the rest of the batch', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids } = await engine.submit({
       batch: {
         failFast: true,
@@ -85,7 +80,7 @@ describe('scheduling', () => {
   })
 
   it('limits change at runtime: raising the loop limit starts waiting tasks at once', async () => {
-    engine = new Engine({ limits: { loop: 1 } })
+    const engine = newEngine({ limits: { loop: 1 } })
     const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 4 }, () => ({ job: 'sleep', params: { ms: 5000 } })) } })
     await waitState(engine, ids[0]!, 'running')
     expect((await engine.stats()).counters).toMatchObject({ running: 1, pending: 3 })
@@ -95,7 +90,7 @@ describe('scheduling', () => {
   })
 
   it('retry creates a new task from a failed one; a running one cannot be retried', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [id] } = await engine.submit({ name: 'oops', job: 'fail', params: { message: 'x', afterMs: 1 } })
     await waitState(engine, id!, 'failed')
     const { id: again } = await engine.retry(id!)
@@ -106,7 +101,7 @@ describe('scheduling', () => {
   })
 
   it('pause holds new work while running tasks go on; resume starts it', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [running] } = await engine.submit({ job: 'sleep', params: { ms: 300 } })
     await waitState(engine, running!, 'running')
     await engine.pause()
@@ -119,7 +114,7 @@ describe('scheduling', () => {
   })
 
   it('a group limit holds a group to N at once, changeable while running', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     await engine.setGroupLimit('nightly', 1)
     const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 3 }, () => ({ job: 'sleep', group: 'nightly', params: { ms: 5000 } })) } })
     const { ids: [other] } = await engine.submit({ job: 'sleep', params: { ms: 5000 } })
@@ -132,7 +127,7 @@ describe('scheduling', () => {
   })
 
   it('backpressure: a submit past the pending bound is refused with a clear error, nothing accepted is lost', async () => {
-    engine = new Engine({ maxPending: 100, limits: { loop: 1 } })
+    const engine = newEngine({ maxPending: 100, limits: { loop: 1 } })
     const tasks = (n: number) => ({ batch: { tasks: Array.from({ length: n }, () => ({ job: 'sleep', params: { ms: 1 } })) } })
     const { ids } = await engine.submit(tasks(90))
     await expect(engine.submit(tasks(20))).rejects.toMatchObject({ code: 'overloaded', message: expect.stringMatching(/^queue full: \d+ tasks pending/) })
@@ -142,7 +137,7 @@ describe('scheduling', () => {
   })
 
   it('every attempt is kept with its timings and outcome; metrics count run, wait and cancel times', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const { ids: [id] } = await engine.submit({ job: 'fail', params: { message: 'flaky', afterMs: 20 }, retries: 2, retryDelayMs: 10 })
     const t = await waitState(engine, id!, 'failed')
     expect(t.attempts.map((a) => [a.attempt, a.outcome, a.error])).toEqual([
@@ -165,7 +160,7 @@ describe('scheduling', () => {
   it('inside a batch, "#N" chains siblings; gather returns ordered results and progress', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-gather-'))
     writeFileSync(path.join(dir, 'jobs.mjs'), 'export const sum = async (p, ctx) => ctx.inputs.reduce((a, r) => a + r.ms, 0)\n')
-    engine = new Engine({ cwd: dir })
+    const engine = newEngine({ cwd: dir })
     const { ids, batchId } = await engine.submit({
       batch: {
         name: 'phases',
@@ -182,7 +177,7 @@ describe('scheduling', () => {
   })
 
   it('cycles, self-references and unknown "#N" are refused at submit, naming the field', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const sleep = (after: string[]) => ({ job: 'sleep', params: { ms: 1 }, after })
     await expect(engine.submit({ batch: { tasks: [sleep(['#2']), sleep(['#0']), sleep(['#1'])] } })).rejects.toMatchObject({
       code: 'invalid',

@@ -1,11 +1,13 @@
-// The Ctrl+C sequence (ARCHITECTURE "Shutdown") on a real engine, in-process and on its thread.
+// The Ctrl+C sequence (docs/ARCHITECTURE.md "Shutdown") on a real engine, in-process and on its thread.
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, ShutdownStatus } from '../../../common/types'
 import { startEngineThread } from '../../../engine/thread/client'
-import { Engine } from '../../../engine/engine'
 import type { EngineHandle } from '../../../engine/handle'
-import { waitFor, waitState } from '../../helpers/engine'
+import { useEngines, waitFor, waitState } from '../../helpers/engine'
 import { pidOf, survivorsOf } from '../../helpers/proc'
+
+// Each test shuts its engines down itself; the fixture makes sure a failed test leaves none running.
+const newEngine = useEngines()
 
 async function mixedWork(engine: EngineHandle) {
   const submit = async (spec: Parameters<EngineHandle['submit']>[0]) => (await engine.submit(spec)).ids[0]!
@@ -26,7 +28,7 @@ async function mixedWork(engine: EngineHandle) {
 
 describe('shutdown', () => {
   it('cancels pending, stops running cooperatively, forces the rest after the grace, refuses new work', async () => {
-    const engine = new Engine()
+    const engine = newEngine()
     const ids = await mixedWork(engine)
     const statuses: ShutdownStatus[] = []
     engine.subscribe((e: EngineEvent) => {
@@ -55,7 +57,7 @@ describe('shutdown', () => {
   })
 
   it('a second Ctrl+C (escalate) forces at once, and shutdown is idempotent', async () => {
-    const engine = new Engine()
+    const engine = newEngine()
     const ids = await mixedWork(engine)
     const t0 = Date.now()
     const first = engine.shutdown({ graceMs: 20_000 })

@@ -4,22 +4,24 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Engine } from '../../../engine/engine'
 import { LOG_HEAD_BYTES } from '../../../engine/task-log'
-import { waitFinal, waitFor, waitState } from '../../helpers/engine'
+import { useEngines, waitFinal, waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, pidOf } from '../../helpers/proc'
+
+// Each test shuts its engines down itself; the fixture makes sure a failed test leaves none running.
+const newEngine = useEngines()
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-'))
 
 describe('task store', () => {
   it('keeps every task across a clean restart', async () => {
     const dataDir = tmp()
-    const a = new Engine({ dataDir })
+    const a = newEngine({ dataDir })
     const { ids } = await a.submit({ batch: { tasks: [{ job: 'sleep', params: { ms: 5 } }, { job: 'fail', params: { message: 'nope', afterMs: 1 } }] } })
     const { ids: [long] } = await a.submit({ name: 'long', job: 'sleep', params: { ms: 60_000 } })
     await waitFinal(a, ids)
     await a.shutdown({ graceMs: 200 })
-    const b = new Engine({ dataDir })
+    const b = newEngine({ dataDir })
     const all = await b.list()
     expect(all.map((t) => [t.id, t.state, t.reason])).toEqual([
       [ids[0], 'done', null],
@@ -49,7 +51,7 @@ describe('task store', () => {
     const pgid = pidOf(treeWorker!)
     expect(aliveInGroup(pgid).length).toBeGreaterThan(0) // kill -9 leaves the command's group behind…
 
-    const engine = new Engine({ dataDir })
+    const engine = newEngine({ dataDir })
     await waitFor('the next start to end it', async () => aliveInGroup(pgid).length === 0, 3000)
     expect((await engine.snapshot()).notice).toMatch(/^1 process group left running by the previous run/)
     expect(await engine.get(ids.tree!)).toMatchObject({ state: 'failed', reason: 'interrupted' })
@@ -65,21 +67,21 @@ describe('task store', () => {
 
   it('retention keeps the newest finished tasks, in the store and in memory', async () => {
     const dataDir = tmp()
-    const a = new Engine({ dataDir })
+    const a = newEngine({ dataDir })
     const { ids } = await a.submit({ batch: { concurrency: 1, tasks: Array.from({ length: 6 }, (_, i) => ({ name: `t${i}`, job: 'sleep', params: { ms: 5 } })) } })
     await waitFinal(a, ids)
     await a.shutdown()
-    const b = new Engine({ dataDir, retention: { keepFinished: 3 } })
+    const b = newEngine({ dataDir, retention: { keepFinished: 3 } })
     expect((await b.list()).map((t) => t.name)).toEqual(['t3', 't4', 't5'])
     await b.shutdown()
-    const c = new Engine({ dataDir })
+    const c = newEngine({ dataDir })
     expect(await c.list()).toHaveLength(3)
     await c.shutdown()
   })
 
   it('a flooding command: its log file keeps the head and the tail, memory keeps a bounded tail', async () => {
     const dataDir = tmp()
-    const a = new Engine({ dataDir })
+    const a = newEngine({ dataDir })
     // ~24 MB in ~300k numbered lines.
     const { ids: [id] } = await a.submit({ name: 'flood', command: 'seq -f "line %g of a flooding command, padded to make it longer" 1 300000' })
     const t = await waitState(a, id!, ['done', 'failed'], 60_000)
@@ -93,7 +95,7 @@ describe('task store', () => {
     expect(file.trimEnd().endsWith('line 300000 of a flooding command, padded to make it longer')).toBe(true)
     await a.shutdown()
     // After a restart the tail comes from the file.
-    const b = new Engine({ dataDir })
+    const b = newEngine({ dataDir })
     expect((await b.get(id!)).log.at(-1)!.line).toBe('line 300000 of a flooding command, padded to make it longer')
     await b.shutdown()
   })
@@ -103,19 +105,19 @@ describe('task store', () => {
     const { writeFileSync } = await import('node:fs')
     // A live process that is not us holds the lock (our parent, the test runner).
     writeFileSync(path.join(dataDir, 'taskloop.lock'), String(process.ppid))
-    const e = new Engine({ dataDir })
+    const e = newEngine({ dataDir })
     expect((await e.stats()).store?.error).toMatch(/in use by another Taskloop \(pid \d+\)/)
     await e.shutdown()
     // A lock left by a process that is gone is taken over.
     writeFileSync(path.join(dataDir, 'taskloop.lock'), '999999999')
-    const f = new Engine({ dataDir })
+    const f = newEngine({ dataDir })
     expect((await f.stats()).store).toMatchObject({ error: null })
     await f.shutdown()
   })
 
   it('memory keeps the newest finished tasks; history pages through the rest from the store', async () => {
     const dataDir = tmp()
-    const a = new Engine({ dataDir, keepInMemory: 10 })
+    const a = newEngine({ dataDir, keepInMemory: 10 })
     const { ids } = await a.submit({ batch: { concurrency: 1, tasks: Array.from({ length: 30 }, (_, i) => ({ name: `t${i}`, job: 'sleep', params: { ms: 1 } })) } })
     await waitFor('all 30 to finish', async () => (await a.stats()).counters.done === 30 || (await a.history({ state: 'done', limit: 1000 })).length === 30)
     const live = await a.list()
@@ -131,7 +133,7 @@ describe('task store', () => {
     await expect(a.history({ limit: 5000 })).rejects.toMatchObject({ code: 'invalid', path: 'limit' })
     await a.shutdown()
     // A restart loads only the newest finished tasks into memory.
-    const b = new Engine({ dataDir, keepInMemory: 10 })
+    const b = newEngine({ dataDir, keepInMemory: 10 })
     expect((await b.list()).map((t) => t.name)).toEqual(Array.from({ length: 10 }, (_, i) => `t${20 + i}`))
     expect(await b.history({ limit: 1000 })).toHaveLength(30)
     await b.shutdown()

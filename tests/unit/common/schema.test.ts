@@ -11,7 +11,7 @@ const refusal = (f: () => unknown) => {
 }
 
 describe('spec validation', () => {
-  it('accepts the specs of ARCHITECTURE', () => {
+  it('accepts the example specs of the README', () => {
     const specs = [
       { name: 'fetch page 3', job: 'sleep', params: { ms: 1000 }, executor: 'loop', timeoutMs: 5000, retries: 2, retryDelayMs: 500, priority: 0, after: ['x'], group: 'nightly' },
       { job: 'path/to/module.mjs#exportName' },

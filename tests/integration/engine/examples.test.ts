@@ -1,17 +1,12 @@
-// The seeds' classic examples with real executors; generous bounds, the figures live in bench/.
-import { afterEach, describe, expect, it } from 'vitest'
-import { Engine } from '../../../engine/engine'
-import { waitFinal } from '../../helpers/engine'
+// Classic Python concurrency examples (gather, a pool of 3) with real executors; generous bounds, the figures live in bench/.
+import { describe, expect, it } from 'vitest'
+import { useEngines, waitFinal } from '../../helpers/engine'
 
-let engine: Engine | null = null
-afterEach(async () => {
-  await engine?.shutdown({ graceMs: 500 })
-  engine = null
-})
+const newEngine = useEngines()
 
-describe('seeds: concurrency examples', () => {
+describe('classic concurrency examples', () => {
   it('three loop sleeps of 1, 2 and 4 s run concurrently: about 4 s, not 7', async () => {
-    engine = new Engine()
+    const engine = newEngine()
     const t0 = Date.now()
     const { ids } = await engine.submit({
       batch: { name: 'gather', tasks: [1000, 2000, 4000].map((ms) => ({ job: 'sleep', params: { ms } })) },
@@ -26,7 +21,7 @@ describe('seeds: concurrency examples', () => {
 
   for (const executor of ['thread', 'process'] as const) {
     it(`four 1 s spin jobs on a ${executor} pool of 3 take about 2 s`, async () => {
-      engine = new Engine({ limits: { [executor]: 3 } })
+      const engine = newEngine({ limits: { [executor]: 3 } })
       await engine.warm() // the app starts its pools at launch; worker start-up is not what this measures
       const { ids } = await engine.submit({
         batch: { tasks: Array.from({ length: 4 }, (_, i) => ({ name: `cpu ${i}`, job: 'spin', executor, params: { ms: 1000 } })) },
