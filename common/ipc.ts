@@ -1,7 +1,7 @@
 // Every IPC channel between the Electron main process and the preload, with its direction.
 import { OPERATION_NAMES, type OperationName } from './operations'
 
-/** An operation's channel is its name: `taskloop:set-group-limit` for setGroupLimit. */
+/** An operation's channel is its name in kebab case, after `taskloop:`. */
 const channelOf = (name: string): string => `taskloop:${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
 
 /** renderer → main, request/response (ipcRenderer.invoke / ipcMain.handle): the operations, and the log watch. */
