@@ -28,7 +28,7 @@ export async function startEngineThread(options: EngineOptions = {}): Promise<En
   return client
 }
 
-// The class below installs these methods from the table (its static block).
+// Every operation's method but stats, installed from the table by the class's static block.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
 export interface EngineClient extends Omit<OperationMethods, 'stats'> {}
 
@@ -57,7 +57,7 @@ export class EngineClient implements EngineHandle {
   }
 
   // One method per operation of common/operations.ts, each a call to the engine thread;
-  // the ones defined in this class (stats) come first.
+  // a method the class writes itself (stats) is kept.
   static {
     for (const name of OPERATION_NAMES) {
       if (Object.hasOwn(this.prototype, name)) continue
