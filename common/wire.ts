@@ -1,6 +1,5 @@
 // Messages on the headless server's WebSocket (`GET /api/events`), both directions.
-// HTTP routes are listed in the README ("Headless API") plus:
-//   POST /api/limits {limits} → {limits}     POST /api/quit → 202     GET /api/snapshot → Snapshot
+// The HTTP routes are declared with their operations in operations.ts.
 import type { EngineEvent, LogLine } from './types'
 
 /** server → client */

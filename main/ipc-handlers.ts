@@ -1,9 +1,10 @@
-// What each IPC channel does, without Electron: validate the payload (it comes from the renderer,
-// so from outside), call the engine, and wrap the outcome in an IpcResult envelope.
-// main/ipc.ts only wires these to ipcMain; tests call them directly.
+// What each IPC channel does, without Electron: pass the operation's arguments to the engine (whose
+// parse is the validation, the same over every transport) and wrap the outcome in an IpcResult
+// envelope. main/ipc.ts only wires these to ipcMain; tests call them directly.
 import type { TaskloopApi } from '../common/api'
 import { INVOKE, type IpcResult } from '../common/ipc'
-import { parseGroupLimit, parseHistoryQuery, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { callOperation, proxyOperations, type OperationName } from '../common/operations'
+import { parseTaskId } from '../common/schema'
 import { TaskloopError, type LogLine } from '../common/types'
 
 export type InvokeName = keyof typeof INVOKE
@@ -38,31 +39,14 @@ export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lin
   }
 
   const handlers: Record<InvokeName, InvokeHandler> = {
-    submit: (spec) => toResult(() => engine.submit(parseSubmitSpec(spec))),
-    list: (query) => toResult(() => engine.list(parseListQuery(query))),
-    history: (query) => toResult(() => engine.history(parseHistoryQuery(query))),
-    get: (id) => toResult(() => engine.get(parseTaskId(id))),
-    cancel: (id) => toResult(() => engine.cancel(parseTaskId(id))),
-    retry: (id) => toResult(() => engine.retry(parseTaskId(id))),
-    cancelAll: () => toResult(() => engine.cancelAll()),
-    stats: () => toResult(() => engine.stats()),
-    setLimits: (limits) => toResult(() => engine.setLimits(parseLimits(limits))),
-    snapshot: () => toResult(() => engine.snapshot()),
-    batch: (id) => toResult(() => engine.batch(parseTaskId(id))),
-    pause: () => toResult(() => engine.pause()),
-    resume: () => toResult(() => engine.resume()),
-    setGroupLimit: (group, limit) =>
-      toResult(() => {
-        const v = parseGroupLimit({ group, limit })
-        return engine.setGroupLimit(v.group, v.limit)
-      }),
+    ...proxyOperations<Record<OperationName, InvokeHandler>>((name, args) => toResult(() => callOperation(engine, name, args))),
+    // The id keys this window's watches, so the channel decodes it as the WebSocket's does.
     watchLog: (id) =>
       toResult(() => {
         const taskId = parseTaskId(id)
         if (!logWatches.has(taskId)) logWatches.set(taskId, engine.subscribeLog(taskId, (lines) => sendLog(taskId, lines)))
       }),
     unwatchLog: (id) => toResult(() => unwatch(parseTaskId(id))),
-    quit: () => toResult(() => engine.quit()),
   }
 
   return {

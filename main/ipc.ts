@@ -1,5 +1,5 @@
 // Electron wiring of the IPC channels declared in common/ipc.ts: one ipcMain.handle per INVOKE
-// channel (validation and dispatch live in ipc-handlers.ts), engine events pushed on PUSH.event.
+// channel (dispatch lives in ipc-handlers.ts), engine events pushed on PUSH.event.
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent } from 'electron'
 import type { TaskloopApi } from '../common/api'
 import { INVOKE, PUSH, type IpcResult } from '../common/ipc'

@@ -1,9 +1,9 @@
-// Exposes `window.taskloop`: one function per operation, each bound to its declared channel.
+// Exposes `window.taskloop`: one function per operation of common/operations.ts, each bound to its channel.
 // The page never sees ipcRenderer, so it can reach nothing but these operations.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
-import { INVOKE, PUSH } from '../common/ipc'
+import { INVOKE, PUSH, type BridgeOperations, type TaskloopBridge } from '../common/ipc'
 import type { EngineEvent, LogLine } from '../common/types'
-import type { TaskloopBridge } from './bridge'
+import { proxyOperations } from '../common/operations'
 
 /** Listens on a push channel; returns the function that stops listening. */
 function listen<T extends unknown[]>(channel: string, listener: (...args: T) => void): () => void {
@@ -13,20 +13,7 @@ function listen<T extends unknown[]>(channel: string, listener: (...args: T) => 
 }
 
 const bridge: TaskloopBridge = {
-  submit: (spec) => ipcRenderer.invoke(INVOKE.submit, spec),
-  list: (query) => ipcRenderer.invoke(INVOKE.list, query),
-  history: (query) => ipcRenderer.invoke(INVOKE.history, query),
-  get: (id) => ipcRenderer.invoke(INVOKE.get, id),
-  cancel: (id) => ipcRenderer.invoke(INVOKE.cancel, id),
-  retry: (id) => ipcRenderer.invoke(INVOKE.retry, id),
-  cancelAll: () => ipcRenderer.invoke(INVOKE.cancelAll),
-  stats: () => ipcRenderer.invoke(INVOKE.stats),
-  setLimits: (limits) => ipcRenderer.invoke(INVOKE.setLimits, limits),
-  snapshot: () => ipcRenderer.invoke(INVOKE.snapshot),
-  batch: (id) => ipcRenderer.invoke(INVOKE.batch, id),
-  pause: () => ipcRenderer.invoke(INVOKE.pause),
-  resume: () => ipcRenderer.invoke(INVOKE.resume),
-  setGroupLimit: (group, limit) => ipcRenderer.invoke(INVOKE.setGroupLimit, group, limit),
+  ...proxyOperations<BridgeOperations>((name, args) => ipcRenderer.invoke(INVOKE[name], ...args)),
   onEvent: (listener) => listen<[EngineEvent]>(PUSH.event, listener),
   watchLog: (id, listener) => {
     const stop = listen<[string, LogLine[]]>(PUSH.log, (taskId, lines) => {
@@ -38,7 +25,6 @@ const bridge: TaskloopBridge = {
       void ipcRenderer.invoke(INVOKE.unwatchLog, id)
     }
   },
-  quit: () => ipcRenderer.invoke(INVOKE.quit),
 }
 
 contextBridge.exposeInMainWorld('taskloop', bridge)

@@ -1,10 +1,10 @@
-// The headless API (the README's "Headless API", plus /api/limits, /api/quit, /api/snapshot, and the
-// host-only batch, pause/resume and group-limit calls of EngineHandle):
-// each route validates what came over the wire, calls the engine, and answers JSON.
+// The headless API: one route per operation of common/operations.ts, derived from its HTTP binding
+// (docs/ARCHITECTURE.md, "How an operation travels"). A route decodes the request (path id, URL parameters,
+// JSON body) into the operation's arguments, calls the engine, whose parse validates them, and
+// answers JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { z } from 'zod'
-import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../common/schema'
-import type { ListQuery } from '../common/types'
+import { OPERATIONS, OPERATION_NAMES, callOperation, type HttpArg, type OperationName } from '../common/operations'
+import { TaskloopError } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { HttpError, readJson, sendJson } from './http'
 
@@ -20,115 +20,71 @@ interface Route {
   methods: Record<string, Handler>
 }
 
-const ACCEPTED: Reply = { status: 202, body: {} }
+/** `/api/tasks/:id/cancel` → /^\/api\/tasks\/([^/]+)\/cancel$/ */
+const patternOf = (path: string): RegExp =>
+  new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&').replace(':id', '([^/]+)')}$`)
 
-const limitsBodySchema = z.strictObject({ limits: z.unknown() })
+/** A body of named fields is a JSON object holding only those (an empty body has none). */
+function bodyFields(body: unknown, fields: string[]): Record<string, unknown> {
+  if (body === undefined || body === null) return {}
+  if (typeof body !== 'object' || Array.isArray(body)) throw new TaskloopError('invalid', 'body: expected a JSON object', 'body')
+  const unknown = Object.keys(body).find((key) => !fields.includes(key))
+  if (unknown !== undefined) throw new TaskloopError('invalid', `${unknown}: unknown field "${unknown}"`, unknown)
+  return body as Record<string, unknown>
+}
 
-function listQuery(url: URL): ListQuery {
-  const state = url.searchParams.get('state')
-  const limit = url.searchParams.get('limit')
-  return parseListQuery({
-    ...(state !== null && state !== '' ? { state } : {}),
-    ...(limit !== null && limit !== '' ? { limit: Number(limit) } : {}),
-  })
+/** URL parameters as the declared types; an empty one is absent. */
+function queryObject(url: URL, fields: Record<string, 'string' | 'number'>): Record<string, unknown> {
+  const query: Record<string, unknown> = {}
+  for (const [key, type] of Object.entries(fields)) {
+    const value = url.searchParams.get(key)
+    if (value !== null && value !== '') query[key] = type === 'number' ? Number(value) : value
+  }
+  return query
+}
+
+function handlerOf(engine: EngineHandle, name: OperationName): Handler {
+  const { args, status = 200, reply, answerFirst } = OPERATIONS[name].http
+  const fields = args.flatMap((a) => (typeof a === 'object' && 'field' in a ? [a.field] : []))
+  const decode = (arg: HttpArg, ctx: { url: URL; id: string; body: unknown }): unknown => {
+    if (arg === 'path') return ctx.id
+    if (arg === 'body') return ctx.body
+    if ('field' in arg) return bodyFields(ctx.body, fields)[arg.field]
+    return queryObject(ctx.url, arg.query)
+  }
+  const readsBody = args.some((a) => a === 'body' || (typeof a === 'object' && 'field' in a))
+  return async ({ req, url, id }) => {
+    const body = readsBody ? await readJson(req) : undefined
+    const values = args.map((arg) => decode(arg, { url, id, body }))
+    const run = () => callOperation(engine, name, values)
+    if (answerFirst) {
+      setImmediate(() => void run().catch(() => {}))
+      return { status, body: {} }
+    }
+    const value = await run()
+    return { status, body: reply ? { [reply]: value } : (value ?? {}) }
+  }
 }
 
 export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
-  const routes: Route[] = [
-    {
-      pattern: /^\/api\/tasks$/,
-      methods: {
-        POST: async ({ req }) => ({ status: 201, body: await engine.submit(parseSubmitSpec(await readJson(req))) }),
-        GET: async ({ url }) => ({ status: 200, body: { tasks: await engine.list(listQuery(url)) } }),
+  const routes = new Map<string, Route>()
+  for (const name of OPERATION_NAMES) {
+    const { method, path } = OPERATIONS[name].http
+    const route = routes.get(path) ?? { pattern: patternOf(path), methods: {} }
+    route.methods[method] = handlerOf(engine, name)
+    routes.set(path, route)
+  }
+  routes.set('/api/events', {
+    pattern: /^\/api\/events$/,
+    methods: {
+      GET: async () => {
+        throw new HttpError(426, '/api/events is a WebSocket: send an Upgrade request')
       },
     },
-    {
-      pattern: /^\/api\/history$/,
-      methods: {
-        GET: async ({ url }) => {
-          const q = (name: string) => url.searchParams.get(name) || undefined
-          const [state, before, limit] = [q('state'), q('before'), q('limit')]
-          const query = parseHistoryQuery({
-            ...(state ? { state } : {}),
-            ...(before ? { before } : {}),
-            ...(limit ? { limit: Number(limit) } : {}),
-          })
-          return { status: 200, body: { tasks: await engine.history(query) } }
-        },
-      },
-    },
-    {
-      pattern: /^\/api\/tasks\/([^/]+)$/,
-      methods: { GET: async ({ id }) => ({ status: 200, body: await engine.get(id) }) },
-    },
-    {
-      pattern: /^\/api\/tasks\/([^/]+)\/cancel$/,
-      methods: { POST: async ({ id }) => (await engine.cancel(id), ACCEPTED) },
-    },
-    {
-      pattern: /^\/api\/tasks\/([^/]+)\/retry$/,
-      methods: { POST: async ({ id }) => ({ status: 201, body: await engine.retry(id) }) },
-    },
-    {
-      pattern: /^\/api\/cancel-all$/,
-      methods: { POST: async () => (await engine.cancelAll(), ACCEPTED) },
-    },
-    {
-      pattern: /^\/api\/stats$/,
-      methods: { GET: async () => ({ status: 200, body: await engine.stats() }) },
-    },
-    {
-      pattern: /^\/api\/snapshot$/,
-      methods: { GET: async () => ({ status: 200, body: await engine.snapshot() }) },
-    },
-    {
-      pattern: /^\/api\/limits$/,
-      methods: {
-        POST: async ({ req }) => {
-          const body = parseWith<{ limits: unknown }>(limitsBodySchema, (await readJson(req)) ?? {}, 'body')
-          return { status: 200, body: { limits: await engine.setLimits(parseLimits(body.limits)) } }
-        },
-      },
-    },
-    // Beyond the UI's API, what a host can do with the engine (EngineHandle), for scripts:
-    {
-      pattern: /^\/api\/batches\/([^/]+)$/,
-      methods: { GET: async ({ id }) => ({ status: 200, body: await engine.batch(id) }) },
-    },
-    {
-      pattern: /^\/api\/pause$/,
-      methods: { POST: async () => (await engine.pause(), ACCEPTED) },
-    },
-    {
-      pattern: /^\/api\/resume$/,
-      methods: { POST: async () => (await engine.resume(), ACCEPTED) },
-    },
-    {
-      pattern: /^\/api\/group-limits$/,
-      methods: {
-        POST: async ({ req }) => {
-          const { group, limit } = parseGroupLimit((await readJson(req)) ?? {})
-          return { status: 200, body: { groupLimits: await engine.setGroupLimit(group, limit) } }
-        },
-      },
-    },
-    {
-      pattern: /^\/api\/quit$/,
-      // Answered before the host starts shutting down, which closes this very server.
-      methods: { POST: async () => (setImmediate(() => void engine.quit().catch(() => {})), ACCEPTED) },
-    },
-    {
-      pattern: /^\/api\/events$/,
-      methods: {
-        GET: async () => {
-          throw new HttpError(426, '/api/events is a WebSocket: send an Upgrade request')
-        },
-      },
-    },
-  ]
+  })
 
   return async (req, res, url) => {
-    for (const route of routes) {
+    for (const route of routes.values()) {
       const match = route.pattern.exec(url.pathname)
       if (!match) continue
       const handler = route.methods[req.method ?? 'GET']
@@ -138,13 +94,11 @@ export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: Ser
       }
       let id = ''
       if (match[1] !== undefined) {
-        let raw: string
         try {
-          raw = decodeURIComponent(match[1])
+          id = decodeURIComponent(match[1])
         } catch {
           throw new HttpError(400, 'malformed task id in the path')
         }
-        id = parseTaskId(raw)
       }
       const reply = await handler({ req, url, id })
       return sendJson(res, reply.status, reply.body)

@@ -5,19 +5,8 @@
 // thread had spawned is killed.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
-import type {
-  BatchSnapshot,
-  EngineEvent,
-  HistoryQuery,
-  Limits,
-  ListQuery,
-  LogLine,
-  Snapshot,
-  Stats,
-  SubmitSpec,
-  TaskDetail,
-  TaskSnapshot,
-} from '../../common/types'
+import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
+import type { EngineEvent, LogLine, Stats } from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from '../handle'
@@ -39,6 +28,11 @@ export async function startEngineThread(options: EngineOptions = {}): Promise<En
   return client
 }
 
+// Every operation's method but stats, installed from the table by the class's static block.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+export interface EngineClient extends Omit<OperationMethods, 'stats'> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class EngineClient implements EngineHandle {
   /** Resolves when the current engine thread is ready. */
   ready!: Promise<void>
@@ -62,50 +56,24 @@ export class EngineClient implements EngineHandle {
     this.spawn()
   }
 
-  submit(spec: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
-    return this.call('submit', spec)
+  // One method per operation of common/operations.ts, each a call to the engine thread;
+  // a method the class writes itself (stats) is kept.
+  static {
+    for (const name of OPERATION_NAMES) {
+      if (Object.hasOwn(this.prototype, name)) continue
+      Object.defineProperty(this.prototype, name, {
+        value(this: EngineClient, ...args: unknown[]) {
+          return this.call(name, ...args)
+        },
+        writable: true,
+        configurable: true,
+      })
+    }
   }
-  list(query?: ListQuery): Promise<TaskSnapshot[]> {
-    return this.call('list', query)
-  }
-  history(query?: HistoryQuery): Promise<TaskSnapshot[]> {
-    return this.call('history', query)
-  }
-  get(id: string): Promise<TaskDetail> {
-    return this.call('get', id)
-  }
-  cancel(id: string): Promise<void> {
-    return this.call('cancel', id)
-  }
-  retry(id: string): Promise<{ id: string }> {
-    return this.call('retry', id)
-  }
-  cancelAll(): Promise<void> {
-    return this.call('cancelAll')
-  }
+
+  /** The engine thread's figures plus the host thread's own event-loop delay. */
   async stats(): Promise<Stats> {
     return { ...(await this.call<Stats>('stats')), hostLag: this.lagFigures() }
-  }
-  batch(id: string): Promise<BatchSnapshot> {
-    return this.call('batch', id)
-  }
-  pause(): Promise<void> {
-    return this.call('pause')
-  }
-  resume(): Promise<void> {
-    return this.call('resume')
-  }
-  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>> {
-    return this.call('setGroupLimit', group, limit)
-  }
-  setLimits(limits: Partial<Limits>): Promise<Limits> {
-    return this.call('setLimits', limits)
-  }
-  snapshot(): Promise<Snapshot> {
-    return this.call('snapshot')
-  }
-  quit(): Promise<void> {
-    return this.call('quit')
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

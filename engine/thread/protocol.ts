@@ -1,26 +1,11 @@
 // Messages between the engine thread and its client proxy on the host thread, over postMessage (docs/ARCHITECTURE.md).
+import { OPERATION_NAMES, type OperationName } from '../../common/operations'
 import type { EngineEvent, LogLine } from '../../common/types'
 import type { EngineOptions } from '../handle'
 
-export const CALLS = [
-  'submit',
-  'list',
-  'history',
-  'get',
-  'cancel',
-  'retry',
-  'cancelAll',
-  'stats',
-  'setLimits',
-  'snapshot',
-  'quit',
-  'shutdown',
-  'pause',
-  'resume',
-  'setGroupLimit',
-  'batch',
-] as const
-export type CallName = (typeof CALLS)[number]
+/** The operations of common/operations.ts, plus what only the host may call. */
+export const CALLS: readonly CallName[] = [...OPERATION_NAMES, 'shutdown']
+export type CallName = OperationName | 'shutdown'
 
 export interface EngineThreadData {
   options: EngineOptions

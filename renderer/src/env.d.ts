@@ -1,5 +1,5 @@
 /// <reference types="vite/client" />
-import type { TaskloopBridge } from '../../preload/bridge'
+import type { TaskloopBridge } from '../../common/ipc'
 
 declare global {
   interface Window {

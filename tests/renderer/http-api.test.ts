@@ -58,6 +58,59 @@ describe('http api', () => {
     )
   })
 
+  it('sends each operation as the headless API has it and unwraps the reply', async () => {
+    const sent: Array<[string, string, unknown]> = []
+    const replies: Record<string, unknown> = {
+      'GET /api/tasks?state=done&limit=5': { tasks: ['a'] },
+      'GET /api/history?before=t9&limit=2': { tasks: ['b'] },
+      'POST /api/limits': { limits: { thread: 2 } },
+      'POST /api/group-limits': { groupLimits: { nightly: 3 } },
+      'POST /api/tasks/t%2F1/retry': { id: 'r1' },
+    }
+    const fetchImpl = vi.fn(async (url: string, init: RequestInit) => {
+      const route = `${init.method} ${url.slice('http://127.0.0.1:7420'.length)}`
+      sent.push([init.method!, url.slice('http://127.0.0.1:7420'.length), init.body === null ? undefined : JSON.parse(String(init.body))])
+      return new Response(JSON.stringify(replies[route] ?? {}), { status: 200 })
+    })
+    const api = setup(fetchImpl as unknown as typeof fetch)
+    await api.submit({ job: 'sleep' })
+    expect(await api.list({ state: 'done', limit: 5 })).toEqual(['a'])
+    await api.list()
+    expect(await api.history({ before: 't9', limit: 2 })).toEqual(['b'])
+    await api.get('t 1')
+    await api.cancel('t1')
+    expect(await api.retry('t/1')).toEqual({ id: 'r1' })
+    await api.cancelAll()
+    await api.stats()
+    expect(await api.setLimits({ thread: 2 })).toEqual({ thread: 2 })
+    await api.snapshot()
+    await api.batch('b-1')
+    await api.pause()
+    await api.resume()
+    expect(await api.setGroupLimit('nightly', 3)).toEqual({ nightly: 3 })
+    await api.setGroupLimit('nightly', null)
+    await api.quit()
+    expect(sent).toEqual([
+      ['POST', '/api/tasks', { job: 'sleep' }],
+      ['GET', '/api/tasks?state=done&limit=5', undefined],
+      ['GET', '/api/tasks', undefined],
+      ['GET', '/api/history?before=t9&limit=2', undefined],
+      ['GET', '/api/tasks/t%201', undefined],
+      ['POST', '/api/tasks/t1/cancel', undefined],
+      ['POST', '/api/tasks/t%2F1/retry', undefined],
+      ['POST', '/api/cancel-all', undefined],
+      ['GET', '/api/stats', undefined],
+      ['POST', '/api/limits', { limits: { thread: 2 } }],
+      ['GET', '/api/snapshot', undefined],
+      ['GET', '/api/batches/b-1', undefined],
+      ['POST', '/api/pause', undefined],
+      ['POST', '/api/resume', undefined],
+      ['POST', '/api/group-limits', { group: 'nightly', limit: 3 }],
+      ['POST', '/api/group-limits', { group: 'nightly', limit: null }],
+      ['POST', '/api/quit', undefined],
+    ])
+  })
+
   it('reports a non-JSON error page by its status', async () => {
     const fetchImpl = vi.fn(async () => new Response('<html>Bad gateway</html>', { status: 502 }))
     const api = setup(fetchImpl as unknown as typeof fetch)

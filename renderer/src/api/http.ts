@@ -2,6 +2,7 @@
 // WebSocket at /api/events for snapshots, event batches and logs. The server authenticated the
 // page once (?token= then a cookie), so requests only need to carry cookies.
 import type { TaskloopApi } from '../../../common/api'
+import { OPERATIONS, proxyOperations, type OperationName } from '../../../common/operations'
 import type { EngineEvent, ErrorCode, LogLine, Snapshot } from '../../../common/types'
 import { TaskloopError } from '../../../common/types'
 import type { ClientMessage, ServerMessage } from '../../../common/wire'
@@ -128,42 +129,35 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
     ws?.close()
   }
 
+  /** Builds an operation's request from its HTTP binding (common/operations.ts) and unwraps the reply. */
+  async function call(name: OperationName, args: unknown[]): Promise<unknown> {
+    const { method, path, args: how, reply } = OPERATIONS[name].http
+    let url = path
+    const params = new URLSearchParams()
+    let body: unknown
+    how.forEach((arg, i) => {
+      const value = args[i]
+      if (arg === 'path') url = url.replace(':id', () => encodeURIComponent(String(value)))
+      else if (arg === 'body') body = value
+      else if ('field' in arg) body = { ...(body as object), [arg.field]: value }
+      else {
+        for (const key of Object.keys(arg.query)) {
+          const v = (value as Record<string, unknown> | undefined)?.[key]
+          if (v !== undefined && v !== '') params.set(key, String(v))
+        }
+      }
+    })
+    const qs = params.toString()
+    const data = await request<Record<string, unknown> | undefined>(method, qs ? `${url}?${qs}` : url, body)
+    return reply ? data?.[reply] : data
+  }
+
   return {
-    submit: (spec) => request('POST', '/api/tasks', spec),
-    async list(query = {}) {
-      const params = new URLSearchParams()
-      if (query.state) params.set('state', query.state)
-      if (query.limit !== undefined) params.set('limit', String(query.limit))
-      const qs = params.toString() ? `?${params}` : ''
-      return (await request<{ tasks: Awaited<ReturnType<TaskloopApi['list']>> }>('GET', `/api/tasks${qs}`)).tasks
-    },
-    async history(query = {}) {
-      const params = new URLSearchParams()
-      if (query.state) params.set('state', query.state)
-      if (query.before !== undefined) params.set('before', query.before)
-      if (query.limit !== undefined) params.set('limit', String(query.limit))
-      const qs = params.toString() ? `?${params}` : ''
-      return (await request<{ tasks: Awaited<ReturnType<TaskloopApi['history']>> }>('GET', `/api/history${qs}`)).tasks
-    },
-    get: (id) => request('GET', `/api/tasks/${encodeURIComponent(id)}`),
-    cancel: (id) => request('POST', `/api/tasks/${encodeURIComponent(id)}/cancel`),
-    retry: (id) => request('POST', `/api/tasks/${encodeURIComponent(id)}/retry`),
-    cancelAll: () => request('POST', '/api/cancel-all'),
-    stats: () => request('GET', '/api/stats'),
-    async setLimits(limits) {
-      return (await request<{ limits: Awaited<ReturnType<TaskloopApi['setLimits']>> }>('POST', '/api/limits', { limits }))
-        .limits
-    },
-    batch: (id) => request('GET', `/api/batches/${encodeURIComponent(id)}`),
-    pause: () => request('POST', '/api/pause'),
-    resume: () => request('POST', '/api/resume'),
-    async setGroupLimit(group, limit) {
-      return (await request<{ groupLimits: Record<string, number> }>('POST', '/api/group-limits', { group, limit })).groupLimits
-    },
+    ...proxyOperations(call),
     snapshot() {
       // On a live socket, a resync brings the snapshot in order with the batches around it.
       if (send({ type: 'resync' })) return new Promise((resolve, reject) => snapshotWaiters.push({ resolve, reject }))
-      return request('GET', '/api/snapshot')
+      return call('snapshot', []) as Promise<Snapshot>
     },
     subscribe(listener) {
       eventListeners.add(listener)
@@ -191,6 +185,5 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
         disconnectIfIdle()
       }
     },
-    quit: () => request('POST', '/api/quit'),
   }
 }

@@ -1,8 +1,11 @@
 // @vitest-environment happy-dom
-// The Electron IPC layer without Electron: every payload from the renderer is validated before
-// it reaches the engine, and refusals come back as envelopes naming the field.
-import { describe, expect, it, vi } from 'vitest'
+// The Electron IPC layer without Electron: every operation's arguments reach the engine, whose
+// parse is the validation, and refusals come back as envelopes naming the field.
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { INVOKE } from '../../../common/ipc'
+import { OPERATION_NAMES } from '../../../common/operations'
 import type { LogLine } from '../../../common/types'
+import { Engine } from '../../../engine/engine'
 import { createIpcHandlers, isTrustedSender } from '../../../main/ipc-handlers'
 import { fakeApi } from '../../renderer/fixtures'
 
@@ -21,6 +24,25 @@ describe('IPC handlers', () => {
     expect(api.submit).toHaveBeenCalledWith({ job: 'sleep', params: { ms: 10 } })
   })
 
+  it('has one handler per operation and per log-watch channel, and passes on only the declared arguments', async () => {
+    const { api, handlers } = setup()
+    expect(Object.keys(handlers).sort()).toEqual(Object.keys(INVOKE).sort())
+    for (const name of OPERATION_NAMES) expect(handlers).toHaveProperty(name)
+    await handlers.cancel('t1', 'extra', { more: true })
+    expect(api.cancel).toHaveBeenCalledWith('t1')
+    await handlers.setGroupLimit('nightly', 2, 'extra')
+    expect(api.setGroupLimit).toHaveBeenCalledWith('nightly', 2)
+    await handlers.cancelAll('extra')
+    expect(api.cancelAll).toHaveBeenCalledWith()
+  })
+})
+
+describe('IPC handlers with the real engine behind them', () => {
+  // The engine's parse is the one validation: a refusal names the field, and nothing changed.
+  const engine = new Engine()
+  const initial = engine.snapshot()
+  afterAll(() => engine.shutdown({ graceMs: 100 }))
+
   it.each([
     ['submit', [{ job: 'sleep', params: 'x' }], 'params'],
     ['submit', [{ batch: { tasks: [{ job: 'sleep' }, { command: 'ls', bogus: 1 }] } }], 'batch.tasks.1.bogus'],
@@ -37,16 +59,22 @@ describe('IPC handlers', () => {
     ['setGroupLimit', ['', 2], 'group'],
     ['setGroupLimit', ['nightly', 0], 'limit'],
   ] as const)('%s refuses %j naming "%s"', async (name, args, field) => {
-    const { api, handlers } = setup()
+    const { handlers, dispose } = createIpcHandlers(engine, () => {})
     const result = await handlers[name](...args)
     expect(result.ok).toBe(false)
     if (result.ok) return
     expect(result.error.code).toBe('invalid')
     expect(result.error.path).toBe(field)
     expect(result.error.error.startsWith(`${field}: `)).toBe(true)
-    for (const fn of Object.values(api)) if (fn !== api.subscribe) expect(fn).not.toHaveBeenCalled()
+    const after = await engine.snapshot()
+    expect(after.tasks).toEqual([])
+    expect(after.limits).toEqual((await initial).limits)
+    expect((await engine.stats()).groupLimits).toEqual({})
+    dispose()
   })
+})
 
+describe('IPC envelopes and log watches', () => {
   it('turns an engine refusal into an envelope', async () => {
     const { api, handlers } = setup()
     api.cancel.mockRejectedValueOnce({ code: 'not-found', error: 'id: no task "t9"', path: 'id' })
