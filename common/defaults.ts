@@ -22,7 +22,10 @@ export const MAX_LOG_LINE_CHARS = 16_384
 /** A result whose JSON is longer than this is replaced by a preview (results travel to every client). */
 export const MAX_RESULT_CHARS = 65_536
 
-export function defaultLimits(cores: number): Limits {
+/** A page of api.history when the query names no limit. */
+export const HISTORY_PAGE_SIZE = 100
+
+export function limitsForCores(cores: number): Limits {
   const n = Math.max(1, cores)
   return { loop: LOOP_LIMIT, thread: n, process: n, command: COMMAND_LIMIT }
 }
