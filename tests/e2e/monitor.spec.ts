@@ -13,7 +13,7 @@ let problems: string[] = []
 
 test.beforeEach(async () => {
   problems = []
-  server = await startServer(['--grace-ms', '3000'])
+  server = await startServer(['--shutdown-grace-ms', '3000'])
 })
 
 test.afterEach(async () => {
