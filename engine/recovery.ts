@@ -25,8 +25,12 @@ export function openStore(dataDir: string): { store: TaskStore; problem: null } 
 /** Writes every event batch to the store and records child process groups; returns the undo. */
 export function persistTo(store: TaskStore, events: EventBatcher): () => void {
   // Written once per event batch: the batch already holds the latest snapshot of each changed task.
-  events.on((e) => store.save(e.tasks))
-  return watchChildren((pid, group, alive) => (alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid)))
+  const unsave = events.on((e) => store.save(e.tasks))
+  const unwatch = watchChildren((pid, group, alive) => (alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid)))
+  return () => {
+    unwatch()
+    unsave()
+  }
 }
 
 export interface Recovered {
