@@ -1,4 +1,7 @@
 // Command-line parsing shared by the `taskloop` commands.
+import { SHUTDOWN_GRACE_MS } from '../common/defaults'
+
+const MAX_SHUTDOWN_GRACE_MS = 600_000
 
 /** Bad command-line usage: the CLI prints the message and the usage, and exits 2. */
 export class UsageError extends Error {
@@ -13,4 +16,24 @@ export function intOption(value: string | undefined, flag: string, min: number, 
     throw new UsageError(`${flag} expects an integer from ${min} to ${max}, got "${value}"`)
   }
   return n
+}
+
+/** `--shutdown-grace-ms`, and the name it had before. */
+export const SHUTDOWN_GRACE_OPTIONS = {
+  'shutdown-grace-ms': { type: 'string' },
+  'grace-ms': { type: 'string' },
+} as const
+
+/**
+ * How long running tasks get at shutdown. `--grace-ms` is still accepted, with a notice: the new
+ * name keeps it apart from a task's killGraceMs.
+ */
+export function shutdownGraceOption(values: { 'shutdown-grace-ms'?: string; 'grace-ms'?: string }): number {
+  const old = values['grace-ms']
+  if (old !== undefined) {
+    if (values['shutdown-grace-ms'] !== undefined) throw new UsageError('give --shutdown-grace-ms only (--grace-ms is its old name)')
+    process.stderr.write('taskloop: --grace-ms is now --shutdown-grace-ms; the old name still works for now.\n')
+    return intOption(old, '--grace-ms', 0, MAX_SHUTDOWN_GRACE_MS) ?? SHUTDOWN_GRACE_MS
+  }
+  return intOption(values['shutdown-grace-ms'], '--shutdown-grace-ms', 0, MAX_SHUTDOWN_GRACE_MS) ?? SHUTDOWN_GRACE_MS
 }

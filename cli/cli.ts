@@ -2,27 +2,30 @@
 // `serve` for the UI in a browser, `run` for a spec file in the terminal.
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { UsageError } from './args'
 import { run } from './run'
 import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
-  taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--grace-ms N] [--jobs DIR]
-                 [--data-dir DIR | --no-store]
+  taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--shutdown-grace-ms N]
+                 [--jobs DIR] [--data-dir DIR | --no-store]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
       --token T     use this token instead of a random one
       --no-auth     no token at all (for tests only)
       --open        open the UI in a Chromium/Chrome app window
-      --grace-ms N  how long running tasks get to stop at shutdown before they are forced (default 5000)
+      --shutdown-grace-ms N
+                    how long running tasks get to stop at shutdown before they are forced
+                    (default ${SHUTDOWN_GRACE_MS}; a task's own cancel grace is its killGraceMs)
       --jobs DIR    folder of job modules that specs may name by export alone (repeatable)
       --data-dir D  task store (SQLite) and log files (default $XDG_DATA_HOME/taskloop, i.e.
                     ~/.local/share/taskloop); on start, pending tasks run again and interrupted ones
                     are marked. One process per folder.
       --no-store    keep tasks in memory only
 
-  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
+  taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
       --data-dir D  where to keep this run's tasks and full logs (default: a new folder under

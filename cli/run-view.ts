@@ -1,5 +1,6 @@
 // `taskloop run`'s live terminal view. On a TTY: a compact table redrawn ~10 times a second,
 // plus counters. Elsewhere (pipes, CI logs): one line per state change.
+import { clampProgress } from '../common/progress'
 import type { Counters, TaskSnapshot, TaskState } from '../common/types'
 import { TASK_STATES } from '../common/types'
 
@@ -114,7 +115,7 @@ export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, s
     const lines = [paint('2', header.join(' '))]
     for (const t of shown) {
       const fraction = t.state === 'done' ? 1 : t.progress
-      const filled = fraction === null ? 0 : Math.round(Math.min(1, Math.max(0, fraction)) * barWidth)
+      const filled = Math.round((clampProgress(fraction) ?? 0) * barWidth)
       const bar =
         fraction === null
           ? `[${' '.repeat(barWidth)}]     `

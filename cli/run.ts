@@ -6,7 +6,7 @@ import { isFinal, TaskloopError } from '../common/types'
 import type { BatchSnapshot, Counters, EngineEvent, TaskSnapshot } from '../common/types'
 import { emptyCounters } from '../common/types'
 import { startEngineThread } from '../engine/thread/client'
-import { intOption, UsageError } from './args'
+import { SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { newRunDir } from './data-dir'
 import { lineView, taskLabel, ttyView } from './run-view'
 import type { RunView } from './run-view'
@@ -15,7 +15,6 @@ import type { ShutdownTrigger } from './shutdown-signals'
 import { readSpecFile, SpecFileError } from './spec-file'
 
 const SIGNAL_EXIT: Partial<Record<ShutdownTrigger, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
-const DEFAULT_GRACE_MS = 5000
 /** The final report shows this many log lines of at most this many failed tasks. */
 const FAILURE_TAIL_LINES = 5
 const MAX_FAILURE_TAILS = 10
@@ -25,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      'grace-ms': { type: 'string' },
+      ...SHUTDOWN_GRACE_OPTIONS,
       jobs: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
@@ -34,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   })
   if (positionals.length !== 1) throw new UsageError('run: give exactly one FILE.json')
   const file = positionals[0]!
-  const graceMs = intOption(values['grace-ms'], '--grace-ms', 0, 600_000) ?? DEFAULT_GRACE_MS
+  const graceMs = shutdownGraceOption(values)
   const json = values.json ?? false
 
   let specs

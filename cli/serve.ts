@@ -4,7 +4,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startEngineThread } from '../engine/thread/client'
-import { intOption, UsageError } from './args'
+import { intOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
@@ -14,7 +14,6 @@ import type { TaskloopServer } from '../server/server'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
 
 export const DEFAULT_PORT = 7420
-const DEFAULT_GRACE_MS = 5000
 
 /** The built renderer, out/renderer, seen from cli/serve.ts (source) or from out/main/cli.js (built). */
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -34,14 +33,14 @@ export async function serve(argv: string[]): Promise<number> {
       'no-auth': { type: 'boolean', default: false },
       token: { type: 'string' },
       open: { type: 'boolean', default: false },
-      'grace-ms': { type: 'string' },
+      ...SHUTDOWN_GRACE_OPTIONS,
       jobs: { type: 'string', multiple: true },
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
     },
   })
   const explicitPort = intOption(values.port, '--port', 0, 65_535)
-  const graceMs = intOption(values['grace-ms'], '--grace-ms', 0, 600_000) ?? DEFAULT_GRACE_MS
+  const graceMs = shutdownGraceOption(values)
   const host = values.host ?? '127.0.0.1'
   const auth = !values['no-auth']
   if (values.token !== undefined) {

@@ -1,16 +1,23 @@
 // The engine facade: where a job's life begins (submit), the API every host and client uses,
 // and the shutdown sequence. Runs on the engine thread in the app (engine-thread.ts), or
-// in-process in tests. Never imports electron.
+// in-process in tests. Never imports electron. What it delegates: submit-plan.ts (a submission
+// into tasks), scheduler.ts (their lives), recovery.ts (the store at start), retention.ts (what
+// is forgotten), stats.ts (the figures).
 import os from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import {
+  BATCH_INTERVAL_MS,
+  HISTORY_PAGE_SIZE,
+  KEEP_IN_MEMORY,
+  KILL_GRACE_MS,
+  limitsForCores,
+  MAX_PENDING,
+  SHUTDOWN_GRACE_MS,
+} from '../common/defaults'
 import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../common/schema'
 import {
-  BUILTIN_JOBS,
   EXECUTORS,
-  isCommandSpec,
   TaskloopError,
   type BatchSnapshot,
-  type BuiltinJob,
   type EngineEvent,
   type ExecutorKind,
   type HistoryQuery,
@@ -23,175 +30,93 @@ import {
   type SubmitSpec,
   type TaskDetail,
   type TaskSnapshot,
-  type TaskSpec,
 } from '../common/types'
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
-import { DEFAULT_EXECUTOR } from './jobs/job'
-import { watchChildren } from './children'
-import { Recent } from './metrics'
-import { processStartTime, reapOrphans } from './orphans'
+import { openStore, persistTo, recover, type StoreProblem } from './recovery'
+import { HistoryBound } from './retention'
 import { Scheduler } from './scheduler'
-import { TaskStore } from './store'
+import { EngineStats } from './stats'
+import type { TaskStore } from './store'
+import { planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
-const THROUGHPUT_WINDOW_MS = 10_000
-const PRUNE_EVERY_MS = 60_000
-const STATS_EVERY_MS = 1000
-const DEFAULT_MAX_PENDING = 200_000
-const DEFAULT_KEEP_IN_MEMORY = 20_000
-const LAG_RESOLUTION_MS = 10
-
+/** Concurrency per executor when the options name none: one pool worker per core. */
 export function defaultLimits(): Limits {
-  const cores = Math.max(1, os.availableParallelism())
-  return { loop: 256, thread: cores, process: cores, command: 16 }
+  return limitsForCores(os.availableParallelism())
 }
 
 export class Engine implements EngineHandle {
-  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb'>> & Pick<EngineOptions, 'retention'>
-  /** Finished tasks in the order they finished, for the in-memory bound. */
-  private finishedOrder: Task[] = []
-  private readonly runMs = new Recent()
-  private readonly waitMs = new Recent()
-  private readonly cancelMs = new Recent()
-  private statsTimer: NodeJS.Timeout | null = null
+  private readonly shutdownGraceMs: number
+  private readonly maxPending: number
   private readonly events: EventBatcher
   private readonly logs: TaskLogs
   private readonly executors: Record<ExecutorKind, Executor>
   private readonly scheduler: Scheduler
-  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
-  private readonly startedAt = Date.now()
+  private readonly figures: EngineStats
+  private readonly retention: HistoryBound
   private readonly idPrefix = Date.now().toString(36)
   private nextId = 0
   private nextSeq = 0
-  private finishedAt: number[] = []
+  private readonly ids: PlanContext = {
+    newTaskId: () => this.newId(),
+    newBatchId: () => `b-${this.idPrefix}-${(++this.nextId).toString(36)}`,
+    known: (id) => this.scheduler.tasks.has(id),
+  }
   private quitListeners: (() => void)[] = []
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
   private forced = new Set<string>()
   private readonly store: TaskStore | null
-  private storeError: { file: string; error: string } | null = null
-  private unwatchChildren: (() => void) | null = null
+  private readonly storeError: StoreProblem | null
+  private unpersist: (() => void) | null = null
   /** Told to every client in its snapshot: something the user must know about this start. */
   private notice: string | null = null
-  private pruneTimer: NodeJS.Timeout | null = null
 
   constructor(options: EngineOptions = {}) {
-    this.options = {
-      shutdownGraceMs: options.shutdownGraceMs ?? 5000,
-      killGraceMs: options.killGraceMs ?? 3000,
-      jobsDirs: options.jobsDirs ?? [],
-      cwd: options.cwd ?? process.cwd(),
-      batchIntervalMs: options.batchIntervalMs ?? 50,
-      retention: options.retention,
-      keepInMemory: options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY,
-      maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
-    }
+    this.shutdownGraceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS
+    this.maxPending = options.maxPending ?? MAX_PENDING
+    const batchIntervalMs = options.batchIntervalMs ?? BATCH_INTERVAL_MS
+    const keepInMemory = options.keepInMemory ?? KEEP_IN_MEMORY
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
-    this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
-    this.logs = new TaskLogs(this.options.batchIntervalMs, options.dataDir)
+    this.events = new EventBatcher(batchIntervalMs, () => ({ ...this.scheduler.counters }))
+    this.logs = new TaskLogs(batchIntervalMs, options.dataDir)
     this.executors = createExecutors({
       limits,
-      cwd: this.options.cwd,
-      jobsDirs: this.options.jobsDirs,
+      cwd: options.cwd ?? process.cwd(),
+      jobsDirs: options.jobsDirs ?? [],
       ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
     })
     this.scheduler = new Scheduler({
       executors: this.executors,
       limits,
-      killGraceMs: this.options.killGraceMs,
+      killGraceMs: options.killGraceMs ?? KILL_GRACE_MS,
       events: this.events,
       logs: this.logs,
       onForced: (t) => this.noteForced(t),
-      onFinished: (t) => this.measure(t),
+      onFinished: (t) => {
+        this.logs.close(t.id)
+        this.retention.finished(t)
+        this.figures.finished(t)
+      },
     })
-    this.lag.enable()
-    // Metrics ride along the event batches once a second, only while someone listens.
-    this.statsTimer = setInterval(() => {
-      if (this.events.listenerCount > 0) void this.stats().then((s) => this.events.changedStats(s))
-    }, STATS_EVERY_MS)
-    this.statsTimer.unref()
-    this.store = options.dataDir ? this.openStore(options.dataDir) : null
+    this.figures = new EngineStats(this.scheduler, this.executors)
+    this.figures.publishTo(this.events, () => this.statsNow())
+    const opened = options.dataDir ? openStore(options.dataDir) : null
+    this.store = opened?.store ?? null
+    this.storeError = opened?.problem ?? null
+    this.retention = new HistoryBound({ keepInMemory, scheduler: this.scheduler, logs: this.logs, store: this.store, retention: options.retention })
     if (this.store) {
-      const store = this.store
-      // Written once per event batch: the batch already holds the latest snapshot of each changed task.
-      this.events.on((e) => store.save(e.tasks))
-      this.unwatchChildren = watchChildren((pid, group, alive) =>
-        alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
-      )
-      try {
-        this.recover(store, reapOrphans(store.takeChildren()).length)
-      } catch (e) {
-        // An unreadable store must not stop the engine: it runs, and says what it could not read.
-        store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
-      }
-      if (this.options.retention) {
-        this.prune()
-        this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS)
-        this.pruneTimer.unref()
-      }
+      this.unpersist = persistTo(this.store, this.events)
+      const recovered = recover(this.store, this.scheduler, { keepInMemory, nextSeq: () => ++this.nextSeq })
+      this.retention.restored(recovered.finished)
+      this.notice = recovered.notice
+      this.retention.start()
     }
-  }
-
-  /**
-   * On start: history comes back as it was; pending tasks are queued again; tasks that were running
-   * when the app died are failed (interrupted), or queued again when their spec says onInterrupt: requeue.
-   */
-  /** A data folder that cannot be opened is reported, not fatal: tasks run without history. */
-  private openStore(dataDir: string): TaskStore | null {
-    try {
-      return new TaskStore(dataDir)
-    } catch (e) {
-      this.storeError = { file: dataDir, error: `cannot open the task store in ${dataDir}: ${e instanceof Error ? e.message : String(e)}` }
-      return null
-    }
-  }
-
-  private recover(store: TaskStore, reaped: number): void {
-    const { tasks, batches } = store.load(this.options.keepInMemory)
-    const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
-    for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
-    const changed: Task[] = []
-    for (const snap of tasks) {
-      const task = Task.restore(snap, ++this.nextSeq, (snap.batchId && batchInfo.get(snap.batchId)) || null)
-      if (task.final) {
-        this.scheduler.addFinished(task)
-        this.finishedOrder.push(task)
-        continue
-      }
-      if (task.state !== 'pending') {
-        const requeue = task.spec.onInterrupt === 'requeue'
-        Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
-        if (requeue) {
-          task.attempt++
-          task.startedAt = null
-        } else {
-          task.reason = 'interrupted'
-          task.endedAt = Date.now()
-          task.error = { message: 'Taskloop stopped while this task was running' }
-          this.scheduler.addFinished(task)
-          changed.push(task)
-          continue
-        }
-        changed.push(task)
-      }
-      this.scheduler.add([task])
-    }
-    store.save(changed.map((t) => t.snapshot()))
-    if (reaped > 0) {
-      this.notice = `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
-    }
-  }
-
-  private prune(): void {
-    if (!this.store || !this.options.retention) return
-    const ids = this.store.prune(this.options.retention)
-    this.scheduler.forget(ids)
-    this.logs.forget(ids)
   }
 
   async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
@@ -199,33 +124,19 @@ export class Engine implements EngineHandle {
     const spec = parseSubmitSpec(input)
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
     const pending = this.scheduler.counters.pending
-    if (pending + count > this.options.maxPending) {
+    if (pending + count > this.maxPending) {
       throw new TaskloopError(
         'overloaded',
-        `queue full: ${pending} tasks pending, ${count} more would pass the bound of ${this.options.maxPending}; try again when some have run`,
+        `queue full: ${pending} tasks pending, ${count} more would pass the bound of ${this.maxPending}; try again when some have run`,
       )
     }
-    if ('batch' in spec) {
-      const b = spec.batch
-      const batch: BatchInfo = { id: `b-${this.idPrefix}-${(++this.nextId).toString(36)}`, failFast: b.failFast ?? false }
-      const ids = b.tasks.map(() => this.newId())
-      const specs = b.tasks.map((t, i) => ({
-        ...t,
-        name: t.name ?? `${b.name ?? 'batch'} #${i + 1}`,
-        ...(t.after ? { after: t.after.map((dep, j) => this.resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`)) } : {}),
-      }))
-      // One set for the whole batch: building it per task made a big submit quadratic.
-      const siblings = new Set(ids)
-      specs.forEach((t, i) => this.checkAfter(t, `batch.tasks.${i}.`, siblings))
-      checkCycles(specs, ids)
-      const concurrency = b.concurrency ?? b.tasks.length
-      const name = b.name ?? 'batch'
-      this.scheduler.addBatch(batch.id, name, concurrency, batch.failFast)
-      this.store?.saveBatch({ id: batch.id, name, concurrency, failFast: batch.failFast })
-      return { ...this.enqueue(specs.map((t, i) => this.createTask(ids[i]!, t, batch))), batchId: batch.id }
-    }
-    this.checkAfter(spec, '', new Set())
-    return this.enqueue([this.createTask(this.newId(), spec, null)])
+    const plan = planSubmit(spec, this.ids)
+    const b = plan.batch
+    if (!b) return this.enqueue(plan.tasks.map((t) => this.createTask(t, null)))
+    this.scheduler.addBatch(b.id, b.name, b.concurrency, b.failFast)
+    this.store?.saveBatch(b)
+    const batch: BatchInfo = { id: b.id, failFast: b.failFast }
+    return { ...this.enqueue(plan.tasks.map((t) => this.createTask(t, batch))), batchId: b.id }
   }
 
   async batch(id: string): Promise<BatchSnapshot> {
@@ -242,7 +153,7 @@ export class Engine implements EngineHandle {
   }
 
   async history(query?: HistoryQuery): Promise<TaskSnapshot[]> {
-    const { state, before, limit = 100 } = parseHistoryQuery(query)
+    const { state, before, limit = HISTORY_PAGE_SIZE } = parseHistoryQuery(query)
     if (this.store) {
       try {
         return this.store.history({ ...(state ? { state } : {}), ...(before !== undefined ? { before } : {}), limit })
@@ -274,7 +185,7 @@ export class Engine implements EngineHandle {
       throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
     }
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
-    return { id: this.enqueue([this.createTask(this.newId(), old.spec, null)]).ids[0]! }
+    return { id: this.enqueue([this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)]).ids[0]! }
   }
 
   async cancelAll(): Promise<void> {
@@ -282,38 +193,7 @@ export class Engine implements EngineHandle {
   }
 
   async stats(): Promise<Stats> {
-    const now = Date.now()
-    this.finishedAt = this.finishedAt.filter((t) => now - t < THROUGHPUT_WINDOW_MS)
-    const windowMs = Math.min(THROUGHPUT_WINDOW_MS, Math.max(1, now - this.startedAt))
-    const pools = Object.fromEntries(
-      EXECUTORS.map((k) => [
-        k,
-        {
-          limit: this.scheduler.limits[k],
-          running: this.scheduler.activeCount(k),
-          pending: this.scheduler.queuedCount(k),
-          workers: this.executors[k].workers(),
-        },
-      ]),
-    ) as Stats['pools']
-    // The histogram measures each timer tick, resolution included: the delay is what exceeds it.
-    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LAG_RESOLUTION_MS)
-    return {
-      counters: { ...this.scheduler.counters },
-      pools,
-      workers: EXECUTORS.flatMap((k) => this.executors[k].workerStats?.() ?? []),
-      loopLag: { p50: ms(this.lag.percentile(50)), p99: ms(this.lag.percentile(99)), max: ms(this.lag.max) },
-      throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
-      uptimeMs: now - this.startedAt,
-      shuttingDown: this.shutdownPromise !== null,
-      hostLag: null,
-      runMs: this.runMs.percentiles(),
-      waitMs: this.waitMs.percentiles(),
-      cancelMs: this.cancelMs.percentiles(),
-      paused: this.scheduler.isPaused,
-      groupLimits: this.scheduler.groupLimits(),
-      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : this.storeError,
-    }
+    return this.statsNow()
   }
 
   async setLimits(limits: Partial<Limits>): Promise<Limits> {
@@ -364,7 +244,7 @@ export class Engine implements EngineHandle {
   }
 
   shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
-    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.options.shutdownGraceMs)
+    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.shutdownGraceMs)
     return this.shutdownPromise
   }
 
@@ -408,15 +288,14 @@ export class Engine implements EngineHandle {
       await idle
     }
     await Promise.all(EXECUTORS.map((k) => this.executors[k].close()))
-    this.lag.disable()
+    this.figures.close()
     this.shutdownStatus.phase = 'done'
     this.shutdownStatus.forced = [...this.forced]
     this.events.changedShutdown(this.shutdownStatus)
     this.logs.closeAll()
     this.events.flush()
-    if (this.pruneTimer) clearInterval(this.pruneTimer)
-    if (this.statsTimer) clearInterval(this.statsTimer)
-    this.unwatchChildren?.()
+    this.retention.stop()
+    this.unpersist?.()
     this.store?.close()
     return {
       cancelledPending: pendingBefore,
@@ -431,27 +310,6 @@ export class Engine implements EngineHandle {
     // Pending first, so nothing starts in the slot a cancelled running task frees.
     for (const t of tasks) if (t.state === 'pending') this.scheduler.cancel(t, reason)
     for (const t of tasks) if (t.state === 'running') this.scheduler.cancel(t, reason, graceMs)
-  }
-
-  private measure(t: Task): void {
-    this.logs.close(t.id)
-    const now = Date.now()
-    this.finishedAt.push(now)
-    if (this.finishedAt.length > 100_000) this.finishedAt = this.finishedAt.filter((x) => now - x < THROUGHPUT_WINDOW_MS)
-    this.finishedOrder.push(t)
-    // Forget in steps of 10%, so the bound costs O(1) per task.
-    const keep = this.options.keepInMemory
-    if (this.finishedOrder.length > keep + Math.max(1, keep / 10)) {
-      const old = this.finishedOrder.splice(0, this.finishedOrder.length - keep).filter((x) => x.final)
-      const ids = old.map((x) => x.id)
-      this.scheduler.forget(ids)
-      this.logs.forget(ids)
-    }
-    if (t.startedAt !== null) {
-      this.runMs.add((t.endedAt ?? now) - t.startedAt)
-      this.waitMs.add(t.startedAt - t.createdAt)
-    }
-    if (t.state === 'cancelled' && t.cancelRequestedAt !== null) this.cancelMs.add((t.endedAt ?? now) - t.cancelRequestedAt)
   }
 
   private noteForced(task: Task): void {
@@ -476,26 +334,14 @@ export class Engine implements EngineHandle {
     return `${this.idPrefix}-${(++this.nextId).toString(36)}`
   }
 
-  private createTask(id: string, spec: TaskSpec, batch: BatchInfo | null): Task {
-    return new Task(id, ++this.nextSeq, spec, executorOf(spec), batch)
+  private createTask(t: PlannedTask, batch: BatchInfo | null): Task {
+    return new Task(t.id, ++this.nextSeq, t.spec, t.executor, batch)
   }
 
-  /** "#N" inside a batch names its N-th task. */
-  private resolveLocal(dep: string, ids: string[], self: number, path: string): string {
-    if (!dep.startsWith('#')) return dep
-    const n = Number(dep.slice(1))
-    if (!Number.isInteger(n) || n < 0 || n >= ids.length) {
-      throw new TaskloopError('invalid', `${path}: "${dep}" names no task of this batch (it has ${ids.length})`, path)
-    }
-    if (n === self) throw new TaskloopError('invalid', `${path}: a task cannot wait for itself`, path)
-    return ids[n]!
-  }
-
-  private checkAfter(spec: TaskSpec, prefix: string, siblings: Set<string>): void {
-    spec.after?.forEach((dep, i) => {
-      if (!siblings.has(dep) && !this.scheduler.tasks.has(dep)) {
-        throw new TaskloopError('invalid', `${prefix}after.${i}: unknown task id "${dep}"`, `${prefix}after.${i}`)
-      }
+  private statsNow(): Stats {
+    return this.figures.read({
+      shuttingDown: this.shutdownPromise !== null,
+      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : this.storeError,
     })
   }
 
@@ -518,30 +364,4 @@ export class Engine implements EngineHandle {
       ...(this.notice ? { notice: this.notice } : {}),
     }
   }
-}
-
-/** Dependencies inside one batch must not loop: a cycle would wait forever. */
-function checkCycles(specs: TaskSpec[], ids: string[]): void {
-  const index = new Map(ids.map((id, i) => [id, i]))
-  const state = new Uint8Array(specs.length) // 0 new, 1 on the path, 2 done
-  const visit = (i: number, path: number[]): void => {
-    if (state[i] === 2) return
-    if (state[i] === 1) {
-      const loop = [...path.slice(path.indexOf(i)), i].map((n) => `#${n}`).join(' → ')
-      throw new TaskloopError('invalid', `batch.tasks.${i}.after: dependency cycle ${loop}`, `batch.tasks.${i}.after`)
-    }
-    state[i] = 1
-    for (const dep of specs[i]!.after ?? []) {
-      const j = index.get(dep)
-      if (j !== undefined) visit(j, [...path, i])
-    }
-    state[i] = 2
-  }
-  for (let i = 0; i < specs.length; i++) visit(i, [])
-}
-
-function executorOf(spec: TaskSpec): ExecutorKind {
-  if (isCommandSpec(spec)) return 'command'
-  if (spec.executor) return spec.executor
-  return (BUILTIN_JOBS as readonly string[]).includes(spec.job) ? DEFAULT_EXECUTOR[spec.job as BuiltinJob] : 'loop'
 }

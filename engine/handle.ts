@@ -5,30 +5,30 @@ import type { Limits } from '../common/types'
 import type { Retention } from './store'
 
 export interface EngineOptions {
-  /** Concurrency limit per executor; thread and process pools follow theirs. Defaults: loop 256, thread/process = cores, command 16. */
+  /** Concurrency limit per executor; thread and process pools follow theirs. Defaults: common/defaults.ts (loop 256, thread/process = cores, command 16). */
   limits?: Partial<Limits>
-  /** How long running work may take to stop cooperatively at shutdown before it is forced (default 5000). */
+  /** How long running work may take to stop cooperatively at shutdown before it is forced (default SHUTDOWN_GRACE_MS, 5000). */
   shutdownGraceMs?: number
-  /** Per-task cooperative-cancel grace when the spec names none (default 3000). */
+  /** Per-task cooperative-cancel grace when the spec names none (default KILL_GRACE_MS, 3000). */
   killGraceMs?: number
   /** Folders whose job modules may be named by export alone (`--jobs DIR`). */
   jobsDirs?: string[]
   /** Base folder for relative job module paths and command cwd (default process.cwd()). */
   cwd?: string
-  /** Event batch interval (default 50 ms). */
+  /** Event batch interval (default BATCH_INTERVAL_MS, 50 ms). */
   batchIntervalMs?: number
   /** Folder for the task store (SQLite) and log files; absent: tasks live in memory only. */
   dataDir?: string
   /** How many finished tasks the store (and memory) keep. */
   retention?: Retention
   /**
-   * Finished tasks kept in memory (default 20,000); older ones stay in the store (history) but
+   * Finished tasks kept in memory (default KEEP_IN_MEMORY, 20,000); older ones stay in the store (history) but
    * leave the engine's memory and its snapshots, so a long-running engine stays bounded.
    */
   keepInMemory?: number
-  /** Heap limit of each pool thread in MB (default 2048): a job past it fails as crashed, the app lives on. */
+  /** Heap limit of each pool thread in MB (default THREAD_HEAP_MB, 2048): a job past it fails as crashed, the app lives on. */
   threadHeapMb?: number
-  /** Backpressure: a submit that would take the pending queue past this is refused (default 200,000). */
+  /** Backpressure: a submit that would take the pending queue past this is refused (default MAX_PENDING, 200,000). */
   maxPending?: number
 }
 

@@ -14,7 +14,7 @@ import {
   type TaskReason,
   type TaskState,
 } from '../common/types'
-import { TaskFailure, type Executor, type Run, type RunHooks } from './executors/executor'
+import { failedRun, TaskFailure, type Executor, type Run, type RunHooks } from './executors/executor'
 import type { EventBatcher } from './events'
 import { Gate } from './gate'
 import { TaskQueue } from './queue'
@@ -23,7 +23,6 @@ import type { Task } from './task'
 
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
-const MAX_RESULT_CHARS = 65_536
 const MAX_RETRY_DELAY_MS = 3_600_000
 
 /**
@@ -318,7 +317,7 @@ export class Scheduler {
       worker: (label) => this.started(task, h, label),
       progress: (fraction, message) => {
         if (!h.live || !h.started) return
-        task.progress = fraction === null ? null : Math.min(1, Math.max(0, fraction))
+        task.progress = fraction
         if (message !== undefined) task.progressMessage = message
         this.o.events.changedTask(task)
       },
@@ -329,7 +328,7 @@ export class Scheduler {
     try {
       run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
     } catch (e) {
-      run = { result: Promise.reject(e), cancel() {}, kill: () => false }
+      run = failedRun(e)
     }
     if (h.live) task.run = run
     run.result.then(
@@ -413,7 +412,7 @@ export class Scheduler {
     this.handoffs.delete(task)
     const stopping = task.stopping
     if (ok) {
-      task.result = clampResult(value)
+      task.result = value
       task.progress = 1
       this.move(task, 'done')
     } else if (stopping === 'timeout') {
@@ -482,18 +481,4 @@ export class Scheduler {
 function toError(e: unknown): TaskError {
   if (e instanceof Error) return { message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
   return { message: String(e) }
-}
-
-/** Results travel to every client: keep them small JSON. */
-function clampResult(value: unknown): unknown {
-  if (value === undefined) return null
-  if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value
-  try {
-    const json = JSON.stringify(value)
-    if (json === undefined) return null
-    if (json.length > MAX_RESULT_CHARS) return { truncated: true, chars: json.length, preview: json.slice(0, 1000) }
-    return JSON.parse(json)
-  } catch (e) {
-    return { unserializable: e instanceof Error ? e.message : String(e) }
-  }
 }

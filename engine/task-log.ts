@@ -4,9 +4,9 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { LogLine } from '../common/types'
+import { capLine } from './executors/lines'
 
 const MAX_LINES = 2000
-const MAX_LINE_CHARS = 16_384
 /** Bytes of a task's output written to its file as they come; beyond that only the tail is kept. */
 export const LOG_HEAD_BYTES = 1 << 20
 export const LOG_TAIL_LINES = 5000
@@ -87,7 +87,8 @@ export class TaskLogs {
 
   append(taskId: string, line: string, stream: LogLine['stream']): void {
     const e = this.entry(taskId)
-    if (line.length > MAX_LINE_CHARS) line = `${line.slice(0, MAX_LINE_CHARS)}… [${line.length - MAX_LINE_CHARS} chars cut]`
+    // Executors cap at the source (then this changes nothing); the engine's own lines are capped here.
+    line = capLine(line)
     const l: LogLine = { seq: ++e.seq, time: Date.now(), stream, line }
     e.lines.push(l)
     if (e.lines.length > 2 * MAX_LINES) e.lines.splice(0, e.lines.length - MAX_LINES)

@@ -3,14 +3,13 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { app, BrowserWindow, dialog, session } from 'electron'
+import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { startEngineThread } from '../engine/thread/client'
 import { readSettings } from './settings'
 import type { EngineHandle } from '../engine/handle'
 import { DEV_CSP, PRODUCTION_CSP } from './csp'
 import { registerIpc } from './ipc'
 
-/** How long running tasks get to stop cooperatively at quit before the engine forces them. */
-const SHUTDOWN_GRACE_MS = 5000
 /** If the engine's shutdown itself hangs, exit anyway this long after the grace. */
 const WATCHDOG_MARGIN_MS = 5000
 

@@ -9,7 +9,8 @@ import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { CommandSpec } from '../../common/types'
 import { childEnded, childStarted } from '../children'
-import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { clampProgress } from '../../common/progress'
+import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { pipeLines } from './lines'
 
 export interface CommandOptions {
@@ -33,16 +34,15 @@ export class CommandExecutor implements Executor {
 
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec as CommandSpec
-    const fail = (message: string): Run => ({ result: Promise.reject(new TaskFailure('error', message)), cancel() {}, kill: () => false })
-    if ('job' in spec) return fail('the command executor runs commands, not jobs')
+    if ('job' in spec) return failedRun('the command executor runs commands, not jobs')
     const argv = spec.argv ?? (spec.command !== undefined ? ['/bin/sh', '-c', spec.command] : null)
-    if (!argv || argv.length === 0) return fail('give "command" or "argv"')
+    if (!argv || argv.length === 0) return failedRun('give "command" or "argv"')
     const cwd = path.resolve(this.cwd, spec.cwd ?? '.')
     // spawn reports a missing cwd as ENOENT of the program, which would blame the wrong thing.
     try {
-      if (!statSync(cwd).isDirectory()) return fail(`cwd is not a folder: ${cwd}`)
+      if (!statSync(cwd).isDirectory()) return failedRun(`cwd is not a folder: ${cwd}`)
     } catch {
-      return fail(`cwd not found: ${cwd}`)
+      return failedRun(`cwd not found: ${cwd}`)
     }
 
     let child: ChildProcess
@@ -54,7 +54,7 @@ export class CommandExecutor implements Executor {
         stdio: ['ignore', 'pipe', 'pipe'],
       })
     } catch (e) {
-      return fail(`cannot start ${argv[0]}: ${e instanceof Error ? e.message : String(e)}`)
+      return failedRun(`cannot start ${argv[0]}: ${e instanceof Error ? e.message : String(e)}`)
     }
     const pid = child.pid
     let leaderExited = false
@@ -80,7 +80,7 @@ export class CommandExecutor implements Executor {
       pipeLines(child.stdout!, (line) => {
         const m = PROGRESS.exec(line)
         const fraction = m ? Number(m[1]) : NaN
-        if (m && Number.isFinite(fraction)) hooks.progress(Math.min(1, Math.max(0, fraction)), m[2])
+        if (m && Number.isFinite(fraction)) hooks.progress(clampProgress(fraction), m[2])
         else hooks.log(line, 'stdout')
       })
       pipeLines(child.stderr!, (line) => hooks.log(line, 'stderr'))

@@ -18,12 +18,13 @@ export interface RunHooks {
    * sent ahead, a command that could not be spawned) never calls it.
    */
   worker(label: string): void
+  /** Clamped at the source (common/progress.ts): a fraction in 0..1, or null. */
   progress(fraction: number | null, message?: string): void
   log(line: string, stream?: LogLine['stream']): void
 }
 
 export interface Run {
-  /** Resolves with the job's result (JSON-able); rejects with a TaskFailure. */
+  /** Resolves with the job's result, normalised where it ran (result.ts); rejects with a TaskFailure. */
   readonly result: Promise<unknown>
   /**
    * Cooperative request: abort the job's AbortSignal, or SIGTERM a command's process group.
@@ -54,6 +55,11 @@ export class TaskFailure extends Error {
     if (e instanceof Error) return new TaskFailure(kind, e.message, e.stack)
     return new TaskFailure(kind, String(e))
   }
+}
+
+/** A run that ended before it began (bad spec for this executor, closed pool, a throw at start). */
+export function failedRun(reason: unknown): Run {
+  return { result: Promise.reject(TaskFailure.from(reason)), cancel() {}, kill: () => false }
 }
 
 export interface Executor {

@@ -1,17 +1,33 @@
+// Log lines: the one cap on a line's length with its one truncation marker, and the splitter that
+// turns a child's output stream into capped lines (one endless line cannot eat the memory).
 import type { Readable } from 'node:stream'
+import { MAX_LOG_LINE_CHARS } from '../../common/defaults'
 
-// Splits a byte stream into lines for the task log: partial lines are kept until their
-// newline, and a single line is capped so one endless line cannot eat the memory.
-export const MAX_LINE = 64 * 1024
+const MARKER_CHARS = '… [ chars cut]'.length
+
+/**
+ * The line as it enters a task log: at most MAX_LOG_LINE_CHARS, marker included, so capping again
+ * changes nothing. A longer one keeps its head and ends with "… [N chars cut]", N counting every
+ * character it lost, `dropped` ones included (those a splitter never kept).
+ */
+export function capLine(line: string, dropped = 0): string {
+  if (dropped === 0 && line.length <= MAX_LOG_LINE_CHARS) return line
+  const total = line.length + dropped
+  let head = Math.min(line.length, MAX_LOG_LINE_CHARS - MARKER_CHARS - String(total).length)
+  // Never split a surrogate pair: half a character would print as garbage.
+  const code = line.charCodeAt(head - 1)
+  if (code >= 0xd800 && code <= 0xdbff) head--
+  return `${line.slice(0, head)}… [${total - head} chars cut]`
+}
 
 export class LineSplitter {
   private partial = ''
-  private dropping = false
+  /** Characters of the current overlong line dropped past its kept head (0: not dropping). */
+  private dropped = 0
+  /** The last character dropped was a \r (of a CRLF ending, not content). */
+  private droppedCr = false
 
-  constructor(
-    private readonly onLine: (line: string) => void,
-    private readonly maxLine = MAX_LINE,
-  ) {}
+  constructor(private readonly onLine: (line: string) => void) {}
 
   /** Text chunks (the stream has setEncoding('utf8'), so no character is split). */
   push(chunk: string): void {
@@ -26,30 +42,35 @@ export class LineSplitter {
   }
 
   end(): void {
-    if (this.partial !== '' && !this.dropping) this.emit(this.partial)
-    this.partial = ''
-    this.dropping = false
+    if (this.partial !== '') this.emit()
   }
 
   private take(piece: string, complete: boolean): void {
-    if (!this.dropping) {
+    if (this.dropped > 0) {
+      this.dropped += piece.length
+      if (piece !== '') this.droppedCr = piece.endsWith('\r')
+    } else {
       this.partial += piece
-      if (this.partial.length > this.maxLine) {
-        // Keep the head of an overlong line, drop the rest up to its newline.
-        this.emit(this.partial.slice(0, this.maxLine) + ' …[line truncated]')
-        this.partial = ''
-        this.dropping = true
+      if (this.partial.length > MAX_LOG_LINE_CHARS) {
+        // Keep the head of an overlong line and count the rest up to its newline: the marker says how much.
+        this.dropped = this.partial.length - MAX_LOG_LINE_CHARS
+        this.droppedCr = this.partial.endsWith('\r')
+        this.partial = this.partial.slice(0, MAX_LOG_LINE_CHARS)
       }
     }
     if (complete) {
-      if (!this.dropping) this.emit(this.partial)
-      this.partial = ''
-      this.dropping = false
+      if (this.dropped > 0 && this.droppedCr) this.dropped--
+      this.emit()
     }
   }
 
-  private emit(line: string): void {
-    this.onLine(line.endsWith('\r') ? line.slice(0, -1) : line)
+  private emit(): void {
+    let line = this.partial
+    if (this.dropped > 0) line = capLine(line, this.dropped)
+    else if (line.endsWith('\r')) line = line.slice(0, -1)
+    this.partial = ''
+    this.dropped = 0
+    this.onLine(line)
   }
 }
 

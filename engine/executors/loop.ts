@@ -1,7 +1,7 @@
 // Loop executor: runs the job on the engine's own event loop (asyncio's create_task).
 // It cannot force a stop: a job that ignores its signal is the scheduler's to mark and flag.
 import path from 'node:path'
-import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { runJob } from './run-job'
 
 export interface LoopOptions {
@@ -22,9 +22,7 @@ export class LoopExecutor implements Executor {
 
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec
-    if (!('job' in spec)) {
-      return { result: Promise.reject(new TaskFailure('error', 'the loop executor runs jobs, not commands')), cancel() {}, kill: () => false }
-    }
+    if (!('job' in spec)) return failedRun('the loop executor runs jobs, not commands')
     const ac = new AbortController()
     this.running.add(ac)
     hooks.worker('loop')

@@ -5,7 +5,7 @@
 import path from 'node:path'
 import type { ExecutorKind, LogLine, WorkerStat } from '../../common/types'
 import { BusyMeter } from './busy'
-import { TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
 
 export interface PoolOptions {
@@ -123,12 +123,8 @@ export abstract class WorkerPool implements Executor {
 
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec
-    if (!('job' in spec)) {
-      return { result: Promise.reject(new TaskFailure('error', `the ${this.kind} executor runs jobs, not commands`)), cancel() {}, kill: () => false }
-    }
-    if (this.closed) {
-      return { result: Promise.reject(new TaskFailure('error', `the ${this.kind} pool is closed`)), cancel() {}, kill: () => false }
-    }
+    if (!('job' in spec)) return failedRun(`the ${this.kind} executor runs jobs, not commands`)
+    if (this.closed) return failedRun(`the ${this.kind} pool is closed`)
     let resolve!: (v: unknown) => void
     let reject!: (e: TaskFailure) => void
     const result = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)))

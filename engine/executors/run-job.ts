@@ -1,13 +1,14 @@
 // The one place a job function is run, whatever the executor: resolve the job, build its
-// context, pass params, turn a throw into a TaskFailure and the result into plain JSON.
+// context, pass params, cap its log lines and clamp its progress, turn a throw into a TaskFailure
+// and the result into small plain JSON (result.ts).
 // Loop calls it directly; thread workers and pool children call it through protocol.ts.
+import { clampProgress } from '../../common/progress'
 import type { JobExecutor } from '../../common/types'
 import type { JobContext, JobFn } from '../jobs/job'
 import { loadJob } from '../jobs/resolve'
 import { TaskFailure } from './executor'
-import { MAX_LINE } from './lines'
-
-const capLine = (line: string): string => (line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …[line truncated]' : line)
+import { capLine } from './lines'
+import { toResult } from './result'
 
 export interface JobRequest {
   job: string
@@ -43,8 +44,7 @@ function throttle(sink: JobSink): { progress: JobSink['progress']; flush(): void
   return {
     flush,
     progress(fraction, message) {
-      const f = fraction === null ? null : Math.min(1, Math.max(0, Number(fraction) || 0))
-      pending = [f, message === undefined ? undefined : String(message)]
+      pending = [clampProgress(fraction), message === undefined ? undefined : String(message)]
       const wait = last + PROGRESS_INTERVAL_MS - performance.now()
       // Sends synchronously when due, so a busy loop that never yields still reports.
       if (wait <= 0) flush()
@@ -72,21 +72,6 @@ async function resolveJob(req: JobRequest): Promise<JobFn> {
   return fn
 }
 
-/** Results are small JSON: the same value whichever executor ran the job. */
-function toJson(value: unknown): unknown {
-  if (value === undefined || value === null) return null
-  // Scalars need no round trip (JSON has no NaN or Infinity).
-  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null
-  if (typeof value === 'boolean' || typeof value === 'string') return value
-  let text: string | undefined
-  try {
-    text = JSON.stringify(value)
-  } catch (e) {
-    throw new TaskFailure('error', `job result is not JSON: ${e instanceof Error ? e.message : String(e)}`)
-  }
-  return text === undefined ? null : JSON.parse(text)
-}
-
 /** Resolves with the JSON result; rejects with a TaskFailure. */
 export async function runJob(req: JobRequest, executor: JobExecutor, signal: AbortSignal, sink: JobSink): Promise<unknown> {
   const progress = throttle(sink)
@@ -106,7 +91,7 @@ export async function runJob(req: JobRequest, executor: JobExecutor, signal: Abo
       cwd: req.cwd,
     }
     const value = await fn(req.params, ctx)
-    return toJson(value)
+    return toResult(value)
   } catch (e) {
     throw TaskFailure.from(e)
   } finally {

@@ -1,5 +1,6 @@
 // Thread executor: a pool of worker_threads for CPU-bound JS (see pool.ts for the shared logic).
 import { Worker } from 'node:worker_threads'
+import { THREAD_HEAP_MB } from '../../common/defaults'
 import entry from './thread-worker?modulePath'
 import { pipeLines } from './lines'
 import { WorkerPool, type PoolOptions, type PoolWorker, type WorkerEvents } from './pool'
@@ -11,8 +12,6 @@ import type { FromWorker } from './protocol'
  */
 export const THREAD_DEPTH = 64
 
-export const DEFAULT_THREAD_HEAP_MB = 2048
-
 export class ThreadPool extends WorkerPool {
   readonly kind = 'thread' as const
 
@@ -21,7 +20,7 @@ export class ThreadPool extends WorkerPool {
   constructor(opts: PoolOptions & { heapMb?: number } = {}) {
     // A spare thread: a terminated one is replaced without building a Worker on the cancel's path.
     super(opts, { depth: THREAD_DEPTH, sharedClaims: true, spare: true })
-    this.heapMb = opts.heapMb ?? DEFAULT_THREAD_HEAP_MB
+    this.heapMb = opts.heapMb ?? THREAD_HEAP_MB
   }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {

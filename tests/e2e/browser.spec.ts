@@ -3,7 +3,7 @@
 import { expect, test } from '@playwright/test'
 import { launch, row, rows, screenshot, serveEachTest, twentyTasks } from './ui'
 
-const ui = serveEachTest(['--grace-ms', '3000'])
+const ui = serveEachTest(['--shutdown-grace-ms', '3000'])
 
 test('20 tasks on every executor: live states, cancel one, cancel all, counters add up', async ({ page }) => {
   await ui.open(page)

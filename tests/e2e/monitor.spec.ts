@@ -7,7 +7,7 @@ import path from 'node:path'
 import type { SubmitSpec } from '../../common/types'
 import { row, rows, screenshot, SCREENSHOTS, serveEachTest } from './ui'
 
-const ui = serveEachTest(['--grace-ms', '3000'])
+const ui = serveEachTest(['--shutdown-grace-ms', '3000'])
 
 /** Submits through the server's HTTP API (what a script would do), not the launcher. */
 async function submit(spec: SubmitSpec): Promise<string[]> {

@@ -189,7 +189,7 @@ describe('taskloop run', () => {
       { name: 'sleeper', argv: ['sh', '-c', 'sleep 30 & sleep 30; wait'] },
       { name: 'pool sleeper', job: 'sleep', executor: 'process', params: { ms: 30_000 } },
     ])
-    const run = cli(['run', file, '--grace-ms', '3000'])
+    const run = cli(['run', file, '--shutdown-grace-ms', '3000'])
     await waitFor('both tasks running', () => /running\s+sleeper \(pid \d+\)/.test(run.stdout()) && /running\s+pool sleeper/.test(run.stdout()), 20_000)
     const procs = await waitFor('the sleeps to start', async () => {
       const found = await descendants(run.child.pid!)
@@ -207,7 +207,7 @@ describe('taskloop run', () => {
 
   it('a second Ctrl+C forces a task that ignores SIGTERM, well before the grace ends', async () => {
     const file = await specFile('stubborn.json', { name: 'stubborn', argv: ['sh', '-c', 'trap "" TERM; sleep 30; sleep 30'] })
-    const run = cli(['run', file, '--grace-ms', '60000'])
+    const run = cli(['run', file, '--shutdown-grace-ms', '60000'])
     await waitFor('the task running', () => /running\s+stubborn/.test(run.stdout()), 20_000)
     const procs = await waitFor('the sleep to start', async () => {
       const found = await descendants(run.child.pid!)
@@ -227,7 +227,7 @@ describe('taskloop run', () => {
 
 describe('taskloop serve', () => {
   it('prints exactly one URL line, answers /api/stats with the token, and exits 0 on SIGTERM', async () => {
-    const serve = cli(['serve', '--port', '0', '--grace-ms', '1000'])
+    const serve = cli(['serve', '--port', '0', '--shutdown-grace-ms', '1000'])
     const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
     const url = new URL(line[1]!)
     expect(url.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
@@ -264,7 +264,7 @@ describe('taskloop serve', () => {
   })
 
   it('on Ctrl+C cancels what runs, exits 130 and leaves no process behind', async () => {
-    const serve = cli(['serve', '--port', '0', '--grace-ms', '3000'])
+    const serve = cli(['serve', '--port', '0', '--shutdown-grace-ms', '3000'])
     const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
     const url = new URL(line[1]!)
     const auth = { authorization: `Bearer ${url.searchParams.get('token')}` }
@@ -292,6 +292,44 @@ describe('taskloop serve', () => {
     const res = await fetch(`${url.origin}/api/quit`, { method: 'POST', headers: { authorization: 'Bearer a-fixed-test-token-123' } })
     expect(res.status).toBe(202)
     expect(await serve.exited).toBe(0)
+  })
+})
+
+describe('the shutdown grace flag', () => {
+  const NOTICE = /--grace-ms is now --shutdown-grace-ms/g
+
+  it('--shutdown-grace-ms sets the grace clients see; the old --grace-ms still works, with one notice line', async () => {
+    for (const [flag, ms] of [['--shutdown-grace-ms', 1234], ['--grace-ms', 2345]] as const) {
+      const serve = cli(['serve', '--port', '0', flag, String(ms)])
+      const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+      const url = new URL(line[1]!)
+      const events = await connectEvents(`ws://${url.host}/api/events?token=${url.searchParams.get('token')}`)
+      try {
+        await events.next((m): m is Snapshot => m.type === 'snapshot')
+        serve.child.kill('SIGTERM')
+        const batch = await events.next((m): m is EventBatch => m.type === 'batch' && !!m.shutdown)
+        expect(batch.shutdown!.deadline - batch.shutdown!.startedAt).toBe(ms)
+      } finally {
+        await events.close()
+      }
+      expect(await serve.exited).toBe(0)
+      expect(serve.stderr().match(NOTICE)?.length ?? 0).toBe(flag === '--grace-ms' ? 1 : 0)
+    }
+
+    const file = await specFile('grace.json', { job: 'sleep', params: { ms: 10 } })
+    const [oldName, newName] = [cli(['run', file, '--grace-ms', '3000']), cli(['run', file, '--shutdown-grace-ms', '3000'])]
+    expect(await oldName.exited).toBe(0)
+    expect(oldName.stderr().match(NOTICE)).toHaveLength(1)
+    expect(await newName.exited).toBe(0)
+    expect(newName.stderr()).not.toMatch(NOTICE)
+  })
+
+  it('refuses both names at once, and a grace that is not a whole number of ms (exit 2)', async () => {
+    const [both, bad] = [cli(['serve', '--shutdown-grace-ms', '10', '--grace-ms', '10']), cli(['run', 'x.json', '--shutdown-grace-ms', '1.5'])]
+    expect(await both.exited).toBe(2)
+    expect(both.stderr()).toContain('give --shutdown-grace-ms only')
+    expect(await bad.exited).toBe(2)
+    expect(bad.stderr()).toContain('--shutdown-grace-ms expects an integer from 0 to 600000, got "1.5"')
   })
 })
 

@@ -1,0 +1,91 @@
+// The engine and its task store at start: open the store (a folder that cannot be used is
+// reported, not fatal), keep it written as tasks change, end what a killed previous run left
+// running, and bring its tasks back: history as it was, pending tasks queued again, tasks that
+// were running failed as interrupted (or queued again when their spec says onInterrupt: requeue).
+import { watchChildren } from './children'
+import type { EventBatcher } from './events'
+import { processStartTime, reapOrphans } from './orphans'
+import type { Scheduler } from './scheduler'
+import { TaskStore } from './store'
+import { Task } from './task'
+
+export interface StoreProblem {
+  file: string
+  error: string
+}
+
+export function openStore(dataDir: string): { store: TaskStore; problem: null } | { store: null; problem: StoreProblem } {
+  try {
+    return { store: new TaskStore(dataDir), problem: null }
+  } catch (e) {
+    return { store: null, problem: { file: dataDir, error: `cannot open the task store in ${dataDir}: ${e instanceof Error ? e.message : String(e)}` } }
+  }
+}
+
+/** Writes every event batch to the store and records child process groups; returns the undo. */
+export function persistTo(store: TaskStore, events: EventBatcher): () => void {
+  // Written once per event batch: the batch already holds the latest snapshot of each changed task.
+  const unsave = events.on((e) => store.save(e.tasks))
+  const unwatch = watchChildren((pid, group, alive) => (alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid)))
+  return () => {
+    unwatch()
+    unsave()
+  }
+}
+
+export interface Recovered {
+  /** Restored in a final state, oldest first: history only. */
+  finished: Task[]
+  /** Something the user must know about this start, told to every client. */
+  notice: string | null
+}
+
+export function recover(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: number; nextSeq(): number }): Recovered {
+  const finished: Task[] = []
+  try {
+    const reaped = reapOrphans(store.takeChildren()).length
+    restore(store, scheduler, o, finished)
+    const notice =
+      reaped > 0
+        ? `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
+        : null
+    return { finished, notice }
+  } catch (e) {
+    // An unreadable store must not stop the engine: it runs, and says what it could not read.
+    store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
+    return { finished, notice: null }
+  }
+}
+
+function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: number; nextSeq(): number }, finished: Task[]): void {
+  const { tasks, batches } = store.load(o.keepInMemory)
+  const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
+  for (const b of batches) scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
+  const changed: Task[] = []
+  for (const snap of tasks) {
+    const task = Task.restore(snap, o.nextSeq(), (snap.batchId && batchInfo.get(snap.batchId)) || null)
+    if (task.final) {
+      scheduler.addFinished(task)
+      finished.push(task)
+      continue
+    }
+    if (task.state !== 'pending') {
+      const requeue = task.spec.onInterrupt === 'requeue'
+      Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
+      if (requeue) {
+        task.attempt++
+        task.startedAt = null
+      } else {
+        task.reason = 'interrupted'
+        task.endedAt = Date.now()
+        task.error = { message: 'Taskloop stopped while this task was running' }
+        scheduler.addFinished(task)
+        changed.push(task)
+        continue
+      }
+      changed.push(task)
+    }
+    scheduler.add([task])
+  }
+  store.save(changed.map((t) => t.snapshot()))
+}

@@ -1,0 +1,92 @@
+// The engine's figures: counts per state, pools and workers, event-loop lag, throughput, and the
+// run, wait and cancel times of recent tasks. Each finished task adds a few numbers, no more;
+// the figures are computed when asked (api.stats, and once a second while someone listens).
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { EXECUTORS, type ExecutorKind, type Stats } from '../common/types'
+import type { EventBatcher } from './events'
+import type { Executor } from './executors/executor'
+import { Recent } from './metrics'
+import type { Scheduler } from './scheduler'
+import type { Task } from './task'
+
+const THROUGHPUT_WINDOW_MS = 10_000
+const PUBLISH_EVERY_MS = 1000
+const LAG_RESOLUTION_MS = 10
+
+export class EngineStats {
+  private readonly runMs = new Recent()
+  private readonly waitMs = new Recent()
+  private readonly cancelMs = new Recent()
+  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  private readonly startedAt = Date.now()
+  private finishedAt: number[] = []
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly executors: Record<ExecutorKind, Executor>,
+  ) {
+    this.lag.enable()
+  }
+
+  /** Stats ride along the event batches once a second, only while someone listens. */
+  publishTo(events: EventBatcher, read: () => Stats): void {
+    this.timer = setInterval(() => {
+      if (events.listenerCount > 0) events.changedStats(read())
+    }, PUBLISH_EVERY_MS)
+    this.timer.unref()
+  }
+
+  finished(t: Task): void {
+    const now = Date.now()
+    this.finishedAt.push(now)
+    if (this.finishedAt.length > 100_000) this.finishedAt = this.finishedAt.filter((x) => now - x < THROUGHPUT_WINDOW_MS)
+    if (t.startedAt !== null) {
+      this.runMs.add((t.endedAt ?? now) - t.startedAt)
+      this.waitMs.add(t.startedAt - t.createdAt)
+    }
+    if (t.state === 'cancelled' && t.cancelRequestedAt !== null) this.cancelMs.add((t.endedAt ?? now) - t.cancelRequestedAt)
+  }
+
+  /** The figures now; the facade adds what only it knows. */
+  read(facade: Pick<Stats, 'shuttingDown' | 'store'>): Stats {
+    const now = Date.now()
+    this.finishedAt = this.finishedAt.filter((t) => now - t < THROUGHPUT_WINDOW_MS)
+    const windowMs = Math.min(THROUGHPUT_WINDOW_MS, Math.max(1, now - this.startedAt))
+    const pools = Object.fromEntries(
+      EXECUTORS.map((k) => [
+        k,
+        {
+          limit: this.scheduler.limits[k],
+          running: this.scheduler.activeCount(k),
+          pending: this.scheduler.queuedCount(k),
+          workers: this.executors[k].workers(),
+        },
+      ]),
+    ) as Stats['pools']
+    // The histogram measures each timer tick, resolution included: the delay is what exceeds it.
+    const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LAG_RESOLUTION_MS)
+    return {
+      counters: { ...this.scheduler.counters },
+      pools,
+      workers: EXECUTORS.flatMap((k) => this.executors[k].workerStats?.() ?? []),
+      loopLag: { p50: ms(this.lag.percentile(50)), p99: ms(this.lag.percentile(99)), max: ms(this.lag.max) },
+      throughput: Math.round((this.finishedAt.length / windowMs) * 1000 * 10) / 10,
+      uptimeMs: now - this.startedAt,
+      shuttingDown: facade.shuttingDown,
+      hostLag: null,
+      runMs: this.runMs.percentiles(),
+      waitMs: this.waitMs.percentiles(),
+      cancelMs: this.cancelMs.percentiles(),
+      paused: this.scheduler.isPaused,
+      groupLimits: this.scheduler.groupLimits(),
+      store: facade.store,
+    }
+  }
+
+  /** At shutdown: no more publishing, no more lag sampling. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.lag.disable()
+  }
+}

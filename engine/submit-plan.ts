@@ -1,0 +1,97 @@
+// A submission turned into the tasks it creates: a batch expanded into its tasks with their
+// names, "#N" sibling refs resolved to ids, every `after` checked to name a known task, and
+// dependency cycles refused, each naming the field. Nothing is scheduled here.
+import { BUILTIN_JOBS, isCommandSpec, TaskloopError, type BuiltinJob, type ExecutorKind, type SubmitSpec, type TaskSpec } from '../common/types'
+import { DEFAULT_EXECUTOR } from './jobs/job'
+
+export interface PlannedTask {
+  id: string
+  spec: TaskSpec
+  executor: ExecutorKind
+}
+
+export interface SubmitPlan {
+  tasks: PlannedTask[]
+  batch: { id: string; name: string; concurrency: number; failFast: boolean } | null
+}
+
+export interface PlanContext {
+  newTaskId(): string
+  newBatchId(): string
+  /** A task the engine already holds (an `after` outside this submission). */
+  known(id: string): boolean
+}
+
+/** `spec` is validated already (parseSubmitSpec); refusals throw a TaskloopError 'invalid' naming the field. */
+export function planSubmit(spec: SubmitSpec, ctx: PlanContext): SubmitPlan {
+  if (!('batch' in spec)) {
+    checkAfter(spec, '', NO_SIBLINGS, ctx)
+    return { tasks: [planned(ctx.newTaskId(), spec)], batch: null }
+  }
+  const b = spec.batch
+  const batchId = ctx.newBatchId()
+  const ids = b.tasks.map(() => ctx.newTaskId())
+  const specs = b.tasks.map((t, i) => ({
+    ...t,
+    name: t.name ?? `${b.name ?? 'batch'} #${i + 1}`,
+    ...(t.after ? { after: t.after.map((dep, j) => resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`)) } : {}),
+  }))
+  // One set for the whole batch: building it per task made a big submit quadratic.
+  const siblings = new Set(ids)
+  specs.forEach((t, i) => checkAfter(t, `batch.tasks.${i}.`, siblings, ctx))
+  checkCycles(specs, ids)
+  return {
+    tasks: specs.map((t, i) => planned(ids[i]!, t)),
+    batch: { id: batchId, name: b.name ?? 'batch', concurrency: b.concurrency ?? b.tasks.length, failFast: b.failFast ?? false },
+  }
+}
+
+/** Where a spec runs: commands on the command executor, else its `executor`, else the built-in's default, else the loop. */
+export function executorOf(spec: TaskSpec): ExecutorKind {
+  if (isCommandSpec(spec)) return 'command'
+  if (spec.executor) return spec.executor
+  return (BUILTIN_JOBS as readonly string[]).includes(spec.job) ? DEFAULT_EXECUTOR[spec.job as BuiltinJob] : 'loop'
+}
+
+const NO_SIBLINGS: ReadonlySet<string> = new Set()
+
+const planned = (id: string, spec: TaskSpec): PlannedTask => ({ id, spec, executor: executorOf(spec) })
+
+/** "#N" inside a batch names its N-th task. */
+function resolveLocal(dep: string, ids: string[], self: number, path: string): string {
+  if (!dep.startsWith('#')) return dep
+  const n = Number(dep.slice(1))
+  if (!Number.isInteger(n) || n < 0 || n >= ids.length) {
+    throw new TaskloopError('invalid', `${path}: "${dep}" names no task of this batch (it has ${ids.length})`, path)
+  }
+  if (n === self) throw new TaskloopError('invalid', `${path}: a task cannot wait for itself`, path)
+  return ids[n]!
+}
+
+function checkAfter(spec: TaskSpec, prefix: string, siblings: ReadonlySet<string>, ctx: PlanContext): void {
+  spec.after?.forEach((dep, i) => {
+    if (!siblings.has(dep) && !ctx.known(dep)) {
+      throw new TaskloopError('invalid', `${prefix}after.${i}: unknown task id "${dep}"`, `${prefix}after.${i}`)
+    }
+  })
+}
+
+/** Dependencies inside one batch must not loop: a cycle would wait forever. */
+function checkCycles(specs: TaskSpec[], ids: string[]): void {
+  const index = new Map(ids.map((id, i) => [id, i]))
+  const state = new Uint8Array(specs.length) // 0 new, 1 on the path, 2 done
+  const visit = (i: number, path: number[]): void => {
+    if (state[i] === 2) return
+    if (state[i] === 1) {
+      const loop = [...path.slice(path.indexOf(i)), i].map((n) => `#${n}`).join(' → ')
+      throw new TaskloopError('invalid', `batch.tasks.${i}.after: dependency cycle ${loop}`, `batch.tasks.${i}.after`)
+    }
+    state[i] = 1
+    for (const dep of specs[i]!.after ?? []) {
+      const j = index.get(dep)
+      if (j !== undefined) visit(j, [...path, i])
+    }
+    state[i] = 2
+  }
+  for (let i = 0; i < specs.length; i++) visit(i, [])
+}
