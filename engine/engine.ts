@@ -32,7 +32,7 @@ import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
 import { DEFAULT_EXECUTOR } from './jobs/job'
 import { watchChildren } from './children'
 import { Recent } from './metrics'
-import { processStartTime, reapOrphans } from './orphans'
+import { killMarked, markerScope, processStartTime, reapOrphans } from './orphans'
 import { Scheduler } from './scheduler'
 import { TaskStore } from './store'
 import { Task, type BatchInfo } from './task'
@@ -92,12 +92,15 @@ export class Engine implements EngineHandle {
       maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
     }
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
+    // Derived from the data folder: the next start on it finds what a killed run's commands left.
+    const scope = markerScope(options.dataDir)
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(this.options.batchIntervalMs, options.dataDir)
     this.executors = createExecutors({
       limits,
       cwd: this.options.cwd,
       jobsDirs: this.options.jobsDirs,
+      markerScope: scope,
       ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
     })
     this.scheduler = new Scheduler({
@@ -124,7 +127,8 @@ export class Engine implements EngineHandle {
         alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
       )
       try {
-        this.recover(store, reapOrphans(store.takeChildren()).length)
+        const groups = reapOrphans(store.takeChildren())
+        this.recover(store, groups.length, killMarked((t) => t.startsWith(`${scope}.`), new Set(groups)))
       } catch (e) {
         // An unreadable store must not stop the engine: it runs, and says what it could not read.
         store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
@@ -151,7 +155,7 @@ export class Engine implements EngineHandle {
     }
   }
 
-  private recover(store: TaskStore, reaped: number): void {
+  private recover(store: TaskStore, reaped: number, marked: number): void {
     const { tasks, batches } = store.load(this.options.keepInMemory)
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
     for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
@@ -182,8 +186,13 @@ export class Engine implements EngineHandle {
       this.scheduler.add([task])
     }
     store.save(changed.map((t) => t.snapshot()))
-    if (reaped > 0) {
-      this.notice = `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
+    if (reaped + marked > 0) {
+      const what = [
+        ...(reaped > 0 ? [`${reaped} process group${reaped === 1 ? '' : 's'}`] : []),
+        // Found by their run marker: descendants that had left their group (setsid, double fork).
+        ...(marked > 0 ? [`${marked} process${marked === 1 ? '' : 'es'} that left ${reaped > 0 ? 'them' : 'their group'}`] : []),
+      ]
+      this.notice = `${what.join(' and ')} left running by the previous run (it was killed) ${reaped + marked === 1 ? 'was' : 'were'} ended.`
     }
   }
 

@@ -21,6 +21,7 @@ import type {
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from '../handle'
+import { killMarked } from '../orphans'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 
 const HOST_LAG_RESOLUTION_MS = 10
@@ -53,7 +54,7 @@ export class EngineClient implements EngineHandle {
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private deaths: number[] = []
   /** Processes (pool children, command groups) the engine thread has alive, to kill if it dies. */
-  private children = new Map<number, boolean>()
+  private children = new Map<number, { group: boolean; marker: string | undefined }>()
   /** The host thread's own event-loop delay, reported next to the engine thread's. */
   private readonly hostLag = monitorEventLoopDelay({ resolution: HOST_LAG_RESOLUTION_MS })
 
@@ -187,7 +188,7 @@ export class EngineClient implements EngineHandle {
           this.logWatchers.get(m.watch)?.listener(m.lines)
           return
         case 'child':
-          if (m.alive) this.children.set(m.pid, m.group)
+          if (m.alive) this.children.set(m.pid, { group: m.group, marker: m.marker })
           else this.children.delete(m.pid)
           return
         case 'quit':
@@ -254,14 +255,18 @@ export class EngineClient implements EngineHandle {
 
   /** The dead thread's processes have no owner left: end them (process groups whole). */
   private killChildren(): void {
-    for (const [pid, group] of this.children) {
+    const markers = new Set<string>()
+    for (const [pid, { group, marker }] of this.children) {
       try {
         process.kill(group ? -pid : pid, 'SIGKILL')
       } catch {
         // already gone
       }
+      if (marker) markers.add(marker)
     }
     this.children.clear()
+    // What left those groups (setsid, a double fork) still carries the commands' run markers.
+    if (markers.size > 0) killMarked((t) => markers.has(t))
   }
 
   private lagFigures(): Stats['hostLag'] {

@@ -11,7 +11,7 @@ if (!port) throw new Error('engine-thread.ts must run in a worker thread')
 const post = (m: FromEngine) => port.postMessage(m)
 
 // The host kills these if this thread dies.
-watchChildren((pid, group, alive) => post({ type: 'child', pid, group, alive }))
+watchChildren((pid, group, alive, marker) => post({ type: 'child', pid, group, alive, ...(marker ? { marker } : {}) }))
 const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
 const logWatches = new Map<number, () => void>()
 

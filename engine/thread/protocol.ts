@@ -40,5 +40,5 @@ export type FromEngine =
   | { type: 'reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
-  | { type: 'child'; pid: number; group: boolean; alive: boolean }
+  | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
   | { type: 'quit' }
