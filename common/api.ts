@@ -5,6 +5,7 @@ import type {
   Limits,
   ListQuery,
   LogLine,
+  QuitOptions,
   Snapshot,
   Stats,
   SubmitSpec,
@@ -41,6 +42,6 @@ export interface TaskloopApi {
   resume(): Promise<void>
   /** Concurrency limit for one group (null removes it); returns every group limit. */
   setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>>
-  /** The UI's Quit: runs the shutdown sequence of the host (app or server). */
-  quit(): Promise<void>
+  /** The UI's Quit: runs the shutdown sequence of the host (app or server); `pending` keeps or cancels the queue. */
+  quit(options?: QuitOptions): Promise<void>
 }

@@ -3,7 +3,7 @@
 // in-process in tests. Never imports electron.
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseQuitOptions, parseSubmitSpec, parseTaskId } from '../common/schema'
 import {
   BUILTIN_JOBS,
   EXECUTORS,
@@ -17,6 +17,8 @@ import {
   type Limits,
   type ListQuery,
   type LogLine,
+  type OnStop,
+  type QuitOptions,
   type ShutdownStatus,
   type Snapshot,
   type Stats,
@@ -28,14 +30,14 @@ import {
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
-import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
+import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
 import { DEFAULT_EXECUTOR } from './jobs/job'
 import { watchChildren } from './children'
 import { Recent } from './metrics'
 import { killMarked, markerScope, processStartTime, reapOrphans } from './orphans'
 import { Scheduler } from './scheduler'
 import { TaskStore } from './store'
-import { Task, type BatchInfo } from './task'
+import { INTERRUPTED_MESSAGE, Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
 const THROUGHPUT_WINDOW_MS = 10_000
@@ -68,7 +70,7 @@ export class Engine implements EngineHandle {
   private nextId = 0
   private nextSeq = 0
   private finishedAt: number[] = []
-  private quitListeners: (() => void)[] = []
+  private quitListeners: ((options: QuitOptions) => void)[] = []
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
@@ -176,7 +178,7 @@ export class Engine implements EngineHandle {
         } else {
           task.reason = 'interrupted'
           task.endedAt = Date.now()
-          task.error = { message: 'Taskloop stopped while this task was running' }
+          task.error = { message: INTERRUPTED_MESSAGE }
           this.scheduler.addFinished(task)
           changed.push(task)
           continue
@@ -363,17 +365,18 @@ export class Engine implements EngineHandle {
     return this.logs.subscribe(id, listener)
   }
 
-  async quit(): Promise<void> {
-    if (this.quitListeners.length === 0) void this.shutdown()
-    for (const l of this.quitListeners) l()
+  async quit(options?: QuitOptions): Promise<void> {
+    const { pending } = parseQuitOptions(options)
+    if (this.quitListeners.length === 0) void this.shutdown(pending ? { pending } : {})
+    for (const l of this.quitListeners) l(pending ? { pending } : {})
   }
 
-  onQuitRequested(listener: () => void): void {
+  onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
   }
 
-  shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
-    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.options.shutdownGraceMs)
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
+    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.options.shutdownGraceMs, options.pending ?? 'cancel')
     return this.shutdownPromise
   }
 
@@ -382,12 +385,16 @@ export class Engine implements EngineHandle {
     else void this.shutdown({ graceMs: 0 })
   }
 
-  /** ARCHITECTURE "Shutdown": announce, refuse, cancel pending, stop running, force after the grace, close. */
-  private async runShutdown(graceMs: number): Promise<ShutdownReport> {
+  /**
+   * ARCHITECTURE "Shutdown": announce, refuse, cancel (or keep) pending, stop running, force after
+   * the grace, close. Kept pending tasks stay in the store and are queued again at the next start.
+   */
+  private async runShutdown(graceMs: number, pending: OnStop): Promise<ShutdownReport> {
     const started = Date.now()
     const draining = [...this.scheduler.tasks.values()].filter((t) => t.state === 'running' || t.state === 'cancelling')
     this.shutdownStatus = {
       phase: 'draining',
+      pending,
       startedAt: started,
       deadline: started + graceMs,
       draining: draining.map((t) => ({ id: t.id, name: t.name, executor: t.executor, state: t.state })),
@@ -398,7 +405,12 @@ export class Engine implements EngineHandle {
     const pendingBefore = this.scheduler.counters.pending
     this.scheduler.drain()
     // Every stop in flight gets the shutdown grace; the deadline (or a second Ctrl+C) forces the rest.
-    this.cancelEverything('shutdown', graceMs)
+    if (pending === 'cancel') this.cancelEverything('shutdown', graceMs)
+    else {
+      // Runs sent ahead to a pool come back to the queue, so none starts while the rest stops.
+      this.scheduler.setPaused(true)
+      for (const t of [...this.scheduler.tasks.values()]) if (t.state === 'running') this.scheduler.interrupt(t, graceMs)
+    }
     const deadline = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs)
       this.escalateNow = () => {
@@ -428,7 +440,8 @@ export class Engine implements EngineHandle {
     this.unwatchChildren?.()
     this.store?.close()
     return {
-      cancelledPending: pendingBefore,
+      cancelledPending: pending === 'cancel' ? pendingBefore : 0,
+      keptPending: pending === 'keep' ? this.scheduler.counters.pending : 0,
       stoppedCooperatively: draining.length - this.forced.size,
       forced: [...this.forced],
       durationMs: Date.now() - started,

@@ -3,7 +3,7 @@
 // main/ipc.ts only wires these to ipcMain; tests call them directly.
 import type { TaskloopApi } from '../common/api'
 import { INVOKE, type IpcResult } from '../common/ipc'
-import { parseGroupLimit, parseHistoryQuery, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseLimits, parseListQuery, parseQuitOptions, parseSubmitSpec, parseTaskId } from '../common/schema'
 import { TaskloopError, type LogLine } from '../common/types'
 
 export type InvokeName = keyof typeof INVOKE
@@ -62,7 +62,7 @@ export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lin
         if (!logWatches.has(taskId)) logWatches.set(taskId, engine.subscribeLog(taskId, (lines) => sendLog(taskId, lines)))
       }),
     unwatchLog: (id) => toResult(() => unwatch(parseTaskId(id))),
-    quit: () => toResult(() => engine.quit()),
+    quit: (options) => toResult(() => engine.quit(parseQuitOptions(options))),
   }
 
   return {

@@ -9,6 +9,7 @@ import type {
   Limits,
   ListQuery,
   LogLine,
+  QuitOptions,
   Snapshot,
   Stats,
   SubmitSpec,
@@ -35,5 +36,5 @@ export interface TaskloopBridge {
   onEvent(listener: (event: EngineEvent) => void): () => void
   /** Existing tail, then new lines of one task's log. Returns the unsubscribe function. */
   watchLog(id: string, listener: (lines: LogLine[]) => void): () => void
-  quit(): Promise<IpcResult<void>>
+  quit(options?: QuitOptions): Promise<IpcResult<void>>
 }

@@ -38,7 +38,7 @@ const bridge: TaskloopBridge = {
       void ipcRenderer.invoke(INVOKE.unwatchLog, id)
     }
   },
-  quit: () => ipcRenderer.invoke(INVOKE.quit),
+  quit: (options) => ipcRenderer.invoke(INVOKE.quit, options),
 }
 
 contextBridge.exposeInMainWorld('taskloop', bridge)

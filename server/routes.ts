@@ -3,7 +3,7 @@
 // each route validates what came over the wire, calls the engine, and answers JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId, parseWith } from '../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseQuitOptions, parseSubmitSpec, parseTaskId, parseWith } from '../common/schema'
 import type { ListQuery } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { HttpError, readJson, sendJson } from './http'
@@ -115,7 +115,14 @@ export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: Ser
     {
       pattern: /^\/api\/quit$/,
       // Answered before the host starts shutting down, which closes this very server.
-      methods: { POST: async () => (setImmediate(() => void engine.quit().catch(() => {})), ACCEPTED) },
+      // Body (optional): {"pending": "keep" | "cancel"}.
+      methods: {
+        POST: async ({ req }) => {
+          const options = parseQuitOptions(await readJson(req))
+          setImmediate(() => void engine.quit(options).catch(() => {}))
+          return ACCEPTED
+        },
+      },
     },
     {
       pattern: /^\/api\/events$/,

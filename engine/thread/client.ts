@@ -12,6 +12,7 @@ import type {
   Limits,
   ListQuery,
   LogLine,
+  QuitOptions,
   Snapshot,
   Stats,
   SubmitSpec,
@@ -20,7 +21,7 @@ import type {
 } from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { EngineHandle, EngineOptions, ShutdownReport } from '../handle'
+import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
 import { killMarked } from '../orphans'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 
@@ -48,7 +49,7 @@ export class EngineClient implements EngineHandle {
   private pending = new Map<number, Pending>()
   private listeners = new Set<(e: EngineEvent) => void>()
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
-  private quitListeners: (() => void)[] = []
+  private quitListeners: ((options: QuitOptions) => void)[] = []
   private restartListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
@@ -105,8 +106,8 @@ export class EngineClient implements EngineHandle {
   snapshot(): Promise<Snapshot> {
     return this.call('snapshot')
   }
-  quit(): Promise<void> {
-    return this.call('quit')
+  quit(options?: QuitOptions): Promise<void> {
+    return this.call('quit', options)
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {
@@ -128,7 +129,7 @@ export class EngineClient implements EngineHandle {
     }
   }
 
-  onQuitRequested(listener: () => void): void {
+  onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
   }
 
@@ -138,7 +139,7 @@ export class EngineClient implements EngineHandle {
   }
 
   /** Runs the engine's shutdown sequence, then ends the engine thread. */
-  shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
     this.shutdownPromise ??= this.call<ShutdownReport>('shutdown', options).finally(() => {
       this.hostLag.disable()
       return this.worker.terminate()
@@ -192,8 +193,8 @@ export class EngineClient implements EngineHandle {
           else this.children.delete(m.pid)
           return
         case 'quit':
-          if (this.quitListeners.length === 0) void this.shutdown()
-          for (const l of this.quitListeners) l()
+          if (this.quitListeners.length === 0) void this.shutdown(m.options)
+          for (const l of this.quitListeners) l(m.options)
           return
       }
     })

@@ -16,7 +16,7 @@ const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
 const logWatches = new Map<number, () => void>()
 
 engine.subscribe((event) => post({ type: 'event', event }))
-engine.onQuitRequested(() => post({ type: 'quit' }))
+engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {
   switch (m.type) {

@@ -1,5 +1,5 @@
 // Messages between the engine thread and its client proxy (call_soon_threadsafe, as postMessage).
-import type { EngineEvent, LogLine } from '../../common/types'
+import type { EngineEvent, LogLine, QuitOptions } from '../../common/types'
 import type { EngineOptions } from '../handle'
 
 export const CALLS = [
@@ -41,4 +41,4 @@ export type FromEngine =
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
-  | { type: 'quit' }
+  | { type: 'quit'; options: QuitOptions }

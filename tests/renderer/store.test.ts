@@ -79,7 +79,7 @@ describe('tasks store', () => {
     const { api, emit } = fakeApi()
     store.connect(api)
     emit(snapshot(0, []))
-    const status = { phase: 'draining' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
+    const status = { phase: 'draining' as const, pending: 'cancel' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
     emit({ ...batch(1, []), shutdown: status })
     expect(store.shutdown).toEqual(status)
     emit(batch(2, []))

@@ -45,7 +45,7 @@ export function electronApi(bridge: TaskloopBridge): TaskloopApi {
       }
     },
     subscribeLog: (id, listener) => bridge.watchLog(id, listener),
-    quit: () => unwrap(bridge.quit()),
+    quit: (options) => unwrap(bridge.quit(options)),
   }
   return api
 }

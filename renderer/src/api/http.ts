@@ -191,6 +191,6 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
         disconnectIfIdle()
       }
     },
-    quit: () => request('POST', '/api/quit'),
+    quit: (options) => request('POST', '/api/quit', options ?? {}),
   }
 }

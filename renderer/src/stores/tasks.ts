@@ -356,7 +356,7 @@ export const useTasksStore = defineStore('tasks', () => {
     },
     pause: () => attempt((a) => a.pause()),
     resume: () => attempt((a) => a.resume()),
-    quit: () => attempt((a) => a.quit()),
+    quit: (options?: QuitOptions) => attempt((a) => a.quit(options)),
     /** One task with its log tail (spec, result, error as the engine has them now). */
     detail: (id: string) => need().get(id),
     /** One task's log: existing tail, then new lines. Returns the unsubscribe function. */
