@@ -15,6 +15,7 @@ import type {
   HistoryQuery,
   Limits,
   LogLine,
+  QuitOptions,
   ShutdownStatus,
   Snapshot,
   Stats,
