@@ -1,7 +1,8 @@
 // What each stop of a real `taskloop serve` does with the queue (README "Stopping"): real signals,
 // the real HTTP Quit, the same SQLite data folder started again. SIGTERM (a service manager) keeps
 // pending tasks for the next start; Ctrl+C and Quit cancel them unless told to keep them.
-import { mkdtempSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -106,5 +107,45 @@ describe('a stop of taskloop serve and the queue', () => {
     expect((await api<{ shuttingDown: boolean }>(s.url, 'GET', '/api/stats')).shuttingDown).toBe(false)
     s.child.kill('SIGTERM')
     await s.exited
+  }, 120_000)
+
+  it('taskloop run cancels on SIGTERM by default; with --on-stop keep its folder keeps the queue for a serve', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-stop-run-'))
+    const file = path.join(dir, 'work.json')
+    // Concurrency 1: the ten quick ones wait behind the long one.
+    const specs = [{ name: 'long', job: 'sleep', params: { ms: 120_000 } }, ...Array.from({ length: 10 }, (_, i) => ({ name: `queued ${i}`, job: 'sleep', params: { ms: 1 } }))]
+    writeFileSync(file, JSON.stringify({ batch: { concurrency: 1, tasks: specs } }))
+    const runUntilSigterm = async (args: string[]): Promise<{ code: number | null; out: string }> => {
+      const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'run', file, '--grace-ms', '1000', ...args], {
+        cwd: path.resolve(import.meta.dirname, '../..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d))
+      child.stderr.on('data', (d: Buffer) => (out += d))
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+      try {
+        await waitFor('the long task to run', async () => /running\s+long/.test(out), 30_000)
+        child.kill('SIGTERM')
+        return { code: await exited, out }
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL')
+      }
+    }
+
+    const cancelled = await runUntilSigterm(['--data-dir', path.join(dir, 'cancelled')])
+    expect(cancelled.code).toBe(143)
+    expect(cancelled.out).toContain('Shutting down: 1 running, 10 pending cancelled')
+    expect(cancelled.out).toMatch(/0 done, 0 failed, 11 cancelled/)
+
+    const keptDir = path.join(dir, 'kept')
+    const kept = await runUntilSigterm(['--data-dir', keptDir, '--on-stop', 'keep'])
+    expect(kept.code).toBe(143)
+    expect(kept.out).toContain(`10 pending tasks kept in ${keptDir}`)
+    const s = await start(keptDir)
+    await waitFor('the kept tasks to run', async () => {
+      const all = [...(await tasks(s)).values()]
+      return all.filter((t) => t.state === 'done').length === 10 && all.find((t) => t.name === 'long')?.reason === 'interrupted'
+    }, 30_000)
   }, 120_000)
 })

@@ -152,6 +152,15 @@ describe('command executor', () => {
       expect(await survivorsWithArg(arg)).toEqual([])
     })
 
+    it('the marker adds to an inherited one, so a Taskloop run by a command stays findable by the outer one', async () => {
+      const r = drive(cmd, { command: 'echo "$TASKLOOP_RUN"', env: { TASKLOOP_RUN: 'outer.t1.1.abcd' } })
+      await succeeds(r.outcome)
+      const tokens = r.heard.logs[0]!.line.split(' ')
+      expect(tokens).toHaveLength(2)
+      expect(tokens[0]).toBe('outer.t1.1.abcd')
+      expect(tokens[1]).toMatch(/^[0-9a-f]{12}\.t\d+\.1\.[0-9a-f]{8}$/)
+    })
+
     it('close() ends daemons of live commands', async () => {
       const c = new CommandExecutor()
       const arg = sleeper()
