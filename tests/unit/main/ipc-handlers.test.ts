@@ -36,6 +36,7 @@ describe('IPC handlers', () => {
     ['batch', [null], 'id'],
     ['setGroupLimit', ['', 2], 'group'],
     ['setGroupLimit', ['nightly', 0], 'limit'],
+    ['quit', [{ pending: 'later' }], 'pending'],
   ] as const)('%s refuses %j naming "%s"', async (name, args, field) => {
     const { api, handlers } = setup()
     const result = await handlers[name](...args)
@@ -45,6 +46,12 @@ describe('IPC handlers', () => {
     expect(result.error.path).toBe(field)
     expect(result.error.error.startsWith(`${field}: `)).toBe(true)
     for (const fn of Object.values(api)) if (fn !== api.subscribe) expect(fn).not.toHaveBeenCalled()
+  })
+
+  it("passes the Quit dialog's choice for pending tasks", async () => {
+    const { api, handlers } = setup()
+    expect(await handlers.quit({ pending: 'keep' })).toEqual({ ok: true, value: undefined })
+    expect(api.quit).toHaveBeenCalledWith({ pending: 'keep' })
   })
 
   it('turns an engine refusal into an envelope', async () => {
