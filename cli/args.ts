@@ -1,11 +1,19 @@
 // Command-line parsing shared by the `taskloop` commands.
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
+import { ON_STOP, type OnStop } from '../common/types'
 
 const MAX_SHUTDOWN_GRACE_MS = 600_000
 
 /** Bad command-line usage: the CLI prints the message and the usage, and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** `--on-stop keep|cancel`: what every stop does with pending tasks, whatever the signal; undefined when absent. */
+export function onStopOption(value: string | undefined): OnStop | undefined {
+  if (value === undefined) return undefined
+  if (!(ON_STOP as readonly string[]).includes(value)) throw new UsageError(`--on-stop expects keep or cancel, got "${value}"`)
+  return value as OnStop
 }
 
 /** An integer option within bounds, or undefined when absent. */

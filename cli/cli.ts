@@ -9,7 +9,7 @@ import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--shutdown-grace-ms N]
-                 [--jobs DIR] [--data-dir DIR | --no-store]
+                 [--jobs DIR] [--data-dir DIR | --no-store] [--on-stop keep|cancel]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
@@ -24,17 +24,23 @@ export const USAGE = `Usage:
                     ~/.local/share/taskloop); on start, pending tasks run again and interrupted ones
                     are marked. One process per folder.
       --no-store    keep tasks in memory only
+      --on-stop S   what any stop does with pending tasks: keep (for the next start) or cancel
+                    (default: SIGTERM and SIGHUP keep, Ctrl+C and the UI's Quit cancel)
 
   taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
+                         [--on-stop keep|cancel]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
       --data-dir D  where to keep this run's tasks and full logs (default: a new folder under
                     ~/.local/share/taskloop/runs/, the newest 20 kept)
       --json        print a JSON report on stdout at the end: every task's final snapshot, and each
                     batch's gathered results
+      --on-stop S   keep: a stop leaves pending tasks pending in the run's folder (default cancel:
+                    the folder of a run is not started again)
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
 
-  Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it.
+  Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it. Running tasks are
+  cancelled, or with keep stopped as interrupted (onInterrupt "requeue": pending again).
 
   taskloop --help
 `

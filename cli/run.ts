@@ -6,7 +6,7 @@ import { isFinal, TaskloopError } from '../common/types'
 import type { BatchSnapshot, Counters, TaskSnapshot } from '../common/types'
 import { Mirror } from '../common/mirror'
 import { startEngineThread } from '../engine/thread/client'
-import { SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
+import { onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { newRunDir } from './data-dir'
 import { lineView, taskLabel, ttyView } from './run-view'
 import type { RunView } from './run-view'
@@ -29,8 +29,12 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
+      'on-stop': { type: 'string' },
     },
   })
+  // A run's folder is never started again, so a kept task would wait forever: every stop cancels
+  // unless --on-stop keep asks to keep them there (`taskloop serve --data-dir <that folder>` runs them).
+  const onStop = onStopOption(values['on-stop']) ?? 'cancel'
   if (positionals.length !== 1) throw new UsageError('run: give exactly one FILE.json')
   const file = positionals[0]!
   const graceMs = shutdownGraceOption(values)
@@ -58,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     !json && process.stdout.isTTY
       ? ttyView(process.stdout, process.stderr, startedAt)
       : lineView(json ? process.stderr : process.stdout, process.stderr, startedAt)
-  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line) })
+  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line), pendingOn: () => onStop })
   const earlySignal = held.release()
 
   // Keeps what the engine forgets: the report names every task of the run.
@@ -124,10 +128,14 @@ export async function run(argv: string[]): Promise<number> {
   if (earlySignal !== null) stop.begin(earlySignal)
   else await submitAll()
 
-  const { trigger } = await stop.finished
+  const { trigger, report: stopped } = await stop.finished
   stop.dispose()
   unsubscribe()
   view.finish()
+  if (stopped && stopped.keptPending > 0) {
+    const where = dataDir ? ` in ${dataDir}: \`taskloop serve --data-dir ${dataDir}\` runs them` : ' (in memory only, --no-store: they are lost)'
+    process.stderr.write(`${stopped.keptPending} pending task${stopped.keptPending === 1 ? '' : 's'} kept${where}\n`)
+  }
 
   const final = [...tasks.values()]
   if (badInput !== null) {

@@ -4,14 +4,14 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startEngineThread } from '../engine/thread/client'
-import { intOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
+import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
 import { defaultDataHome } from './data-dir'
 import { startServer } from '../server/server'
 import type { TaskloopServer } from '../server/server'
-import { holdSignals, shutdownOnSignals } from './shutdown-signals'
+import { holdSignals, PENDING_ON_STOP, shutdownOnSignals } from './shutdown-signals'
 
 export const DEFAULT_PORT = 7420
 
@@ -37,8 +37,10 @@ export async function serve(argv: string[]): Promise<number> {
       jobs: { type: 'string', multiple: true },
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
+      'on-stop': { type: 'string' },
     },
   })
+  const onStop = onStopOption(values['on-stop'])
   const explicitPort = intOption(values.port, '--port', 0, 65_535)
   const graceMs = shutdownGraceOption(values)
   const host = values.host ?? '127.0.0.1'
@@ -89,7 +91,11 @@ export async function serve(argv: string[]): Promise<number> {
   const uiUrl = auth ? `${server.url}/?token=${server.token}` : `${server.url}/`
   process.stdout.write(`Taskloop UI: ${uiUrl}\n`)
 
-  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => void process.stderr.write(`${line}\n`) })
+  const stop = shutdownOnSignals(engine, {
+    graceMs,
+    say: (line) => void process.stderr.write(`${line}\n`),
+    pendingOn: (trigger) => onStop ?? PENDING_ON_STOP[trigger],
+  })
   const earlySignal = held.release()
   if (earlySignal !== null) stop.begin(earlySignal)
 

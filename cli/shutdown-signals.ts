@@ -1,11 +1,26 @@
 // The headless hosts' Ctrl+C (docs/ARCHITECTURE.md "Shutdown"): the first SIGINT/SIGTERM/SIGHUP, a quit
 // from the UI, or the host itself starts the engine's graceful shutdown; another Ctrl+C forces it.
+import type { OnStop } from '../common/types'
 import type { EngineHandle, ShutdownReport } from '../engine/handle'
 
 /** `lost`: the engine thread died (a bug); the host reports it and exits 1. */
 export type ShutdownTrigger = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'quit' | 'done' | 'lost'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/**
+ * What each stop does with pending tasks when nobody chose (README "Stopping"): a service manager's
+ * SIGTERM and a closed terminal's SIGHUP keep the queue for the next start; Ctrl+C and Quit cancel
+ * it, as asyncio's KeyboardInterrupt cancels every task.
+ */
+export const PENDING_ON_STOP: Record<ShutdownTrigger, OnStop> = {
+  SIGTERM: 'keep',
+  SIGHUP: 'keep',
+  SIGINT: 'cancel',
+  quit: 'cancel',
+  done: 'cancel',
+  lost: 'cancel',
+}
 
 /** Past the grace plus this, a shutdown that has not finished is forced, then abandoned. */
 const WATCHDOG_MS = 10_000
@@ -32,33 +47,41 @@ export function holdSignals(): { release(): ShutdownTrigger | null } {
 export interface ShutdownOnSignals {
   /** Resolves once the engine has shut down (or the watchdog gave up on it). */
   readonly finished: Promise<{ trigger: ShutdownTrigger; report: ShutdownReport | null }>
-  /** Starts the shutdown; later calls do nothing. */
-  begin(trigger: ShutdownTrigger): void
+  /** Starts the shutdown; later calls do nothing. `pending`: the user's explicit choice (the Quit dialog). */
+  begin(trigger: ShutdownTrigger, pending?: OnStop): void
   /** Removes the signal handlers. */
   dispose(): void
 }
 
 export function shutdownOnSignals(
   engine: EngineHandle,
-  options: { graceMs: number; say(line: string): void },
+  options: {
+    graceMs: number
+    say(line: string): void
+    /** What a stop does with pending tasks when the user did not choose (--on-stop, else PENDING_ON_STOP). */
+    pendingOn?(trigger: ShutdownTrigger): OnStop
+  },
 ): ShutdownOnSignals {
+  const pendingOn = options.pendingOn ?? ((t: ShutdownTrigger) => PENDING_ON_STOP[t])
   let trigger: ShutdownTrigger | null = null
   let resolveFinished!: (value: { trigger: ShutdownTrigger; report: ShutdownReport | null }) => void
   const finished = new Promise<{ trigger: ShutdownTrigger; report: ShutdownReport | null }>((r) => (resolveFinished = r))
   const timers: NodeJS.Timeout[] = []
 
-  const begin = (t: ShutdownTrigger): void => {
+  const begin = (t: ShutdownTrigger, chosen?: OnStop): void => {
     if (trigger !== null) return
     trigger = t
+    const keep = (chosen ?? pendingOn(t)) === 'keep'
     // Asked in this order so the counts are from before the engine cancels anything
     // (the thread proxy keeps call order; the in-process engine reads them synchronously).
     const stats = engine.stats().catch(() => null)
-    const shutdown = engine.shutdown()
+    const shutdown = engine.shutdown({ pending: keep ? 'keep' : 'cancel' })
     if (t !== 'done' && t !== 'lost') {
       void stats.then((s) => {
         const running = s ? s.counters.running + s.counters.cancelling : '?'
         const pending = s ? s.counters.pending : '?'
-        options.say(`Shutting down: ${running} running, ${pending} pending cancelled... (Ctrl+C again to force)`)
+        const fate = keep ? 'kept for the next start' : 'cancelled'
+        options.say(`Shutting down: ${running} running, ${pending} pending ${fate}... (Ctrl+C again to force)`)
       })
     }
     timers.push(
@@ -89,7 +112,7 @@ export function shutdownOnSignals(
     engine.escalate()
   }
   for (const s of SIGNALS) process.on(s, onSignal)
-  engine.onQuitRequested(() => begin('quit'))
+  engine.onQuitRequested((o) => begin('quit', o.pending))
   // Without this, a dead engine thread would leave `run` waiting for events forever.
   const liveness = setInterval(() => {
     if (trigger !== null) return

@@ -12,6 +12,7 @@ import type {
   HistoryQuery,
   Limits,
   ListQuery,
+  QuitOptions,
   Snapshot,
   Stats,
   SubmitSpec,
@@ -40,8 +41,6 @@ export interface HttpBinding {
   status?: 200 | 201 | 202
   /** The result travels as `{ [reply]: result }`. */
   reply?: string
-  /** Answer first, then run: quit shuts down the host, which closes the server answering it. */
-  answerFirst?: true
 }
 
 export interface Operation<A extends unknown[], R> {
@@ -103,8 +102,11 @@ export const OPERATIONS = {
     parse: 'parseGroupLimit',
     http: { method: 'POST', path: '/api/group-limits', args: [{ field: 'group' }, { field: 'limit' }], reply: 'groupLimits' },
   }),
-  /** The UI's Quit: runs the shutdown sequence of the host (app or server). */
-  quit: op<[], void>({ http: { method: 'POST', path: '/api/quit', args: none, status: 202, answerFirst: true } }),
+  /** The UI's Quit: runs the shutdown sequence of the host (app or server); `pending` keeps or cancels the queue. */
+  quit: op<[options?: QuitOptions], void>({
+    parse: 'parseQuitOptions',
+    http: { method: 'POST', path: '/api/quit', args: ['body'], status: 202 },
+  }),
 }
 
 export type OperationName = keyof typeof OPERATIONS

@@ -1,8 +1,8 @@
 // Validation at every boundary where data comes from outside (IPC, HTTP, files).
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
-import { EXECUTORS, JOB_EXECUTORS, TASK_STATES, TaskloopError } from './types'
-import type { HistoryQuery, Limits, ListQuery, SubmitSpec } from './types'
+import { EXECUTORS, JOB_EXECUTORS, ON_STOP, TASK_STATES, TaskloopError } from './types'
+import type { HistoryQuery, Limits, ListQuery, QuitOptions, SubmitSpec } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -166,3 +166,6 @@ export const groupLimitSchema = z.strictObject({
 })
 export const parseGroupLimit = (value: unknown): { group: string; limit: number | null } =>
   parseWith<{ group: string; limit: number | null }>(groupLimitSchema, value, 'groupLimit')
+
+export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
+export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')

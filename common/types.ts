@@ -128,8 +128,22 @@ export interface DrainingTask {
   state: TaskState
 }
 
+/**
+ * What a stop does with pending tasks: `keep` leaves them pending for the next start (running ones
+ * follow their spec's onInterrupt), `cancel` cancels everything with reason "shutdown".
+ */
+export type OnStop = 'keep' | 'cancel'
+export const ON_STOP = ['keep', 'cancel'] as const satisfies readonly OnStop[]
+
+/** The UI's Quit: `pending` chooses what happens to pending tasks (default: the host's choice, normally cancel). */
+export interface QuitOptions {
+  pending?: OnStop
+}
+
 export interface ShutdownStatus {
   phase: 'draining' | 'forcing' | 'done'
+  /** Pending tasks are kept for the next start, or cancelled. */
+  pending: OnStop
   startedAt: number
   /** Epoch ms when running work is forced. */
   deadline: number

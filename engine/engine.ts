@@ -13,7 +13,7 @@ import {
   MAX_PENDING,
   SHUTDOWN_GRACE_MS,
 } from '../common/defaults'
-import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../common/schema'
+import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseQuitOptions, parseSubmitSpec, parseTaskId } from '../common/schema'
 import {
   EXECUTORS,
   TaskloopError,
@@ -24,6 +24,8 @@ import {
   type Limits,
   type ListQuery,
   type LogLine,
+  type OnStop,
+  type QuitOptions,
   type ShutdownStatus,
   type Snapshot,
   type Stats,
@@ -34,7 +36,8 @@ import {
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
-import type { EngineHandle, EngineOptions, ShutdownReport } from './handle'
+import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
+import { markerScope } from './orphans'
 import { openStore, persistTo, recover, type StoreProblem } from './recovery'
 import { HistoryBound } from './retention'
 import { Scheduler } from './scheduler'
@@ -66,7 +69,7 @@ export class Engine implements EngineHandle {
     newBatchId: () => `b-${this.idPrefix}-${(++this.nextId).toString(36)}`,
     known: (id) => this.scheduler.tasks.has(id),
   }
-  private quitListeners: (() => void)[] = []
+  private quitListeners: ((options: QuitOptions) => void)[] = []
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
@@ -85,10 +88,13 @@ export class Engine implements EngineHandle {
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(batchIntervalMs, options.dataDir)
+    // Derived from the data folder: the next start on it finds what a killed run's commands left.
+    const scope = markerScope(options.dataDir)
     this.executors = createExecutors({
       limits,
       cwd: options.cwd ?? process.cwd(),
       jobsDirs: options.jobsDirs ?? [],
+      markerScope: scope,
       ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
     })
     this.scheduler = new Scheduler({
@@ -112,7 +118,7 @@ export class Engine implements EngineHandle {
     this.retention = new HistoryBound({ keepInMemory, scheduler: this.scheduler, logs: this.logs, store: this.store, retention: options.retention })
     if (this.store) {
       this.unpersist = persistTo(this.store, this.events)
-      const recovered = recover(this.store, this.scheduler, { keepInMemory, nextSeq: () => ++this.nextSeq })
+      const recovered = recover(this.store, this.scheduler, { keepInMemory, nextSeq: () => ++this.nextSeq, markerScope: scope })
       this.retention.restored(recovered.finished)
       this.notice = recovered.notice
       this.retention.start()
@@ -234,17 +240,22 @@ export class Engine implements EngineHandle {
     return this.logs.subscribe(id, listener)
   }
 
-  async quit(): Promise<void> {
-    if (this.quitListeners.length === 0) void this.shutdown()
-    for (const l of this.quitListeners) l()
+  async quit(options?: QuitOptions): Promise<void> {
+    const { pending } = parseQuitOptions(options)
+    const chosen = pending ? { pending } : {}
+    // After the reply: the host's shutdown closes the very transport (server, window) that asked.
+    setImmediate(() => {
+      if (this.quitListeners.length === 0) void this.shutdown(chosen)
+      for (const l of this.quitListeners) l(chosen)
+    })
   }
 
-  onQuitRequested(listener: () => void): void {
+  onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
   }
 
-  shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
-    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.shutdownGraceMs)
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
+    this.shutdownPromise ??= this.runShutdown(options.graceMs ?? this.shutdownGraceMs, options.pending ?? 'cancel')
     return this.shutdownPromise
   }
 
@@ -253,12 +264,16 @@ export class Engine implements EngineHandle {
     else void this.shutdown({ graceMs: 0 })
   }
 
-  /** docs/ARCHITECTURE.md "Shutdown": announce, refuse, cancel pending, stop running, force after the grace, close. */
-  private async runShutdown(graceMs: number): Promise<ShutdownReport> {
+  /**
+   * docs/ARCHITECTURE.md "Shutdown": announce, refuse, cancel (or keep) pending, stop running, force after
+   * the grace, close. Kept pending tasks stay in the store and are queued again at the next start.
+   */
+  private async runShutdown(graceMs: number, pending: OnStop): Promise<ShutdownReport> {
     const started = Date.now()
     const draining = [...this.scheduler.tasks.values()].filter((t) => t.state === 'running' || t.state === 'cancelling')
     this.shutdownStatus = {
       phase: 'draining',
+      pending,
       startedAt: started,
       deadline: started + graceMs,
       draining: draining.map((t) => ({ id: t.id, name: t.name, executor: t.executor, state: t.state })),
@@ -269,7 +284,12 @@ export class Engine implements EngineHandle {
     const pendingBefore = this.scheduler.counters.pending
     this.scheduler.drain()
     // Every stop in flight gets the shutdown grace; the deadline (or a second Ctrl+C) forces the rest.
-    this.cancelEverything('shutdown', graceMs)
+    if (pending === 'cancel') this.cancelEverything('shutdown', graceMs)
+    else {
+      // Runs sent ahead to a pool come back to the queue, so none starts while the rest stops.
+      this.scheduler.setPaused(true)
+      for (const t of [...this.scheduler.tasks.values()]) if (t.state === 'running') this.scheduler.interrupt(t, graceMs)
+    }
     const deadline = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs)
       this.escalateNow = () => {
@@ -298,7 +318,8 @@ export class Engine implements EngineHandle {
     this.unpersist?.()
     this.store?.close()
     return {
-      cancelledPending: pendingBefore,
+      cancelledPending: pending === 'cancel' ? pendingBefore : 0,
+      keptPending: pending === 'keep' ? this.scheduler.counters.pending : 0,
       stoppedCooperatively: draining.length - this.forced.size,
       forced: [...this.forced],
       durationMs: Date.now() - started,

@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../common/api'
-import type { Limits } from '../common/types'
+import type { Limits, OnStop, QuitOptions } from '../common/types'
 import type { Retention } from './store'
 
 export interface EngineOptions {
@@ -32,9 +32,22 @@ export interface EngineOptions {
   maxPending?: number
 }
 
+export interface ShutdownOptions {
+  /** How long running work may take to stop cooperatively (default: the engine's shutdownGraceMs). */
+  graceMs?: number
+  /**
+   * `cancel` (default): pending tasks are cancelled, running ones cancelled (reason "shutdown").
+   * `keep`: pending tasks stay pending in the store for the next start; running ones are stopped
+   * and follow their spec's onInterrupt, as after a crash (pending again, or failed "interrupted").
+   */
+  pending?: OnStop
+}
+
 export interface ShutdownReport {
   /** Pending tasks cancelled with reason "shutdown". */
   cancelledPending: number
+  /** Pending tasks left pending for the next start (`pending: 'keep'`), requeued running ones included. */
+  keptPending: number
   /** Running tasks that stopped cooperatively within the grace. */
   stoppedCooperatively: number
   /** Ids of tasks that had to be forced (terminate / SIGKILL), or abandoned loop jobs. */
@@ -45,9 +58,9 @@ export interface ShutdownReport {
 export interface EngineHandle extends TaskloopApi {
 
   /** Runs the shutdown sequence once; later calls return the same promise. */
-  shutdown(options?: { graceMs?: number }): Promise<ShutdownReport>
+  shutdown(options?: ShutdownOptions): Promise<ShutdownReport>
   /** A second Ctrl+C: force everything still running now. */
   escalate(): void
-  /** The host learns that a client asked to quit (the UI's Quit). */
-  onQuitRequested(listener: () => void): void
+  /** The host learns that a client asked to quit (the UI's Quit), with the client's choice for pending tasks. */
+  onQuitRequested(listener: (options: QuitOptions) => void): void
 }

@@ -4,10 +4,10 @@
 // were running failed as interrupted (or queued again when their spec says onInterrupt: requeue).
 import { watchChildren } from './children'
 import type { EventBatcher } from './events'
-import { processStartTime, reapOrphans } from './orphans'
+import { killMarked, processStartTime, reapOrphans } from './orphans'
 import type { Scheduler } from './scheduler'
 import { TaskStore } from './store'
-import { Task } from './task'
+import { INTERRUPTED_MESSAGE, Task } from './task'
 
 export interface StoreProblem {
   file: string
@@ -40,16 +40,19 @@ export interface Recovered {
   notice: string | null
 }
 
-export function recover(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: number; nextSeq(): number }): Recovered {
+/** `markerScope`: the run-marker scope of this data folder (engine/orphans.ts), to end what a killed run's commands left. */
+export function recover(
+  store: TaskStore,
+  scheduler: Scheduler,
+  o: { keepInMemory: number; nextSeq(): number; markerScope: string },
+): Recovered {
   const finished: Task[] = []
   try {
-    const reaped = reapOrphans(store.takeChildren()).length
+    const groups = reapOrphans(store.takeChildren())
+    const reaped = groups.length
+    const marked = killMarked((t) => t.startsWith(`${o.markerScope}.`), new Set(groups))
     restore(store, scheduler, o, finished)
-    const notice =
-      reaped > 0
-        ? `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
-        : null
-    return { finished, notice }
+    return { finished, notice: leftoversNotice(reaped, marked) }
   } catch (e) {
     // An unreadable store must not stop the engine: it runs, and says what it could not read.
     store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
@@ -78,7 +81,7 @@ function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: numb
       } else {
         task.reason = 'interrupted'
         task.endedAt = Date.now()
-        task.error = { message: 'Taskloop stopped while this task was running' }
+        task.error = { message: INTERRUPTED_MESSAGE }
         scheduler.addFinished(task)
         changed.push(task)
         continue
@@ -88,4 +91,14 @@ function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: numb
     scheduler.add([task])
   }
   store.save(changed.map((t) => t.snapshot()))
+}
+
+function leftoversNotice(reaped: number, marked: number): string | null {
+  if (reaped + marked === 0) return null
+  const what = [
+    ...(reaped > 0 ? [`${reaped} process group${reaped === 1 ? '' : 's'}`] : []),
+    // Found by their run marker: descendants that had left their group (setsid, double fork).
+    ...(marked > 0 ? [`${marked} process${marked === 1 ? '' : 'es'} that left ${reaped > 0 ? 'them' : 'their group'}`] : []),
+  ]
+  return `${what.join(' and ')} left running by the previous run (it was killed) ${reaped + marked === 1 ? 'was' : 'were'} ended.`
 }

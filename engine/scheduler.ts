@@ -19,7 +19,7 @@ import type { EventBatcher } from './events'
 import { Gate } from './gate'
 import { TaskQueue } from './queue'
 import type { TaskLogs } from './task-log'
-import type { Task } from './task'
+import { INTERRUPTED_MESSAGE, type Task } from './task'
 
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
@@ -183,6 +183,14 @@ export class Scheduler {
 
   drain(): void {
     this.draining = true
+  }
+
+  /**
+   * A shutdown that keeps the queue stops a running task as a crash would have: when it stops it
+   * goes back to pending (spec onInterrupt "requeue") for the next start, or fails as interrupted.
+   */
+  interrupt(task: Task, graceMs?: number): void {
+    if (task.state === 'running') this.stop(task, 'interrupted', graceMs)
   }
 
   /** Forces every stop in progress now (shutdown deadline, second Ctrl+C). */
@@ -373,7 +381,7 @@ export class Scheduler {
     }
   }
 
-  private stop(task: Task, why: CancelReason | 'timeout', graceMs?: number): void {
+  private stop(task: Task, why: CancelReason | 'timeout' | 'interrupted', graceMs?: number): void {
     if (task.state !== 'running' || !task.run) return
     task.stopping = why
     task.cancelRequestedAt = Date.now()
@@ -417,6 +425,15 @@ export class Scheduler {
       this.move(task, 'done')
     } else if (stopping === 'timeout') {
       this.failOrRetry(task, 'timeout', { message: `timed out after ${task.spec.timeoutMs} ms` })
+    } else if (stopping === 'interrupted') {
+      task.error = { message: INTERRUPTED_MESSAGE }
+      if (task.spec.onInterrupt === 'requeue') {
+        // Not queued here: the engine is stopping; the store keeps it pending for the next start.
+        task.attempt++
+        this.move(task, 'pending')
+      } else {
+        this.move(task, 'failed', 'interrupted')
+      }
     } else if (stopping !== null) {
       this.move(task, 'cancelled', stopping)
     } else {

@@ -24,6 +24,9 @@ const NEXT: Record<TaskState, readonly TaskState[]> = {
   cancelled: [],
 }
 
+/** Why a task failed as `interrupted`: Taskloop stopped (or died) while it ran. */
+export const INTERRUPTED_MESSAGE = 'Taskloop stopped while this task was running'
+
 export interface BatchInfo {
   id: string
   failFast: boolean
@@ -57,7 +60,7 @@ export class Task {
   /** The live run while running or cancelling. */
   run: Run | null = null
   /** Why the current run is being stopped: a cancel reason, or a timeout. */
-  stopping: CancelReason | 'timeout' | null = null
+  stopping: CancelReason | 'timeout' | 'interrupted' | null = null
   /** Timers owned by this task (timeout, grace, retry delay); cleared on every transition out of running. */
   timers: NodeJS.Timeout[] = []
   /** Unfinished tasks named in `after`. */

@@ -6,6 +6,7 @@ import { app, BrowserWindow, dialog, session } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { startEngineThread } from '../engine/thread/client'
 import { readSettings } from './settings'
+import type { OnStop } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { DEV_CSP, PRODUCTION_CSP } from './csp'
 import { registerIpc } from './ipc'
@@ -22,6 +23,8 @@ const devUrl = process.env['ELECTRON_RENDERER_URL']
 let engine: EngineHandle | undefined
 let disposeIpc: (() => void) | undefined
 let exiting = false
+/** The Quit dialog's choice for pending tasks, read when the quit lands in before-quit. */
+let quitPending: OnStop = 'cancel'
 
 function createWindow(api: EngineHandle): void {
   const win = new BrowserWindow({
@@ -49,8 +52,11 @@ function createWindow(api: EngineHandle): void {
   else void win.loadFile(indexHtml)
 }
 
-/** The one way out: engine shutdown (the UI shows it draining), then exit; a watchdog makes sure. */
-function shutdownAndExit(code: number): void {
+/**
+ * The one way out: engine shutdown (the UI shows it draining), then exit; a watchdog makes sure.
+ * `pending`: what happens to pending tasks (README "Stopping").
+ */
+function shutdownAndExit(code: number, pending: OnStop): void {
   if (exiting) return
   exiting = true
   setTimeout(() => {
@@ -59,7 +65,7 @@ function shutdownAndExit(code: number): void {
   }, SHUTDOWN_GRACE_MS + WATCHDOG_MARGIN_MS).unref()
   void (async () => {
     try {
-      await engine?.shutdown()
+      await engine?.shutdown({ pending })
     } catch (e) {
       console.error('taskloop: shutdown failed:', e)
     }
@@ -69,18 +75,19 @@ function shutdownAndExit(code: number): void {
 }
 
 // A repeated signal while shutting down means "force it now", like a second Ctrl+C.
-function onSignal(code: number): void {
+// SIGTERM (a service manager, a logout) and SIGHUP keep the queue for the next start; Ctrl+C cancels it.
+function onSignal(code: number, pending: OnStop): void {
   if (exiting) engine?.escalate()
-  else shutdownAndExit(code)
+  else shutdownAndExit(code, pending)
 }
-process.on('SIGINT', () => onSignal(130))
-process.on('SIGTERM', () => onSignal(143))
-process.on('SIGHUP', () => onSignal(129))
+process.on('SIGINT', () => onSignal(130, 'cancel'))
+process.on('SIGTERM', () => onSignal(143, 'keep'))
+process.on('SIGHUP', () => onSignal(129, 'keep'))
 
 app.on('before-quit', (event) => {
   // Every quit request lands here; the sequence runs once and ends in app.exit(), which skips this event.
   event.preventDefault()
-  shutdownAndExit(0)
+  shutdownAndExit(0, quitPending)
 })
 app.on('window-all-closed', () => app.quit())
 
@@ -107,7 +114,10 @@ async function main(): Promise<void> {
     // TASKLOOP_DATA_DIR lets tests and side-by-side runs keep their own task store.
     dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
   })
-  engine.onQuitRequested(() => app.quit())
+  engine.onQuitRequested((options) => {
+    quitPending = options.pending ?? 'cancel'
+    app.quit()
+  })
   createWindow(engine)
 }
 

@@ -44,7 +44,7 @@ function queryObject(url: URL, fields: Record<string, 'string' | 'number'>): Rec
 }
 
 function handlerOf(engine: EngineHandle, name: OperationName): Handler {
-  const { args, status = 200, reply, answerFirst } = OPERATIONS[name].http
+  const { args, status = 200, reply } = OPERATIONS[name].http
   const fields = args.flatMap((a) => (typeof a === 'object' && 'field' in a ? [a.field] : []))
   const decode = (arg: HttpArg, ctx: { url: URL; id: string; body: unknown }): unknown => {
     if (arg === 'path') return ctx.id
@@ -56,12 +56,7 @@ function handlerOf(engine: EngineHandle, name: OperationName): Handler {
   return async ({ req, url, id }) => {
     const body = readsBody ? await readJson(req) : undefined
     const values = args.map((arg) => decode(arg, { url, id, body }))
-    const run = () => callOperation(engine, name, values)
-    if (answerFirst) {
-      setImmediate(() => void run().catch(() => {}))
-      return { status, body: {} }
-    }
-    const value = await run()
+    const value = await callOperation(engine, name, values)
     return { status, body: reply ? { [reply]: value } : (value ?? {}) }
   }
 }

@@ -1,5 +1,7 @@
 // Command executor: any program, in its own process group so a cancel reaches every
-// descendant and none survives the task.
+// descendant and none survives the task. Descendants that leave the group (setsid, a double
+// fork) are found by the run marker in their environment (orphans.ts), at cancel, at the
+// task's end and at close.
 //
 // Progress convention: a stdout line `::progress <fraction 0..1> [message]` (e.g.
 // `::progress 0.42 copying files`) updates the task's progress and is not logged; any other
@@ -10,12 +12,15 @@ import path from 'node:path'
 import type { CommandSpec } from '../../common/types'
 import { childEnded, childStarted } from '../children'
 import { clampProgress } from '../../common/progress'
+import { killMarked, markedEnv, markerScope, markerToken, MarkerSweeper } from '../orphans'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { pipeLines } from './lines'
 
 export interface CommandOptions {
   /** Base folder for a spec's relative cwd. Default process.cwd(). */
   cwd?: string
+  /** Prefix of the run markers (orphans.ts markerScope); default: a random one. */
+  markerScope?: string
 }
 
 const PROGRESS = /^::progress\s+(\S+)(?:\s+(.*))?$/
@@ -26,10 +31,13 @@ export class CommandExecutor implements Executor {
   readonly kind = 'command' as const
   private readonly cwd: string
   /** Leader pids of live groups. */
-  private readonly groups = new Map<number, Promise<void>>()
+  private readonly groups = new Map<number, { token: string; ended: Promise<void> }>()
+  private readonly scope: string
+  private readonly sweeper = new MarkerSweeper()
 
   constructor(opts: CommandOptions = {}) {
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
+    this.scope = opts.markerScope ?? markerScope()
   }
 
   start(request: RunRequest, hooks: RunHooks): Run {
@@ -46,10 +54,11 @@ export class CommandExecutor implements Executor {
     }
 
     let child: ChildProcess
+    const token = markerToken(this.scope, request.taskId, request.attempt)
     try {
       child = spawn(argv[0]!, argv.slice(1), {
         cwd,
-        env: { ...process.env, ...spec.env },
+        env: markedEnv({ ...process.env, ...spec.env }, token),
         detached: true, // own process group: -pid reaches every descendant
         stdio: ['ignore', 'pipe', 'pipe'],
       })
@@ -58,13 +67,15 @@ export class CommandExecutor implements Executor {
     }
     const pid = child.pid
     let leaderExited = false
-    const killGroup = (signal: NodeJS.Signals): void => {
-      if (pid === undefined) return
+    /** The group, then (one shared /proc scan later) whatever left it but carries the token. */
+    const killTree = (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+      if (pid === undefined) return Promise.resolve()
       try {
         process.kill(-pid, signal)
       } catch {
         // the group is already empty
       }
+      return this.sweeper.signal(token, signal)
     }
 
     const result = new Promise<unknown>((resolve, reject) => {
@@ -75,7 +86,7 @@ export class CommandExecutor implements Executor {
         return
       }
       hooks.worker(`pid ${pid}`)
-      childStarted(pid, true) // a supervisor outside the engine thread can end the group if this thread dies
+      childStarted(pid, true, token) // a supervisor outside the engine thread can end the group if this thread dies
       const ended = [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', r)))
       pipeLines(child.stdout!, (line) => {
         const m = PROGRESS.exec(line)
@@ -88,11 +99,11 @@ export class CommandExecutor implements Executor {
       child.once('exit', async (code, signal) => {
         leaderExited = true
         // Settle on the leader, not on the pipes: a grandchild holding stdout open must not hang
-        // the task, and must not outlive it either.
-        killGroup('SIGKILL')
+        // the task, and must not outlive it either; nor may a daemon it started (setsid).
+        const swept = killTree('SIGKILL')
         const drained = Promise.all(ended)
         const timer = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref())
-        await Promise.race([drained, timer])
+        await Promise.all([swept, Promise.race([drained, timer])])
         child.stdout!.destroy()
         child.stderr!.destroy()
         this.groups.delete(pid)
@@ -105,17 +116,17 @@ export class CommandExecutor implements Executor {
         }
       })
     })
-    if (pid !== undefined) this.groups.set(pid, result.then(() => {}, () => {}))
+    if (pid !== undefined) this.groups.set(pid, { token, ended: result.then(() => {}, () => {}) })
 
     return {
       result,
       cancel: () => {
-        if (!leaderExited) killGroup('SIGTERM')
+        if (!leaderExited) void killTree('SIGTERM')
       },
       kill: () => {
         if (pid === undefined) return false
-        // After the leader's exit its group was already SIGKILLed; the pgid may be reused by now.
-        if (!leaderExited) killGroup('SIGKILL')
+        // After the leader's exit its tree was already SIGKILLed; the pgid may be reused by now.
+        if (!leaderExited) void killTree('SIGKILL')
         return true
       },
     }
@@ -128,13 +139,16 @@ export class CommandExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    for (const pid of this.groups.keys()) {
+    for (const [pid, { token }] of this.groups) {
       try {
         process.kill(-pid, 'SIGKILL')
       } catch {
         // already gone
       }
+      void this.sweeper.signal(token, 'SIGKILL')
     }
-    await Promise.all(this.groups.values())
+    await Promise.all([...this.groups.values()].map((g) => g.ended))
+    // Anything of this engine's commands still marked (a fork that raced every scan) ends here.
+    killMarked((t) => t.startsWith(`${this.scope}.`))
   }
 }

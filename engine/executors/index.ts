@@ -12,6 +12,8 @@ export interface ExecutorsOptions {
   limits?: Partial<Limits>
   /** Heap limit of each pool thread, MB. */
   threadHeapMb?: number
+  /** Prefix of the commands' run markers (orphans.ts markerScope). */
+  markerScope?: string
 }
 
 export function createExecutors(opts: ExecutorsOptions = {}): Record<ExecutorKind, Executor> {
@@ -20,7 +22,7 @@ export function createExecutors(opts: ExecutorsOptions = {}): Record<ExecutorKin
     loop: new LoopExecutor({ cwd, jobsDirs }),
     thread: new ThreadPool({ cwd, jobsDirs, size: limits.thread, ...(opts.threadHeapMb ? { heapMb: opts.threadHeapMb } : {}) }),
     process: new ProcessPool({ cwd, jobsDirs, size: limits.process }),
-    command: new CommandExecutor({ cwd }),
+    command: new CommandExecutor({ cwd, ...(opts.markerScope ? { markerScope: opts.markerScope } : {}) }),
   }
 }
 

@@ -6,10 +6,11 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
-import type { EngineEvent, LogLine, Stats } from '../../common/types'
+import type { EngineEvent, LogLine, QuitOptions, Stats } from '../../common/types'
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { EngineHandle, EngineOptions, ShutdownReport } from '../handle'
+import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
+import { killMarked } from '../orphans'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 
 const HOST_LAG_RESOLUTION_MS = 10
@@ -41,13 +42,13 @@ export class EngineClient implements EngineHandle {
   private pending = new Map<number, Pending>()
   private listeners = new Set<(e: EngineEvent) => void>()
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
-  private quitListeners: (() => void)[] = []
+  private quitListeners: ((options: QuitOptions) => void)[] = []
   private restartListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private deaths: number[] = []
   /** Processes (pool children, command groups) the engine thread has alive, to kill if it dies. */
-  private children = new Map<number, boolean>()
+  private children = new Map<number, { group: boolean; marker: string | undefined }>()
   /** The host thread's own event-loop delay, reported next to the engine thread's. */
   private readonly hostLag = monitorEventLoopDelay({ resolution: HOST_LAG_RESOLUTION_MS })
 
@@ -95,7 +96,7 @@ export class EngineClient implements EngineHandle {
     }
   }
 
-  onQuitRequested(listener: () => void): void {
+  onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
   }
 
@@ -105,7 +106,7 @@ export class EngineClient implements EngineHandle {
   }
 
   /** Runs the engine's shutdown sequence, then ends the engine thread. */
-  shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
     this.shutdownPromise ??= this.call<ShutdownReport>('shutdown', options).finally(() => {
       this.hostLag.disable()
       return this.worker.terminate()
@@ -155,12 +156,12 @@ export class EngineClient implements EngineHandle {
           this.logWatchers.get(m.watch)?.listener(m.lines)
           return
         case 'child':
-          if (m.alive) this.children.set(m.pid, m.group)
+          if (m.alive) this.children.set(m.pid, { group: m.group, marker: m.marker })
           else this.children.delete(m.pid)
           return
         case 'quit':
-          if (this.quitListeners.length === 0) void this.shutdown()
-          for (const l of this.quitListeners) l()
+          if (this.quitListeners.length === 0) void this.shutdown(m.options)
+          for (const l of this.quitListeners) l(m.options)
           return
       }
     })
@@ -222,14 +223,18 @@ export class EngineClient implements EngineHandle {
 
   /** The dead thread's processes have no owner left: end them (process groups whole). */
   private killChildren(): void {
-    for (const [pid, group] of this.children) {
+    const markers = new Set<string>()
+    for (const [pid, { group, marker }] of this.children) {
       try {
         process.kill(group ? -pid : pid, 'SIGKILL')
       } catch {
         // already gone
       }
+      if (marker) markers.add(marker)
     }
     this.children.clear()
+    // What left those groups (setsid, a double fork) still carries the commands' run markers.
+    if (markers.size > 0) killMarked((t) => markers.has(t))
   }
 
   private lagFigures(): Stats['hostLag'] {

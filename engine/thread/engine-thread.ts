@@ -11,12 +11,12 @@ if (!port) throw new Error('engine-thread.ts must run in a worker thread')
 const post = (m: FromEngine) => port.postMessage(m)
 
 // The host kills these if this thread dies.
-watchChildren((pid, group, alive) => post({ type: 'child', pid, group, alive }))
+watchChildren((pid, group, alive, marker) => post({ type: 'child', pid, group, alive, ...(marker ? { marker } : {}) }))
 const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
 const logWatches = new Map<number, () => void>()
 
 engine.subscribe((event) => post({ type: 'event', event }))
-engine.onQuitRequested(() => post({ type: 'quit' }))
+engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {
   switch (m.type) {

@@ -1,6 +1,6 @@
 // Messages between the engine thread and its client proxy on the host thread, over postMessage (docs/ARCHITECTURE.md).
 import { OPERATION_NAMES, type OperationName } from '../../common/operations'
-import type { EngineEvent, LogLine } from '../../common/types'
+import type { EngineEvent, LogLine, QuitOptions } from '../../common/types'
 import type { EngineOptions } from '../handle'
 
 /** The operations of common/operations.ts, plus what only the host may call. */
@@ -25,5 +25,5 @@ export type FromEngine =
   | { type: 'reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
-  | { type: 'child'; pid: number; group: boolean; alive: boolean }
-  | { type: 'quit' }
+  | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
+  | { type: 'quit'; options: QuitOptions }

@@ -68,6 +68,8 @@ test('Quit shows what drains and the countdown, then the server exits', async ({
   await launch(page, { name: 'spinner', job: 'spin', params: { ms: 60_000 }, executor: 'thread', count: 1 })
   await expect(row(page, 'stubborn')).toHaveAttribute('data-state', 'running')
   await page.getByRole('button', { name: 'Quit', exact: true }).click()
+  // Tasks are running: Quit asks first (tests/e2e/quit.spec.ts covers the choices).
+  await page.getByRole('dialog', { name: 'Quit Taskloop?' }).getByRole('button', { name: 'Cancel pending' }).click()
   const dialog = page.getByRole('dialog', { name: /Shutting down|Forcing|Shut down/ })
   await expect(dialog).toBeVisible()
   await expect(dialog).toContainText('stubborn')

@@ -61,3 +61,44 @@ export async function survivorsOf(pgid: number, ms = 3000): Promise<number[]> {
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/**
+ * Live (non-zombie) processes whose command line holds `arg` as one of its arguments: a test puts a
+ * unique argument in its commands (`sleep 300.4711`) to find them wherever they went (setsid, double fork).
+ */
+export function aliveWithArg(arg: string): number[] {
+  const live = new Set(processes().filter((p) => p.state !== 'Z').map((p) => p.pid))
+  const found: number[] = []
+  for (const pid of live) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg)) found.push(pid)
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found
+}
+
+/** Resolves with the processes holding `arg` still alive after up to `ms` (expected: none). */
+export async function survivorsWithArg(arg: string, ms = 5000): Promise<number[]> {
+  const until = Date.now() + ms
+  for (;;) {
+    const alive = aliveWithArg(arg)
+    if (alive.length === 0 || Date.now() > until) return alive
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** A unique `sleep` argument for one test, e.g. "300.48213": its processes can be found in /proc. */
+export const uniqueSleep = (): string => `300.${process.pid}${Math.floor(Math.random() * 1e6)}`
+
+/** Kills what a failed test left behind, so one failure does not leave sleeps for the next run. */
+export function killWithArg(arg: string): void {
+  for (const pid of aliveWithArg(arg)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // gone
+    }
+  }
+}

@@ -81,7 +81,7 @@ describe('tasks store (the engine mirror), with the table, metrics and actions s
     const { api, emit } = fakeApi()
     store.connect(api)
     emit(snapshot(0, []))
-    const status = { phase: 'draining' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
+    const status = { phase: 'draining' as const, pending: 'cancel' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
     emit({ ...batch(1, []), shutdown: status })
     expect(store.shutdown).toEqual(status)
     emit(batch(2, []))

@@ -3,7 +3,7 @@
 // A refusal lands in the tasks store's lastError (the banner) instead of being lost.
 import { defineStore } from 'pinia'
 import type { TaskloopApi } from '../../../common/api'
-import type { HistoryQuery, Limits, LogLine, SubmitSpec, TaskSnapshot } from '../../../common/types'
+import type { HistoryQuery, Limits, LogLine, QuitOptions, SubmitSpec, TaskSnapshot } from '../../../common/types'
 import { TaskloopError } from '../../../common/types'
 import { useTasksStore } from './tasks'
 
@@ -76,7 +76,7 @@ export const useActionsStore = defineStore('actions', () => {
     },
     pause: () => attempt((a) => a.pause()),
     resume: () => attempt((a) => a.resume()),
-    quit: () => attempt((a) => a.quit()),
+    quit: (options?: QuitOptions) => attempt((a) => a.quit(options)),
     /** One task's log: existing tail, then new lines. Returns the unsubscribe function. */
     watchLog: (id: string, listener: (lines: LogLine[]) => void) => tasks.connection().subscribeLog(id, listener),
   }

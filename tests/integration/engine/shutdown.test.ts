@@ -1,4 +1,7 @@
 // The Ctrl+C sequence (docs/ARCHITECTURE.md "Shutdown") on a real engine, in-process and on its thread.
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, ShutdownStatus } from '../../../common/types'
 import { startEngineThread } from '../../../engine/thread/client'
@@ -101,5 +104,29 @@ describe('shutdown', () => {
       ['command', 'done'],
     ])
     await client.shutdown()
+  })
+
+  it("pending: 'keep' leaves the queue pending in the store; running tasks follow onInterrupt; the next start runs them", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-keep-'))
+    const engine = newEngine({ dataDir, limits: { loop: 1, command: 1 } })
+    const submit = async (spec: Parameters<EngineHandle['submit']>[0]) => (await engine.submit(spec)).ids[0]!
+    const failed = await submit({ name: 'fails as interrupted', job: 'sleep', params: { ms: 60_000 } })
+    const requeued = await submit({ name: 'requeued', command: 'trap "" TERM; sleep 60', onInterrupt: 'requeue', killGraceMs: 100 })
+    const queued = await Promise.all(Array.from({ length: 50 }, (_, i) => submit({ name: `queued ${i}`, job: 'sleep', params: { ms: 1 } })))
+    await waitState(engine, failed, 'running')
+    await waitState(engine, requeued, 'running')
+    await new Promise((r) => setTimeout(r, 100)) // the trap is installed
+    const report = await engine.shutdown({ graceMs: 300, pending: 'keep' })
+    expect(report).toMatchObject({ cancelledPending: 0, keptPending: 51 })
+    expect(report.forced).toEqual([requeued])
+    expect(await engine.get(failed)).toMatchObject({ state: 'failed', reason: 'interrupted' })
+    expect(await engine.get(requeued)).toMatchObject({ state: 'pending', attempt: 2 })
+    for (const id of queued) expect((await engine.get(id)).state).toBe('pending')
+
+    const next = newEngine({ dataDir })
+    expect(await next.get(failed)).toMatchObject({ state: 'failed', reason: 'interrupted' })
+    for (const id of queued) await waitState(next, id, 'done', 10_000)
+    expect((await waitState(next, requeued, 'running', 10_000)).attempt).toBe(2)
+    await next.shutdown({ graceMs: 200 })
   })
 })

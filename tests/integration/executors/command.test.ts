@@ -1,8 +1,9 @@
 import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CommandExecutor } from '../../../engine/executors/command'
+import { aliveWithArg, killWithArg, survivorsWithArg, uniqueSleep } from '../../helpers/proc'
 import { delay, drive, fails, groupMembers, pidOf, succeeds, waitFor } from './harness'
 
 describe('command executor', () => {
@@ -101,5 +102,73 @@ describe('command executor', () => {
     expect((await fails(r.outcome)).message).toBe('killed by SIGKILL')
     await waitFor(() => groupMembers(pgid).length === 0, 3000, 'the group to be gone')
     expect(c.workers()).toBe(0)
+  })
+
+  // Descendants that leave the process group (setsid, a double fork) are found by the marker every
+  // command's environment carries (docs/ARCHITECTURE.md "Processes a command leaves behind").
+  describe('descendants that leave the process group', () => {
+    const started: string[] = []
+    afterEach(() => started.splice(0).forEach(killWithArg))
+    const sleeper = (): string => {
+      const arg = uniqueSleep()
+      started.push(arg)
+      return arg
+    }
+
+    it('a setsid -f daemon and a plain child: both gone after cancel', async () => {
+      const arg = sleeper()
+      const r = drive(cmd, { command: `setsid -f sleep ${arg}; echo started; sleep ${arg}` })
+      await waitFor(() => aliveWithArg(arg).length >= 2, 5000, 'both sleeps to start')
+      r.run.cancel()
+      expect((await fails(r.outcome)).kind).toBe('exit-code')
+      expect(await survivorsWithArg(arg)).toEqual([])
+    })
+
+    it('a double fork with setsid between (a classic daemon): gone after cancel', async () => {
+      const arg = sleeper()
+      const r = drive(cmd, { command: `(setsid sh -c 'sleep ${arg} & exit' &); sleep ${arg}` })
+      await waitFor(() => aliveWithArg(arg).length >= 2, 5000, 'both sleeps to start')
+      r.run.cancel()
+      await fails(r.outcome)
+      expect(await survivorsWithArg(arg)).toEqual([])
+    })
+
+    it('a command that exits at once leaving a setsid -f daemon: gone after the task ends', async () => {
+      const arg = sleeper()
+      const r = drive(cmd, { command: `setsid -f sleep ${arg}; exit 0` })
+      expect(await succeeds(r.outcome)).toEqual({ exitCode: 0 })
+      expect(await survivorsWithArg(arg)).toEqual([])
+    })
+
+    it('a daemon that ignores SIGTERM: gone after kill()', async () => {
+      const arg = sleeper()
+      const r = drive(cmd, { command: `setsid -f sh -c 'trap "" TERM; sleep ${arg}; sleep ${arg}'; trap "" TERM; sleep ${arg}` })
+      await waitFor(() => aliveWithArg(arg).length >= 2, 5000, 'both sleeps to start')
+      await delay(100) // the traps are installed
+      r.run.cancel()
+      await delay(300)
+      expect(r.run.kill()).toBe(true)
+      await fails(r.outcome)
+      expect(await survivorsWithArg(arg)).toEqual([])
+    })
+
+    it('the marker adds to an inherited one, so a Taskloop run by a command stays findable by the outer one', async () => {
+      const r = drive(cmd, { command: 'echo "$TASKLOOP_RUN"', env: { TASKLOOP_RUN: 'outer.t1.1.abcd' } })
+      await succeeds(r.outcome)
+      const tokens = r.heard.logs[0]!.line.split(' ')
+      expect(tokens).toHaveLength(2)
+      expect(tokens[0]).toBe('outer.t1.1.abcd')
+      expect(tokens[1]).toMatch(/^[0-9a-f]{12}\.t\d+\.1\.[0-9a-f]{8}$/)
+    })
+
+    it('close() ends daemons of live commands', async () => {
+      const c = new CommandExecutor()
+      const arg = sleeper()
+      const r = drive(c, { command: `setsid -f sleep ${arg}; sleep ${arg}` })
+      await waitFor(() => aliveWithArg(arg).length >= 2, 5000, 'both sleeps to start')
+      await c.close()
+      await fails(r.outcome)
+      expect(await survivorsWithArg(arg)).toEqual([])
+    })
   })
 })

@@ -379,7 +379,7 @@ describe('shutdown', () => {
   it('answers 503 to submissions once the engine is shutting down, and /api/quit with 202', async () => {
     const s = await startHarness({ auth: false })
     try {
-      const quit = new Promise<void>((resolve) => s.engine.onQuitRequested(resolve))
+      const quit = new Promise<void>((resolve) => s.engine.onQuitRequested(() => resolve()))
       const res = await fetch(`${s.server.url}/api/quit`, { method: 'POST' })
       expect(res.status).toBe(202)
       await quit

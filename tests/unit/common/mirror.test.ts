@@ -211,7 +211,7 @@ describe('Mirror', () => {
   it('keeps limits and the shutdown status from snapshots and the batches that carry them', () => {
     const { mirror } = mirrored()
     mirror.push(snapshot(0, []))
-    const status = { phase: 'draining' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
+    const status = { phase: 'draining' as const, pending: 'cancel' as const, startedAt: 1, deadline: 5001, draining: [], forced: [] }
     mirror.push({ ...batch(1, []), shutdown: status, limits: { loop: 1, thread: 2, process: 3, command: 4 } })
     mirror.push(batch(2, []))
     expect(mirror.shutdown).toEqual(status)

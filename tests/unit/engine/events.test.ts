@@ -55,7 +55,7 @@ describe('EventBatcher', () => {
 
   it('limits, shutdown status and stats ride along once, as copies', () => {
     const limits = { loop: 4, thread: 2, process: 2, command: 1 }
-    const shutdown = { phase: 'draining' as const, startedAt: 0, deadline: 5000, draining: [], forced: ['t1'] }
+    const shutdown = { phase: 'draining' as const, pending: 'cancel' as const, startedAt: 0, deadline: 5000, draining: [], forced: ['t1'] }
     batcher.changedLimits(limits)
     batcher.changedShutdown(shutdown)
     limits.loop = 99

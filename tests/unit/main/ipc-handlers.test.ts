@@ -58,6 +58,7 @@ describe('IPC handlers with the real engine behind them', () => {
     ['batch', [null], 'id'],
     ['setGroupLimit', ['', 2], 'group'],
     ['setGroupLimit', ['nightly', 0], 'limit'],
+    ['quit', [{ pending: 'later' }], 'pending'],
   ] as const)('%s refuses %j naming "%s"', async (name, args, field) => {
     const { handlers, dispose } = createIpcHandlers(engine, () => {})
     const result = await handlers[name](...args)
@@ -75,6 +76,12 @@ describe('IPC handlers with the real engine behind them', () => {
 })
 
 describe('IPC envelopes and log watches', () => {
+  it("passes the Quit dialog's choice for pending tasks", async () => {
+    const { api, handlers } = setup()
+    expect(await handlers.quit({ pending: 'keep' })).toEqual({ ok: true, value: undefined })
+    expect(api.quit).toHaveBeenCalledWith({ pending: 'keep' })
+  })
+
   it('turns an engine refusal into an envelope', async () => {
     const { api, handlers } = setup()
     api.cancel.mockRejectedValueOnce({ code: 'not-found', error: 'id: no task "t9"', path: 'id' })
