@@ -34,13 +34,13 @@ const NOT_BUILT = `<!doctype html>
 /** `Host` as the browser wrote it, when it is a plain host[:port] (it is echoed into the CSP). */
 const SAFE_HOST = /^[a-z0-9.\-[\]:]+$/i
 
-export function contentSecurityPolicy(host: string): string {
+export function contentSecurityPolicy(host: string, scheme: 'http' | 'https' = 'http'): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     // 'self' does not cover ws: in every browser; name the WebSocket origin explicitly.
-    `connect-src 'self' ws://${host}`,
+    `connect-src 'self' ${scheme === 'https' ? 'wss' : 'ws'}://${host}`,
     "img-src 'self' data:",
     "object-src 'none'",
     "base-uri 'none'",
@@ -52,7 +52,7 @@ export interface StaticFiles {
   serve(req: IncomingMessage, res: ServerResponse, pathname: string, fallbackHost: string): Promise<void>
 }
 
-export function staticFiles(staticDir: string | undefined): StaticFiles {
+export function staticFiles(staticDir: string | undefined, scheme: 'http' | 'https' = 'http'): StaticFiles {
   // Resolved lazily: the renderer may be built while the server runs.
   const root = staticDir === undefined ? undefined : path.resolve(staticDir)
 
@@ -85,7 +85,7 @@ export function staticFiles(staticDir: string | undefined): StaticFiles {
         return sendJson(res, 405, { code: 'invalid', error: `${req.method} not allowed on ${pathname}` })
       }
       const host = req.headers.host && SAFE_HOST.test(req.headers.host) ? req.headers.host : fallbackHost
-      res.setHeader('Content-Security-Policy', contentSecurityPolicy(host))
+      res.setHeader('Content-Security-Policy', contentSecurityPolicy(host, scheme))
       const file = await resolveFile(pathname)
       if (file === null) {
         if (pathname === '/' || pathname === '/index.html') {

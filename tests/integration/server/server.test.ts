@@ -380,7 +380,7 @@ describe('shutdown', () => {
     const s = await startHarness({ auth: false })
     try {
       const quit = new Promise<void>((resolve) => s.engine.onQuitRequested(resolve))
-      const res = await fetch(`${s.server.url}/api/quit`, { method: 'POST' })
+      const res = await fetch(`${s.server.url}/api/quit`, { method: 'POST', headers: { 'content-type': 'application/json' } })
       expect(res.status).toBe(202)
       await quit
       await s.engine.shutdown()
