@@ -22,7 +22,7 @@ import {
 } from './auth'
 import type { AccessPolicy } from './auth'
 import { serveEvents } from './events'
-import { errorReply, sendJson, setSecurityHeaders } from './http'
+import { errorReply, sendJson, sendLoginPage, setSecurityHeaders } from './http'
 import { apiRoutes } from './routes'
 import { staticFiles } from './static'
 
@@ -81,12 +81,12 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     if (source === 'query') {
       res.setHeader('Set-Cookie', sessionCookie(policy, sessions.open()))
       if (!isApi && (req.method === 'GET' || req.method === 'HEAD')) {
-        // Keep the token out of the address bar and history: the cookie carries it from here on.
+        // Keep the token out of the address bar and history: the session cookie stands in for it.
+        // A page of ours moves on, not a 302: when the login came from another site (the redirect
+        // file of `--open` is a file: page) the browser would not send a SameSite=Strict cookie
+        // along a redirect it started, only on a navigation this origin starts.
         url.searchParams.delete('token')
-        res.statusCode = 302
-        res.setHeader('Location', url.pathname + url.search)
-        res.setHeader('Cache-Control', 'no-store')
-        return void res.end()
+        return sendLoginPage(res, req.method === 'HEAD', url.pathname + url.search)
       }
     }
     if (isApi) return api(req, res, url)

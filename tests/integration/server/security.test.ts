@@ -158,7 +158,7 @@ describe('TLS', () => {
     expect((await get('/api/stats', { authorization: `Bearer ${s.server.token}` })).status).toBe(200)
     expect((await get('/api/stats')).status).toBe(401)
     const loginRes = await get(`/?token=${s.server.token}`)
-    expect(loginRes.status).toBe(302)
+    expect(loginRes.status).toBe(200)
     const cookie = String(loginRes.headers['set-cookie'])
     expect(cookie).toMatch(/; Secure/)
     const page = await get('/', { cookie: cookie.split(';')[0]! })
