@@ -52,31 +52,39 @@ export interface StaticFiles {
   serve(req: IncomingMessage, res: ServerResponse, pathname: string, fallbackHost: string): Promise<void>
 }
 
+/** The MIME type a file is served with. */
+export const contentType = (file: string): string => TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream'
+
+/**
+ * The file a URL path names inside `root` (`/` is index.html), or null when there is none or it
+ * would leave the folder (`..`, encoded dots, NUL, symlinks pointing out). Shared with the Electron
+ * shell's app:// protocol.
+ */
+export async function resolveStaticFile(root: string, pathname: string): Promise<string | null> {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(pathname)
+  } catch {
+    return null
+  }
+  if (decoded.includes('\0')) return null
+  const relative = decoded === '/' || decoded === '' ? 'index.html' : decoded.replace(/^\/+/, '')
+  const candidate = path.resolve(root, relative)
+  try {
+    const [realRoot, realFile] = await Promise.all([realpath(root), realpath(candidate)])
+    // Symlinks included: the file must really live inside the folder.
+    if (realFile !== realRoot && !realFile.startsWith(realRoot + path.sep)) return null
+    const info = await stat(realFile)
+    return info.isFile() ? realFile : null
+  } catch {
+    return null
+  }
+}
+
 export function staticFiles(staticDir: string | undefined, scheme: 'http' | 'https' = 'http'): StaticFiles {
   // Resolved lazily: the renderer may be built while the server runs.
   const root = staticDir === undefined ? undefined : path.resolve(staticDir)
-
-  async function resolveFile(pathname: string): Promise<string | null> {
-    if (root === undefined) return null
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(pathname)
-    } catch {
-      return null
-    }
-    if (decoded.includes('\0')) return null
-    const relative = decoded === '/' || decoded === '' ? 'index.html' : decoded.replace(/^\/+/, '')
-    const candidate = path.resolve(root, relative)
-    try {
-      const [realRoot, realFile] = await Promise.all([realpath(root), realpath(candidate)])
-      // Symlinks included: the file must really live inside the folder.
-      if (realFile !== realRoot && !realFile.startsWith(realRoot + path.sep)) return null
-      const info = await stat(realFile)
-      return info.isFile() ? realFile : null
-    } catch {
-      return null
-    }
-  }
+  const resolveFile = (pathname: string) => (root === undefined ? Promise.resolve(null) : resolveStaticFile(root, pathname))
 
   return {
     async serve(req, res, pathname, fallbackHost) {
@@ -100,7 +108,7 @@ export function staticFiles(staticDir: string | undefined, scheme: 'http' | 'htt
         return sendJson(res, 404, { code: 'not-found', error: `no such file: ${pathname}` })
       }
       res.statusCode = 200
-      res.setHeader('Content-Type', TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream')
+      res.setHeader('Content-Type', contentType(file))
       // A rebuilt renderer must show up on reload.
       res.setHeader('Cache-Control', 'no-cache')
       if (req.method === 'HEAD') return void res.end()
