@@ -127,6 +127,29 @@ test('the preload exposes one function per operation and nothing else, each on i
   expect(invoked.slice(-2)).toEqual([[INVOKE.watchLog, 't1'], [INVOKE.unwatchLog, 't1']])
 })
 
+test('the packaging config flips the fuses: no NODE_OPTIONS, no --inspect, asar only and checked, no file:// extras', () => {
+  const config = JSON.parse(readFileSync(path.join(root, 'electron-builder.json'), 'utf8')) as {
+    asar: boolean
+    files: string[]
+    electronFuses: Record<string, boolean>
+  }
+  expect(config.asar).toBe(true)
+  expect(config.files).toContain('out/**')
+  expect(config.electronFuses).toMatchObject({
+    enableNodeOptionsEnvironmentVariable: false,
+    enableNodeCliInspectArguments: false,
+    enableEmbeddedAsarIntegrityValidation: true,
+    onlyLoadAppFromAsar: true,
+    grantFileProtocolExtraPrivileges: false,
+  })
+  // RunAsNode stays on exactly as long as the process executor forks: in Electron child_process.fork
+  // starts the app's own binary with ELECTRON_RUN_AS_NODE, which that fuse would disable.
+  const forks = readFileSync(path.join(root, 'engine/executors/process-pool.ts'), 'utf8').includes("from 'node:child_process'")
+  expect(config.electronFuses['runAsNode']).toBe(forks)
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  expect(pkg.scripts['dist']).toContain('--config electron-builder.json')
+})
+
 test.describe('main process', () => {
   let shell: Shell
   let dataDir: string
