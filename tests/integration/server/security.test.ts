@@ -2,6 +2,7 @@
 // and TLS sockets on 127.0.0.1 with a real engine.
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
@@ -49,6 +50,25 @@ describe('the login cookie', () => {
     expect((await fetch(`${h.server.url}/api/stats?token=${first.value}`)).status).toBe(401)
     // It does work as the cookie, for reading.
     expect((await fetch(`${h.server.url}/api/stats`, { headers: { cookie: first.pair } })).status).toBe(200)
+  })
+})
+
+describe('the login page', () => {
+  it('moves on within this server only, whatever the path', async () => {
+    for (const raw of ['//evil.example/', '/.//evil.example/', '/./\\evil.example/', '///evil.example/x']) {
+      const page = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: h.server.port, path: `${raw}?token=${h.server.token}` }, (res) => {
+          let body = ''
+          res.on('data', (c: Buffer) => (body += c.toString()))
+          res.on('end', () => resolve(body))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+      const target = /content="0;url=([^"]*)"/.exec(page)?.[1]
+      expect(target, raw).toMatch(/^\/(?![/\\])/)
+      expect(page, raw).not.toContain(h.server.token)
+    }
   })
 })
 
