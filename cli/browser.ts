@@ -1,10 +1,12 @@
 // `taskloop serve --open`: the UI in a Chromium/Chrome app window (no tabs, no address bar),
-// with a throwaway profile, closed together with the server.
+// with a throwaway profile, closed together with the server. The browser is given a private
+// redirect file, never the URL itself: a command line is visible to every user (`ps`).
 import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 const ABSOLUTE_CANDIDATES = [
   '/usr/bin/chromium',
@@ -37,6 +39,26 @@ export function findBrowser(): string | null {
   return null
 }
 
+const escapeHtml = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/**
+ * An HTML file that sends the browser on to `url`, readable by this user only (folder 0700, file
+ * 0600), as Jupyter does. Returns its path and how to remove it.
+ */
+export async function writeRedirectFile(url: string): Promise<{ file: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'taskloop-open-'))
+  const file = path.join(dir, 'open.html')
+  const href = escapeHtml(url)
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<meta http-equiv="refresh" content="0;url=${href}"><title>Taskloop</title></head>
+<body><p>Opening <a href="${href}">Taskloop</a>…</p></body></html>
+`
+  await writeFile(file, html, { mode: 0o600, flag: 'wx' })
+  return { file, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
 export interface AppWindow {
   /** Resolves when the browser exits by itself (the user closed the window). */
   readonly exited: Promise<void>
@@ -45,8 +67,9 @@ export interface AppWindow {
 
 export async function openAppWindow(browser: string, url: string): Promise<AppWindow> {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'taskloop-browser-'))
+  const redirect = await writeRedirectFile(url)
   const args = [
-    `--app=${url}`,
+    `--app=${pathToFileURL(redirect.file).href}`,
     `--user-data-dir=${profile}`,
     '--no-first-run',
     '--no-default-browser-check',
@@ -92,6 +115,7 @@ export async function openAppWindow(browser: string, url: string): Promise<AppWi
         // Helpers (GPU, renderers) share the group and may outlive the main process by a moment.
         killGroup('SIGKILL')
         await rm(profile, { recursive: true, force: true }).catch(() => {})
+        await redirect.remove().catch(() => {})
       })()
       return closing
     },

@@ -8,14 +8,23 @@ import { run } from './run'
 import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
-  taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--shutdown-grace-ms N]
+  taskloop serve [--port N] [--host H] [--token-file F | --token T] [--no-auth] [--open] [--shutdown-grace-ms N]
                  [--jobs DIR] [--data-dir DIR | --no-store] [--on-stop keep|cancel]
+                 [--tls-cert F --tls-key F | --insecure-http]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
-      --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
-      --token T     use this token instead of a random one
+      --host H      address to bind (default 127.0.0.1). Anything else needs a token of at least 128 bits
+                    (32+ characters; the random default has 256) and either TLS or --insecure-http
+      --token-file F  read the token from this file (or set TASKLOOP_TOKEN), instead of a random one
+      --token T     the same, but visible to every user in \`ps\`: prefer --token-file
       --no-auth     no token at all (for tests only)
-      --open        open the UI in a Chromium/Chrome app window
+      --tls-cert F, --tls-key F
+                    serve https and wss with this PEM certificate and key
+      --insecure-http
+                    allow a non-loopback --host over plain http: the token and every request cross the
+                    network unencrypted, readable by anyone who can see the traffic
+      --open        open the UI in a Chromium/Chrome app window (through a private redirect file, so
+                    the token is on no command line)
       --shutdown-grace-ms N
                     how long running tasks get to stop at shutdown before they are forced
                     (default ${SHUTDOWN_GRACE_MS}; a task's own cancel grace is its killGraceMs)

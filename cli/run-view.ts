@@ -18,7 +18,21 @@ const ESC = '\x1b['
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`
 
-export const taskLabel = (t: TaskSnapshot): string => t.name || t.id
+/**
+ * Text a task provided (its name, output, error), made inert for a terminal: control characters
+ * (C0 but tab, ESC, DEL, C1) and bidirectional overrides are printed as visible escapes such as
+ * `\x1b`, so a task cannot write the clipboard (OSC 52), move the cursor over earlier lines or
+ * retitle the window.
+ */
+export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0)
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`
+  })
+}
+
+export const taskLabel = (t: TaskSnapshot): string => visible(t.name || t.id)
 
 function duration(t: TaskSnapshot, now: number): string {
   if (t.startedAt === null) return '-'
@@ -29,11 +43,11 @@ function duration(t: TaskSnapshot, now: number): string {
 function detail(t: TaskSnapshot): string {
   switch (t.state) {
     case 'running':
-      return t.worker ? ` (${t.worker})` : ''
+      return t.worker ? ` (${visible(t.worker)})` : ''
     case 'pending':
       return t.attempt > 1 ? ` (attempt ${t.attempt})` : ''
     case 'failed':
-      return ` (${t.reason ?? 'error'}${t.error ? `: ${t.error.message.split('\n')[0]}` : ''})`
+      return ` (${t.reason ?? 'error'}${t.error ? `: ${visible(t.error.message.split('\n')[0]!)}` : ''})`
     case 'cancelled':
       return t.reason ? ` (${t.reason}${t.ignoredCancel ? ', ignored cancel' : ''})` : ''
     case 'done':

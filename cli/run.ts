@@ -8,7 +8,7 @@ import { Mirror } from '../common/mirror'
 import { startEngineThread } from '../engine/thread/client'
 import { onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { newRunDir } from './data-dir'
-import { lineView, taskLabel, ttyView } from './run-view'
+import { lineView, taskLabel, ttyView, visible } from './run-view'
 import type { RunView } from './run-view'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
 import type { ShutdownTrigger } from './shutdown-signals'
@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     specs = await readSpecFile(file)
   } catch (e) {
     if (!(e instanceof SpecFileError)) throw e
-    process.stderr.write(`taskloop run: ${e.message}\n`)
+    process.stderr.write(`taskloop run: ${visible(e.message)}\n`)
     return 2
   }
 
@@ -121,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
       const err = TaskloopError.from(e)
       // A refusal after some specs went in (an unknown `after` id, a shutdown): stop what started.
       if (err.code === 'invalid') badInput = `${file}: ${err.message}`
-      else view.note(`taskloop run: ${err.message}`)
+      else view.note(`taskloop run: ${visible(err.message)}`)
       stop.begin('done')
     }
   }
@@ -139,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const final = [...tasks.values()]
   if (badInput !== null) {
-    process.stderr.write(`taskloop run: ${badInput}\n`)
+    process.stderr.write(`taskloop run: ${visible(badInput)}\n`)
     return 2
   }
   const failed = final.filter((t) => t.state === 'failed' || t.state === 'cancelled')
@@ -160,8 +160,8 @@ function report(tasks: TaskSnapshot[], counters: Counters, logTails: Map<string,
   const out = process.stdout
   for (const t of tasks) {
     if (t.state !== 'failed') continue
-    out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${t.error?.message.split('\n')[0] ?? 'no message'}\n`)
-    for (const line of logTails.get(t.id) ?? []) out.write(`  | ${line}\n`)
+    out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${visible(t.error?.message.split('\n')[0] ?? 'no message')}\n`)
+    for (const line of logTails.get(t.id) ?? []) out.write(`  | ${visible(line)}\n`)
   }
   const unfinished = tasks.filter((t) => !isFinal(t.state)).length
   out.write(

@@ -1,5 +1,6 @@
 // `taskloop serve`: the engine on its own thread, the UI and API over HTTP + WebSocket,
 // until Ctrl+C, SIGTERM, SIGHUP or the UI's Quit. Exit 0 (130 when Ctrl+C stopped it).
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -24,6 +25,34 @@ const loud = (lines: string[]): void => {
   process.stderr.write(`\n${bar}\n${lines.map((l) => `!!! ${l}`).join('\n')}\n${bar}\n\n`)
 }
 
+/** 128 bits: 32 hex digits (the random default has 64). Required before the token may face a network. */
+const EXPOSED_TOKEN_MIN_CHARS = 32
+
+const readOption = (file: string, flag: string): string => {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`)
+  }
+}
+
+/**
+ * The token the user chose, from `--token-file`, `--token` or `TASKLOOP_TOKEN` (the first two are
+ * exclusive), or undefined for a random one. A file or the environment keep it out of `ps`.
+ */
+function chosenToken(flag: string | undefined, file: string | undefined): string | undefined {
+  const fromEnv = process.env.TASKLOOP_TOKEN
+  // Command tasks inherit this process's environment: the token must not reach them.
+  delete process.env.TASKLOOP_TOKEN
+  if (flag !== undefined && file !== undefined) throw new UsageError('--token and --token-file: give one of them')
+  if (file !== undefined) {
+    const token = readOption(file, '--token-file').trim()
+    if (token === '') throw new UsageError(`--token-file: ${file} is empty`)
+    return token
+  }
+  return flag ?? (fromEnv || undefined)
+}
+
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -32,6 +61,10 @@ export async function serve(argv: string[]): Promise<number> {
       host: { type: 'string', default: '127.0.0.1' },
       'no-auth': { type: 'boolean', default: false },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'insecure-http': { type: 'boolean', default: false },
       open: { type: 'boolean', default: false },
       ...SHUTDOWN_GRACE_OPTIONS,
       jobs: { type: 'string', multiple: true },
@@ -45,17 +78,39 @@ export async function serve(argv: string[]): Promise<number> {
   const graceMs = shutdownGraceOption(values)
   const host = values.host ?? '127.0.0.1'
   const auth = !values['no-auth']
-  if (values.token !== undefined) {
-    // It travels in a URL and a cookie: keep it to characters neither needs to escape.
-    if (!/^[A-Za-z0-9._~-]+$/.test(values.token)) throw new UsageError('--token may only hold A-Z a-z 0-9 . _ ~ -')
-    if (values.token.length < 16) process.stderr.write('Warning: a --token shorter than 16 characters is easy to guess.\n')
+  const token = chosenToken(values.token, values['token-file'])
+  if (token !== undefined) {
+    // It travels in a URL: keep it to characters that need no escaping.
+    if (!/^[A-Za-z0-9._~-]+$/.test(token)) throw new UsageError('the token may only hold A-Z a-z 0-9 . _ ~ -')
+    if (token.length < 16) process.stderr.write('Warning: a token shorter than 16 characters is easy to guess.\n')
   }
-  if (!auth && values.token !== undefined) throw new UsageError('--token and --no-auth contradict each other')
+  if (!auth && token !== undefined) throw new UsageError('a token and --no-auth contradict each other')
+  const [certFile, keyFile] = [values['tls-cert'], values['tls-key']]
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together')
+  const tls = certFile && keyFile ? { cert: readOption(certFile, '--tls-cert'), key: readOption(keyFile, '--tls-key') } : undefined
+  if (tls && values['insecure-http']) throw new UsageError('--insecure-http and --tls-cert contradict each other')
   if (!isLoopbackHost(host)) {
     if (!auth) throw new UsageError(`--host ${host} exposes Taskloop to the network: it requires auth (drop --no-auth)`)
+    if (token !== undefined && token.length < EXPOSED_TOKEN_MIN_CHARS) {
+      throw new UsageError(
+        `--host ${host} needs a token of at least 128 bits: ${EXPOSED_TOKEN_MIN_CHARS} or more random characters (or none: the random default has 256 bits)`,
+      )
+    }
+    if (!tls && !values['insecure-http']) {
+      throw new UsageError(
+        `--host ${host} would send the token and every command over the network in clear text: ` +
+          'give --tls-cert FILE and --tls-key FILE, or --insecure-http to accept that',
+      )
+    }
     loud([
       `Taskloop is listening on ${isWildcardHost(host) ? 'every network interface' : host} (--host ${host}), not only on this machine.`,
       'Anyone on your network who learns the token can run any command as you.',
+      ...(tls
+        ? []
+        : [
+            '--insecure-http: the token and every request cross the network unencrypted. Anyone who can see',
+            'the traffic (same Wi-Fi, a router, a proxy) can read the token and run any command as you.',
+          ]),
     ])
   }
 
@@ -73,7 +128,7 @@ export async function serve(argv: string[]): Promise<number> {
   if (storeError) process.stderr.write(`Warning: ${storeError}\n`)
   let server: TaskloopServer
   try {
-    const options = { engine, host, auth, staticDir: STATIC_DIR, ...(values.token ? { token: values.token } : {}) }
+    const options = { engine, host, auth, staticDir: STATIC_DIR, ...(token ? { token } : {}), ...(tls ? { tls } : {}) }
     try {
       server = await startServer({ ...options, port: explicitPort ?? DEFAULT_PORT })
     } catch (e) {

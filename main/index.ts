@@ -1,13 +1,14 @@
 // The Electron shell: one window, IPC to the engine thread, and the quit sequence.
 // Everything that does work lives in engine/ (which never imports electron).
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { app, BrowserWindow, dialog, session } from 'electron'
+import { app, BrowserWindow, dialog, protocol, session } from 'electron'
+import type { Input } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { startEngineThread } from '../engine/thread/client'
 import { readSettings } from './settings'
 import type { OnStop } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
+import { APP_PAGE_URL, registerAppScheme, serveApp } from './app-protocol'
 import { DEV_CSP, PRODUCTION_CSP } from './csp'
 import { registerIpc } from './ipc'
 
@@ -16,9 +17,22 @@ const WATCHDOG_MARGIN_MS = 5000
 
 const here = import.meta.dirname
 const preloadPath = path.join(here, '../preload/index.cjs')
-const indexHtml = path.join(here, '../renderer/index.html')
-// Set by `electron-vite dev`: the renderer then comes from the dev server.
-const devUrl = process.env['ELECTRON_RENDERER_URL']
+const rendererDir = path.join(here, '../renderer')
+/**
+ * A development build (`electron-vite dev`: Vite sets import.meta.env.DEV, and a production build
+ * replaces it with false), never a packaged app: only then may the window show something else.
+ */
+const isDevBuild = import.meta.env.DEV && !app.isPackaged
+// Set by `electron-vite dev`: the renderer then comes from the dev server. Anywhere else an
+// environment variable must not be able to point the window (and its IPC) at another page.
+const devUrl = isDevBuild ? process.env['ELECTRON_RENDERER_URL'] : undefined
+
+/** F12, Ctrl+Shift+I/J/C, Cmd+Alt+I/J/C: DevTools, which a production window does not offer. */
+const isDevToolsShortcut = (input: Input): boolean =>
+  input.key === 'F12' ||
+  (/^[ijc]$/i.test(input.key) && ((input.control && input.shift) || (input.meta && input.alt)))
+
+registerAppScheme(protocol)
 
 let engine: EngineHandle | undefined
 let disposeIpc: (() => void) | undefined
@@ -40,16 +54,16 @@ function createWindow(api: EngineHandle): void {
       sandbox: true,
       nodeIntegration: false,
       webSecurity: true,
+      devTools: isDevBuild,
     },
   })
   win.once('ready-to-show', () => win.show())
-  disposeIpc = registerIpc(api, win, { fileUrl: pathToFileURL(indexHtml).href, devOrigin: devUrl })
+  disposeIpc = registerIpc(api, win, { pageUrl: APP_PAGE_URL, devOrigin: devUrl })
   win.on('closed', () => {
     disposeIpc?.()
     disposeIpc = undefined
   })
-  if (devUrl) void win.loadURL(devUrl)
-  else void win.loadFile(indexHtml)
+  void win.loadURL(devUrl ?? APP_PAGE_URL)
 }
 
 /**
@@ -96,6 +110,11 @@ app.on('web-contents-created', (_event, contents) => {
   contents.on('will-navigate', (event) => event.preventDefault())
   contents.on('will-attach-webview', (event) => event.preventDefault())
   contents.setWindowOpenHandler(() => ({ action: 'deny' }))
+  if (!isDevBuild) {
+    contents.on('before-input-event', (event, input) => {
+      if (isDevToolsShortcut(input)) event.preventDefault()
+    })
+  }
 })
 
 async function main(): Promise<void> {
@@ -104,7 +123,10 @@ async function main(): Promise<void> {
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp] } })
   })
+  // No camera, notifications, clipboard reads...: refused when asked, and reported absent when checked.
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
+  session.defaultSession.setPermissionCheckHandler(() => false)
+  serveApp(protocol, rendererDir, csp)
 
   const settings = readSettings(path.join(app.getPath('userData'), 'settings.json'))
   if (settings.problem) console.error(`Taskloop settings: ${settings.problem}`)

@@ -59,11 +59,11 @@ export function createIpcHandlers(engine: TaskloopApi, sendLog: (id: string, lin
 
 /**
  * Whether an IPC message comes from our own page: the main frame of our window, showing our
- * index.html (file://) or, under `electron-vite dev`, a page of the dev server.
+ * index.html (app://taskloop/index.html) or, under `electron-vite dev`, a page of the dev server.
  */
 export function isTrustedSender(
   sender: { isOurMainFrame: boolean; url: string | undefined },
-  allowed: { fileUrl: string; devOrigin?: string | undefined },
+  allowed: { pageUrl: string; devOrigin?: string | undefined },
 ): boolean {
   if (!sender.isOurMainFrame || !sender.url) return false
   let url: URL
@@ -72,9 +72,8 @@ export function isTrustedSender(
   } catch {
     return false
   }
-  if (url.protocol === 'file:') {
-    const page = new URL(allowed.fileUrl)
-    return url.pathname === page.pathname
-  }
+  const page = new URL(allowed.pageUrl)
+  // Scheme, host and path: a custom scheme has no URL origin to compare.
+  if (url.protocol === page.protocol) return url.host === page.host && url.pathname === page.pathname
   return allowed.devOrigin !== undefined && url.origin === new URL(allowed.devOrigin).origin
 }

@@ -6,8 +6,8 @@ import { INVOKE, PUSH, type IpcResult } from '../common/ipc'
 import { createIpcHandlers, isTrustedSender, type InvokeName } from './ipc-handlers'
 
 export interface IpcOrigin {
-  /** file:// URL of our index.html. */
-  fileUrl: string
+  /** URL of our index.html (app://taskloop/index.html). */
+  pageUrl: string
   /** The dev server's URL under `electron-vite dev`. */
   devOrigin?: string | undefined
 }

@@ -86,3 +86,16 @@ export function readJson(req: IncomingMessage): Promise<unknown> {
     })
   })
 }
+
+/** After a `?token=` login: a page that goes on to `target` (a path of this server) at once. */
+export function sendLoginPage(res: ServerResponse, headOnly: boolean, target: string): void {
+  // One leading slash: `//host/` would be another site's address.
+  const href = `/${target.replace(/^\/+/, '')}`.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Taskloop</title>
+<meta http-equiv="refresh" content="0;url=${href}"></head><body><a href="${href}">Taskloop</a></body></html>\n`
+  res.statusCode = 200
+  res.setHeader('Content-Type', 'text/html; charset=utf-8')
+  res.setHeader('Cache-Control', 'no-store')
+  res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'")
+  res.end(headOnly ? undefined : html)
+}

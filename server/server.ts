@@ -1,6 +1,8 @@
 // The headless transport: the engine's API over HTTP, its events over a WebSocket, and the built
-// renderer as static files, on 127.0.0.1 behind a token. `taskloop serve` and the tests start it.
+// renderer as static files, on 127.0.0.1 behind a token (over TLS when given a certificate).
+// `taskloop serve` and the tests start it.
 import { createServer } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -15,10 +17,12 @@ import {
   newToken,
   originAllowed,
   sessionCookie,
+  Sessions,
+  unsafeRequestRefusal,
 } from './auth'
 import type { AccessPolicy } from './auth'
 import { serveEvents } from './events'
-import { errorReply, sendJson, setSecurityHeaders } from './http'
+import { errorReply, sendJson, sendLoginPage, setSecurityHeaders } from './http'
 import { apiRoutes } from './routes'
 import { staticFiles } from './static'
 
@@ -32,10 +36,12 @@ export interface ServerOptions {
   auth?: boolean
   /** The built renderer (out/renderer). */
   staticDir?: string
+  /** PEM certificate and key: serve https and wss instead of http and ws. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
 }
 
 export interface TaskloopServer {
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7420`. */
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:7420` (`https://` with TLS). */
   url: string
   port: number
   token: string
@@ -49,49 +55,56 @@ const PING_INTERVAL_MS = 30_000
 export async function startServer(options: ServerOptions): Promise<TaskloopServer> {
   const { engine, host = '127.0.0.1', port = 0, auth = true } = options
   const token = options.token ?? newToken()
+  const scheme = options.tls ? 'https' : 'http'
 
   // Filled in once the port is known (port 0 picks one).
-  let policy: AccessPolicy = accessPolicy(host, port, auth ? token : null)
+  let policy: AccessPolicy = accessPolicy(host, port, auth ? token : null, scheme)
+  const sessions = new Sessions()
   let fallbackHost = ''
   const api = apiRoutes(engine)
-  const files = staticFiles(options.staticDir)
+  const files = staticFiles(options.staticDir, scheme)
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     setSecurityHeaders(res)
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (!hostAllowed(req, policy)) return sendJson(res, 403, { error: 'unexpected Host header' })
     if (!originAllowed(req, policy)) return sendJson(res, 403, { error: 'cross-origin request refused' })
-    const source = authenticate(req, url, policy)
+    const source = authenticate(req, url, policy, sessions)
     if (source === null) {
       return sendJson(res, 401, {
         error: 'unauthorized: open the URL printed by `taskloop serve` (it carries ?token=), or send Authorization: Bearer TOKEN',
       })
     }
+    const refusal = unsafeRequestRefusal(req, source)
+    if (refusal !== null) return sendJson(res, refusal.status, { code: 'invalid', error: refusal.error })
     const isApi = url.pathname === '/api' || url.pathname.startsWith('/api/')
     if (source === 'query') {
-      res.setHeader('Set-Cookie', sessionCookie(policy))
+      res.setHeader('Set-Cookie', sessionCookie(policy, sessions.open()))
       if (!isApi && (req.method === 'GET' || req.method === 'HEAD')) {
-        // Keep the token out of the address bar and history: the cookie carries it from here on.
+        // Keep the token out of the address bar and history: the session cookie stands in for it.
+        // A page of ours moves on, not a 302: when the login came from another site (the redirect
+        // file of `--open` is a file: page) the browser would not send a SameSite=Strict cookie
+        // along a redirect it started, only on a navigation this origin starts.
         url.searchParams.delete('token')
-        res.statusCode = 302
-        res.setHeader('Location', url.pathname + url.search)
-        res.setHeader('Cache-Control', 'no-store')
-        return void res.end()
+        return sendLoginPage(res, req.method === 'HEAD', url.pathname + url.search)
       }
     }
     if (isApi) return api(req, res, url)
     return files.serve(req, res, url.pathname, fallbackHost)
   }
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     onRequest(req, res).catch((e: unknown) => {
       const { status, body } = errorReply(e)
-      if (status === 500) process.stderr.write(`taskloop server: ${req.method} ${req.url}: ${body.error}\n`)
+      // The path only: a query string may carry the token.
+      const where = (req.url ?? '/').split('?')[0]
+      if (status === 500) process.stderr.write(`taskloop server: ${req.method} ${where}: ${body.error}\n`)
       if (res.headersSent) return void res.destroy()
       if (status === 429) res.setHeader('Retry-After', '1')
       sendJson(res, status, body)
     })
-  })
+  }
+  const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : createServer(handle)
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -101,7 +114,10 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     }
     if (url.pathname !== '/api/events') return refuse(404, 'Not Found')
     if (!hostAllowed(req, policy) || !originAllowed(req, policy)) return refuse(403, 'Forbidden')
-    if (authenticate(req, url, policy) === null) return refuse(401, 'Unauthorized')
+    const source = authenticate(req, url, policy, sessions)
+    if (source === null) return refuse(401, 'Unauthorized')
+    // Browsers always name the Origin of a WebSocket; a bare cookie without one is a replay.
+    if (source === 'cookie' && req.headers.origin === undefined) return refuse(403, 'Forbidden')
     wss.handleUpgrade(req, socket, head, (ws) => {
       let alive = true
       ws.on('pong', () => (alive = true))
@@ -135,14 +151,14 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     )
   }
   const actualPort = (server.address() as AddressInfo).port
-  policy = accessPolicy(host, actualPort, auth ? token : null)
+  policy = accessPolicy(host, actualPort, auth ? token : null, scheme)
   // A browser on this machine reaches a wildcard bind through loopback.
   const urlHost = isWildcardHost(host) ? '127.0.0.1' : hostForUrl(host)
   fallbackHost = `${urlHost}:${actualPort}`
 
   let closing: Promise<void> | undefined
   return {
-    url: `http://${urlHost}:${actualPort}`,
+    url: `${scheme}://${urlHost}:${actualPort}`,
     port: actualPort,
     token,
     close() {

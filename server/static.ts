@@ -1,28 +1,9 @@
 // Serves the built renderer (out/renderer) to a browser, with a strict CSP and no way out of its folder.
 import { createReadStream } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
+import { contentType, resolveStaticFile } from './files'
 import { sendJson } from './http'
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.ico': 'image/x-icon',
-  '.webp': 'image/webp',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-}
 
 const NOT_BUILT = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Taskloop</title></head>
@@ -34,13 +15,13 @@ const NOT_BUILT = `<!doctype html>
 /** `Host` as the browser wrote it, when it is a plain host[:port] (it is echoed into the CSP). */
 const SAFE_HOST = /^[a-z0-9.\-[\]:]+$/i
 
-export function contentSecurityPolicy(host: string): string {
+export function contentSecurityPolicy(host: string, scheme: 'http' | 'https' = 'http'): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     // 'self' does not cover ws: in every browser; name the WebSocket origin explicitly.
-    `connect-src 'self' ws://${host}`,
+    `connect-src 'self' ${scheme === 'https' ? 'wss' : 'ws'}://${host}`,
     "img-src 'self' data:",
     "object-src 'none'",
     "base-uri 'none'",
@@ -52,31 +33,11 @@ export interface StaticFiles {
   serve(req: IncomingMessage, res: ServerResponse, pathname: string, fallbackHost: string): Promise<void>
 }
 
-export function staticFiles(staticDir: string | undefined): StaticFiles {
+/** The MIME type a file is served with. */
+export function staticFiles(staticDir: string | undefined, scheme: 'http' | 'https' = 'http'): StaticFiles {
   // Resolved lazily: the renderer may be built while the server runs.
   const root = staticDir === undefined ? undefined : path.resolve(staticDir)
-
-  async function resolveFile(pathname: string): Promise<string | null> {
-    if (root === undefined) return null
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(pathname)
-    } catch {
-      return null
-    }
-    if (decoded.includes('\0')) return null
-    const relative = decoded === '/' || decoded === '' ? 'index.html' : decoded.replace(/^\/+/, '')
-    const candidate = path.resolve(root, relative)
-    try {
-      const [realRoot, realFile] = await Promise.all([realpath(root), realpath(candidate)])
-      // Symlinks included: the file must really live inside the folder.
-      if (realFile !== realRoot && !realFile.startsWith(realRoot + path.sep)) return null
-      const info = await stat(realFile)
-      return info.isFile() ? realFile : null
-    } catch {
-      return null
-    }
-  }
+  const resolveFile = (pathname: string) => (root === undefined ? Promise.resolve(null) : resolveStaticFile(root, pathname))
 
   return {
     async serve(req, res, pathname, fallbackHost) {
@@ -85,7 +46,7 @@ export function staticFiles(staticDir: string | undefined): StaticFiles {
         return sendJson(res, 405, { code: 'invalid', error: `${req.method} not allowed on ${pathname}` })
       }
       const host = req.headers.host && SAFE_HOST.test(req.headers.host) ? req.headers.host : fallbackHost
-      res.setHeader('Content-Security-Policy', contentSecurityPolicy(host))
+      res.setHeader('Content-Security-Policy', contentSecurityPolicy(host, scheme))
       const file = await resolveFile(pathname)
       if (file === null) {
         if (pathname === '/' || pathname === '/index.html') {
@@ -100,7 +61,7 @@ export function staticFiles(staticDir: string | undefined): StaticFiles {
         return sendJson(res, 404, { code: 'not-found', error: `no such file: ${pathname}` })
       }
       res.statusCode = 200
-      res.setHeader('Content-Type', TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream')
+      res.setHeader('Content-Type', contentType(file))
       // A rebuilt renderer must show up on reload.
       res.setHeader('Cache-Control', 'no-cache')
       if (req.method === 'HEAD') return void res.end()

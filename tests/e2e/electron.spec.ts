@@ -8,8 +8,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { launch, row, screenshot, twentyTasks } from './ui'
 
-// The page's global, for page.evaluate (this is the Node tsconfig, without the DOM lib).
+// The page's globals, for page.evaluate (this is the Node tsconfig, without the DOM lib).
 declare const window: { taskloop?: object }
+declare const navigator: { permissions: { query(d: { name: string }): Promise<{ state: string }> } }
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -45,7 +46,8 @@ test.describe('Electron app', () => {
       executablePath: binary!,
       args: ['out/main/index.js', ...(process.platform === 'linux' ? ['--no-sandbox', '--disable-gpu'] : [])],
       cwd: root,
-      env: { ...process.env, TASKLOOP_DATA_DIR: dataDir },
+      // Set as an attacker's environment could: the built app must not load the dev-server URL.
+      env: { ...process.env, TASKLOOP_DATA_DIR: dataDir, ELECTRON_RENDERER_URL: 'http://127.0.0.1:9/evil.html' },
     })
     page = await app.firstWindow()
     await expect(page.getByLabel('pending count', { exact: true })).toHaveText('0')
@@ -77,6 +79,24 @@ test.describe('Electron app', () => {
       require: 'undefined',
       process: 'undefined',
     })
+  })
+
+  test('the page is app://taskloop (never the dev URL), without DevTools, refused every permission, and app:// stays in out/renderer', async () => {
+    expect(page.url()).toBe('app://taskloop/index.html')
+    const devTools = await app.evaluate(({ BrowserWindow }) => {
+      const contents = BrowserWindow.getAllWindows()[0]!.webContents
+      contents.openDevTools()
+      return contents.isDevToolsOpened()
+    })
+    expect(devTools).toBe(false)
+    const states = await page.evaluate(async () =>
+      Promise.all(['notifications', 'geolocation', 'camera'].map(async (name) => (await navigator.permissions.query({ name })).state)),
+    )
+    expect(states).toEqual(['denied', 'denied', 'denied'])
+    const statuses = await page.evaluate(async () =>
+      Promise.all(['app://taskloop/index.html', 'app://taskloop/..%2fmain%2findex.js', 'app://taskloop/%2e%2e%2f%2e%2e%2fpackage.json'].map(async (u) => (await fetch(u)).status)),
+    )
+    expect(statuses).toEqual([200, 404, 404])
   })
 
   test('20 tasks on every executor: live states, cancel one, cancel all, counters add up', async () => {

@@ -270,7 +270,7 @@ test('the main view with tasks in several states (docs/screenshot.png)', async (
   const [old] = await submit({ name: 'old export', job: 'sleep', params: { ms: 60_000 } })
   await submit({ name: 'thumbnails', job: 'sleep', params: { ms: 200 }, executor: 'loop' })
   await expect(row(page, 'report')).toHaveAttribute('data-state', 'failed')
-  await fetch(new URL(`/api/tasks/${old}/cancel`, ui.server.url), { method: 'POST' })
+  await fetch(new URL(`/api/tasks/${old}/cancel`, ui.server.url), { method: 'POST', headers: { 'content-type': 'application/json' } })
   await expect(row(page, 'old export')).toHaveAttribute('data-state', 'cancelled')
   await expect(row(page, 'thumbnails')).toHaveAttribute('data-state', 'done')
   await expect(row(page, 'fetch page 1')).toHaveAttribute('data-state', 'done', { timeout: 15_000 })

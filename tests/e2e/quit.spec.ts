@@ -14,7 +14,7 @@ test.afterEach(async () => {
 })
 
 async function serve(dataDir: string): Promise<ServerProcess> {
-  const s = await startServer(['--grace-ms', '2000', '--data-dir', dataDir])
+  const s = await startServer(['--shutdown-grace-ms', '2000', '--data-dir', dataDir])
   servers.push(s)
   return s
 }

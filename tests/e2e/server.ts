@@ -18,8 +18,10 @@ export interface ServerProcess {
   stop(ms?: number): Promise<number | string | null>
 }
 
-export async function startServer(extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', ...extraArgs], {
+/** `auth: true` keeps the token (the printed URL carries it); the UI tests run without one. */
+export async function startServer(extraArgs: string[] = [], options: { auth?: boolean } = {}): Promise<ServerProcess> {
+  const authArgs = options.auth ? [] : ['--no-auth']
+  const child = spawn(process.execPath, ['bin/taskloop.mjs', 'serve', '--port', '0', ...authArgs, ...extraArgs], {
     cwd: root,
     // Tasks and logs go to a throwaway data folder, never the real ~/.local/share/taskloop.
     env: { ...process.env, XDG_DATA_HOME: mkdtempSync(path.join(os.tmpdir(), 'taskloop-e2e-data-')) },

@@ -1,7 +1,8 @@
 // The built Electron shell in plain Node, with fakes for `electron`: the preload's bridge, and the
 // main process (out/main/index.js, through tests/e2e/fake-electron) with the real engine thread:
-// the window's settings, the CSP header, IPC validation and sender checks, the quit sequence on
-// signals. electron.spec.ts covers the same in real Electron where its binary exists.
+// the window's settings, its app:// protocol, permissions and DevTools, the CSP header, IPC
+// validation and sender checks, the quit sequence on signals. electron.spec.ts covers the same in
+// real Electron where its binary exists.
 import { expect, test } from '@playwright/test'
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -20,6 +21,9 @@ type Report =
   | { reply: number; value: unknown }
   | { exit: number }
   | { error: string }
+  | { privileged: Array<{ scheme: string; privileges: Record<string, boolean> }> }
+
+const APP_PAGE = 'app://taskloop/index.html'
 
 class Shell {
   readonly reports: Report[] = []
@@ -57,6 +61,14 @@ class Shell {
     this.child.send({ invoke: channel, args, id, ...from })
     const r = await this.next((x): x is { reply: number; value: unknown } => 'reply' in x && x.reply === id)
     return r.value as IpcResult<T>
+  }
+
+  /** A question for the fake Electron itself (fetchApp, permission, input), answered by reply id. */
+  async ask<T>(message: Record<string, unknown>): Promise<T> {
+    const id = ++this.nextId
+    this.child.send({ ...message, id })
+    const r = await this.next((x): x is { reply: number; value: unknown } => 'reply' in x && x.reply === id)
+    return r.value as T
   }
 
   shutdownStatuses(): ShutdownStatus[] {
@@ -115,6 +127,29 @@ test('the preload exposes one function per operation and nothing else, each on i
   expect(invoked.slice(-2)).toEqual([[INVOKE.watchLog, 't1'], [INVOKE.unwatchLog, 't1']])
 })
 
+test('the packaging config flips the fuses: no NODE_OPTIONS, no --inspect, asar only and checked, no file:// extras', () => {
+  const config = JSON.parse(readFileSync(path.join(root, 'electron-builder.json'), 'utf8')) as {
+    asar: boolean
+    files: string[]
+    electronFuses: Record<string, boolean>
+  }
+  expect(config.asar).toBe(true)
+  expect(config.files).toContain('out/**')
+  expect(config.electronFuses).toMatchObject({
+    enableNodeOptionsEnvironmentVariable: false,
+    enableNodeCliInspectArguments: false,
+    enableEmbeddedAsarIntegrityValidation: true,
+    onlyLoadAppFromAsar: true,
+    grantFileProtocolExtraPrivileges: false,
+  })
+  // RunAsNode stays on exactly as long as the process executor forks: in Electron child_process.fork
+  // starts the app's own binary with ELECTRON_RUN_AS_NODE, which that fuse would disable.
+  const forks = readFileSync(path.join(root, 'engine/executors/process-pool.ts'), 'utf8').includes("from 'node:child_process'")
+  expect(config.electronFuses['runAsNode']).toBe(forks)
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  expect(pkg.scripts['dist']).toContain('--config electron-builder.json')
+})
+
 test.describe('main process', () => {
   let shell: Shell
   let dataDir: string
@@ -124,7 +159,8 @@ test.describe('main process', () => {
     const child = fork('out/main/index.js', [], {
       cwd: root,
       execArgv: ['--import', './tests/e2e/fake-electron/register.mjs'],
-      env: { ...process.env, TASKLOOP_DATA_DIR: dataDir },
+      // The dev-server variable is set as an attacker's environment could: a production build ignores it.
+      env: { ...process.env, TASKLOOP_DATA_DIR: dataDir, ELECTRON_RENDERER_URL: 'http://127.0.0.1:9/evil.html' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
     shell = new Shell(child)
@@ -137,16 +173,19 @@ test.describe('main process', () => {
     rmSync(dataDir, { recursive: true, force: true })
   })
 
-  test('one isolated, sandboxed window on our index.html, with the CSP header', async () => {
+  test('one isolated, sandboxed window without DevTools on app://taskloop/index.html (never the dev URL), with the CSP header', async () => {
     const win = await shell.next((r): r is Extract<Report, { window: unknown }> => 'window' in r)
     expect(win.window.options.webPreferences).toMatchObject({
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,
       webSecurity: true,
+      devTools: false,
     })
     expect(win.window.options.webPreferences['preload']).toBe(path.join(root, 'out/preload/index.cjs'))
-    expect(win.window.loaded).toBe(`file://${path.join(root, 'out/renderer/index.html')}`)
+    expect(win.window.loaded).toBe(APP_PAGE)
+    const privileged = await shell.next((r): r is Extract<Report, { privileged: unknown }> => 'privileged' in r)
+    expect(privileged.privileged).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }])
     const header = await shell.next((r): r is Extract<Report, { header: unknown }> => 'header' in r)
     expect(header.header['Content-Security-Policy']).toEqual([PRODUCTION_CSP])
   })
@@ -165,9 +204,45 @@ test.describe('main process', () => {
     expect(fromSubframe).toMatchObject({ ok: false, error: { code: 'invalid', path: 'sender' } })
     const fromElsewhere = await shell.invoke(INVOKE.snapshot, [], { url: 'https://example.com/' })
     expect(fromElsewhere).toMatchObject({ ok: false, error: { code: 'invalid', path: 'sender' } })
+    const fromAFile = await shell.invoke(INVOKE.snapshot, [], { url: `file://${path.join(root, 'out/renderer/index.html')}` })
+    expect(fromAFile).toMatchObject({ ok: false, error: { code: 'invalid', path: 'sender' } })
+    const fromOurPage = await shell.invoke(INVOKE.snapshot, [], { url: APP_PAGE })
+    expect(fromOurPage.ok).toBe(true)
 
     // Engine batches are pushed to the window.
     await shell.next((r): r is Extract<Report, { push: string }> => 'push' in r && r.push === PUSH.event)
+  })
+
+  test('app:// serves the built renderer with the CSP, and nothing outside it', async () => {
+    type Answer = { status: number; type: string | null; csp: string | null; body: string }
+    const index = await shell.ask<Answer>({ fetchApp: APP_PAGE })
+    expect(index).toMatchObject({ status: 200, type: 'text/html; charset=utf-8', csp: PRODUCTION_CSP })
+    expect(index.body).toContain('<title>Taskloop</title>')
+    const script = /src="\.\/(assets\/[^"]+\.js)"/.exec(index.body)![1]!
+    expect(await shell.ask<Answer>({ fetchApp: `app://taskloop/${script}` })).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8' })
+    // out/main/index.js and package.json sit beside and above out/renderer: none of them may be reached.
+    for (const escape of [
+      'app://taskloop/..%2fmain%2findex.js',
+      'app://taskloop/%2e%2e/main/index.js',
+      'app://taskloop/assets/..%2f..%2f..%2fpackage.json',
+      'app://taskloop/%2e%2e%2f%2e%2e%2fpackage.json',
+      'app://taskloop/index.html%00.js',
+      'app://elsewhere/index.html',
+    ]) {
+      const answer = await shell.ask<Answer>({ fetchApp: escape })
+      expect(answer.status, escape).toBe(404)
+      expect(answer.body, escape).toBe('not found')
+    }
+  })
+
+  test('permissions are refused when requested and absent when checked; DevTools shortcuts are swallowed', async () => {
+    for (const name of ['media', 'clipboard-read', 'notifications', 'geolocation']) {
+      expect(await shell.ask({ permission: name }), name).toEqual({ check: false, request: false })
+    }
+    const shortcuts = [{ key: 'F12' }, { key: 'I', control: true, shift: true }, { key: 'j', control: true, shift: true }, { key: 'i', meta: true, alt: true }]
+    for (const input of shortcuts) expect(await shell.ask({ input }), JSON.stringify(input)).toEqual({ prevented: true })
+    expect(await shell.ask({ input: { key: 'a' } })).toEqual({ prevented: false })
+    expect(await shell.ask({ input: { key: 'i', control: true } })).toEqual({ prevented: false })
   })
 
   test('SIGINT drains (the window sees the shutdown status) and exits 130; a second SIGINT forces at once', async () => {

@@ -37,7 +37,8 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       res = await doFetch(base + path, {
         method,
         credentials: 'same-origin',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        // The server takes a change only when declared JSON (a cross-site form cannot declare it), body or not.
+        headers: method === 'GET' ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? null : JSON.stringify(body),
       })
     } catch (e) {

@@ -1,13 +1,18 @@
 // Just enough of Electron's main-process API to run out/main/index.js, recording what the shell
 // does and letting a test drive it over the Node IPC channel (process.send / 'message'):
 //   test → shell: {invoke, args, frame?: 'main' | 'sub', url?}  |  {closeWindow: true}  |  {quit: true}
+//                 {id, fetchApp: url}  |  {id, permission: name}  |  {id, input: {key, control, shift, meta, alt}}
 //   shell → test: {window: {options, loaded}} | {header} | {push, args} | {reply, value} | {exit}
+//                 | {privileged: schemes}
 import { EventEmitter } from 'node:events'
 import { pathToFileURL } from 'node:url'
 
 const report = (message) => process.send?.(message)
 const handlers = new Map()
 const windows = []
+/** protocol.handle registrations, by scheme. */
+const protocols = new Map()
+const permissionHandlers = { check: null, request: null }
 
 class WebContents extends EventEmitter {
   mainFrame = { url: '' }
@@ -58,6 +63,8 @@ export class BrowserWindow extends EventEmitter {
 }
 
 class App extends EventEmitter {
+  // As under `electron .` from the source tree: only the build flag tells development from production.
+  isPackaged = false
   whenReady() {
     return Promise.resolve()
   }
@@ -94,7 +101,21 @@ export const session = {
         fn({ responseHeaders: { 'Content-Type': ['text/html'] } }, (result) => report({ header: result.responseHeaders }))
       },
     },
-    setPermissionRequestHandler() {},
+    setPermissionRequestHandler(fn) {
+      permissionHandlers.request = fn
+    },
+    setPermissionCheckHandler(fn) {
+      permissionHandlers.check = fn
+    },
+  },
+}
+
+export const protocol = {
+  registerSchemesAsPrivileged(schemes) {
+    report({ privileged: schemes })
+  },
+  handle(scheme, fn) {
+    protocols.set(scheme, fn)
   },
 }
 
@@ -104,7 +125,35 @@ export const dialog = {
   },
 }
 
+/** What the page would get for a URL of a custom scheme, as Electron would ask the handler. */
+async function fetchApp(url) {
+  const handler = protocols.get(new URL(url).protocol.slice(0, -1))
+  if (!handler) return { noHandler: url }
+  const res = await handler(new Request(url))
+  return { status: res.status, type: res.headers.get('content-type'), csp: res.headers.get('content-security-policy'), body: await res.text() }
+}
+
+/** What the session's handlers answer for a permission, checked and requested, from our window. */
+async function permission(name) {
+  const contents = windows[0]?.webContents
+  const check = permissionHandlers.check ? permissionHandlers.check(contents, name, 'app://taskloop', {}) : 'no handler'
+  const request = permissionHandlers.request
+    ? await new Promise((resolve) => permissionHandlers.request(contents, name, resolve, {}))
+    : 'no handler'
+  return { check, request }
+}
+
+/** A key press in the window: whether main's before-input-event listeners swallowed it. */
+function input(keys) {
+  let prevented = false
+  windows[0]?.webContents.emit('before-input-event', { preventDefault: () => (prevented = true) }, { type: 'keyDown', control: false, shift: false, meta: false, alt: false, ...keys })
+  return { prevented }
+}
+
 process.on('message', async (m) => {
+  if (m.fetchApp) return report({ reply: m.id, value: await fetchApp(m.fetchApp) })
+  if (m.permission) return report({ reply: m.id, value: await permission(m.permission) })
+  if (m.input) return report({ reply: m.id, value: input(m.input) })
   if (m.closeWindow) return windows[0]?.close()
   if (m.quit) return app.quit()
   if (m.invoke) {
@@ -118,4 +167,4 @@ process.on('message', async (m) => {
   }
 })
 
-export default { app, BrowserWindow, ipcMain, session, dialog }
+export default { app, BrowserWindow, ipcMain, session, dialog, protocol }

@@ -244,7 +244,7 @@ describe('taskloop serve', () => {
       await events.next((m): m is Snapshot => m.type === 'snapshot')
       const submitted = await fetch(`${url.origin}/api/tasks`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ name: 'served ticks', job: 'ticker', params: { steps: 3, intervalMs: 50 } }),
       })
       expect(submitted.status).toBe(201)
@@ -267,7 +267,7 @@ describe('taskloop serve', () => {
     const serve = cli(['serve', '--port', '0', '--shutdown-grace-ms', '3000'])
     const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
     const url = new URL(line[1]!)
-    const auth = { authorization: `Bearer ${url.searchParams.get('token')}` }
+    const auth = { authorization: `Bearer ${url.searchParams.get('token')}`, 'content-type': 'application/json' }
     const res = await fetch(`${url.origin}/api/tasks`, {
       method: 'POST',
       headers: auth,
@@ -289,7 +289,10 @@ describe('taskloop serve', () => {
     const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
     const url = new URL(line[1]!)
     expect(url.searchParams.get('token')).toBe('a-fixed-test-token-123')
-    const res = await fetch(`${url.origin}/api/quit`, { method: 'POST', headers: { authorization: 'Bearer a-fixed-test-token-123' } })
+    const res = await fetch(`${url.origin}/api/quit`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer a-fixed-test-token-123', 'content-type': 'application/json' },
+    })
     expect(res.status).toBe(202)
     expect(await serve.exited).toBe(0)
   })

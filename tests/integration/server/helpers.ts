@@ -9,7 +9,7 @@ import type { ServerMessage } from '../../../common/wire'
 export interface Harness {
   engine: Engine
   server: TaskloopServer
-  /** fetch with the Bearer token; `path` starts with `/`. */
+  /** fetch with the Bearer token (and a JSON content type on anything but GET); `path` starts with `/`. */
   api(path: string, init?: RequestInit): Promise<Response>
   close(): Promise<void>
 }
@@ -26,6 +26,7 @@ export async function startHarness(
     api(path, init = {}) {
       const headers = new Headers(init.headers)
       if (!headers.has('authorization')) headers.set('authorization', `Bearer ${server.token}`)
+      if ((init.method ?? 'GET') !== 'GET' && !headers.has('content-type')) headers.set('content-type', 'application/json')
       return fetch(server.url + path, { ...init, headers })
     },
     async close() {

@@ -52,6 +52,11 @@ describe('layer rules', () => {
     expect(await layerErrors(path.join(root, 'renderer/src/components/Fixture.vue'), vue)).toHaveLength(1)
   })
 
+  it("main/'s exception is exactly server/files", async () => {
+    for (const other of ['../server/files-extra', '../server/files/x', '../server/static', '../server'])
+      expect(await layerErrors(path.join(root, 'main/fixture.ts'), `import { x } from '${other}'\nexport const y = x\n`), other).toHaveLength(1)
+  })
+
   it('lets each layer import what it may', async () => {
     const allowed: [string, string][] = [
       ['engine/executors/fixture.ts', `import type { TaskSpec } from '../../common/types'\nexport type S = TaskSpec\n`],
@@ -59,6 +64,8 @@ describe('layer rules', () => {
       ['main/fixture.ts', `import { app } from 'electron'\nimport { EngineClient } from '../engine/thread/client'\nexport const y = [app, EngineClient]\n`],
       ['preload/fixture.ts', `import { ipcRenderer } from 'electron'\nimport { IPC } from '../common/ipc'\nexport const y = [ipcRenderer, IPC]\n`],
       ['cli/fixture.ts', `import { startServer } from '../server/server'\nexport const y = startServer\n`],
+      // The one exception: the Electron shell's app:// protocol resolves files as the server does.
+      ['main/fixture.ts', `import { resolveStaticFile } from '../server/files'\nexport const y = resolveStaticFile\n`],
       // A folder of the same name inside a layer is not the top-level one.
       ['engine/thread/fixture.ts', `import { Engine } from '../engine'\nexport const y = Engine\n`],
     ]

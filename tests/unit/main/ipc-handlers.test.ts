@@ -114,13 +114,16 @@ describe('IPC envelopes and log watches', () => {
 })
 
 describe('isTrustedSender', () => {
-  const allowed = { fileUrl: 'file:///app/out/renderer/index.html' }
+  const allowed = { pageUrl: 'app://taskloop/index.html' }
 
   it('accepts our page in our main frame only', () => {
-    expect(isTrustedSender({ isOurMainFrame: true, url: 'file:///app/out/renderer/index.html' }, allowed)).toBe(true)
-    expect(isTrustedSender({ isOurMainFrame: true, url: 'file:///app/out/renderer/index.html#x' }, allowed)).toBe(true)
-    expect(isTrustedSender({ isOurMainFrame: false, url: 'file:///app/out/renderer/index.html' }, allowed)).toBe(false)
-    expect(isTrustedSender({ isOurMainFrame: true, url: 'file:///tmp/evil.html' }, allowed)).toBe(false)
+    expect(isTrustedSender({ isOurMainFrame: true, url: 'app://taskloop/index.html' }, allowed)).toBe(true)
+    expect(isTrustedSender({ isOurMainFrame: true, url: 'app://taskloop/index.html#x' }, allowed)).toBe(true)
+    expect(isTrustedSender({ isOurMainFrame: false, url: 'app://taskloop/index.html' }, allowed)).toBe(false)
+    expect(isTrustedSender({ isOurMainFrame: true, url: 'app://taskloop/evil.html' }, allowed)).toBe(false)
+    expect(isTrustedSender({ isOurMainFrame: true, url: 'app://elsewhere/index.html' }, allowed)).toBe(false)
+    // The page as a file (what the window loaded before app://) is no longer ours.
+    expect(isTrustedSender({ isOurMainFrame: true, url: 'file:///app/out/renderer/index.html' }, allowed)).toBe(false)
     expect(isTrustedSender({ isOurMainFrame: true, url: 'https://example.com/' }, allowed)).toBe(false)
     expect(isTrustedSender({ isOurMainFrame: true, url: undefined }, allowed)).toBe(false)
     expect(isTrustedSender({ isOurMainFrame: true, url: 'not a url' }, allowed)).toBe(false)
