@@ -72,6 +72,7 @@ export class Engine implements EngineHandle {
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
+  /** Tasks the shutdown forced (terminated, killed, abandoned). */
   private forced = new Set<string>()
   private readonly store: TaskStore | null
   private storeError: { file: string; error: string } | null = null
@@ -454,12 +455,12 @@ export class Engine implements EngineHandle {
     if (t.state === 'cancelled' && t.cancelRequestedAt !== null) this.cancelMs.add((t.endedAt ?? now) - t.cancelRequestedAt)
   }
 
+  /** The shutdown summary lists what this shutdown forced: a stop forced before it is not its doing. */
   private noteForced(task: Task): void {
+    if (!this.shutdownStatus || this.forced.has(task.id)) return
     this.forced.add(task.id)
-    if (this.shutdownStatus) {
-      this.shutdownStatus.forced = [...this.forced]
-      this.events.changedShutdown(this.shutdownStatus)
-    }
+    this.shutdownStatus.forced = [...this.forced]
+    this.events.changedShutdown(this.shutdownStatus)
   }
 
   /**
