@@ -1,6 +1,6 @@
 // Command-line parsing shared by the `taskloop` commands.
 
-/** Bad command-line usage: the CLI prints the message and the usage, and exits 2. */
+/** Bad command-line usage: the CLI prints the message in one line, pointing at --help, and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
 }

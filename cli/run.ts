@@ -68,6 +68,8 @@ export async function run(argv: string[]): Promise<number> {
   let submitted: string[] | null = null
   let resyncing = false
 
+  /** Tasks the shutdown forced, as its last status said. */
+  let forced: string[] = []
   const batchIds: string[] = []
   const batches: BatchSnapshot[] = []
   const logTails = new Map<string, string[]>()
@@ -112,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
       return
     }
     seq = event.seq
+    if (event.shutdown) forced = event.shutdown.forced
     if (event.type === 'snapshot') tasks.clear()
     for (const t of event.tasks) tasks.set(t.id, t)
     counters = event.counters
@@ -161,7 +164,7 @@ export async function run(argv: string[]): Promise<number> {
       JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
-    report(final, counters, logTails, Date.now() - startedAt)
+    report(final, counters, { logTails, forced: new Set(forced), logsDir: dataDir ? path.join(dataDir, 'logs') : null }, Date.now() - startedAt)
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit
@@ -169,12 +172,29 @@ export async function run(argv: string[]): Promise<number> {
   return failed.length > 0 ? 1 : 0
 }
 
-function report(tasks: TaskSnapshot[], counters: Counters, logTails: Map<string, string[]>, elapsedMs: number): void {
+interface ReportExtras {
+  /** The last lines each failed task printed. */
+  logTails: Map<string, string[]>
+  /** Tasks the shutdown had to force. */
+  forced: Set<string>
+  /** Where every task's full log is, when the run keeps a data folder. */
+  logsDir: string | null
+}
+
+function report(tasks: TaskSnapshot[], counters: Counters, extras: ReportExtras, elapsedMs: number): void {
   const out = process.stdout
+  let failures = 0
   for (const t of tasks) {
     if (t.state !== 'failed') continue
+    failures++
     out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${t.error?.message.split('\n')[0] ?? 'no message'}\n`)
-    for (const line of logTails.get(t.id) ?? []) out.write(`  | ${line}\n`)
+    for (const line of extras.logTails.get(t.id) ?? []) out.write(`  | ${line}\n`)
+  }
+  if (failures > 0 && extras.logsDir !== null) out.write(`full logs: ${extras.logsDir}\n`)
+  // After Ctrl+C: the tasks that did not stop when asked.
+  for (const t of tasks) {
+    if (t.ignoredCancel) out.write(`ignored cancel: ${taskLabel(t)} (${t.executor}) kept running after the grace; abandoned\n`)
+    else if (extras.forced.has(t.id)) out.write(`forced: ${taskLabel(t)} (${t.executor}${t.worker ? `, ${t.worker}` : ''}) did not stop within the grace\n`)
   }
   const unfinished = tasks.filter((t) => !isFinal(t.state)).length
   out.write(
