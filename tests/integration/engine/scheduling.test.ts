@@ -309,7 +309,7 @@ describe('limits and order (issue 9)', () => {
     await waitState(engine, blocker!, 'running')
     const { ids: [queued] } = await engine.submit({ job: 'sleep', params: { ms: 10 } })
     const { ids: [chained] } = await engine.submit({ job: 'sleep', params: { ms: 10 }, after: [blocker!] })
-    await engine.setGroupLimit('g', 0 + 1)
+    await engine.setGroupLimit('g', 1)
     const { ids: [g1] } = await engine.submit({ job: 'sleep', group: 'g', executor: 'thread', params: { ms: 5000 } })
     await waitState(engine, g1!, 'running')
     const { ids: [g2] } = await engine.submit({ job: 'sleep', group: 'g', executor: 'thread', params: { ms: 10 } })
