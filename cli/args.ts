@@ -4,7 +4,7 @@ import { ON_STOP, type OnStop } from '../common/types'
 
 const MAX_SHUTDOWN_GRACE_MS = 600_000
 
-/** Bad command-line usage: the CLI prints the message and the usage, and exits 2. */
+/** Bad command-line usage: the CLI prints the message in one line, pointing at --help, and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
 }

@@ -1,6 +1,7 @@
 // The `taskloop` command (bin/taskloop.mjs runs the build of this file, out/main/cli.js):
 // `serve` for the UI in a browser, `run` for a spec file in the terminal.
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { UsageError } from './args'
@@ -52,7 +53,24 @@ export const USAGE = `Usage:
   cancelled, or with keep stopped as interrupted (onInterrupt "requeue": pending again).
 
   taskloop --help
+  taskloop --version
 `
+
+/** The package's version: the nearest package.json up from this file (cli/ from source, out/main/ built). */
+export function version(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'taskloop' && pkg.version) return pkg.version
+    } catch {
+      // no package.json here: look further up
+    }
+    const up = path.dirname(dir)
+    if (up === dir) return 'unknown'
+    dir = up
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -62,6 +80,10 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
       case 'help':
         process.stdout.write(USAGE)
+        return 0
+      case '--version':
+      case '-v':
+        process.stdout.write(`taskloop ${version()}\n`)
         return 0
       case 'serve':
       case 'run':
@@ -77,7 +99,8 @@ export async function main(argv: string[]): Promise<number> {
     // parseArgs reports unknown or malformed options with these codes.
     const code = (e as { code?: string }).code
     if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`taskloop: ${(e as Error).message}\n\n${USAGE}`)
+      // One line, not the whole usage: the mistake stays visible.
+      process.stderr.write(`taskloop: ${(e as Error).message} (see taskloop --help)\n`)
       return 2
     }
     throw e

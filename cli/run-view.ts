@@ -109,10 +109,15 @@ export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, s
 
   const rows = (): string[] => {
     const now = Date.now()
-    const width = Math.max(40, (out.columns || 100) - 1)
-    const barWidth = width >= 90 ? 20 : 10
-    // name ␣ executor(8) ␣ state(10) ␣ [bar] pct(4) ␣ duration(8)
-    const nameWidth = Math.max(8, width - (8 + 10 + barWidth + 2 + 5 + 8 + 4))
+    // Every line fits the terminal (a wrapped line would break the redraw): narrower, the bar
+    // shrinks to a percentage, then the executor and the time columns go.
+    const width = Math.max(20, (out.columns || 100) - 1)
+    const barWidth = width >= 90 ? 20 : width >= 60 ? 10 : 0
+    const execWidth = width >= 48 ? 8 : 0
+    const timeWidth = width >= 36 ? 8 : 0
+    const progressWidth = barWidth > 0 ? barWidth + 7 : 4
+    // name ␣ executor ␣ state(10) ␣ [bar] pct(4) ␣ duration
+    const nameWidth = Math.max(1, width - (10 + progressWidth + 2) - (execWidth && execWidth + 1) - (timeWidth && timeWidth + 1))
     const maxRows = Math.max(3, (out.rows || 24) - 5)
     let shown = [...tasks.values()]
     let hidden = 0
@@ -125,23 +130,28 @@ export function ttyView(out: NodeJS.WriteStream, notes: NodeJS.WritableStream, s
         .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
       hidden = tasks.size - shown.length
     }
-    const header = [fit('NAME', nameWidth), fit('EXECUTOR', 8), fit('STATE', 10), fit('PROGRESS', barWidth + 7), 'TIME'.padStart(8)]
+    const columns = (name: string, executor: string, state: string, progress: string, time: string): string[] => [
+      name,
+      ...(execWidth ? [executor] : []),
+      state,
+      progress,
+      ...(timeWidth ? [time] : []),
+    ]
+    const header = columns(fit('NAME', nameWidth), fit('EXECUTOR', execWidth), fit('STATE', 10), fit(barWidth ? 'PROGRESS' : '%', progressWidth), 'TIME'.padStart(timeWidth))
     const lines = [paint('2', header.join(' '))]
     for (const t of shown) {
       const fraction = t.state === 'done' ? 1 : t.progress
-      const filled = Math.round((clampProgress(fraction) ?? 0) * barWidth)
-      const bar =
-        fraction === null
-          ? `[${' '.repeat(barWidth)}]     `
-          : `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${`${Math.round(fraction * 100)}%`.padStart(4)}`
+      const filled = fraction === null ? 0 : Math.round((clampProgress(fraction) ?? 0) * barWidth)
+      const pct = fraction === null ? '    ' : `${Math.round(fraction * 100)}%`.padStart(4)
+      const bar = barWidth === 0 ? pct : fraction === null ? `[${' '.repeat(barWidth)}]     ` : `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${pct}`
       lines.push(
-        [
+        columns(
           fit(taskLabel(t), nameWidth),
-          fit(t.executor, 8),
+          fit(t.executor, execWidth),
           paint(COLORS[t.state], fit(t.state, 10)),
           bar,
-          duration(t, now).padStart(8),
-        ].join(' '),
+          fit(duration(t, now).padStart(timeWidth), timeWidth),
+        ).join(' '),
       )
     }
     if (hidden > 0) lines.push(paint('2', fit(`… ${hidden} more`, width)))

@@ -148,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
       JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters: mirror.counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
-    report(final, mirror.counters, logTails, Date.now() - startedAt)
+    report(final, mirror.counters, { logTails, forced: new Set(mirror.shutdown?.forced ?? []), logsDir: dataDir ? path.join(dataDir, 'logs') : null }, Date.now() - startedAt)
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit
@@ -156,12 +156,29 @@ export async function run(argv: string[]): Promise<number> {
   return failed.length > 0 ? 1 : 0
 }
 
-function report(tasks: TaskSnapshot[], counters: Counters, logTails: Map<string, string[]>, elapsedMs: number): void {
+interface ReportExtras {
+  /** The last lines each failed task printed. */
+  logTails: Map<string, string[]>
+  /** Tasks the shutdown had to force. */
+  forced: Set<string>
+  /** Where every task's full log is, when the run keeps a data folder. */
+  logsDir: string | null
+}
+
+function report(tasks: TaskSnapshot[], counters: Counters, extras: ReportExtras, elapsedMs: number): void {
   const out = process.stdout
+  let failures = 0
   for (const t of tasks) {
     if (t.state !== 'failed') continue
+    failures++
     out.write(`failed: ${taskLabel(t)} (${t.reason ?? 'error'}): ${visible(t.error?.message.split('\n')[0] ?? 'no message')}\n`)
-    for (const line of logTails.get(t.id) ?? []) out.write(`  | ${visible(line)}\n`)
+    for (const line of extras.logTails.get(t.id) ?? []) out.write(`  | ${visible(line)}\n`)
+  }
+  if (failures > 0 && extras.logsDir !== null) out.write(`full logs: ${extras.logsDir}\n`)
+  // After Ctrl+C: the tasks that did not stop when asked.
+  for (const t of tasks) {
+    if (t.ignoredCancel) out.write(`ignored cancel: ${taskLabel(t)} (${t.executor}) kept running after the grace; abandoned\n`)
+    else if (extras.forced.has(t.id)) out.write(`forced: ${taskLabel(t)} (${t.executor}${t.worker ? `, ${t.worker}` : ''}) did not stop within the grace\n`)
   }
   const unfinished = tasks.filter((t) => !isFinal(t.state)).length
   out.write(

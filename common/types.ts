@@ -11,6 +11,14 @@ export type FailReason = 'error' | 'timeout' | 'exit-code' | 'crashed' | 'interr
 export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'dependency'
 export type TaskReason = FailReason | CancelReason
 
+/**
+ * Why a pending task has not started: its executor is at its limit (or it sits in a pool's queue),
+ * its batch has no free slot, its group is at its limit, it waits for an `after` task, intake is
+ * paused, or it waits out a retry delay.
+ */
+export const WAITING = ['executor-limit', 'batch-slot', 'group-limit', 'dependency', 'paused', 'retry-backoff'] as const
+export type Waiting = (typeof WAITING)[number]
+
 /** Where a job function runs. */
 export const JOB_EXECUTORS = ['loop', 'thread', 'process'] as const
 export type JobExecutor = (typeof JOB_EXECUTORS)[number]
@@ -87,6 +95,8 @@ export interface TaskSnapshot {
   executor: ExecutorKind
   state: TaskState
   reason: TaskReason | null
+  /** Why it waits, while pending (null once it starts, and for a task not held back). */
+  waiting?: Waiting | null
   attempt: number
   /** 0..1, or null when the job reports none. */
   progress: number | null

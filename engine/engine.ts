@@ -73,6 +73,7 @@ export class Engine implements EngineHandle {
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
+  /** Tasks the shutdown forced (terminated, killed, abandoned). */
   private forced = new Set<string>()
   private readonly store: TaskStore | null
   private readonly storeError: StoreProblem | null
@@ -333,12 +334,12 @@ export class Engine implements EngineHandle {
     for (const t of tasks) if (t.state === 'running') this.scheduler.cancel(t, reason, graceMs)
   }
 
+  /** The shutdown summary lists what this shutdown forced: a stop forced before it is not its doing. */
   private noteForced(task: Task): void {
+    if (!this.shutdownStatus || this.forced.has(task.id)) return
     this.forced.add(task.id)
-    if (this.shutdownStatus) {
-      this.shutdownStatus.forced = [...this.forced]
-      this.events.changedShutdown(this.shutdownStatus)
-    }
+    this.shutdownStatus.forced = [...this.forced]
+    this.events.changedShutdown(this.shutdownStatus)
   }
 
   /**

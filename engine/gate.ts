@@ -1,16 +1,24 @@
 // A counting gate (a semaphore, like asyncio's): at most `limit` tasks past it at once.
 // Batches and groups each own one; a task passes its gates in order before it is queued on its executor.
+// Held tasks go through in the executor queue's order: highest priority first, FIFO among equals.
+import type { Waiting } from '../common/types'
+import { TaskQueue } from './queue'
 import type { Task } from './task'
 
 export class Gate {
   /** Tasks past the gate and not yet finished. */
   readonly active = new Set<Task>()
-  private waiting: Task[] = []
+  private readonly waiting = new TaskQueue()
 
-  constructor(public limit: number) {}
+  /** `holds`: what a task held here waits for, as its snapshot says. */
+  constructor(
+    public limit: number,
+    readonly holds: Waiting,
+  ) {}
 
+  /** Held tasks (cancelled ones leave lazily, when they would have gone through). */
   get waitingCount(): number {
-    return this.waiting.length
+    return this.waiting.size
   }
 
   /** Lets the task through now (true) or holds it until a place frees up (false). */
@@ -32,9 +40,9 @@ export class Gate {
   /** After a limit change, or a place freed: the held tasks that may now go through. */
   admit(): Task[] {
     const out: Task[] = []
-    while (this.active.size < this.limit && this.waiting.length > 0) {
-      const t = this.waiting.shift()!
-      if (t.state !== 'pending') continue // cancelled while held
+    while (this.active.size < this.limit) {
+      const t = this.waiting.pop() // skips tasks cancelled while held
+      if (!t) break
       this.active.add(t)
       out.push(t)
     }

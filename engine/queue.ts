@@ -23,6 +23,11 @@ export class TaskQueue {
     }
   }
 
+  /** Every task still pending in the queue, in no particular order. */
+  forEach(fn: (task: Task) => void): void {
+    for (const t of this.heap) if (t.state === 'pending') fn(t)
+  }
+
   /** Next task still pending, or undefined. */
   pop(): Task | undefined {
     for (;;) {

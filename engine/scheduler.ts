@@ -13,6 +13,7 @@ import {
   type TaskError,
   type TaskReason,
   type TaskState,
+  type Waiting,
 } from '../common/types'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks } from './executors/executor'
 import type { EventBatcher } from './events'
@@ -36,6 +37,8 @@ interface Handoff {
   started: boolean
   /** Its place under the executor's limit was given back. */
   released: boolean
+  /** Started before its executor's limit was lowered: it may be on a worker that is leaving. */
+  legacy: boolean
 }
 
 interface BatchState {
@@ -66,6 +69,14 @@ export class Scheduler {
   private readonly handed = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
   /** Of those, the ones whose job started (running + cancelling). */
   private readonly active = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  /** Pending tasks of each executor, wherever they wait. */
+  private readonly pendingOf = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
+  /**
+   * Runs started before their executor's limit was lowered and still going. While any is left the
+   * executor gets no runs sent ahead, only up to its limit: a pool's leaving worker may still run
+   * one, and a run sent ahead to another worker would start beside it, past the limit.
+   */
+  private readonly legacy = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
   private readonly handoffs = new Map<Task, Handoff>()
   private readonly dependents = new Map<string, Task[]>()
   private readonly batches = new Map<string, BatchState>()
@@ -88,13 +99,13 @@ export class Scheduler {
     return this.active[kind]
   }
 
-  /** Pending tasks of an executor: queued here, or handed to it and not started yet. */
+  /** Pending tasks of an executor, whatever holds them: queue, pool, gate, dependency, pause, retry delay. */
   queuedCount(kind: ExecutorKind): number {
-    return this.queues[kind].size + this.handed[kind] - this.active[kind]
+    return this.pendingOf[kind]
   }
 
   addBatch(id: string, name: string, concurrency: number, failFast: boolean): void {
-    this.batches.set(id, { name, failFast, members: [], gate: new Gate(concurrency) })
+    this.batches.set(id, { name, failFast, members: [], gate: new Gate(concurrency, 'batch-slot') })
   }
 
   /** A batch's progress and its results in submission order (asyncio.gather). */
@@ -129,6 +140,7 @@ export class Scheduler {
     for (const task of tasks) {
       this.tasks.set(task.id, task)
       this.counters.pending++
+      this.pendingOf[task.executor]++
       this.o.events.changedTask(task)
       if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
     }
@@ -150,6 +162,7 @@ export class Scheduler {
       else this.dependents.set(depId, [task])
     }
     if (task.waitingOn === 0) this.ready(task)
+    else this.hold(task, 'dependency')
   }
 
   /** A task restored from the store in a final state: history only, nothing to schedule. */
@@ -198,11 +211,25 @@ export class Scheduler {
     for (const t of this.tasks.values()) if (t.state === 'cancelling') this.force(t)
   }
 
+  /**
+   * A new limit holds from the next scheduling turn: runs sent ahead and not started come back to
+   * the queue and go out again in priority order, up to the new limit; a lowered limit lets the
+   * running tasks finish and starts nothing new until fewer than the limit run.
+   */
   setLimits(limits: Partial<Limits>): void {
     for (const kind of EXECUTORS) {
       const n = limits[kind]
       if (n === undefined) continue
+      const lowered = n < this.limits[kind]
       this.limits[kind] = n
+      for (const [task, h] of [...this.handoffs]) {
+        if (h.kind !== kind) continue
+        if (!h.started) this.takeBack(task)
+        else if (lowered && !h.legacy) {
+          h.legacy = true
+          this.legacy[kind]++
+        }
+      }
       this.o.executors[kind].resize(n)
     }
     this.o.events.changedLimits(this.limits)
@@ -223,7 +250,7 @@ export class Scheduler {
     } else if (gate) {
       gate.limit = limit
     } else {
-      gate = new Gate(limit)
+      gate = new Gate(limit, 'group-limit')
       this.groups.set(group, gate)
     }
     if (gate) this.admitted(gate, gate.admit())
@@ -240,13 +267,24 @@ export class Scheduler {
     this.paused = paused
     // Runs sent ahead and not started come back to the queue: nothing new starts while paused.
     if (paused) {
-      for (const [task, h] of [...this.handoffs]) {
-        if (h.started) continue
-        this.disown(task)?.cancel()
-        this.queues[task.executor].push(task)
-      }
+      for (const [task, h] of [...this.handoffs]) if (!h.started) this.takeBack(task)
     }
+    const why = paused ? 'paused' : 'executor-limit'
+    for (const kind of EXECUTORS) this.queues[kind].forEach((t) => this.hold(t, why))
     this.scheduleDispatch()
+  }
+
+  /** A run sent ahead and not started comes back to its executor's queue. */
+  private takeBack(task: Task): void {
+    this.disown(task)?.cancel()
+    this.queues[task.executor].push(task)
+  }
+
+  /** Says why a pending task waits; an event only when that changes. */
+  private hold(task: Task, why: Waiting): void {
+    if (task.waiting === why) return
+    task.waiting = why
+    this.o.events.changedTask(task)
   }
 
   get isPaused(): boolean {
@@ -269,7 +307,7 @@ export class Scheduler {
 
   private pass(task: Task, gates: Gate[], from: number): void {
     for (let i = from; i < gates.length; i++) {
-      if (!gates[i]!.enter(task)) return
+      if (!gates[i]!.enter(task)) return this.hold(task, gates[i]!.holds)
       const list = this.passed.get(task)
       if (list) list.push(gates[i]!)
       else this.passed.set(task, [gates[i]!])
@@ -289,6 +327,7 @@ export class Scheduler {
 
   private enqueue(task: Task): void {
     this.queues[task.executor].push(task)
+    this.hold(task, this.paused ? 'paused' : 'executor-limit')
     this.scheduleDispatch()
   }
 
@@ -306,7 +345,8 @@ export class Scheduler {
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
       const limit = this.limits[kind]
-      const cap = limit + limit * (this.o.executors[kind].prefetch ?? 0)
+      const ahead = this.legacy[kind] > 0 ? 0 : (this.o.executors[kind].prefetch ?? 0)
+      const cap = limit + limit * ahead
       while (this.handed[kind] < cap) {
         const task = queue.pop()
         if (!task) break
@@ -318,7 +358,7 @@ export class Scheduler {
   /** Hands the task to its executor; it stays pending until the executor says the job started. */
   private start(task: Task): void {
     const kind = task.executor
-    const h: Handoff = { kind, live: true, started: false, released: false }
+    const h: Handoff = { kind, live: true, started: false, released: false, legacy: false }
     this.handed[kind]++
     this.handoffs.set(task, h)
     const hooks: RunHooks = {
@@ -375,6 +415,7 @@ export class Scheduler {
     h.released = true
     this.handed[h.kind]--
     if (h.started) this.active[h.kind]--
+    if (h.legacy) this.legacy[h.kind]--
     this.scheduleDispatch()
     if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
       for (const w of this.idleWaiters.splice(0)) w()
@@ -457,8 +498,9 @@ export class Scheduler {
     const base = task.spec.retryDelayMs ?? 0
     // Exponential backoff: base, 2·base, 4·base …
     const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - 2))
-    if (delay === 0) this.enqueue(task)
-    else task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
+    if (delay === 0) return this.enqueue(task)
+    this.hold(task, 'retry-backoff')
+    task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
   }
 
   /** Consequences of a task reaching a final state: dependents, its batch, listeners. */
@@ -491,6 +533,8 @@ export class Scheduler {
     const prev = task.to(next, reason)
     this.counters[prev]--
     this.counters[next]++
+    if (prev === 'pending') this.pendingOf[task.executor]--
+    if (next === 'pending') this.pendingOf[task.executor]++
     this.o.events.changedTask(task)
   }
 }

@@ -6,6 +6,7 @@ import {
   type ExecutorKind,
   type TaskError,
   type TaskReason,
+  type Waiting,
   type TaskSnapshot,
   type TaskSpec,
   type TaskState,
@@ -45,6 +46,8 @@ export class Task {
 
   state: TaskState = 'pending'
   reason: TaskReason | null = null
+  /** Why it waits while pending; the scheduler sets it (Scheduler.hold). */
+  waiting: Waiting | null = null
   attempt = 1
   progress: number | null = null
   progressMessage: string | null = null
@@ -109,6 +112,7 @@ export class Task {
     if (!NEXT[prev].includes(next)) throw new Error(`task ${this.id}: illegal transition ${prev} → ${next}`)
     this.state = next
     this.reason = reason
+    if (next !== 'pending') this.waiting = null
     const now = Date.now()
     if (next === 'running') {
       this.startedAt = now
@@ -146,6 +150,7 @@ export class Task {
       executor: this.executor,
       state: this.state,
       reason: this.reason,
+      waiting: this.waiting,
       attempt: this.attempt,
       progress: this.progress,
       progressMessage: this.progressMessage,

@@ -24,14 +24,23 @@ export function depsStale() {
   return null
 }
 
-/** Installs dependencies when needed; false if npm failed. */
+/** Installs dependencies when needed, quietly (npm's warnings are a wall of noise); false if npm failed. */
 export function ensureDeps() {
   const why = depsStale()
   if (!why) return true
   const command = existsSync(path.join(root, 'package-lock.json')) ? 'ci' : 'install'
   console.log(`${why}: running npm ${command}`)
   // Through the shell so that `npm` is found as npm.cmd on Windows too.
-  return spawnSync(`npm ${command} --no-audit --no-fund`, { cwd: root, stdio: 'inherit', shell: true }).status === 0
+  return quietly(`npm ${command} --no-audit --no-fund`)
+}
+
+/** Runs a shell command with its output held back; prints it only when the command fails. */
+export function quietly(command, cwd = root) {
+  const r = spawnSync(command, { cwd, shell: true, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 })
+  if (r.status === 0) return true
+  process.stderr.write(`${r.stdout ?? ''}${r.stderr ?? ''}`)
+  console.error(`${command} failed${r.error ? `: ${r.error.message}` : ` (exit ${r.status ?? r.signal})`}`)
+  return false
 }
 
 /** The Electron executable if it is installed, else null. Never `require('electron')`: that tries to download it. */

@@ -203,11 +203,17 @@ export abstract class WorkerPool implements Executor {
     })
   }
 
-  /** Sends backlog runs to the least loaded workers, one message per worker. */
+  /**
+   * Sends backlog runs to the least loaded workers, one message per worker. A worker still
+   * starting keeps its place: the next run waits for it rather than queue behind a busy worker.
+   */
   private distribute(): void {
     if (this.closed) return
     if (this.backlog.length > 0) this.grow()
     const outgoing = new Map<Slot, RunMessage[]>()
+    let starting = 0
+    for (const s of this.slots) if (!s.ready && !s.retiring && s.runs.length === 0) starting++
+    const kept: PoolRun[] = []
     while (this.backlog.length > 0) {
       let best: Slot | null = null
       for (const s of this.slots) {
@@ -219,11 +225,17 @@ export abstract class WorkerPool implements Executor {
       }
       if (!best) break
       const run = this.backlog.shift()!
+      if (best.runs.length > 0 && starting > 0) {
+        starting--
+        kept.push(run)
+        continue
+      }
       if (!this.assign(best, run, outgoing)) {
         this.backlog.unshift(run)
         break
       }
     }
+    this.backlog.unshift(...kept)
     for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }

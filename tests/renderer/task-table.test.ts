@@ -17,7 +17,7 @@ function setup() {
   store.connect(api)
   emit(
     snapshot(1, [
-      task({ id: 'p', name: 'queued one', state: 'pending' }),
+      task({ id: 'p', name: 'queued one', state: 'pending', waiting: 'group-limit' }),
       task({ id: 'r', name: 'sleep 2 s', state: 'running', progress: 0.5, progressMessage: 'half', startedAt: Date.now() - 1500, worker: 'loop' }),
       task({ id: 'f', name: 'broken', state: 'failed', reason: 'error', error: { message: 'boom' }, startedAt: 1, endedAt: 2 }),
       task({ id: 'c', name: 'stopped', state: 'cancelled', reason: 'user' }),
@@ -44,6 +44,7 @@ describe('task table', () => {
     expect(row.find('progress').attributes('value')).toBe('0.5')
     expect(row.text()).toContain('half')
     expect(wrapper.find('tr[data-task-id="f"] td.state').text()).toBe('failed')
+    expect(wrapper.find('tr[data-task-id="p"] td.state').text()).toBe('pending · group limit')
     expect(wrapper.find('tr[data-task-id="f"]').text()).toContain('boom')
   })
 

@@ -3,8 +3,8 @@ import { writeFileSync, mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { EngineEvent } from '../../../common/types'
-import { useEngines, waitFinal, waitState } from '../../helpers/engine'
+import type { EngineEvent, TaskSnapshot } from '../../../common/types'
+import { useEngines, waitFinal, waitFor, waitState } from '../../helpers/engine'
 
 const newEngine = useEngines()
 
@@ -191,3 +191,143 @@ describe('scheduling', () => {
   })
 })
 
+
+/** When each task ran, from the engine's own times, in submission order. */
+const spans = (tasks: TaskSnapshot[]) => tasks.map((t) => ({ name: t.name, start: t.startedAt!, end: t.endedAt! }))
+
+/**
+ * Tasks running at once at the moment `s` started (itself included). A worker reports one run's
+ * end and its next run's start together, and the engine stamps the end a moment later: overlaps
+ * under 5 ms are that, not two runs at once.
+ */
+const runningAt = (all: ReturnType<typeof spans>, s: { start: number }) =>
+  all.filter((o) => o.start <= s.start && s.start < o.end - 5).length
+
+describe('limits and order (issue 9)', () => {
+  it('raising a thread limit after lowering it starts the waiting tasks at once, in submission order', async () => {
+    const engine = newEngine({ limits: { thread: 3 } })
+    // As hosts do at start: the pool's spare thread takes the first new place at once (a new thread
+    // takes a second or more to start on a busy machine; the ones after it wait for theirs).
+    await engine.warm()
+    const { ids } = await engine.submit({
+      batch: { tasks: Array.from({ length: 8 }, (_, i) => ({ name: `t${i}`, job: 'sleep', executor: 'thread' as const, params: { ms: 3000 } })) },
+    })
+    await Promise.all(ids.slice(0, 3).map((id) => waitState(engine, id, 'running')))
+    await engine.setLimits({ thread: 1 })
+    await engine.setLimits({ thread: 4 })
+    // The first three still run (3 s each): the fourth must start long before any of them ends.
+    const fourth = await waitState(engine, ids[3]!, 'running', 2000)
+    expect((await engine.stats()).pools.thread).toMatchObject({ limit: 4, running: 4, pending: 4 })
+    const done = await waitFinal(engine, ids)
+    expect(fourth.startedAt! - done[0]!.startedAt!).toBeLessThan(2500)
+    const all = spans(done)
+    // Four at once, in two waves: the first four submitted, then the rest.
+    const byStart = [...all].sort((a, b) => a.start - b.start).map((s) => s.name)
+    expect(byStart.slice(0, 4).sort()).toEqual(['t0', 't1', 't2', 't3'])
+    for (const s of all) expect(runningAt(all, s)).toBeLessThanOrEqual(4)
+  })
+
+  it('a lowered process limit is honoured: nothing new starts while as many run as the limit', async () => {
+    const engine = newEngine({ limits: { process: 3 } })
+    const { ids } = await engine.submit({
+      batch: { tasks: Array.from({ length: 6 }, (_, i) => ({ name: `p${i}`, job: 'sleep', executor: 'process' as const, params: { ms: 800 } })) },
+    })
+    await Promise.all(ids.slice(0, 3).map((id) => waitState(engine, id, 'running')))
+    const lowered = Date.now()
+    await engine.setLimits({ process: 1 })
+    const all = spans(await waitFinal(engine, ids))
+    const later = all.filter((s) => s.start >= lowered)
+    expect(later.map((s) => s.name)).toEqual(['p3', 'p4', 'p5'])
+    for (const s of later) expect(runningAt(all, s)).toBe(1)
+  })
+
+  it('a limit lowered and raised again never runs more than the limit (threads 4 → 3 → 4)', async () => {
+    const engine = newEngine({ limits: { thread: 4 } })
+    const { ids } = await engine.submit({
+      batch: { tasks: Array.from({ length: 10 }, (_, i) => ({ name: `t${i}`, job: 'sleep', executor: 'thread' as const, params: { ms: 600 } })) },
+    })
+    await Promise.all(ids.slice(0, 4).map((id) => waitState(engine, id, 'running')))
+    await engine.setLimits({ thread: 3 })
+    await engine.setLimits({ thread: 4 })
+    const all = spans(await waitFinal(engine, ids))
+    for (const s of all) expect(runningAt(all, s)).toBeLessThanOrEqual(4)
+  })
+
+  it('a process pool of 3 runs 3 at once on first use, like a thread pool', async () => {
+    for (const executor of ['thread', 'process'] as const) {
+      const engine = newEngine({ limits: { [executor]: 3 } })
+      const t0 = Date.now()
+      const { ids } = await engine.submit({
+        batch: { tasks: Array.from({ length: 4 }, (_, i) => ({ name: `${executor}${i}`, job: 'spin', executor, params: { ms: 1000 } })) },
+      })
+      const done = await waitFinal(engine, ids)
+      const all = spans(done)
+      expect(Math.max(...all.map((s) => runningAt(all, s))), executor).toBe(3)
+      // 2 s of work at 3 at once; a generous bound for a busy machine, where 3 s means 2 at once.
+      const firstStart = Math.min(...all.map((s) => s.start))
+      expect(Math.max(...all.map((s) => s.end)) - firstStart, executor).toBeLessThan(2800)
+      expect(firstStart - t0).toBeGreaterThanOrEqual(0)
+      await engine.shutdown()
+    }
+  })
+
+  it('priority holds behind a batch slot, a group limit, dependencies and pause', async () => {
+    const engine = newEngine({ limits: { loop: 1 } })
+    const task = (name: string, priority: number, extra: object = {}) => ({ name, priority, job: 'sleep', params: { ms: 30 }, ...extra })
+    const order = async (ids: string[]) => {
+      const done = await waitFinal(engine, ids)
+      return [...done].sort((a, b) => a.startedAt! - b.startedAt!).map((t) => t.name)
+    }
+    // Batch slot: the first goes through; the rest wait for the slot.
+    const batch = await engine.submit({ batch: { concurrency: 1, tasks: [task('b0', 0), task('b1', 0), task('b2', 5), task('b3', 0), task('b4', 9)] } })
+    expect(await order(batch.ids)).toEqual(['b0', 'b4', 'b2', 'b1', 'b3'])
+    // Group limit.
+    await engine.setLimits({ loop: 10 })
+    await engine.setGroupLimit('g', 1)
+    const group: string[] = []
+    for (const [name, p] of [['g0', 0], ['g1', 0], ['g2', 5], ['g3', 0], ['g4', 9]] as const) {
+      group.push((await engine.submit(task(name, p, { group: 'g' }))).ids[0]!)
+    }
+    expect(await order(group)).toEqual(['g0', 'g4', 'g2', 'g1', 'g3'])
+    // Dependencies, then pause: all wait on one task, released together, to a limit of 1.
+    await engine.setLimits({ loop: 1 })
+    await engine.pause()
+    const { ids: [dep] } = await engine.submit(task('dep', 0))
+    const chained: string[] = []
+    for (const [name, p] of [['d0', 0], ['d1', 3], ['d2', 0], ['d3', 7]] as const) {
+      chained.push((await engine.submit(task(name, p, { after: [dep!] }))).ids[0]!)
+    }
+    await engine.resume()
+    expect(await order([dep!, ...chained])).toEqual(['dep', 'd3', 'd1', 'd0', 'd2'])
+  })
+
+  it('every pending task says why it waits; pools count every pending task', async () => {
+    const engine = newEngine({ limits: { loop: 1 } })
+    const events: TaskSnapshot[] = []
+    engine.subscribe((e: EngineEvent) => events.push(...e.tasks))
+    const { ids: [blocker] } = await engine.submit({ name: 'blocker', job: 'sleep', params: { ms: 5000 } })
+    await waitState(engine, blocker!, 'running')
+    const { ids: [queued] } = await engine.submit({ job: 'sleep', params: { ms: 10 } })
+    const { ids: [chained] } = await engine.submit({ job: 'sleep', params: { ms: 10 }, after: [blocker!] })
+    await engine.setGroupLimit('g', 1)
+    const { ids: [g1] } = await engine.submit({ job: 'sleep', group: 'g', executor: 'thread', params: { ms: 5000 } })
+    await waitState(engine, g1!, 'running')
+    const { ids: [g2] } = await engine.submit({ job: 'sleep', group: 'g', executor: 'thread', params: { ms: 10 } })
+    const batch = await engine.submit({ batch: { concurrency: 1, tasks: Array.from({ length: 2 }, () => ({ job: 'sleep', executor: 'thread' as const, params: { ms: 5000 } })) } })
+    const { ids: [retrying] } = await engine.submit({ job: 'fail', executor: 'process', params: { message: 'again', afterMs: 1 }, retries: 1, retryDelayMs: 60_000 })
+    const want = { [queued!]: 'executor-limit', [chained!]: 'dependency', [g2!]: 'group-limit', [batch.ids[1]!]: 'batch-slot', [retrying!]: 'retry-backoff' }
+    await waitFor('every waiting reason', async () => {
+      const got = await Promise.all(Object.keys(want).map(async (id) => (await engine.get(id)).waiting))
+      return got.join() === Object.values(want).join()
+    })
+    await engine.pause()
+    expect((await engine.get(queued!)).waiting).toBe('paused')
+    const stats = await engine.stats()
+    expect(stats.counters.pending).toBe(5)
+    expect(Object.values(stats.pools).reduce((n, p) => n + p.pending, 0)).toBe(5)
+    expect(stats.pools).toMatchObject({ loop: { pending: 2 }, thread: { pending: 2 }, process: { pending: 1 } })
+    // The reason travels in the event batches, and is gone once the task runs.
+    await waitFor('the reasons in the events', async () => events.some((t) => t.id === g2 && t.waiting === 'group-limit') && events.some((t) => t.id === queued && t.waiting === 'paused'))
+    expect((await engine.get(blocker!)).waiting).toBeNull()
+  })
+})

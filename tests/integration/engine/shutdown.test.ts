@@ -59,6 +59,24 @@ describe('shutdown', () => {
     expect(Object.values((await engine.stats()).counters).reduce((a, b) => a + b)).toBe((await engine.list()).length)
   })
 
+  it('the summary lists what this shutdown forced, each once, not stops forced earlier', async () => {
+    const engine = newEngine()
+    const stubborn = (name: string) => ({ name, job: 'spin', executor: 'thread' as const, params: { ms: 30_000, ignoreCancel: true }, killGraceMs: 100 })
+    const { ids: [early] } = await engine.submit(stubborn('forced by a cancel'))
+    await waitState(engine, early!, 'running')
+    await engine.cancel(early!)
+    await waitState(engine, early!, 'cancelled')
+    const { ids: [late] } = await engine.submit(stubborn('forced by the shutdown'))
+    await waitState(engine, late!, 'running')
+    const statuses: ShutdownStatus[] = []
+    engine.subscribe((e: EngineEvent) => e.shutdown && statuses.push(e.shutdown))
+    const report = await engine.shutdown({ graceMs: 200 })
+    expect(report.forced).toEqual([late])
+    expect(report.stoppedCooperatively).toBe(0)
+    await waitFor('the last status', async () => statuses.at(-1)?.phase === 'done')
+    expect(statuses.at(-1)!.forced).toEqual([late])
+  })
+
   it('a second Ctrl+C (escalate) forces at once, and shutdown is idempotent', async () => {
     const engine = newEngine()
     const ids = await mixedWork(engine)

@@ -6,7 +6,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { emptyCounters } from '../../../common/types'
 import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../../common/types'
+import { ttyView } from '../../../cli/run-view'
+import { quietly } from '../../../scripts/lib.mjs'
 import { connectEvents, waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -149,6 +152,37 @@ describe('taskloop run', () => {
     expect(run.stdout()).toContain('1 done, 2 failed, 0 cancelled')
   })
 
+  it("shows a failing command's last output lines and the folder holding the full logs", async () => {
+    const dataDir = path.join(dir, 'failing-run')
+    const file = await specFile('noisy.json', { name: 'noisy', argv: ['sh', '-c', 'for i in $(seq 1 20); do echo "line $i"; done; exit 4'] })
+    const run = cli(['run', file, '--data-dir', dataDir])
+    expect(await run.exited).toBe(1)
+    const out = run.stdout()
+    expect(out).toMatch(/failed: noisy \(exit-code\)/)
+    expect(out).toContain('  | line 20\n')
+    expect(out).not.toContain('  | line 1\n')
+    expect(out).toContain(`full logs: ${path.join(dataDir, 'logs')}\n`)
+    const [log] = await readdir(path.join(dataDir, 'logs'))
+    expect(await readFile(path.join(dataDir, 'logs', log!), 'utf8')).toContain('line 1\n')
+  })
+
+  it('after Ctrl+C, marks the tasks that were forced and those that ignored the cancel', async () => {
+    const file = await specFile('unwilling.json', [
+      { name: 'stubborn', argv: ['sh', '-c', 'trap "" TERM; sleep 30; sleep 30'] },
+      { name: 'deaf loop job', job: 'sleep', params: { ms: 30_000, ignoreCancel: true } },
+      { name: 'polite', job: 'sleep', params: { ms: 30_000 } },
+    ])
+    const run = cli(['run', file, '--grace-ms', '500'])
+    await waitFor('the tasks running', () => /running\s+stubborn/.test(run.stdout()) && /running\s+deaf loop job/.test(run.stdout()), 20_000)
+    await new Promise((r) => setTimeout(r, 200)) // the trap is installed
+    run.child.kill('SIGINT')
+    expect(await run.exited).toBe(130)
+    const out = run.stdout()
+    expect(out).toMatch(/^forced: stubborn \(command, pid \d+\)/m)
+    expect(out).toMatch(/^ignored cancel: deaf loop job \(loop\)/m)
+    expect(out).not.toMatch(/^(forced|ignored cancel): polite/m)
+  })
+
   it('prints a JSON report with --json, batches gathered', async () => {
     const file = await specFile('json.json', [
       { name: 'nap', job: 'sleep', params: { ms: 10 } },
@@ -221,7 +255,31 @@ describe('taskloop run', () => {
     run.child.kill('SIGINT')
     expect(await run.exited).toBe(130)
     expect(Date.now() - started).toBeLessThan(10_000)
+    expect(run.stdout()).toMatch(/^forced: stubborn/m)
     await waitFor('every descendant to be gone', async () => (await stillAlive(procs)).length === 0, 5000)
+  })
+})
+
+describe("taskloop run's terminal view", () => {
+  it('fits every line to the terminal width, narrow or wide', () => {
+    const now = Date.now()
+    const tasks = new Map<string, TaskSnapshot>()
+    for (const [i, state] of (['running', 'pending', 'done', 'failed'] as const).entries()) {
+      const t = { id: `t${i}`, name: `a rather long task name number ${i} `.repeat(3), executor: 'process', state, progress: 0.5, startedAt: now - 1234, endedAt: null }
+      tasks.set(t.id, t as unknown as TaskSnapshot)
+    }
+    for (const columns of [24, 40, 55, 80, 140]) {
+      let written = ''
+      const out = { columns, rows: 30, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream
+      const view = ttyView(out, out, now)
+      view.update(tasks, { ...emptyCounters(), running: 1, pending: 1, done: 1, failed: 1 })
+      view.finish()
+      // eslint-disable-next-line no-control-regex
+      const lines = written.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split('\n').filter((l) => l !== '')
+      expect(lines.length, `${columns} columns`).toBe(6) // header, 4 tasks, counters
+      for (const line of lines) expect(line.length, `${columns} columns: "${line}"`).toBeLessThan(columns)
+      expect(lines[1], `${columns} columns`).toContain('running')
+    }
   })
 })
 
@@ -337,13 +395,40 @@ describe('the shutdown grace flag', () => {
 })
 
 describe('taskloop usage', () => {
-  it('prints usage for --help (exit 0) and for an unknown command or option (exit 2)', async () => {
+  it('prints usage for --help (exit 0); a usage error is one line pointing at --help (exit 2)', async () => {
     const [help, unknown, option] = [cli(['--help'], ['bin/taskloop.mjs']), cli(['frobnicate']), cli(['serve', '--bogus'])]
     expect(await help.exited).toBe(0)
     expect(help.stdout()).toMatch(/^Usage:\n\s+taskloop serve/)
     expect(await unknown.exited).toBe(2)
-    expect(unknown.stderr()).toContain('unknown command "frobnicate"')
+    expect(unknown.stderr()).toBe('taskloop: unknown command "frobnicate" (see taskloop --help)\n')
     expect(await option.exited).toBe(2)
-    expect(option.stderr()).toContain('Usage')
+    expect(option.stderr()).toMatch(/^taskloop: .*--bogus.* \(see taskloop --help\)\n$/)
+  })
+
+  it('prints its version with --version', async () => {
+    const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }
+    const run = cli(['--version'])
+    expect(await run.exited).toBe(0)
+    expect(run.stdout()).toBe(`taskloop ${version}\n`)
+  })
+})
+
+describe('npm start', () => {
+  it("installs quietly: a command's output shows only when it fails", async () => {
+    const written: string[] = []
+    const write = process.stderr.write.bind(process.stderr)
+    process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write
+    const log = console.error
+    console.error = (...args: unknown[]) => written.push(args.join(' '))
+    try {
+      expect(quietly('echo npm warn EBADENGINE; echo more noise >&2')).toBe(true)
+      expect(written).toEqual([])
+      expect(quietly('echo npm error ERESOLVE; exit 1')).toBe(false)
+    } finally {
+      process.stderr.write = write
+      console.error = log
+    }
+    expect(written.join('')).toContain('npm error ERESOLVE')
+    expect(written.join('')).toContain('failed (exit 1)')
   })
 })

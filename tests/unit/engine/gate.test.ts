@@ -4,18 +4,19 @@ import { Gate } from '../../../engine/gate'
 import { Task } from '../../../engine/task'
 
 const task = (n: number) => new Task(`t${n}`, n, { job: 'sleep' }, 'loop', null)
+const urgent = (n: number, priority: number) => new Task(`t${n}`, n, { job: 'sleep', priority }, 'loop', null)
 
 describe('Gate', () => {
   it('lets `limit` tasks through and holds the rest', () => {
-    const gate = new Gate(2)
+    const gate = new Gate(2, 'group-limit')
     const [a, b, c, d] = [1, 2, 3, 4].map(task)
     expect([a, b, c, d].map((t) => gate.enter(t!))).toEqual([true, true, false, false])
     expect(gate.active.size).toBe(2)
     expect(gate.waitingCount).toBe(2)
   })
 
-  it('a task leaving admits the held ones first come, first served', () => {
-    const gate = new Gate(1)
+  it('a task leaving admits the held ones first come, first served (equal priorities)', () => {
+    const gate = new Gate(1, 'group-limit')
     const [a, b, c] = [1, 2, 3].map(task)
     gate.enter(a!)
     gate.enter(b!)
@@ -26,8 +27,18 @@ describe('Gate', () => {
     expect(gate.active.size).toBe(0)
   })
 
+  it('admits the highest priority first, first come first served among equals', () => {
+    const gate = new Gate(1, 'batch-slot')
+    const [a, low, high, low2, higher] = [task(1), task(2), urgent(3, 5), task(4), urgent(5, 9)]
+    for (const t of [a, low, high, low2, higher]) gate.enter(t!)
+    expect(gate.leave(a!)).toEqual([higher])
+    expect(gate.leave(higher!)).toEqual([high])
+    expect(gate.leave(high!)).toEqual([low])
+    expect(gate.leave(low!)).toEqual([low2])
+  })
+
   it('skips held tasks that were cancelled meanwhile', () => {
-    const gate = new Gate(1)
+    const gate = new Gate(1, 'group-limit')
     const [a, b, c] = [1, 2, 3].map(task)
     gate.enter(a!)
     gate.enter(b!)
@@ -38,7 +49,7 @@ describe('Gate', () => {
   })
 
   it('a raised limit admits more at once; a lowered one lets the active finish', () => {
-    const gate = new Gate(1)
+    const gate = new Gate(1, 'group-limit')
     const ts = [1, 2, 3, 4].map(task)
     for (const t of ts) gate.enter(t)
     gate.limit = 3
@@ -51,7 +62,7 @@ describe('Gate', () => {
   })
 
   it('an unlimited gate (a removed group limit) holds nothing', () => {
-    const gate = new Gate(Infinity)
+    const gate = new Gate(Infinity, 'group-limit')
     for (let i = 0; i < 1000; i++) expect(gate.enter(task(i))).toBe(true)
     expect(gate.waitingCount).toBe(0)
   })

@@ -55,6 +55,8 @@ class FakeRun {
 
 class FakeExecutor implements Executor {
   readonly runs: FakeRun[] = []
+  /** Runs per limit unit taken ahead, as a pool does. */
+  prefetch = 0
   constructor(
     readonly kind: ExecutorKind,
     private readonly forcible: boolean,
@@ -78,6 +80,7 @@ const settle = async () => {
 
 let executors: Record<ExecutorKind, FakeExecutor>
 let scheduler: Scheduler
+let events: EventBatcher
 let seq = 0
 const finished: string[] = []
 
@@ -88,7 +91,7 @@ function newScheduler(limits: Partial<Record<ExecutorKind, number>> = {}, killGr
     executors,
     limits: { loop: 10, thread: 10, process: 10, command: 10, ...limits },
     killGraceMs,
-    events: new EventBatcher(50, () => scheduler.counters),
+    events: (events = new EventBatcher(50, () => scheduler.counters)),
     logs: new TaskLogs(50),
     onFinished: (t) => finished.push(t.id),
   })
@@ -306,6 +309,78 @@ describe('Scheduler', () => {
     await settle()
     expect(t.state).toBe('failed')
     expect(idle).toBe(true)
+  })
+
+  it('a lowered limit takes back runs sent ahead and starts nothing while as many run as the limit', async () => {
+    newScheduler({ thread: 3 })
+    executors.thread.prefetch = 1
+    const ts = Array.from({ length: 8 }, (_, i) => add({ name: `t${i}` }, 'thread'))
+    await settle()
+    expect(handed('thread')).toEqual(['t0', 't1', 't2', 't3', 't4', 't5'])
+    for (const t of ts.slice(0, 3)) runOf(t, 'thread').start()
+    scheduler.setLimits({ thread: 1 })
+    expect(['t3', 't4', 't5'].map((id) => executors.thread.runs.find((r) => r.id === id)!.cancelled)).toEqual([true, true, true])
+    await settle()
+    runOf(ts[0]!, 'thread').finish(null)
+    await settle()
+    runOf(ts[1]!, 'thread').finish(null)
+    await settle()
+    expect(handed('thread')).toHaveLength(6) // one still runs: the limit is reached
+    runOf(ts[2]!, 'thread').finish(null)
+    await settle()
+    // Back under the limit: the next in order, and one sent ahead again.
+    expect(handed('thread').slice(6)).toEqual(['t3', 't4'])
+    expect(scheduler.queuedCount('thread')).toBe(5)
+  })
+
+  it('a raised limit hands the waiting tasks over at once, in priority then submission order', async () => {
+    newScheduler({ thread: 1 })
+    executors.thread.prefetch = 1
+    const a = add({ name: 'a' }, 'thread')
+    await settle()
+    runOf(a, 'thread').start()
+    for (const [name, priority] of [['b', 0], ['c', 0], ['d', 0], ['e', 5]] as const) add({ name, priority }, 'thread')
+    await settle()
+    expect(handed('thread')).toEqual(['a', 'e']) // e sent ahead
+    scheduler.setLimits({ thread: 3 })
+    await settle()
+    // e was taken back and sent again with the others, in order, up to 3 × (1 + 1) runs.
+    expect(handed('thread')).toEqual(['a', 'e', 'e', 'b', 'c', 'd'])
+  })
+
+  it('every pending task says why it waits, with an event only when that changes', async () => {
+    newScheduler({ loop: 1 })
+    const changed = vi.spyOn(events, 'changedTask')
+    scheduler.addBatch('b1', 'pages', 1, false)
+    scheduler.setGroupLimit('g', 1)
+    const running = add({ name: 'running' })
+    const queued = add({ name: 'queued', priority: -1 })
+    const chained = add({ name: 'chained', after: ['running'] })
+    const [b1, b2] = ['b1', 'b2'].map((name) => add({ name }, 'thread', { id: 'b1', failFast: false }))
+    const [g1, g2] = ['g1', 'g2'].map((name) => add({ name, group: 'g' }, 'process'))
+    const flaky = add({ name: 'flaky', retries: 1, retryDelayMs: 1000 }, 'command')
+    await settle()
+    runOf(running).start()
+    for (const t of [b1!, g1!, flaky]) runOf(t, t.executor).start()
+    runOf(flaky, 'command').fail(new Error('once'))
+    await settle()
+    const why = () => [running, queued, chained, b2!, g2!, flaky].map((t) => t.waiting)
+    expect(why()).toEqual([null, 'executor-limit', 'dependency', 'batch-slot', 'group-limit', 'retry-backoff'])
+    scheduler.setPaused(true)
+    expect(queued.waiting).toBe('paused')
+    changed.mockClear()
+    scheduler.setPaused(true)
+    await settle()
+    expect(changed).not.toHaveBeenCalled() // unchanged: no event
+    scheduler.setPaused(false)
+    expect(queued.waiting).toBe('executor-limit')
+    expect(changed.mock.calls.map(([t]) => t.name)).toEqual(['queued'])
+    expect(queued.snapshot().waiting).toBe('executor-limit')
+    runOf(running).finish(null)
+    await settle()
+    runOf(chained).start() // before `queued`: a higher priority
+    expect([chained.waiting, queued.waiting]).toEqual([null, 'executor-limit'])
+    expect(EXECUTORS.map((k) => scheduler.queuedCount(k))).toEqual([1, 1, 1, 1])
   })
 
   it('counters always add up to the tasks it holds', async () => {
