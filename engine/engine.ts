@@ -106,6 +106,7 @@ export class Engine implements EngineHandle {
       killGraceMs: this.options.killGraceMs,
       events: this.events,
       logs: this.logs,
+      onClaim: (tasks) => this.store?.markStarted(tasks.map((t) => t.snapshot())),
       onForced: (t) => this.noteForced(t),
       onFinished: (t) => this.measure(t),
     })

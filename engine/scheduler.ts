@@ -53,6 +53,11 @@ export interface SchedulerOptions {
   killGraceMs: number
   events: EventBatcher
   logs: TaskLogs
+  /**
+   * Told the tasks of one scheduling turn just before they are handed to their executors, so the
+   * engine can make their start durable first (one store write per turn, not per task).
+   */
+  onClaim?(tasks: Task[]): void
   /** Told about every forced stop (terminate / SIGKILL / abandoned loop job). */
   onForced?(task: Task): void
   onFinished?(task: Task): void
@@ -296,16 +301,21 @@ export class Scheduler {
 
   private dispatch(): void {
     if (this.draining || this.paused) return
+    const claimed: Task[] = []
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
       const limit = this.limits[kind]
       const cap = limit + limit * (this.o.executors[kind].prefetch ?? 0)
-      while (this.handed[kind] < cap) {
+      for (let room = cap - this.handed[kind]; room > 0; room--) {
         const task = queue.pop()
         if (!task) break
-        this.start(task)
+        claimed.push(task)
       }
     }
+    if (claimed.length === 0) return
+    // Claimed before any job starts: after a crash, a task that may have run is never run again unasked.
+    this.o.onClaim?.(claimed)
+    for (const task of claimed) this.start(task)
   }
 
   /** Hands the task to its executor; it stays pending until the executor says the job started. */
