@@ -2,6 +2,7 @@
 // and the shutdown sequence. Runs on the engine thread in the app (engine-thread.ts), or
 // in-process in tests. Never imports electron.
 import os from 'node:os'
+import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseSubmitSpec, parseTaskId } from '../common/schema'
 import {
@@ -25,6 +26,7 @@ import {
   type TaskSnapshot,
   type TaskSpec,
 } from '../common/types'
+import { clearBlame, readBlame, type Blame } from './blame'
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
@@ -51,7 +53,8 @@ export function defaultLimits(): Limits {
 }
 
 export class Engine implements EngineHandle {
-  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb'>> & Pick<EngineOptions, 'retention'>
+  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb' | 'blockedAfterMs'>> &
+    Pick<EngineOptions, 'retention'>
   /** Finished tasks in the order they finished, for the in-memory bound. */
   private finishedOrder: Task[] = []
   private readonly runMs = new Recent()
@@ -125,7 +128,9 @@ export class Engine implements EngineHandle {
         alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
       )
       try {
-        this.recover(store, reapOrphans(store.takeChildren()).length)
+        const dataDir = path.dirname(store.file)
+        this.recover(store, reapOrphans(store.takeChildren()).length, readBlame(dataDir))
+        clearBlame(dataDir)
       } catch (e) {
         // An unreadable store must not stop the engine: it runs, and says what it could not read.
         store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
@@ -152,11 +157,12 @@ export class Engine implements EngineHandle {
     }
   }
 
-  private recover(store: TaskStore, reaped: number): void {
+  private recover(store: TaskStore, reaped: number, blame: Blame[]): void {
     const { tasks, batches } = store.load(this.options.keepInMemory)
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
     for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
     const changed: Task[] = []
+    const blamed = new Map(blame.map((b) => [b.id, b.message]))
     for (const snap of tasks) {
       const task = Task.restore(snap, ++this.nextSeq, (snap.batchId && batchInfo.get(snap.batchId)) || null)
       if (task.final) {
@@ -164,16 +170,18 @@ export class Engine implements EngineHandle {
         this.finishedOrder.push(task)
         continue
       }
-      if (task.state !== 'pending') {
-        const requeue = task.spec.onInterrupt === 'requeue'
+      const blame = blamed.get(task.id)
+      if (task.state !== 'pending' || blame !== undefined) {
+        // A task that blocked or crashed the engine would do it again: it never runs again.
+        const requeue = blame === undefined && task.spec.onInterrupt === 'requeue'
         Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
         if (requeue) {
           task.attempt++
           task.startedAt = null
         } else {
-          task.reason = 'interrupted'
+          task.reason = blame === undefined ? 'interrupted' : 'crashed'
           task.endedAt = Date.now()
-          task.error = { message: 'Taskloop stopped while this task was running' }
+          task.error = { message: blame ?? 'Taskloop stopped while this task was running' }
           this.scheduler.addFinished(task)
           changed.push(task)
           continue

@@ -39,6 +39,11 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   }
 
   const forward = (event: EngineEvent): void => {
+    // A supervisor's notice repeats the last seq: it is news all the same.
+    if (event.type === 'batch' && event.notice !== undefined && event.tasks.length === 0) {
+      send(event)
+      return
+    }
     if (event.seq <= sentSeq) return
     sentSeq = event.seq
     send(event)

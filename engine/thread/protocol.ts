@@ -1,6 +1,7 @@
 // Messages between the engine thread and its client proxy (call_soon_threadsafe, as postMessage).
 import type { EngineEvent, LogLine } from '../../common/types'
 import type { EngineOptions } from '../handle'
+import type { SharedState } from './shared'
 
 export const CALLS = [
   'submit',
@@ -24,6 +25,8 @@ export type CallName = (typeof CALLS)[number]
 
 export interface EngineThreadData {
   options: EngineOptions
+  /** The heartbeat and the loop runs, read by the host without asking this thread. */
+  shared: SharedState
 }
 
 /** client → engine thread */
@@ -41,4 +44,6 @@ export type FromEngine =
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean }
+  /** The loop task whose code was running when this thread threw past every handler or exited. */
+  | { type: 'culprit'; id: string }
   | { type: 'quit' }

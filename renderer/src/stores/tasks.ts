@@ -142,6 +142,7 @@ export const useTasksStore = defineStore('tasks', () => {
   }
 
   function applyBatch(batch: EventBatch): void {
+    if (batch.notice !== undefined) notice.value = batch.notice
     // Before the first snapshot, or already covered by the last one.
     if (seq.value === null || batch.seq <= seq.value) return
     if (batch.seq !== seq.value + 1) {
