@@ -290,10 +290,14 @@ export class Scheduler {
     this.scheduleDispatch()
   }
 
+  /**
+   * Once per event-loop turn: the runs that settled in one turn (a burst of timers, a pool's
+   * replies) free their places together, so one claim write covers all the tasks started next.
+   */
   private scheduleDispatch(): void {
     if (this.dispatchQueued) return
     this.dispatchQueued = true
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.dispatchQueued = false
       this.dispatch()
     })
@@ -305,7 +309,11 @@ export class Scheduler {
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
       const limit = this.limits[kind]
-      const cap = limit + limit * (this.o.executors[kind].prefetch ?? 0)
+      const ahead = limit * (this.o.executors[kind].prefetch ?? 0)
+      const cap = limit + ahead
+      // A pool with runs sent ahead is topped up once half of them went: one claim write per
+      // half-buffer, not per run, and its workers still never wait for the scheduler.
+      if (ahead > 1 && this.handed[kind] > cap - (ahead >> 1)) continue
       for (let room = cap - this.handed[kind]; room > 0; room--) {
         const task = queue.pop()
         if (!task) break

@@ -21,7 +21,7 @@ describe('engine thread supervision', () => {
     client.subscribe((e) => events.push(e))
     const { ids: [long] } = await client.submit({ name: 'long', job: 'sleep', params: { ms: 60_000 } })
     const { ids: [cmd] } = await client.submit({ name: 'tree', command: 'sleep 60 & sleep 60 & wait' })
-    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker))
+    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker ?? undefined))
     await waitFor('grandchildren', async () => aliveInGroup(pgid).length >= 3)
     await waitState(client, long!, 'running')
     await new Promise((r) => setTimeout(r, 100)) // one event batch: "running" is in the store
@@ -78,7 +78,7 @@ describe('engine thread supervision', () => {
     const events: EngineEvent[] = []
     client.subscribe((e) => events.push(e))
     const { ids: [cmd] } = await client.submit({ name: 'tree', command: 'sleep 300 & sleep 300 & wait' })
-    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker))
+    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker ?? undefined))
     await waitFor('grandchildren', async () => aliveInGroup(pgid).length >= 3)
     const { ids: [queued] } = await client.submit({ name: 'queued', job: 'sleep', params: { ms: 5 }, after: [cmd!] })
     const { ids: [blocker] } = await client.submit({ name: 'blocker', job: './jobs.mjs#block', killGraceMs: 1500, onInterrupt: 'requeue' })
