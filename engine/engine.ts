@@ -130,7 +130,7 @@ export class Engine implements EngineHandle {
       try {
         const dataDir = path.dirname(store.file)
         this.recover(store, reapOrphans(store.takeChildren()).length, readBlame(dataDir))
-        clearBlame(dataDir)
+        if (!store.lastError) clearBlame(dataDir)
       } catch (e) {
         // An unreadable store must not stop the engine: it runs, and says what it could not read.
         store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
