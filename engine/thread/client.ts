@@ -69,6 +69,8 @@ export class EngineClient implements EngineHandle {
   private nextId = 0
   private pending = new Map<number, Pending>()
   private listeners = new Set<(e: EngineEvent) => void>()
+  /** Subscribers whose snapshot failed (the engine was blocked or died): joined again when it answers. */
+  private waiting = new Map<(e: EngineEvent) => void, { live: boolean }>()
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
   private quitListeners: (() => void)[] = []
   private noticeListeners: ((notice: string) => void)[] = []
@@ -152,6 +154,7 @@ export class EngineClient implements EngineHandle {
     return () => {
       entry.live = false
       this.listeners.delete(listener)
+      this.waiting.delete(listener)
     }
   }
 
@@ -324,6 +327,7 @@ export class EngineClient implements EngineHandle {
         const subscribers = [...this.listeners]
         this.listeners.clear()
         for (const l of subscribers) this.join(l, { live: true }, notice)
+        this.rejoin(notice)
         for (const l of this.noticeListeners) l(notice)
       },
       () => {},
@@ -370,6 +374,7 @@ export class EngineClient implements EngineHandle {
         if (this.blocked.killTimer) clearTimeout(this.blocked.killTimer)
         this.blocked = null
         this.tell(`The engine answers again (it was blocked for ${s} s).`)
+        this.rejoin(undefined)
       }
       return
     }
@@ -427,8 +432,16 @@ export class EngineClient implements EngineHandle {
         listener(notice ? { ...snap, notice } : snap)
         this.listeners.add(listener)
       },
-      () => {},
+      () => {
+        if (entry.live) this.waiting.set(listener, entry)
+      },
     )
+  }
+
+  private rejoin(notice: string | undefined): void {
+    const waiting = [...this.waiting]
+    this.waiting.clear()
+    for (const [l, entry] of waiting) this.join(l, entry, notice)
   }
 
   /** The dead thread's processes have no owner left: end them (process groups whole). */
