@@ -123,6 +123,8 @@ export async function serve(argv: string[]): Promise<number> {
       throw e
     },
   )
+  // A blocked or restarted engine is said where the operator looks, not only in the UI.
+  engine.onNotice((notice) => void process.stderr.write(`${notice}\n`))
   // A data folder that cannot be used is no reason not to serve: tasks run, history is not kept, and it is said.
   const storeError = (await engine.stats()).store?.error
   if (storeError) process.stderr.write(`Warning: ${storeError}\n`)

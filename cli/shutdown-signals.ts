@@ -1,6 +1,6 @@
 // The headless hosts' Ctrl+C (docs/ARCHITECTURE.md "Shutdown"): the first SIGINT/SIGTERM/SIGHUP, a quit
 // from the UI, or the host itself starts the engine's graceful shutdown; another Ctrl+C forces it.
-import type { OnStop } from '../common/types'
+import { TaskloopError, type OnStop } from '../common/types'
 import type { EngineHandle, ShutdownReport } from '../engine/handle'
 
 /** `lost`: the engine thread died (a bug); the host reports it and exits 1. */
@@ -117,7 +117,8 @@ export function shutdownOnSignals(
   const liveness = setInterval(() => {
     if (trigger !== null) return
     engine.stats().catch((e: unknown) => {
-      if (trigger !== null) return
+      // Blocked is not lost: the engine's supervisor ends the blocking job and restarts the engine.
+      if (trigger !== null || (e instanceof TaskloopError && e.code === 'engine-blocked')) return
       options.say(`The engine stopped unexpectedly: ${e instanceof Error ? e.message : String(e)}`)
       begin('lost')
     })

@@ -48,7 +48,13 @@ export class SeqGate {
       this.pass(event)
       return true
     }
-    if (this.last === null || event.seq <= this.last) return true
+    if (this.last === null) return true
+    if (event.seq <= this.last) {
+      // A supervisor's notice (the engine thread was restarted or is blocked) repeats the last seq
+      // and changes no task: news all the same.
+      if (event.notice !== undefined && event.tasks.length === 0) this.pass(event)
+      return true
+    }
     if (event.seq !== this.last + 1) return false
     this.last = event.seq
     this.pass(event)

@@ -183,6 +183,11 @@ export interface EventBatch {
   shutdown?: ShutdownStatus | null
   /** Metrics, at most once a second while someone listens. */
   stats?: Stats
+  /**
+   * From the engine's supervisor between batches (the engine is blocked, or answers again): such
+   * a batch repeats the last seq and carries no task.
+   */
+  notice?: string
 }
 
 export type EngineEvent = Snapshot | EventBatch
@@ -284,7 +289,8 @@ export interface HistoryQuery {
 }
 
 /** overloaded: the pending queue is at its bound (backpressure), try again later. */
-export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'overloaded' | 'internal'
+/** `engine-blocked`: a job keeps the engine's event loop busy; the message names it (HTTP 503). */
+export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'engine-blocked' | 'overloaded' | 'internal'
 
 /** A refusal the user can read; crosses IPC, HTTP and thread boundaries as `{code, message, path}`. */
 export class TaskloopError extends Error {

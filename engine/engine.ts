@@ -104,6 +104,7 @@ export class Engine implements EngineHandle {
       killGraceMs: options.killGraceMs ?? KILL_GRACE_MS,
       events: this.events,
       logs: this.logs,
+      onClaim: (tasks) => this.store?.markStarted(tasks.map((t) => t.snapshot())),
       onForced: (t) => this.noteForced(t),
       onFinished: (t) => {
         this.logs.close(t.id)

@@ -30,6 +30,11 @@ export interface EngineOptions {
   threadHeapMb?: number
   /** Backpressure: a submit that would take the pending queue past this is refused (default MAX_PENDING, 200,000). */
   maxPending?: number
+  /**
+   * Engine thread only: how long its event loop may not turn before the host calls it blocked
+   * (default 3000 ms); the blocking loop task is then ended after its kill grace.
+   */
+  blockedAfterMs?: number
 }
 
 export interface ShutdownOptions {

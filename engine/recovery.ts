@@ -2,6 +2,8 @@
 // reported, not fatal), keep it written as tasks change, end what a killed previous run left
 // running, and bring its tasks back: history as it was, pending tasks queued again, tasks that
 // were running failed as interrupted (or queued again when their spec says onInterrupt: requeue).
+import path from 'node:path'
+import { clearBlame, readBlame, type Blame } from './blame'
 import { watchChildren } from './children'
 import type { EventBatcher } from './events'
 import { killMarked, processStartTime, reapOrphans } from './orphans'
@@ -51,7 +53,10 @@ export function recover(
     const groups = reapOrphans(store.takeChildren())
     const reaped = groups.length
     const marked = killMarked((t) => t.startsWith(`${o.markerScope}.`), new Set(groups))
-    restore(store, scheduler, o, finished)
+    // Tasks the host blamed for crashing or blocking the last engine thread (engine/blame.ts).
+    const dataDir = path.dirname(store.file)
+    restore(store, scheduler, o, finished, readBlame(dataDir))
+    if (!store.lastError) clearBlame(dataDir)
     return { finished, notice: leftoversNotice(reaped, marked) }
   } catch (e) {
     // An unreadable store must not stop the engine: it runs, and says what it could not read.
@@ -60,11 +65,18 @@ export function recover(
   }
 }
 
-function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: number; nextSeq(): number }, finished: Task[]): void {
+function restore(
+  store: TaskStore,
+  scheduler: Scheduler,
+  o: { keepInMemory: number; nextSeq(): number },
+  finished: Task[],
+  blame: Blame[],
+): void {
   const { tasks, batches } = store.load(o.keepInMemory)
   const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
   for (const b of batches) scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
   const changed: Task[] = []
+  const blamed = new Map(blame.map((b) => [b.id, b.message]))
   for (const snap of tasks) {
     const task = Task.restore(snap, o.nextSeq(), (snap.batchId && batchInfo.get(snap.batchId)) || null)
     if (task.final) {
@@ -72,16 +84,18 @@ function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: numb
       finished.push(task)
       continue
     }
-    if (task.state !== 'pending') {
-      const requeue = task.spec.onInterrupt === 'requeue'
+    const blame = blamed.get(task.id)
+    if (task.state !== 'pending' || blame !== undefined) {
+      // A task that blocked or crashed the engine would do it again: it never runs again.
+      const requeue = blame === undefined && task.spec.onInterrupt === 'requeue'
       Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
       if (requeue) {
         task.attempt++
         task.startedAt = null
       } else {
-        task.reason = 'interrupted'
+        task.reason = blame === undefined ? 'interrupted' : 'crashed'
         task.endedAt = Date.now()
-        task.error = { message: INTERRUPTED_MESSAGE }
+        task.error = { message: blame ?? INTERRUPTED_MESSAGE }
         scheduler.addFinished(task)
         changed.push(task)
         continue

@@ -55,6 +55,11 @@ export interface SchedulerOptions {
   killGraceMs: number
   events: EventBatcher
   logs: TaskLogs
+  /**
+   * Told the tasks of one scheduling turn just before they are handed to their executors, so the
+   * engine can make their start durable first (one store write per turn, not per task).
+   */
+  onClaim?(tasks: Task[]): void
   /** Told about every forced stop (terminate / SIGKILL / abandoned loop job). */
   onForced?(task: Task): void
   onFinished?(task: Task): void
@@ -331,10 +336,14 @@ export class Scheduler {
     this.scheduleDispatch()
   }
 
+  /**
+   * Once per event-loop turn: the runs that settled in one turn (a burst of timers, a pool's
+   * replies) free their places together, so one claim write covers all the tasks started next.
+   */
   private scheduleDispatch(): void {
     if (this.dispatchQueued) return
     this.dispatchQueued = true
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.dispatchQueued = false
       this.dispatch()
     })
@@ -342,17 +351,26 @@ export class Scheduler {
 
   private dispatch(): void {
     if (this.draining || this.paused) return
+    const claimed: Task[] = []
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
       const limit = this.limits[kind]
-      const ahead = this.legacy[kind] > 0 ? 0 : (this.o.executors[kind].prefetch ?? 0)
-      const cap = limit + limit * ahead
-      while (this.handed[kind] < cap) {
+      // After a limit was lowered, nothing is sent ahead until the runs above it have ended.
+      const ahead = this.legacy[kind] > 0 ? 0 : limit * (this.o.executors[kind].prefetch ?? 0)
+      const cap = limit + ahead
+      // A pool with runs sent ahead is topped up once half of them went: one claim write per
+      // half-buffer, not per run, and its workers still never wait for the scheduler.
+      if (ahead > 1 && this.handed[kind] > cap - (ahead >> 1)) continue
+      for (let room = cap - this.handed[kind]; room > 0; room--) {
         const task = queue.pop()
         if (!task) break
-        this.start(task)
+        claimed.push(task)
       }
     }
+    if (claimed.length === 0) return
+    // Claimed before any job starts: after a crash, a task that may have run is never run again unasked.
+    this.o.onClaim?.(claimed)
+    for (const task of claimed) this.start(task)
   }
 
   /** Hands the task to its executor; it stays pending until the executor says the job started. */

@@ -96,6 +96,12 @@ export class TaskStore {
   lastError: string | null = null
   private readonly db: Database
   private readonly upsert: Statement
+  /**
+   * Tasks claimed (markStarted) whose stored row says running while they are still pending in
+   * memory (handed to a pool ahead of its worker): id → attempt. A later batch must not store
+   * them as pending again, or a crash would run them twice.
+   */
+  private readonly claimed = new Map<string, number>()
 
   private readonly lockFile: string
 
@@ -138,7 +144,15 @@ export class TaskStore {
     if (tasks.length === 0) return true
     try {
       this.db.exec('BEGIN')
-      for (const t of tasks) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+      for (const t of tasks) {
+        const claim = this.claimed.get(t.id)
+        if (claim === undefined) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+        else if (t.state === 'pending' && t.attempt === claim) this.writeRunning(t)
+        else {
+          this.claimed.delete(t.id)
+          this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+        }
+      }
       this.db.exec('COMMIT')
       this.lastError = null
       return true
@@ -152,6 +166,20 @@ export class TaskStore {
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
       return false
     }
+  }
+
+  /**
+   * Stores tasks about to be handed to their executors as running, in one transaction, before
+   * any of their jobs starts: on the next start they are interrupted (or requeued as a new
+   * attempt), never silently run a second time.
+   */
+  markStarted(tasks: TaskSnapshot[]): boolean {
+    for (const t of tasks) this.claimed.set(t.id, t.attempt)
+    return this.save(tasks)
+  }
+
+  private writeRunning(t: TaskSnapshot): void {
+    this.upsert.run(t.id, t.createdAt, 'running', t.endedAt, JSON.stringify({ ...t, state: 'running' }))
   }
 
   saveBatch(batch: BatchRecord): void {

@@ -12,6 +12,8 @@ const STATUS_OF: Record<string, number> = {
   'not-found': 404,
   conflict: 409,
   'shutting-down': 503,
+  // A job blocks the engine's event loop: it is ended after its kill grace, then the engine answers.
+  'engine-blocked': 503,
   // The pending queue is full (backpressure): the client may try again shortly.
   overloaded: 429,
   internal: 500,

@@ -1,8 +1,30 @@
 // Loop executor: runs the job on the engine's own event loop (asyncio's create_task).
 // It cannot force a stop: a job that ignores its signal is the scheduler's to mark and flag.
+// A job that blocks or ends this thread takes the engine with it: the runs in progress are told
+// (watchLoopRuns) and the running task is the async context (loopTask), so the supervisor can
+// blame the right task (see engine/thread/client.ts).
+import { AsyncLocalStorage } from 'node:async_hooks'
 import path from 'node:path'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { runJob } from './run-job'
+
+export interface LoopRunInfo {
+  taskId: string
+  name: string
+  killGraceMs: number | undefined
+}
+
+type LoopRunListener = (run: LoopRunInfo, running: boolean) => void
+const runListeners = new Set<LoopRunListener>()
+
+/** Told synchronously before a loop job starts and after it settles. */
+export function watchLoopRuns(listener: LoopRunListener): () => void {
+  runListeners.add(listener)
+  return () => runListeners.delete(listener)
+}
+
+/** The id of the loop task whose code is running now (in its async context), if any. */
+export const loopTask = new AsyncLocalStorage<string>()
 
 export interface LoopOptions {
   cwd?: string
@@ -38,7 +60,12 @@ export class LoopExecutor implements Executor {
       jobsDirs: this.jobsDirs,
     }
     const sink = { progress: (f: number | null, m?: string) => hooks.progress(f, m), log: (line: string) => hooks.log(line, 'log') }
-    const result = runJob(req, 'loop', ac.signal, sink).finally(() => this.running.delete(ac))
+    const info: LoopRunInfo = { taskId: request.taskId, name: spec.name ?? spec.job, killGraceMs: spec.killGraceMs }
+    for (const l of runListeners) l(info, true)
+    const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac.signal, sink)).finally(() => {
+      this.running.delete(ac)
+      for (const l of runListeners) l(info, false)
+    })
     return { result, cancel: () => ac.abort(), kill: () => false }
   }
 

@@ -4,15 +4,31 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { TaskloopError } from '../../common/types'
 import { watchChildren } from '../children'
 import { Engine } from '../engine'
+import { loopTask, watchLoopRuns } from '../executors/loop'
 import { CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
+import { SharedWriter } from './shared'
+
+/** How often this thread's event loop proves to the host that it turns. */
+const HEARTBEAT_MS = 100
 
 const port = parentPort
 if (!port) throw new Error('engine-thread.ts must run in a worker thread')
 const post = (m: FromEngine) => port.postMessage(m)
 
+const data = workerData as EngineThreadData
 // The host kills these if this thread dies.
 watchChildren((pid, group, alive, marker) => post({ type: 'child', pid, group, alive, ...(marker ? { marker } : {}) }))
-const engine = new Engine((workerData as EngineThreadData | undefined)?.options)
+// What the host blames if this thread blocks or dies: the loop runs, and the one whose code ran last.
+const shared = new SharedWriter(data.shared)
+watchLoopRuns((run, running) => (running ? shared.add(run) : shared.remove(run.taskId)))
+const blame = (): void => {
+  const id = loopTask.getStore()
+  if (id !== undefined) post({ type: 'culprit', id })
+}
+process.on('uncaughtExceptionMonitor', blame)
+process.on('exit', blame)
+const engine = new Engine(data.options)
+setInterval(() => shared.heartbeat(), HEARTBEAT_MS).unref()
 const logWatches = new Map<number, () => void>()
 
 engine.subscribe((event) => post({ type: 'event', event }))

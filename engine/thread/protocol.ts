@@ -2,6 +2,7 @@
 import { OPERATION_NAMES, type OperationName } from '../../common/operations'
 import type { EngineEvent, LogLine, QuitOptions } from '../../common/types'
 import type { EngineOptions } from '../handle'
+import type { SharedState } from './shared'
 
 /** The operations of common/operations.ts, plus what only the host may call. */
 export const CALLS: readonly CallName[] = [...OPERATION_NAMES, 'shutdown']
@@ -9,6 +10,8 @@ export type CallName = OperationName | 'shutdown'
 
 export interface EngineThreadData {
   options: EngineOptions
+  /** The heartbeat and the loop runs, read by the host without asking this thread. */
+  shared: SharedState
 }
 
 /** client → engine thread */
@@ -26,4 +29,6 @@ export type FromEngine =
   | { type: 'event'; event: EngineEvent }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
+  /** The loop task whose code was running when this thread threw past every handler or exited. */
+  | { type: 'culprit'; id: string }
   | { type: 'quit'; options: QuitOptions }

@@ -100,6 +100,19 @@ describe('tasks store (the engine mirror), with the table, metrics and actions s
     expect(useMetricsStore().stats).toEqual(stats)
   })
 
+  it("shows the supervisor's notice of a blocked engine, which repeats the last seq, without a resync", () => {
+    const store = useTasksStore()
+    const { api, emit } = fakeApi()
+    store.connect(api)
+    emit(snapshot(0, []))
+    emit(batch(1, [task({ id: 'a', state: 'running' })]))
+    emit({ ...batch(1, []), notice: 'the engine is blocked: loop task a (spin) has kept its event loop busy for 3.0 s' })
+    expect(store.notice).toMatch(/^the engine is blocked: loop task a/)
+    expect(api.snapshot).not.toHaveBeenCalled()
+    emit(batch(2, [task({ id: 'a', state: 'failed', reason: 'crashed' })]))
+    expect(store.task('a')?.state).toBe('failed')
+  })
+
   it('keeps ten minutes of metrics for the charts', () => {
     const store = useTasksStore()
     const { api, emit } = fakeApi()

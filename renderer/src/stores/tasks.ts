@@ -117,6 +117,7 @@ export const useTasksStore = defineStore('tasks', () => {
       shutdown.value = mirror.shutdown
       if (event.notice) notice.value = event.notice
     } else {
+      if (event.notice !== undefined) notice.value = event.notice
       if (event.limits) limits.value = mirror.limits
       if (event.shutdown !== undefined) shutdown.value = mirror.shutdown
       if (event.stats) metrics.record(event.stats)

@@ -36,7 +36,7 @@ describe.each(['loop', 'thread', 'process', 'command'] as const)('cancel on %s',
     const engine = newEngine({ killGraceMs: 10_000 })
     const { ids: [id] } = await engine.submit({ name: 'long', ...cooperative[kind] })
     await waitState(engine, id!, 'running')
-    await waitFor('worker label', async () => (await engine.get(id!)).worker)
+    await waitFor('worker label', async () => (await engine.get(id!)).worker ?? undefined)
     await engine.cancel(id!)
     expect(['cancelling', 'cancelled']).toContain((await engine.get(id!)).state)
     const t = await waitState(engine, id!, 'cancelled', 5000)
@@ -86,7 +86,7 @@ describe('cancel semantics', () => {
   it('a command that starts grandchildren leaves no descendant after cancel', async () => {
     const engine = newEngine()
     const { ids: [id] } = await engine.submit({ command: 'sleep 30 & sleep 30 & (sleep 30 & wait) & wait', killGraceMs: 500 })
-    const t = await waitFor('worker', async () => (await engine.get(id!)).worker)
+    const t = await waitFor('worker', async () => (await engine.get(id!)).worker ?? undefined)
     const pgid = pidOf(t)
     await waitFor('grandchildren to start', async () => aliveInGroup(pgid).length >= 5)
     await engine.cancel(id!)

@@ -1,13 +1,16 @@
 // The engine thread dying (here: a loop job calls process.exit, which ends the thread it runs on):
 // the client starts a new one, tasks are recovered from the store, subscribers are told, no process is left.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+// A job that keeps taking the thread down, or blocks its event loop, is failed and never runs again.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { EngineEvent, Snapshot } from '../../../common/types'
+import { TaskloopError, type EngineEvent, type EventBatch, type Snapshot } from '../../../common/types'
 import { startEngineThread } from '../../../engine/thread/client'
 import { waitFor, waitState } from '../../helpers/engine'
-import { aliveInGroup, pidOf } from '../../helpers/proc'
+import { aliveInGroup, pidOf, survivorsOf } from '../../helpers/proc'
+
+const lines = (file: string): number => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0)
 
 describe('engine thread supervision', () => {
   it('restarts a dead engine thread, marks running tasks interrupted, tells subscribers, kills orphans', async () => {
@@ -18,7 +21,7 @@ describe('engine thread supervision', () => {
     client.subscribe((e) => events.push(e))
     const { ids: [long] } = await client.submit({ name: 'long', job: 'sleep', params: { ms: 60_000 } })
     const { ids: [cmd] } = await client.submit({ name: 'tree', command: 'sleep 60 & sleep 60 & wait' })
-    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker))
+    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker ?? undefined))
     await waitFor('grandchildren', async () => aliveInGroup(pgid).length >= 3)
     await waitState(client, long!, 'running')
     await new Promise((r) => setTimeout(r, 100)) // one event batch: "running" is in the store
@@ -34,4 +37,81 @@ describe('engine thread supervision', () => {
     expect((await waitState(client, after!, 'done')).state).toBe('done')
     await client.shutdown()
   })
+
+  it('fails a job that crashes the engine, never re-runs it, and keeps restarting past the old limit', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-crashloop-'))
+    const ran = path.join(dir, 'ran.txt')
+    writeFileSync(
+      path.join(dir, 'jobs.mjs'),
+      `import { appendFileSync } from 'node:fs'\nexport async function die() { appendFileSync(${JSON.stringify(ran)}, 'ran\\n'); await new Promise((r) => setTimeout(r, 20)); process.exit(7) }\n`,
+    )
+    const client = await startEngineThread({ cwd: dir, dataDir: path.join(dir, 'data') })
+    const notices: string[] = []
+    client.onNotice((n) => notices.push(n))
+    // More crashes than the restart limit (5 a minute) allows, each with onInterrupt: requeue.
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) {
+      const { ids: [id] } = await client.submit({ name: `die ${i}`, job: './jobs.mjs#die', onInterrupt: 'requeue' })
+      ids.push(id!)
+      await waitFor(`restart ${i + 1}`, async () => notices.length > i, 20_000)
+    }
+    for (const id of ids) {
+      const t = await client.get(id)
+      expect(t).toMatchObject({ state: 'failed', reason: 'crashed', attempt: 1 })
+      expect(t.error?.message).toBe('crashed the engine (exit code 7)')
+    }
+    expect(notices[0]).toMatch(/^The engine thread stopped unexpectedly \(exit code 7\) and was restarted\. Task \S+: crashed the engine/)
+    const { ids: [after] } = await client.submit({ job: 'sleep', params: { ms: 5 } })
+    expect((await waitState(client, after!, 'done')).state).toBe('done')
+    expect(lines(ran)).toBe(6)
+    await client.shutdown()
+  }, 120_000)
+
+  it('reports a blocked event loop at once, then ends the blocking task and restarts, recovering the others', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-blocked-'))
+    const ran = path.join(dir, 'ran.txt')
+    writeFileSync(
+      path.join(dir, 'jobs.mjs'),
+      `import { appendFileSync } from 'node:fs'\nexport async function block() { appendFileSync(${JSON.stringify(ran)}, 'ran\\n'); await null; for (;;) {} }\n`,
+    )
+    const client = await startEngineThread({ cwd: dir, dataDir: path.join(dir, 'data'), blockedAfterMs: 2000 })
+    const events: EngineEvent[] = []
+    client.subscribe((e) => events.push(e))
+    const { ids: [cmd] } = await client.submit({ name: 'tree', command: 'sleep 300 & sleep 300 & wait' })
+    const pgid = pidOf(await waitFor('command pid', async () => (await client.get(cmd!)).worker ?? undefined))
+    await waitFor('grandchildren', async () => aliveInGroup(pgid).length >= 3)
+    const { ids: [queued] } = await client.submit({ name: 'queued', job: 'sleep', params: { ms: 5 }, after: [cmd!] })
+    const { ids: [blocker] } = await client.submit({ name: 'blocker', job: './jobs.mjs#block', killGraceMs: 1500, onInterrupt: 'requeue' })
+
+    // Found within a few seconds; from then on every call fails at once, naming the task.
+    const error = await waitFor('the engine to be reported blocked', async () => {
+      const e = await client.stats().then(() => null, (x: unknown) => x)
+      return e instanceof TaskloopError && e.code === 'engine-blocked' && e
+    }, 10_000)
+    expect(error.message).toMatch(new RegExp(`loop task ${blocker} \\(blocker\\) has kept its event loop busy for \\d+\\.\\d s`))
+    const asked = Date.now()
+    await expect(client.cancel(blocker!)).rejects.toMatchObject({ code: 'engine-blocked' })
+    expect(Date.now() - asked).toBeLessThan(1000)
+    const notice = events.find((e): e is EventBatch => e.type === 'batch' && e.notice !== undefined)
+    expect(notice?.notice).toMatch(/^the engine is blocked: loop task/)
+    // A subscriber arriving now gets its snapshot once an engine answers.
+    const late: EngineEvent[] = []
+    client.subscribe((e) => late.push(e))
+
+    // After the task's kill grace: a new engine thread, the blocker failed for good, the rest recovered.
+    const restart = await waitFor('a restart snapshot', async () => events.find((e): e is Snapshot => e.type === 'snapshot' && !!e.notice), 20_000)
+    expect(restart.notice).toMatch(new RegExp(`^The engine thread was blocked for [\\d.]+ s and was ended and restarted\\. Task ${blocker}: blocked the event loop`))
+    expect(await client.get(blocker!)).toMatchObject({ state: 'failed', reason: 'crashed', attempt: 1 })
+    expect((await client.get(blocker!)).error?.message).toMatch(/^blocked the event loop for [\d.]+ s$/)
+    expect(await client.get(cmd!)).toMatchObject({ state: 'failed', reason: 'interrupted' })
+    const joined = await waitFor('the late subscriber to join', async () => late.find((e): e is Snapshot => e.type === 'snapshot'))
+    expect(joined.tasks.find((t) => t.id === blocker)?.state).toBe('failed')
+    expect(await survivorsOf(pgid, 5000)).toEqual([])
+    // Its dependency failed: the queued task is cancelled, not lost.
+    expect((await waitState(client, queued!, 'cancelled')).reason).toBe('dependency')
+    const { ids: [after] } = await client.submit({ job: 'sleep', params: { ms: 5 } })
+    expect((await waitState(client, after!, 'done')).state).toBe('done')
+    expect(lines(ran)).toBe(1)
+    await client.shutdown()
+  }, 60_000)
 })
