@@ -2,13 +2,14 @@
 // `serve` for the UI in a browser, `run` for a spec file in the terminal.
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { STORE_EXIT_CODES } from '../engine/data-folder'
 import { UsageError } from './args'
 import { run } from './run'
 import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token T] [--no-auth] [--open] [--grace-ms N] [--jobs DIR]
-                 [--data-dir DIR | --no-store]
+                 [--data-dir DIR [--reset-store] | --no-store]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1; anything else needs auth and warns)
@@ -20,9 +21,11 @@ export const USAGE = `Usage:
       --data-dir D  task store (SQLite) and log files (default $XDG_DATA_HOME/taskloop, i.e.
                     ~/.local/share/taskloop); on start, pending tasks run again and interrupted ones
                     are marked. One process per folder.
+      --reset-store a corrupt store, or one from a newer Taskloop, is moved aside as
+                    taskloop.db.broken-<time> and a new one started (it is never deleted)
       --no-store    keep tasks in memory only
 
-  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
+  taskloop run FILE.json [--grace-ms N] [--jobs DIR] [--json] [--data-dir DIR [--reset-store] | --no-store]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
       --data-dir D  where to keep this run's tasks and full logs (default: a new folder under
@@ -30,6 +33,14 @@ export const USAGE = `Usage:
       --json        print a JSON report on stdout at the end: every task's final snapshot, and each
                     batch's gathered results
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
+
+  No store, no start: when the data folder's store cannot be used, serve and run print one line
+  naming the folder and the reason, and exit with
+      ${STORE_EXIT_CODES['in-use']}  the folder is in use by another Taskloop (its URL is named when it serves one)
+      ${STORE_EXIT_CODES.unreadable}  the folder or its store cannot be created, opened or written
+      ${STORE_EXIT_CODES.corrupt}  the store is corrupt (--reset-store moves it aside)
+      ${STORE_EXIT_CODES.newer}  the store was written by a newer Taskloop (--reset-store moves it aside)
+  Running without a store is only ever --no-store.
 
   Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it.
 

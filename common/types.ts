@@ -259,8 +259,11 @@ export interface HistoryQuery {
   limit?: number
 }
 
-/** overloaded: the pending queue is at its bound (backpressure), try again later. */
-export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'overloaded' | 'internal'
+/**
+ * overloaded: the pending queue is at its bound (backpressure), try again later.
+ * unavailable: the task store is gone (its folder deleted, its lock lost): nothing new can be stored.
+ */
+export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'overloaded' | 'unavailable' | 'internal'
 
 /** A refusal the user can read; crosses IPC, HTTP and thread boundaries as `{code, message, path}`. */
 export class TaskloopError extends Error {

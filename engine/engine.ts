@@ -35,6 +35,7 @@ import { Recent } from './metrics'
 import { processStartTime, reapOrphans } from './orphans'
 import { Scheduler } from './scheduler'
 import { TaskStore } from './store'
+import type { Opened } from './store'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
@@ -44,6 +45,7 @@ const STATS_EVERY_MS = 1000
 const DEFAULT_MAX_PENDING = 200_000
 const DEFAULT_KEEP_IN_MEMORY = 20_000
 const LAG_RESOLUTION_MS = 10
+const DEFAULT_STORE_CHECK_MS = 15_000
 
 export function defaultLimits(): Limits {
   const cores = Math.max(1, os.availableParallelism())
@@ -51,7 +53,8 @@ export function defaultLimits(): Limits {
 }
 
 export class Engine implements EngineHandle {
-  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb'>> & Pick<EngineOptions, 'retention'>
+  private readonly options: Required<Omit<EngineOptions, 'limits' | 'dataDir' | 'retention' | 'threadHeapMb' | 'heldLock' | 'owner' | 'resetStore' | 'storeCheckMs'>> &
+    Pick<EngineOptions, 'retention'>
   /** Finished tasks in the order they finished, for the in-memory bound. */
   private finishedOrder: Task[] = []
   private readonly runMs = new Recent()
@@ -74,11 +77,11 @@ export class Engine implements EngineHandle {
   private escalateNow: (() => void) | null = null
   private forced = new Set<string>()
   private readonly store: TaskStore | null
-  private storeError: { file: string; error: string } | null = null
   private unwatchChildren: (() => void) | null = null
   /** Told to every client in its snapshot: something the user must know about this start. */
   private notice: string | null = null
   private pruneTimer: NodeJS.Timeout | null = null
+  private storeCheckTimer: NodeJS.Timeout | null = null
 
   constructor(options: EngineOptions = {}) {
     this.options = {
@@ -91,6 +94,8 @@ export class Engine implements EngineHandle {
       keepInMemory: options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY,
       maxPending: options.maxPending ?? DEFAULT_MAX_PENDING,
     }
+    // First: a data folder that cannot be used stops the start here (StoreError), before anything runs.
+    const opened = options.dataDir ? TaskStore.open(options.dataDir, { ...options, keepFinished: this.options.keepInMemory }) : null
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(this.options.batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(this.options.batchIntervalMs, options.dataDir)
@@ -115,20 +120,18 @@ export class Engine implements EngineHandle {
       if (this.events.listenerCount > 0) void this.stats().then((s) => this.events.changedStats(s))
     }, STATS_EVERY_MS)
     this.statsTimer.unref()
-    this.store = options.dataDir ? this.openStore(options.dataDir) : null
-    if (this.store) {
-      const store = this.store
+    this.store = opened?.store ?? null
+    if (opened) {
+      const store = opened.store
       // Written once per event batch: the batch already holds the latest snapshot of each changed task.
       this.events.on((e) => store.save(e.tasks))
       this.unwatchChildren = watchChildren((pid, group, alive) =>
         alive ? store.addChild(pid, group, processStartTime(pid)) : store.removeChild(pid),
       )
-      try {
-        this.recover(store, reapOrphans(store.takeChildren()).length)
-      } catch (e) {
-        // An unreadable store must not stop the engine: it runs, and says what it could not read.
-        store.lastError = `cannot read ${store.file}: ${e instanceof Error ? e.message : String(e)}`
-      }
+      this.recover(store, opened.saved, opened.notes, reapOrphans(store.takeChildren()).length)
+      // A folder pulled away is noticed without a submission too (the UI and stats say so).
+      this.storeCheckTimer = setInterval(() => store.check(), options.storeCheckMs ?? DEFAULT_STORE_CHECK_MS)
+      this.storeCheckTimer.unref()
       if (this.options.retention) {
         this.prune()
         this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS)
@@ -141,18 +144,7 @@ export class Engine implements EngineHandle {
    * On start: history comes back as it was; pending tasks are queued again; tasks that were running
    * when the app died are failed (interrupted), or queued again when their spec says onInterrupt: requeue.
    */
-  /** A data folder that cannot be opened is reported, not fatal: tasks run without history. */
-  private openStore(dataDir: string): TaskStore | null {
-    try {
-      return new TaskStore(dataDir)
-    } catch (e) {
-      this.storeError = { file: dataDir, error: `cannot open the task store in ${dataDir}: ${e instanceof Error ? e.message : String(e)}` }
-      return null
-    }
-  }
-
-  private recover(store: TaskStore, reaped: number): void {
-    const { tasks, batches } = store.load(this.options.keepInMemory)
+  private recover(store: TaskStore, { tasks, batches }: Opened['saved'], notes: string[], reaped: number): void {
     const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
     for (const b of batches) this.scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
     const changed: Task[] = []
@@ -183,8 +175,14 @@ export class Engine implements EngineHandle {
     }
     store.save(changed.map((t) => t.snapshot()))
     if (reaped > 0) {
-      this.notice = `${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`
+      notes.push(`${reaped} process group${reaped === 1 ? '' : 's'} left running by the previous run (it was killed) ${reaped === 1 ? 'was' : 'were'} ended.`)
     }
+    this.notice = notes.length > 0 ? notes.join(' ') : null
+  }
+
+  /** Nothing is acknowledged that cannot be stored: a store pulled away refuses new tasks. */
+  private checkStore(): void {
+    if (this.store?.check()) throw new TaskloopError('unavailable', this.store.lastError!)
   }
 
   private prune(): void {
@@ -196,6 +194,7 @@ export class Engine implements EngineHandle {
 
   async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
     const spec = parseSubmitSpec(input)
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
     const pending = this.scheduler.counters.pending
@@ -274,6 +273,7 @@ export class Engine implements EngineHandle {
       throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
     }
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
     return { id: this.enqueue([this.createTask(this.newId(), old.spec, null)]).ids[0]! }
   }
 
@@ -312,7 +312,7 @@ export class Engine implements EngineHandle {
       cancelMs: this.cancelMs.percentiles(),
       paused: this.scheduler.isPaused,
       groupLimits: this.scheduler.groupLimits(),
-      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : this.storeError,
+      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : null,
     }
   }
 
@@ -415,6 +415,7 @@ export class Engine implements EngineHandle {
     this.logs.closeAll()
     this.events.flush()
     if (this.pruneTimer) clearInterval(this.pruneTimer)
+    if (this.storeCheckTimer) clearInterval(this.storeCheckTimer)
     if (this.statsTimer) clearInterval(this.statsTimer)
     this.unwatchChildren?.()
     this.store?.close()

@@ -21,6 +21,7 @@ import type {
 import { TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownReport } from '../handle'
+import { StoreLock } from '../store-lock'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 
 const HOST_LAG_RESOLUTION_MS = 10
@@ -33,9 +34,20 @@ interface Pending {
   reject(e: unknown): void
 }
 
+/**
+ * Starts the engine on its own thread. With a data folder, this (host) process takes the folder's
+ * lock first and holds it until shutdown. Rejects when the engine cannot start, with a StoreError
+ * (engine/data-folder.ts) when the store is the reason.
+ */
 export async function startEngineThread(options: EngineOptions = {}): Promise<EngineClient> {
-  const client = new EngineClient(options)
-  await client.ready
+  const lock = options.dataDir ? StoreLock.acquire(options.dataDir, options.owner ?? 'Taskloop') : null
+  const client = new EngineClient(lock ? { ...options, heldLock: lock.id } : options, lock)
+  try {
+    await client.ready
+  } catch (e) {
+    lock?.release()
+    throw e
+  }
   return client
 }
 
@@ -52,12 +64,18 @@ export class EngineClient implements EngineHandle {
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private deaths: number[] = []
+  /** The first engine thread became ready: from then on a dead thread is restarted. */
+  private started = false
   /** Processes (pool children, command groups) the engine thread has alive, to kill if it dies. */
   private children = new Map<number, boolean>()
   /** The host thread's own event-loop delay, reported next to the engine thread's. */
   private readonly hostLag = monitorEventLoopDelay({ resolution: HOST_LAG_RESOLUTION_MS })
 
-  constructor(private readonly options: EngineOptions) {
+  constructor(
+    private readonly options: EngineOptions,
+    /** The data folder's lock, held by this process for its life (engine/store-lock.ts). */
+    readonly lock: StoreLock | null = null,
+  ) {
     this.hostLag.enable()
     this.spawn()
   }
@@ -140,7 +158,7 @@ export class EngineClient implements EngineHandle {
   shutdown(options: { graceMs?: number } = {}): Promise<ShutdownReport> {
     this.shutdownPromise ??= this.call<ShutdownReport>('shutdown', options).finally(() => {
       this.hostLag.disable()
-      return this.worker.terminate()
+      return this.worker.terminate().finally(() => this.lock?.release())
     })
     return this.shutdownPromise
   }
@@ -151,8 +169,10 @@ export class EngineClient implements EngineHandle {
   }
 
   private spawn(): void {
+    // The store is reset at most once, at the first start, never by a restart.
+    const options = this.started ? { ...this.options, resetStore: false } : this.options
     const worker = new Worker(engineThreadEntry, {
-      workerData: { options: this.options } satisfies EngineThreadData,
+      workerData: { options } satisfies EngineThreadData,
       name: 'taskloop-engine',
     })
     this.worker = worker
@@ -166,6 +186,7 @@ export class EngineClient implements EngineHandle {
     worker.on('message', (m: FromEngine) => {
       switch (m.type) {
         case 'ready':
+          this.started = true
           markReady()
           return
         case 'reply': {
@@ -196,12 +217,20 @@ export class EngineClient implements EngineHandle {
           return
       }
     })
-    const died = (why: string) => {
+    const died = (why: string, error?: Error) => {
       if (this.worker !== worker) return
+      if (!this.started) {
+        // The engine could not start at all (its store refused, say): the host's start fails with
+        // that error, as it came (a StoreError keeps its problem); restarting would fail the same way.
+        this.dead ??= new TaskloopError('internal', `the engine thread could not start: ${why}`)
+        this.hostLag.disable()
+        failReady(error ?? this.dead)
+        return
+      }
       failReady(new TaskloopError('internal', `the engine thread stopped: ${why}`))
       this.onDeath(why)
     }
-    worker.on('error', (e) => died(e.message))
+    worker.on('error', (e) => died(e.message, e))
     worker.on('exit', (code) => died(`exit code ${code}`))
   }
 
