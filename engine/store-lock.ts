@@ -17,7 +17,7 @@ import type { Database } from './sqlite'
 export const LOCK_FILE = 'taskloop.lock.db'
 export const OWNER_FILE = 'taskloop.owner.json'
 /** A contended lock is retried this long: two starting at once settle it between them. */
-const ACQUIRE_MS = 1000
+const ACQUIRE_MS = 250
 
 /** Who holds a data folder (taskloop.owner.json). */
 export interface Owner {
