@@ -1,6 +1,6 @@
 // The data folder (task store, lock, logs): private to its user, and the reasons it cannot be
 // used, each with its own exit code so a host can refuse to start in a way scripts can tell apart.
-import { chmodSync, mkdirSync, statSync } from 'node:fs'
+import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs'
 
 /** Why a data folder cannot be used. */
 export type StoreProblem = 'in-use' | 'unreadable' | 'corrupt' | 'newer'
@@ -56,6 +56,18 @@ export function makePrivateFile(file: string): void {
     if ((statSync(file).mode & 0o777) !== PRIVATE_FILE) chmodSync(file, PRIVATE_FILE)
   } catch {
     // not there (yet): created later with PRIVATE_FILE
+  }
+}
+
+/**
+ * Throws when `p` exists but cannot be written (a read-only mount, a file without write permission).
+ * SQLite would open it read-only without a word, and a lock on a read-only file holds nothing.
+ */
+export function assertWritable(p: string): void {
+  try {
+    accessSync(p, constants.W_OK)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
   }
 }
 

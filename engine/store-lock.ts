@@ -9,7 +9,7 @@
 // take a path, not a descriptor).
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileId, makePrivateDir, makePrivateFile, PRIVATE_FILE, sameFile, StoreError } from './data-folder'
+import { assertWritable, fileId, makePrivateDir, makePrivateFile, PRIVATE_FILE, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database } from './sqlite'
@@ -53,8 +53,10 @@ export class StoreLock {
     const file = path.join(dataDir, LOCK_FILE)
     try {
       makePrivateDir(dataDir)
+      assertWritable(dataDir)
+      assertWritable(file)
     } catch (e) {
-      throw new StoreError('unreadable', `cannot create the data folder ${dataDir}: ${message(e)}`)
+      throw new StoreError('unreadable', `cannot use the data folder ${dataDir}: ${message(e)}`)
     }
     const deadline = Date.now() + ACQUIRE_MS
     for (;;) {

@@ -6,7 +6,7 @@ import { renameSync } from 'node:fs'
 import path from 'node:path'
 import { EXECUTORS, TASK_STATES } from '../common/types'
 import type { TaskSnapshot, TaskState } from '../common/types'
-import { fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
+import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
@@ -121,6 +121,11 @@ export class TaskStore {
     const file = path.join(dataDir, DB_FILE)
     let db: Database | null = null
     try {
+      try {
+        assertWritable(file)
+      } catch (e) {
+        throw new StoreError('unreadable', `cannot write the task store ${file}: ${e instanceof Error ? e.message : String(e)}`)
+      }
       db = openDatabase(file)
       // Before the WAL pragma: SQLite gives -wal and -shm the database file's mode.
       for (const f of [file, `${file}-wal`, `${file}-shm`]) makePrivateFile(f)
