@@ -124,6 +124,7 @@ describe('the data folder lock after a crash', () => {
     expect(await api<TaskSnapshot>(second.url, 'GET', `/api/tasks/${running}`)).toMatchObject({ state: 'failed', reason: 'interrupted' })
     // A submission is stored: the next start sees it.
     const { ids: [later] } = await api<{ ids: string[] }>(second.url, 'POST', '/api/tasks', { name: 'later', job: 'sleep', params: { ms: 1 } })
+    await waitFor('the later task to run', async () => (await api<TaskSnapshot>(second.url, 'GET', `/api/tasks/${later}`)).state === 'done')
     second.child.kill('SIGTERM')
     expect(await new Promise((r) => second.child.once('exit', r))).toBe(0)
     await first.reap()
