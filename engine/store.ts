@@ -101,7 +101,7 @@ export class TaskStore {
   /**
    * Opens the store of a data folder (taking its lock unless the host holds it), migrates an older
    * schema, loads what a start needs and sets unreadable rows aside. Throws StoreError: in-use,
-   * unreadable, corrupt or newer; with `reset`, a corrupt or newer store is moved aside instead.
+   * unreadable, corrupt or newer; with `resetStore`, a corrupt or newer store is moved aside instead.
    */
   static open(dataDir: string, options: OpenOptions = {}): Opened {
     const lock = options.heldLock ? null : StoreLock.acquire(dataDir, options.owner ?? 'Taskloop')
@@ -154,7 +154,8 @@ export class TaskStore {
       if (!options.resetStore || (refusal.problem !== 'corrupt' && refusal.problem !== 'newer')) throw refusal
       const aside = moveAside(file)
       const opened = TaskStore.openLocked(dataDir, lock, lockId, { ...options, resetStore: false })
-      opened.notes.unshift(`The task store could not be used (${refusal.message}): it was moved aside as ${aside} and a new one started.`)
+      const why = refusal.problem === 'corrupt' ? 'was corrupt' : 'was written by a newer Taskloop'
+      opened.notes.unshift(`The task store ${file} ${why}: it was moved aside as ${aside} and a new one started.`)
       return opened
     }
   }

@@ -349,7 +349,7 @@ describe('no store, no start', () => {
     expect(oneLine(refused)).toEqual([expect.stringMatching(/^taskloop run: the task store .*taskloop\.db was written by a newer Taskloop \(schema version 7;/)])
     const reset = cli(['run', file, '--data-dir', data, '--reset-store'])
     expect(await reset.exited).toBe(0)
-    expect(reset.stderr()).toMatch(/^Notice: The task store could not be used \(.*\): it was moved aside as .*taskloop\.db\.broken-/)
+    expect(reset.stderr()).toMatch(/^Notice: The task store .*taskloop\.db was written by a newer Taskloop: it was moved aside as .*taskloop\.db\.broken-/)
   })
 
   it('a data folder that cannot be used: exit 11 naming it; --no-store is the only way to run without one', async () => {
