@@ -4,13 +4,14 @@ import { readFileSync, realpathSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
+import { STORE_EXIT_CODES } from '../engine/data-folder'
 import { UsageError } from './args'
 import { run } from './run'
 import { DEFAULT_PORT, serve } from './serve'
 
 export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token-file F | --token T] [--no-auth] [--open] [--shutdown-grace-ms N]
-                 [--jobs DIR] [--data-dir DIR | --no-store] [--on-stop keep|cancel]
+                 [--jobs DIR] [--data-dir DIR [--reset-store] | --no-store] [--on-stop keep|cancel]
                  [--tls-cert F --tls-key F | --insecure-http]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
@@ -33,11 +34,13 @@ export const USAGE = `Usage:
       --data-dir D  task store (SQLite) and log files (default $XDG_DATA_HOME/taskloop, i.e.
                     ~/.local/share/taskloop); on start, pending tasks run again and interrupted ones
                     are marked. One process per folder.
+      --reset-store a corrupt store, or one from a newer Taskloop, is moved aside as
+                    taskloop.db.broken-<time> and a new one started (it is never deleted)
       --no-store    keep tasks in memory only
       --on-stop S   what any stop does with pending tasks: keep (for the next start) or cancel
                     (default: SIGTERM and SIGHUP keep, Ctrl+C and the UI's Quit cancel)
 
-  taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json] [--data-dir DIR | --no-store]
+  taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json] [--data-dir DIR [--reset-store] | --no-store]
                          [--on-stop keep|cancel]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
@@ -48,6 +51,14 @@ export const USAGE = `Usage:
       --on-stop S   keep: a stop leaves pending tasks pending in the run's folder (default cancel:
                     the folder of a run is not started again)
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
+
+  No store, no start: when the data folder's store cannot be used, serve and run print one line
+  naming the folder and the reason, and exit with
+      ${STORE_EXIT_CODES['in-use']}  the folder is in use by another Taskloop (its URL is named when it serves one)
+      ${STORE_EXIT_CODES.unreadable}  the folder or its store cannot be created, opened or written
+      ${STORE_EXIT_CODES.corrupt}  the store is corrupt (--reset-store moves it aside)
+      ${STORE_EXIT_CODES.newer}  the store was written by a newer Taskloop (--reset-store moves it aside)
+  Running without a store is only ever --no-store.
 
   Ctrl+C (SIGINT), SIGTERM, SIGHUP: graceful shutdown; Ctrl+C again forces it. Running tasks are
   cancelled, or with keep stopped as interrupted (onInterrupt "requeue": pending again).

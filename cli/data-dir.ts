@@ -1,7 +1,9 @@
-// Where `taskloop serve` and `taskloop run` keep their task store and log files.
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+// Where `taskloop serve` and `taskloop run` keep their task store and log files, and how they
+// refuse to start when the store cannot be used.
+import { readdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { makePrivateDir, STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
 
 /** $XDG_DATA_HOME/taskloop, or ~/.local/share/taskloop. */
 export function defaultDataHome(): string {
@@ -17,11 +19,22 @@ const KEEP_RUNS = 20
  */
 export function newRunDir(home = defaultDataHome()): string {
   const runs = path.join(home, 'runs')
-  mkdirSync(runs, { recursive: true })
+  makePrivateDir(runs)
   const names = readdirSync(runs).sort()
   for (const old of names.slice(0, Math.max(0, names.length - (KEEP_RUNS - 1)))) {
     rmSync(path.join(runs, old), { recursive: true, force: true })
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   return path.join(runs, `${stamp}-${process.pid}`)
+}
+
+/**
+ * When the engine could not start because of its store: prints one line naming the folder and the
+ * reason, and returns the exit code for that reason (see the usage in cli.ts). Null for any other error.
+ */
+export function storeRefusal(command: 'serve' | 'run', e: unknown): number | null {
+  const refused = StoreError.from(e)
+  if (!refused) return null
+  process.stderr.write(`taskloop ${command}: ${refused.message.replace(/\s*\n\s*/g, ' ')}\n`)
+  return STORE_EXIT_CODES[refused.problem]
 }

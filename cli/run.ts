@@ -6,8 +6,9 @@ import { isFinal, TaskloopError } from '../common/types'
 import type { BatchSnapshot, Counters, TaskSnapshot } from '../common/types'
 import { Mirror } from '../common/mirror'
 import { startEngineThread } from '../engine/thread/client'
+import type { EngineClient } from '../engine/thread/client'
 import { onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
-import { newRunDir } from './data-dir'
+import { newRunDir, storeRefusal } from './data-dir'
 import { lineView, taskLabel, ttyView, visible } from './run-view'
 import type { RunView } from './run-view'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
@@ -30,6 +31,7 @@ export async function run(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
+      'reset-store': { type: 'boolean', default: false },
     },
   })
   // A run's folder is never started again, so a kept task would wait forever: every stop cancels
@@ -50,12 +52,26 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
+  if (values['no-store'] && values['reset-store']) throw new UsageError('--reset-store and --no-store contradict each other')
   const held = holdSignals()
   const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? newRunDir())
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir } : {}) }).catch((e: unknown) => {
+  let engine: EngineClient
+  try {
+    engine = await startEngineThread({
+      jobsDirs,
+      shutdownGraceMs: graceMs,
+      ...(dataDir ? { dataDir, owner: 'taskloop run', resetStore: values['reset-store'] } : {}),
+    })
+  } catch (e) {
     held.release()
+    // No store, no start: running without one is only ever the explicit --no-store.
+    const code = storeRefusal('run', e)
+    if (code !== null) return code
     throw e
-  })
+  }
+  // A store moved aside (--reset-store), rows set aside, orphans ended: said once, before the live view.
+  const { notice } = await engine.snapshot()
+  if (notice) process.stderr.write(`Notice: ${notice}\n`)
   const startedAt = Date.now()
   // With --json, stdout carries only the final report; the live lines go to stderr.
   const view: RunView =

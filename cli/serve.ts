@@ -5,11 +5,12 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startEngineThread } from '../engine/thread/client'
+import type { EngineClient } from '../engine/thread/client'
 import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
-import { defaultDataHome } from './data-dir'
+import { defaultDataHome, storeRefusal } from './data-dir'
 import { startServer } from '../server/server'
 import type { TaskloopServer } from '../server/server'
 import { holdSignals, PENDING_ON_STOP, shutdownOnSignals } from './shutdown-signals'
@@ -71,6 +72,7 @@ export async function serve(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
+      'reset-store': { type: 'boolean', default: false },
     },
   })
   const onStop = onStopOption(values['on-stop'])
@@ -115,19 +117,31 @@ export async function serve(argv: string[]): Promise<number> {
   }
 
   const jobsDirs = (values.jobs ?? []).map((d) => path.resolve(d))
-  const held = holdSignals()
+  if (values['no-store'] && values['reset-store']) throw new UsageError('--reset-store and --no-store contradict each other')
   const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? defaultDataHome())
-  const engine = await startEngineThread({ jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir } : {}) }).catch(
-    (e: unknown) => {
-      held.release()
-      throw e
-    },
-  )
+  const held = holdSignals()
+  let engine: EngineClient
+  try {
+    engine = await startEngineThread({
+      jobsDirs,
+      shutdownGraceMs: graceMs,
+      ...(dataDir ? { dataDir, owner: 'taskloop serve', resetStore: values['reset-store'] } : {}),
+    })
+  } catch (e) {
+    held.release()
+    // No store, no start: running without one is only ever the explicit --no-store.
+    const code = storeRefusal('serve', e)
+    if (code !== null) return code
+    throw e
+  }
   // A blocked or restarted engine is said where the operator looks, not only in the UI.
   engine.onNotice((notice) => void process.stderr.write(`${notice}\n`))
-  // A data folder that cannot be used is no reason not to serve: tasks run, history is not kept, and it is said.
+  // The store opened, yet its log folder may not be writable: tasks run, and it is said.
   const storeError = (await engine.stats()).store?.error
   if (storeError) process.stderr.write(`Warning: ${storeError}\n`)
+  // A store moved aside (--reset-store), rows set aside, orphans ended: one line each start.
+  const { notice } = await engine.snapshot()
+  if (notice) process.stderr.write(`Notice: ${notice}\n`)
   let server: TaskloopServer
   try {
     const options = { engine, host, auth, staticDir: STATIC_DIR, ...(token ? { token } : {}), ...(tls ? { tls } : {}) }
@@ -147,6 +161,8 @@ export async function serve(argv: string[]): Promise<number> {
 
   const uiUrl = auth ? `${server.url}/?token=${server.token}` : `${server.url}/`
   process.stdout.write(`Taskloop UI: ${uiUrl}\n`)
+  // A second `taskloop serve` on this folder names this URL instead of starting.
+  engine.lock?.announce(uiUrl)
 
   const stop = shutdownOnSignals(engine, {
     graceMs,

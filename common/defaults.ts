@@ -29,3 +29,6 @@ export function limitsForCores(cores: number): Limits {
   const n = Math.max(1, cores)
   return { loop: LOOP_LIMIT, thread: n, process: n, command: COMMAND_LIMIT }
 }
+
+/** How often the engine checks that its data folder, database and lock are still the ones it opened. */
+export const STORE_CHECK_MS = 15_000

@@ -288,9 +288,12 @@ export interface HistoryQuery {
   limit?: number
 }
 
-/** overloaded: the pending queue is at its bound (backpressure), try again later. */
-/** `engine-blocked`: a job keeps the engine's event loop busy; the message names it (HTTP 503). */
-export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'engine-blocked' | 'overloaded' | 'internal'
+/**
+ * overloaded: the pending queue is at its bound (backpressure), try again later.
+ * engine-blocked: a job keeps the engine's event loop busy; the message names it (HTTP 503).
+ * unavailable: the task store is gone (its folder deleted, its lock lost): nothing new can be stored.
+ */
+export type ErrorCode = 'invalid' | 'not-found' | 'conflict' | 'shutting-down' | 'engine-blocked' | 'overloaded' | 'unavailable' | 'internal'
 
 /** A refusal the user can read; crosses IPC, HTTP and thread boundaries as `{code, message, path}`. */
 export class TaskloopError extends Error {

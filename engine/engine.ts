@@ -12,6 +12,7 @@ import {
   limitsForCores,
   MAX_PENDING,
   SHUTDOWN_GRACE_MS,
+  STORE_CHECK_MS,
 } from '../common/defaults'
 import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseQuitOptions, parseSubmitSpec, parseTaskId } from '../common/schema'
 import {
@@ -38,11 +39,11 @@ import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
 import { markerScope } from './orphans'
-import { openStore, persistTo, recover, type StoreProblem } from './recovery'
+import { persistTo, recover } from './recovery'
 import { HistoryBound } from './retention'
 import { Scheduler } from './scheduler'
 import { EngineStats } from './stats'
-import type { TaskStore } from './store'
+import { TaskStore } from './store'
 import { planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
@@ -76,8 +77,8 @@ export class Engine implements EngineHandle {
   /** Tasks the shutdown forced (terminated, killed, abandoned). */
   private forced = new Set<string>()
   private readonly store: TaskStore | null
-  private readonly storeError: StoreProblem | null
   private unpersist: (() => void) | null = null
+  private storeCheck: NodeJS.Timeout | null = null
   /** Told to every client in its snapshot: something the user must know about this start. */
   private notice: string | null = null
 
@@ -86,6 +87,12 @@ export class Engine implements EngineHandle {
     this.maxPending = options.maxPending ?? MAX_PENDING
     const batchIntervalMs = options.batchIntervalMs ?? BATCH_INTERVAL_MS
     const keepInMemory = options.keepInMemory ?? KEEP_IN_MEMORY
+    // First: a data folder that cannot be used stops the start here (StoreError), before anything runs.
+    const { resetStore, heldLock, owner } = options
+    const opened = options.dataDir
+      ? TaskStore.open(options.dataDir, { keepFinished: keepInMemory, ...(resetStore ? { resetStore } : {}), ...(heldLock ? { heldLock } : {}), ...(owner ? { owner } : {}) })
+      : null
+    this.store = opened?.store ?? null
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(batchIntervalMs, options.dataDir)
@@ -114,21 +121,24 @@ export class Engine implements EngineHandle {
     })
     this.figures = new EngineStats(this.scheduler, this.executors)
     this.figures.publishTo(this.events, () => this.statsNow())
-    const opened = options.dataDir ? openStore(options.dataDir) : null
-    this.store = opened?.store ?? null
-    this.storeError = opened?.problem ?? null
     this.retention = new HistoryBound({ keepInMemory, scheduler: this.scheduler, logs: this.logs, store: this.store, retention: options.retention })
-    if (this.store) {
-      this.unpersist = persistTo(this.store, this.events)
-      const recovered = recover(this.store, this.scheduler, { keepInMemory, nextSeq: () => ++this.nextSeq, markerScope: scope })
+    if (opened) {
+      const store = opened.store
+      this.unpersist = persistTo(store, this.events)
+      const recovered = recover(store, opened.saved, this.scheduler, { nextSeq: () => ++this.nextSeq, markerScope: scope })
       this.retention.restored(recovered.finished)
-      this.notice = recovered.notice
+      const notes = [...opened.notes, ...(recovered.notice ? [recovered.notice] : [])]
+      this.notice = notes.length > 0 ? notes.join(' ') : null
       this.retention.start()
+      // A folder pulled away is noticed without a submission too (the UI and stats say so).
+      this.storeCheck = setInterval(() => store.check(), options.storeCheckMs ?? STORE_CHECK_MS)
+      this.storeCheck.unref()
     }
   }
 
   async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
     const spec = parseSubmitSpec(input)
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
     const pending = this.scheduler.counters.pending
@@ -193,6 +203,7 @@ export class Engine implements EngineHandle {
       throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
     }
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
     return { id: this.enqueue([this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)]).ids[0]! }
   }
 
@@ -317,6 +328,7 @@ export class Engine implements EngineHandle {
     this.logs.closeAll()
     this.events.flush()
     this.retention.stop()
+    if (this.storeCheck) clearInterval(this.storeCheck)
     this.unpersist?.()
     this.store?.close()
     return {
@@ -364,8 +376,13 @@ export class Engine implements EngineHandle {
   private statsNow(): Stats {
     return this.figures.read({
       shuttingDown: this.shutdownPromise !== null,
-      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : this.storeError,
+      store: this.store ? { file: this.store.file, error: this.store.lastError ?? this.logs.lastError } : null,
     })
+  }
+
+  /** Nothing is acknowledged that cannot be stored: a store pulled away refuses new tasks. */
+  private checkStore(): void {
+    if (this.store?.check()) throw new TaskloopError('unavailable', this.store.lastError!)
   }
 
   private task(id: string): Task {

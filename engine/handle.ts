@@ -2,6 +2,7 @@
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../common/api'
 import type { Limits, OnStop, QuitOptions } from '../common/types'
+import type { FileId } from './data-folder'
 import type { Retention } from './store'
 
 export interface EngineOptions {
@@ -17,8 +18,23 @@ export interface EngineOptions {
   cwd?: string
   /** Event batch interval (default BATCH_INTERVAL_MS, 50 ms). */
   batchIntervalMs?: number
-  /** Folder for the task store (SQLite) and log files; absent: tasks live in memory only. */
+  /**
+   * Folder for the task store (SQLite) and log files; absent: tasks live in memory only. A store
+   * that cannot be used stops the engine's start with a StoreError (engine/data-folder.ts).
+   */
   dataDir?: string
+  /** A corrupt or newer store is moved aside (taskloop.db.broken-<time>) and a new one started. */
+  resetStore?: boolean
+  /** Named to a second Taskloop that finds the data folder in use ("taskloop serve" …). */
+  owner?: string
+  /**
+   * The data folder's lock as the host process took it (engine/store-lock.ts; EngineClient sets it):
+   * the host holds it for its whole life, so an engine thread that dies and restarts never loses it.
+   * Absent: the engine takes the lock itself.
+   */
+  heldLock?: FileId
+  /** How often the engine checks that its data folder is still there (default 15 s; also at each submit). */
+  storeCheckMs?: number
   /** How many finished tasks the store (and memory) keep. */
   retention?: Retention
   /**

@@ -1,5 +1,5 @@
-// The engine and its task store at start: open the store (a folder that cannot be used is
-// reported, not fatal), keep it written as tasks change, end what a killed previous run left
+// The engine and its task store at start (TaskStore.open has opened, migrated and loaded it; a
+// folder that cannot be used stops the start there): keep it written as tasks change, end what a killed previous run left
 // running, and bring its tasks back: history as it was, pending tasks queued again, tasks that
 // were running failed as interrupted (or queued again when their spec says onInterrupt: requeue).
 import path from 'node:path'
@@ -8,21 +8,8 @@ import { watchChildren } from './children'
 import type { EventBatcher } from './events'
 import { killMarked, processStartTime, reapOrphans } from './orphans'
 import type { Scheduler } from './scheduler'
-import { TaskStore } from './store'
+import type { Opened, TaskStore } from './store'
 import { INTERRUPTED_MESSAGE, Task } from './task'
-
-export interface StoreProblem {
-  file: string
-  error: string
-}
-
-export function openStore(dataDir: string): { store: TaskStore; problem: null } | { store: null; problem: StoreProblem } {
-  try {
-    return { store: new TaskStore(dataDir), problem: null }
-  } catch (e) {
-    return { store: null, problem: { file: dataDir, error: `cannot open the task store in ${dataDir}: ${e instanceof Error ? e.message : String(e)}` } }
-  }
-}
 
 /** Writes every event batch to the store and records child process groups; returns the undo. */
 export function persistTo(store: TaskStore, events: EventBatcher): () => void {
@@ -45,8 +32,9 @@ export interface Recovered {
 /** `markerScope`: the run-marker scope of this data folder (engine/orphans.ts), to end what a killed run's commands left. */
 export function recover(
   store: TaskStore,
+  saved: Opened['saved'],
   scheduler: Scheduler,
-  o: { keepInMemory: number; nextSeq(): number; markerScope: string },
+  o: { nextSeq(): number; markerScope: string },
 ): Recovered {
   const finished: Task[] = []
   try {
@@ -55,7 +43,7 @@ export function recover(
     const marked = killMarked((t) => t.startsWith(`${o.markerScope}.`), new Set(groups))
     // Tasks the host blamed for crashing or blocking the last engine thread (engine/blame.ts).
     const dataDir = path.dirname(store.file)
-    restore(store, scheduler, o, finished, readBlame(dataDir))
+    restore(store, saved, scheduler, o, finished, readBlame(dataDir))
     if (!store.lastError) clearBlame(dataDir)
     return { finished, notice: leftoversNotice(reaped, marked) }
   } catch (e) {
@@ -67,12 +55,12 @@ export function recover(
 
 function restore(
   store: TaskStore,
+  { tasks, batches }: Opened['saved'],
   scheduler: Scheduler,
-  o: { keepInMemory: number; nextSeq(): number },
+  o: { nextSeq(): number },
   finished: Task[],
   blame: Blame[],
 ): void {
-  const { tasks, batches } = store.load(o.keepInMemory)
   const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
   for (const b of batches) scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
   const changed: Task[] = []

@@ -1,77 +1,58 @@
-// The task store: every task's latest snapshot in SQLite (libsql, prebuilt N-API: no rebuild for
-// Electron), WAL mode, written in one transaction per event batch. Submissions are written before
-// they are acknowledged, so an acknowledged task survives a kill -9.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
-import { createRequire } from 'node:module'
+// The task store: every task's latest snapshot in SQLite (libsql), WAL mode, written in one
+// transaction per event batch. Submissions are written before they are acknowledged, so an
+// acknowledged task survives a kill -9. A store that cannot be opened stops the start (StoreError);
+// one pulled away while running (folder deleted, lock lost) stops the writes and the submissions.
+import { renameSync } from 'node:fs'
 import path from 'node:path'
+import { EXECUTORS, TASK_STATES } from '../common/types'
 import type { TaskSnapshot, TaskState } from '../common/types'
+import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
+import type { FileId } from './data-folder'
+import { openDatabase, sqliteCode } from './sqlite'
+import type { Database, Statement } from './sqlite'
+import { checkLock, StoreLock } from './store-lock'
 
-// Not named `require`: the bundler declares its own in ESM chunks.
-const loadCjs = createRequire(import.meta.url)
-
-interface Statement {
-  run(...args: unknown[]): unknown
-  all(...args: unknown[]): Record<string, unknown>[]
-  get(...args: unknown[]): Record<string, unknown> | undefined
-}
-interface Database {
-  exec(sql: string): void
-  pragma(sql: string): unknown
-  prepare(sql: string): Statement
-  transaction<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void
-  close(): void
-}
-
-/** libsql's loader can fail when two threads load it at the same instant; one retry settles it. */
-function openDatabase(file: string): Database {
-  let Ctor: new (file: string) => Database
-  try {
-    Ctor = loadCjs('libsql')
-  } catch {
-    Ctor = loadCjs('libsql')
-  }
-  return new Ctor(file)
-}
+export const DB_FILE = 'taskloop.db'
 
 /**
- * One Taskloop per data folder: two would both requeue the same pending tasks. The lock file
- * holds the owner's pid; a lock whose owner is gone (killed) is taken over.
+ * The schema, one step per version (PRAGMA user_version). Stores written before versions were
+ * recorded are at 0 with the tables of step 1 already there: IF NOT EXISTS makes that step a no-op.
  */
-function lock(file: string): void {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, 'wx')
-      writeSync(fd, String(process.pid))
-      closeSync(fd)
-      return
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    }
-    const owner = Number(readFileSync(file, 'utf8').trim())
-    // Our own pid: an engine thread of this process that died without closing.
-    if (owner > 0 && owner !== process.pid && isAlive(owner)) {
-      throw new Error(`the data folder ${path.dirname(file)} is in use by another Taskloop (pid ${owner})`)
-    }
-    rmSync(file, { force: true })
-  }
-  throw new Error(`cannot lock ${file}`)
+const MIGRATIONS: string[] = [
+  // → 1
+  `CREATE TABLE IF NOT EXISTS tasks (
+     id TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     ended_at INTEGER,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at);
+   CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, ended_at);
+   CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS children (pid INTEGER PRIMARY KEY, grp INTEGER NOT NULL, start_time TEXT);`,
+  // → 2: rows recovery cannot read are moved here, kept for a look, never run.
+  `CREATE TABLE IF NOT EXISTS broken_tasks (id TEXT PRIMARY KEY, data, error TEXT NOT NULL, set_aside_at INTEGER NOT NULL);`,
+]
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export interface OpenOptions {
+  /** Finished tasks to load (the newest); unfinished ones are always loaded. */
+  keepFinished?: number
+  /** The lock the host process holds on the folder (engine/store-lock.ts); without it the store takes the lock itself. */
+  heldLock?: FileId
+  /** Named to a second Taskloop that finds the folder in use (when the store takes the lock itself). */
+  owner?: string
+  /** A corrupt or newer store is moved aside as taskloop.db.broken-<time> and a new one started. */
+  resetStore?: boolean
 }
 
-function unlock(file: string): void {
-  try {
-    if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true })
-  } catch {
-    // already gone
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
+export interface Opened {
+  store: TaskStore
+  /** What a start needs, oldest first: every unfinished task and the newest finished ones; the batches. */
+  saved: { tasks: TaskSnapshot[]; batches: BatchRecord[] }
+  /** Said to the user at start: a store moved aside, rows set aside. */
+  notes: string[]
 }
 
 export interface Retention {
@@ -94,7 +75,8 @@ export class TaskStore {
   readonly file: string
   /** The last write error, shown to the user; tasks keep running without the store. */
   lastError: string | null = null
-  private readonly db: Database
+  /** Why the store is gone (its folder deleted or replaced, its lock lost): nothing is written any more. */
+  lost: string | null = null
   private readonly upsert: Statement
   /**
    * Tasks claimed (markStarted) whose stored row says running while they are still pending in
@@ -102,45 +84,109 @@ export class TaskStore {
    * them as pending again, or a crash would run them twice.
    */
   private readonly claimed = new Map<string, number>()
+  /** The folder and the database file as opened: another file at the same path means ours is gone. */
+  private readonly dirId: FileId
+  private readonly dbId: FileId
 
-  private readonly lockFile: string
-
-  constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
-    this.file = path.join(dataDir, 'taskloop.db')
-    this.lockFile = path.join(dataDir, 'taskloop.lock')
-    lock(this.lockFile)
-    try {
-      this.db = openDatabase(this.file)
-    } catch (e) {
-      unlock(this.lockFile)
-      throw e
-    }
-    this.db.pragma('journal_mode = WAL')
-    // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
-    this.db.pragma('synchronous = NORMAL')
-    this.db.pragma('busy_timeout = 2000')
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS tasks (
-        id TEXT PRIMARY KEY,
-        created_at INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        ended_at INTEGER,
-        data TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at);
-      CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, ended_at);
-      CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS children (pid INTEGER PRIMARY KEY, grp INTEGER NOT NULL, start_time TEXT);
-    `)
+  private constructor(
+    readonly dataDir: string,
+    private readonly db: Database,
+    /** Taken by the store itself (in-process engine); null when the host holds it. */
+    private readonly lock: StoreLock | null,
+    private readonly lockId: FileId,
+  ) {
+    this.file = path.join(dataDir, DB_FILE)
+    this.dirId = fileId(dataDir)!
+    this.dbId = fileId(this.file)!
     this.upsert = this.db.prepare(
       `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
     )
   }
 
+  /**
+   * Opens the store of a data folder (taking its lock unless the host holds it), migrates an older
+   * schema, loads what a start needs and sets unreadable rows aside. Throws StoreError: in-use,
+   * unreadable, corrupt or newer; with `resetStore`, a corrupt or newer store is moved aside instead.
+   */
+  static open(dataDir: string, options: OpenOptions = {}): Opened {
+    const lock = options.heldLock ? null : StoreLock.acquire(dataDir, options.owner ?? 'Taskloop')
+    try {
+      const lockId = options.heldLock ?? lock!.id
+      // The host took the lock before this engine thread started: the folder must still be that one.
+      const lost = checkLock(dataDir, lockId)
+      if (lost) throw new StoreError('unreadable', lost)
+      return TaskStore.openLocked(dataDir, lock, lockId, options)
+    } catch (e) {
+      lock?.release()
+      throw e
+    }
+  }
+
+  private static openLocked(dataDir: string, lock: StoreLock | null, lockId: FileId, options: OpenOptions): Opened {
+    const file = path.join(dataDir, DB_FILE)
+    let db: Database | null = null
+    try {
+      try {
+        assertWritable(file)
+      } catch (e) {
+        throw new StoreError('unreadable', `cannot write the task store ${file}: ${e instanceof Error ? e.message : String(e)}`)
+      }
+      db = openDatabase(file)
+      // Before the WAL pragma: SQLite gives -wal and -shm the database file's mode.
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) makePrivateFile(f)
+      db.pragma('busy_timeout = 2000')
+      const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0)
+      if (version > SCHEMA_VERSION) {
+        throw new StoreError(
+          'newer',
+          `the task store ${file} was written by a newer Taskloop (schema version ${version}; this one knows up to ${SCHEMA_VERSION}); run that version, or move the store aside with --reset-store`,
+        )
+      }
+      db.pragma('journal_mode = WAL')
+      // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
+      db.pragma('synchronous = NORMAL')
+      migrate(db, version)
+      const store = new TaskStore(dataDir, db, lock, lockId)
+      const { saved, notes } = store.load(options.keepFinished)
+      return { store, saved, notes }
+    } catch (e) {
+      try {
+        db?.close()
+      } catch {
+        // not open
+      }
+      const refusal = e instanceof StoreError ? e : openError(e, file)
+      if (!options.resetStore || (refusal.problem !== 'corrupt' && refusal.problem !== 'newer')) throw refusal
+      const aside = moveAside(file)
+      const opened = TaskStore.openLocked(dataDir, lock, lockId, { ...options, resetStore: false })
+      const why = refusal.problem === 'corrupt' ? 'was corrupt' : 'was written by a newer Taskloop'
+      opened.notes.unshift(`The task store ${file} ${why}: it was moved aside as ${aside} and a new one started.`)
+      return opened
+    }
+  }
+
+  /**
+   * Null while the folder, the database and the lock are the ones opened; else why not, and from
+   * then on nothing is written (the engine refuses new tasks). Cheap: three stat calls.
+   */
+  check(): string | null {
+    if (this.lost) return this.lost
+    const reason = !sameFile(fileId(this.dataDir), this.dirId)
+      ? `the data folder ${this.dataDir} was deleted or replaced`
+      : !sameFile(fileId(this.file), this.dbId)
+        ? `the task store ${this.file} was deleted or replaced`
+        : checkLock(this.dataDir, this.lockId)
+    if (reason) {
+      this.lost = reason
+      this.lastError = `${reason} while Taskloop was running: tasks are no longer saved and new ones are refused; restart Taskloop`
+    }
+    return reason
+  }
+
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
   save(tasks: TaskSnapshot[]): boolean {
+    if (this.lost) return false
     if (tasks.length === 0) return true
     try {
       this.db.exec('BEGIN')
@@ -164,6 +210,8 @@ export class TaskStore {
         // no transaction left to roll back
       }
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
+      // A write error may mean the folder is gone: then say that instead.
+      this.check()
       return false
     }
   }
@@ -203,6 +251,7 @@ export class TaskStore {
   }
 
   private write(fn: () => void): void {
+    if (this.lost) return
     try {
       fn()
     } catch (e) {
@@ -212,25 +261,60 @@ export class TaskStore {
 
   /**
    * What a start needs, oldest first: every unfinished task, and the newest `keepFinished` finished
-   * ones (older history stays in the store, see history()). Plus the batches.
+   * ones (older history stays in the store, see history()). Plus the batches. A row that does not
+   * read as a task is moved to broken_tasks (never run) and named in a note: it does not stop the rest.
    */
-  load(keepFinished = Number.MAX_SAFE_INTEGER): { tasks: TaskSnapshot[]; batches: BatchRecord[] } {
+  private load(keepFinished = Number.MAX_SAFE_INTEGER): { saved: Opened['saved']; notes: string[] } {
     const marks = FINAL.map(() => '?').join(',')
-    const tasks = this.db
+    const rows = this.db
       .prepare(
-        `SELECT data FROM (
-           SELECT data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
+        `SELECT id, data FROM (
+           SELECT id, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
            UNION ALL
-           SELECT * FROM (SELECT data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
+           SELECT * FROM (SELECT id, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
          ) ORDER BY created_at, rowid`,
       )
       .all(...FINAL, ...FINAL, keepFinished)
-      .map((r) => JSON.parse(String(r.data)) as TaskSnapshot)
-    const batches = this.db
-      .prepare('SELECT data FROM batches')
-      .all()
-      .map((r) => JSON.parse(String(r.data)) as BatchRecord)
-    return { tasks, batches }
+    const tasks: TaskSnapshot[] = []
+    const broken: { id: string; error: string }[] = []
+    for (const r of rows) {
+      const read = readTask(r)
+      if (typeof read === 'string') broken.push({ id: String(r.id), error: read })
+      else tasks.push(read)
+    }
+    const batches: BatchRecord[] = []
+    for (const r of this.db.prepare('SELECT data FROM batches').all()) {
+      // A batch that does not read only loses its name and limits: its tasks still run.
+      const b = parseJson(r.data) as BatchRecord | undefined
+      if (b && typeof b.id === 'string') batches.push(b)
+    }
+    const notes: string[] = []
+    if (broken.length > 0) {
+      this.setAside(broken)
+      const shown = broken.slice(0, 10).map((b) => b.id)
+      notes.push(
+        `${broken.length} task${broken.length === 1 ? '' : 's'} in ${this.file} could not be read and ${broken.length === 1 ? 'was' : 'were'} set aside, not run: ` +
+          `${shown.join(', ')}${broken.length > shown.length ? ` and ${broken.length - shown.length} more` : ''} (kept in its broken_tasks table).`,
+      )
+    }
+    return { saved: { tasks, batches }, notes }
+  }
+
+  /** Moves rows out of the tasks table in one transaction, with why they could not be read. */
+  private setAside(broken: { id: string; error: string }[]): void {
+    const move = this.db.prepare(
+      'INSERT OR REPLACE INTO broken_tasks (id, data, error, set_aside_at) SELECT id, data, ?, ? FROM tasks WHERE id = ?',
+    )
+    const del = this.db.prepare('DELETE FROM tasks WHERE id = ?')
+    const now = Date.now()
+    this.write(() =>
+      this.db.transaction((list: { id: string; error: string }[]) => {
+        for (const b of list) {
+          move.run(b.error, now, b.id)
+          del.run(b.id)
+        }
+      })(broken),
+    )
   }
 
   /** A page of history, newest first (submission order): tasks submitted before the task `before`, optionally in one state. */
@@ -247,9 +331,13 @@ export class TaskStore {
       args.push(query.before)
     }
     return this.db
-      .prepare(`SELECT data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
+      .prepare(`SELECT id, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
       .all(...args, query.limit)
-      .map((r) => JSON.parse(String(r.data)) as TaskSnapshot)
+      .flatMap((r) => {
+        // Set aside at the next start when it is loaded; until then, a page skips it.
+        const read = readTask(r)
+        return typeof read === 'string' ? [] : [read]
+      })
   }
 
   /** Deletes finished tasks beyond the retention; returns their ids so memory can drop them too. */
@@ -283,6 +371,66 @@ export class TaskStore {
     } catch {
       // already closed
     }
-    unlock(this.lockFile)
+    this.lock?.release()
   }
+}
+
+function migrate(db: Database, from: number): void {
+  if (from >= SCHEMA_VERSION) return
+  // All steps or none: a failed migration leaves the store as it was, at its old version.
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    db.exec('COMMIT')
+  } catch (e) {
+    db.exec('ROLLBACK')
+    throw e
+  }
+}
+
+/** What stopped SQLite from opening or reading the store, as a StoreError. */
+function openError(e: unknown, file: string): StoreError {
+  const detail = e instanceof Error ? e.message : String(e)
+  const code = sqliteCode(e)
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StoreError('corrupt', `the task store ${file} is corrupt (${detail}); --reset-store moves it aside and starts a new one`)
+  }
+  return new StoreError('unreadable', `cannot open the task store ${file}: ${detail}`)
+}
+
+/** Renames the database and its WAL files to taskloop.db.broken-<time>[-wal|-shm] (kept together, still openable). */
+function moveAside(file: string): string {
+  const aside = `${file}.broken-${new Date().toISOString().replace(/:/g, '-')}`
+  for (const suffix of ['-wal', '-shm', '']) {
+    try {
+      renameSync(file + suffix, aside + suffix)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new StoreError('unreadable', `cannot move ${file + suffix} aside: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    }
+  }
+  return aside
+}
+
+const parseJson = (data: unknown): unknown => {
+  try {
+    return JSON.parse(String(data))
+  } catch {
+    return undefined
+  }
+}
+
+/** A stored row as a task snapshot, or why it is not one. */
+function readTask(row: Record<string, unknown>): TaskSnapshot | string {
+  const t = parseJson(row.data) as Partial<TaskSnapshot> | undefined
+  if (t === undefined) return 'not valid JSON'
+  if (!t || typeof t !== 'object') return 'not an object'
+  if (t.id !== row.id) return 'its id does not match its row'
+  if (!t.spec || typeof t.spec !== 'object') return 'no spec'
+  if (!(TASK_STATES as readonly unknown[]).includes(t.state)) return `unknown state ${JSON.stringify(t.state)}`
+  if (!(EXECUTORS as readonly unknown[]).includes(t.executor)) return `unknown executor ${JSON.stringify(t.executor)}`
+  if (typeof t.createdAt !== 'number') return 'no creation time'
+  return t as TaskSnapshot
 }

@@ -1,10 +1,11 @@
 // Each task's log: a bounded in-memory tail plus live subscribers, and (with a data folder) a file
 // per task that keeps the head and the tail when the output is too big to keep whole.
 // Lines reach subscribers coalesced per event interval, so a flooding job cannot flood a client.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import type { LogLine } from '../common/types'
 import { capLine } from './executors/lines'
+import { makePrivateDir, PRIVATE_FILE } from './data-folder'
 
 const MAX_LINES = 2000
 /** Bytes of a task's output written to its file as they come; beyond that only the tail is kept. */
@@ -28,7 +29,7 @@ class LogFile {
   private tail: string[] = []
 
   constructor(readonly file: string) {
-    this.fd = openSync(file, 'a')
+    this.fd = openSync(file, 'a', PRIVATE_FILE)
   }
 
   write(l: LogLine): void {
@@ -73,7 +74,7 @@ export class TaskLogs {
     this.dir = dataDir ? path.join(dataDir, 'logs') : null
     if (this.dir) {
       try {
-        mkdirSync(this.dir, { recursive: true })
+        makePrivateDir(this.dir)
       } catch (e) {
         this.lastError = `cannot create ${this.dir}: ${e instanceof Error ? e.message : String(e)}`
       }

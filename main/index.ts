@@ -4,6 +4,7 @@ import path from 'node:path'
 import { app, BrowserWindow, dialog, protocol, session } from 'electron'
 import type { Input } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
+import { STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
 import { startEngineThread } from '../engine/thread/client'
 import { readSettings } from './settings'
 import type { OnStop } from '../common/types'
@@ -130,11 +131,19 @@ async function main(): Promise<void> {
 
   const settings = readSettings(path.join(app.getPath('userData'), 'settings.json'))
   if (settings.problem) console.error(`Taskloop settings: ${settings.problem}`)
+  // Same switches as `taskloop serve`: the only way to run without a store, and the way past a broken one.
+  const noStore = process.argv.includes('--no-store')
   engine = await startEngineThread({
     shutdownGraceMs: SHUTDOWN_GRACE_MS,
     jobsDirs: settings.jobsDirs,
-    // TASKLOOP_DATA_DIR lets tests and side-by-side runs keep their own task store.
-    dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
+    ...(noStore
+      ? {}
+      : {
+          // TASKLOOP_DATA_DIR lets tests and side-by-side runs keep their own task store.
+          dataDir: process.env['TASKLOOP_DATA_DIR'] || path.join(app.getPath('userData'), 'tasks'),
+          owner: 'the Taskloop app',
+          resetStore: process.argv.includes('--reset-store'),
+        }),
   })
   engine.onQuitRequested((options) => {
     quitPending = options.pending ?? 'cancel'
@@ -144,6 +153,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  // No store, no start: one line naming the folder and the reason, and the same exit code as the CLI's.
+  const refused = StoreError.from(e)
+  if (refused) {
+    console.error(`taskloop: ${refused.message}`)
+    dialog.showErrorBox('Taskloop could not open its task store', refused.message)
+    app.exit(STORE_EXIT_CODES[refused.problem])
+    return
+  }
   dialog.showErrorBox('Taskloop could not start', e instanceof Error ? (e.stack ?? e.message) : String(e))
   app.exit(1)
 })

@@ -16,6 +16,8 @@ const STATUS_OF: Record<string, number> = {
   'engine-blocked': 503,
   // The pending queue is full (backpressure): the client may try again shortly.
   overloaded: 429,
+  // The task store is gone: nothing can be acknowledged that would not be kept.
+  unavailable: 503,
   internal: 500,
 }
 

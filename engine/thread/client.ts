@@ -16,6 +16,7 @@ import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
 import { killMarked } from '../orphans'
+import { StoreLock } from '../store-lock'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 import { addBlame, type Blame } from '../blame'
 import { createShared, SharedReader, type BoardEntry } from './shared'
@@ -45,9 +46,20 @@ interface Pending {
   reject(e: unknown): void
 }
 
+/**
+ * Starts the engine on its own thread. With a data folder, this (host) process takes the folder's
+ * lock first and holds it until shutdown. Rejects when the engine cannot start, with a StoreError
+ * (engine/data-folder.ts) when the store is the reason.
+ */
 export async function startEngineThread(options: EngineOptions = {}): Promise<EngineClient> {
-  const client = new EngineClient(options)
-  await client.ready
+  const lock = options.dataDir ? StoreLock.acquire(options.dataDir, options.owner ?? 'Taskloop') : null
+  const client = new EngineClient(lock ? { ...options, heldLock: lock.id } : options, lock)
+  try {
+    await client.ready
+  } catch (e) {
+    lock?.release()
+    throw e
+  }
   return client
 }
 
@@ -71,6 +83,8 @@ export class EngineClient implements EngineHandle {
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private deaths: number[] = []
+  /** The first engine thread became ready: from then on a dead thread is restarted. */
+  private started = false
   /** Processes (pool children, command groups) the engine thread has alive, to kill if it dies. */
   private children = new Map<number, { group: boolean; marker: string | undefined }>()
   /** The host thread's own event-loop delay, reported next to the engine thread's. */
@@ -88,7 +102,11 @@ export class EngineClient implements EngineHandle {
   /** Seq and counters of the last event, for notices sent between batches. */
   private last: { seq: number; counters: Counters } | null = null
 
-  constructor(private readonly options: EngineOptions) {
+  constructor(
+    private readonly options: EngineOptions,
+    /** The data folder's lock, held by this process for its life (engine/store-lock.ts). */
+    readonly lock: StoreLock | null = null,
+  ) {
     this.hostLag.enable()
     this.blockedAfterMs = options.blockedAfterMs ?? DEFAULT_BLOCKED_AFTER_MS
     this.watchdog = setInterval(() => this.watch(), Math.max(20, Math.min(250, this.blockedAfterMs / 4)))
@@ -179,6 +197,7 @@ export class EngineClient implements EngineHandle {
     this.killChildren()
     // Stored for the next start: a task that blocked the engine at shutdown must not block the next one.
     if (blocked) this.record(this.blame(blocked, 'shutdown'))
+    this.lock?.release()
     const stuck = blocked?.tasks.map((t) => t.taskId) ?? []
     if (report) return report
     if (failure) throw failure
@@ -192,8 +211,10 @@ export class EngineClient implements EngineHandle {
 
   private spawn(): void {
     const shared = createShared()
+    // The store is reset at most once, at the first start, never by a restart.
+    const options = this.started ? { ...this.options, resetStore: false } : this.options
     const worker = new Worker(engineThreadEntry, {
-      workerData: { options: this.options, shared } satisfies EngineThreadData,
+      workerData: { options, shared } satisfies EngineThreadData,
       name: 'taskloop-engine',
     })
     this.worker = worker
@@ -212,6 +233,7 @@ export class EngineClient implements EngineHandle {
         case 'ready':
           this.beat = { value: this.shared.heartbeat(), at: Date.now() }
           this.watching = true
+          this.started = true
           markReady()
           return
         case 'reply': {
@@ -246,12 +268,20 @@ export class EngineClient implements EngineHandle {
           return
       }
     })
-    const died = (why: string) => {
+    const died = (why: string, error?: Error) => {
       if (this.worker !== worker) return
+      if (!this.started) {
+        // The engine could not start at all (its store refused, say): the host's start fails with
+        // that error, as it came (a StoreError keeps its problem); restarting would fail the same way.
+        this.dead ??= new TaskloopError('internal', `the engine thread could not start: ${why}`)
+        this.hostLag.disable()
+        failReady(error ?? this.dead)
+        return
+      }
       failReady(new TaskloopError('internal', `the engine thread stopped: ${why}`))
       this.onDeath(why)
     }
-    worker.on('error', (e) => died(e.message))
+    worker.on('error', (e) => died(e.message, e))
     worker.on('exit', (code) => died(`exit code ${code}`))
   }
 

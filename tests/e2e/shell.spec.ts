@@ -5,7 +5,7 @@
 // real Electron where its binary exists.
 import { expect, test } from '@playwright/test'
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { INVOKE, PUSH, type IpcResult } from '../../common/ipc'
@@ -275,5 +275,33 @@ test.describe('main process', () => {
     const r = await shell.invoke(INVOKE.quit)
     expect(r.ok).toBe(true)
     expect(await shell.exited).toBe(0)
+  })
+})
+
+test.describe('main process with a store it cannot use', () => {
+  test('no store, no start: an error dialog naming the folder and why, exit 12, the corrupt file kept', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-shell-corrupt-'))
+    const garbage = Buffer.from('not a database; '.repeat(300))
+    writeFileSync(path.join(dataDir, 'taskloop.db'), garbage)
+    const shell = new Shell(
+      fork('out/main/index.js', [], {
+        cwd: root,
+        execArgv: ['--import', './tests/e2e/fake-electron/register.mjs'],
+        env: { ...process.env, TASKLOOP_DATA_DIR: dataDir },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      }),
+    )
+    try {
+      const { error } = await shell.next((r): r is { error: string } => 'error' in r)
+      expect(error).toBe(
+        `Taskloop could not open its task store: the task store ${dataDir}/taskloop.db is corrupt (file is not a database); --reset-store moves it aside and starts a new one`,
+      )
+      expect(await shell.exited).toBe(12)
+      expect(shell.reports.some((r) => 'window' in r)).toBe(false)
+      expect(readFileSync(path.join(dataDir, 'taskloop.db')).equals(garbage)).toBe(true)
+    } finally {
+      if (shell.child.exitCode === null) shell.child.kill('SIGKILL')
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })

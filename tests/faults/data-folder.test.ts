@@ -1,10 +1,14 @@
-// A full or read-only data folder: the error is reported, tasks keep running, nothing crashes.
-// Uses a real tmpfs mount (needs root, as on our machines and CI); elsewhere it skips saying why.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+// A full data folder: the error is reported, tasks keep running, nothing crashes. A read-only one:
+// Taskloop refuses to start, saying why. These use a real tmpfs mount (needs root, as on our
+// machines and CI); elsewhere they skip saying why. The data folder deleted under a running
+// `taskloop serve`: nothing more is acknowledged, and stats say why.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { Engine } from '../../engine/engine'
+import type { Stats } from '../../common/types'
 import { useEngines, waitFinal, waitFor } from '../helpers/engine'
 
 function tryMount(): string | null {
@@ -56,7 +60,7 @@ describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
     await waitFor('writes to work again', async () => (await engine.stats()).store?.error === null)
   })
 
-  it('a read-only data folder with history in it: reported, history readable, tasks keep running', async () => {
+  it('a read-only data folder with history in it: refused at start, naming the folder; the history is left as it was', async () => {
     mounted = tryMount()!
     const dataDir = path.join(mounted, 'data')
     const first = newEngine({ dataDir })
@@ -67,21 +71,63 @@ describe.skipIf(!canMount)('data folder faults (real tmpfs)', () => {
     execFileSync('mount', ['--bind', dataDir, readOnly])
     execFileSync('mount', ['-o', 'remount,bind,ro', readOnly])
     roMounts.push(readOnly)
-    const engine = newEngine({ dataDir: readOnly })
-    expect((await engine.list()).length === 3 || (await engine.stats()).store?.error).toBeTruthy()
-    const { ids } = await engine.submit(work(10))
-    expect((await waitFinal(engine, ids)).every((t) => t.state === 'done')).toBe(true)
-    expect(await waitFor('the store error', async () => (await engine.stats()).store?.error)).toMatch(/read-?only|cannot open/i)
+    expect(() => new Engine({ dataDir: readOnly })).toThrow(expect.objectContaining({ problem: 'unreadable', message: `cannot use the data folder ${readOnly}: EROFS: read-only file system, access '${readOnly}'` }))
+    const again = new Engine({ dataDir })
+    expect(await again.list()).toHaveLength(3)
+    await again.shutdown()
   })
 
-  it('a data folder that cannot be opened at all: the engine runs without history and says why', async () => {
+  it('a data folder that cannot be created at all: refused at start, naming it and why', async () => {
     mounted = tryMount()!
     const readOnly = mkdtempSync(path.join(os.tmpdir(), 'taskloop-ro-'))
     execFileSync('mount', ['--bind', mounted, readOnly])
     execFileSync('mount', ['-o', 'remount,bind,ro', readOnly])
     roMounts.push(readOnly)
-    const engine = newEngine({ dataDir: path.join(readOnly, 'data') })
-    expect((await engine.stats()).store?.error).toMatch(/^cannot open the task store in .*: /)
-    expect((await waitFinal(engine, (await engine.submit(work(2))).ids)).map((t) => t.state)).toEqual(['done', 'done'])
+    const dataDir = path.join(readOnly, 'data')
+    expect(() => new Engine({ dataDir })).toThrow(
+      expect.objectContaining({ problem: 'unreadable', message: expect.stringMatching(new RegExp(`^cannot use the data folder ${dataDir}: `)) }),
+    )
+  })
+})
+
+const root = path.resolve(import.meta.dirname, '../..')
+const servers: ChildProcess[] = []
+afterEach(() => {
+  for (const c of servers.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
+})
+
+describe('the data folder deleted under a running taskloop serve', () => {
+  it('the next submission is refused (503, unavailable) and stats say why; nothing is acknowledged that cannot be stored', async () => {
+    const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'taskloop-pulled-')), 'data')
+    const child = spawn(
+      process.execPath,
+      ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    servers.push(child)
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d))
+    child.stderr!.on('data', (d: Buffer) => (out += d))
+    const url = await waitFor('the URL line', async () => /Taskloop UI: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], 30_000)
+    const submit = () =>
+      fetch(`${url}/api/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ job: 'sleep', params: { ms: 1 } }) })
+    expect((await submit()).status).toBe(201)
+
+    rmSync(dataDir, { recursive: true, force: true })
+    const started = Date.now()
+    const refused = await submit()
+    expect(refused.status).toBe(503)
+    const body = (await refused.json()) as { code: string; error: string }
+    expect(body).toEqual({
+      code: 'unavailable',
+      error: `the data folder ${dataDir} was deleted or replaced while Taskloop was running: tasks are no longer saved and new ones are refused; restart Taskloop`,
+    })
+    expect(Date.now() - started).toBeLessThan(60_000)
+    const stats = (await (await fetch(`${url}/api/stats`)).json()) as Stats
+    expect(stats.store).toEqual({ file: path.join(dataDir, 'taskloop.db'), error: body.error })
+    // Nothing recreated the folder behind the user's back.
+    expect(existsSync(dataDir)).toBe(false)
+    child.kill('SIGTERM')
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0)
   })
 })

@@ -1,7 +1,7 @@
 // The real `taskloop` CLI as a child process: exit codes, the live lines, Ctrl+C with no orphan left.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -10,6 +10,7 @@ import { emptyCounters } from '../../../common/types'
 import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../../common/types'
 import { ttyView } from '../../../cli/run-view'
 import { quietly } from '../../../scripts/lib.mjs'
+import { openDatabase } from '../../../engine/sqlite'
 import { connectEvents, waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -391,6 +392,88 @@ describe('the shutdown grace flag', () => {
     expect(both.stderr()).toContain('give --shutdown-grace-ms only')
     expect(await bad.exited).toBe(2)
     expect(bad.stderr()).toContain('--shutdown-grace-ms expects an integer from 0 to 600000, got "1.5"')
+  })
+})
+
+describe('no store, no start', () => {
+  const oneLine = (c: Cli) => c.stderr().trimEnd().split('\n')
+
+  it('a folder held by a live taskloop serve: serve and run exit 10 naming the folder and its URL', async () => {
+    const data = await mkdtemp(path.join(dir, 'held-'))
+    const first = cli(['serve', '--port', '0', '--token', 'the-first-servers-token', '--data-dir', data])
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(first.stdout()), 20_000)
+    const second = cli(['serve', '--port', '0', '--data-dir', data])
+    expect(await second.exited).toBe(10)
+    expect(oneLine(second)).toEqual([
+      `taskloop serve: the data folder ${data} is in use by another Taskloop (taskloop serve, pid ${first.child.pid}) serving ${line[1]}`,
+    ])
+    expect(second.stdout()).toBe('')
+    const run = cli(['run', await specFile('held.json', { job: 'sleep', params: { ms: 1 } }), '--data-dir', data])
+    expect(await run.exited).toBe(10)
+    expect(oneLine(run)).toEqual([expect.stringMatching(/^taskloop run: the data folder .* is in use by another Taskloop \(taskloop serve, pid \d+\) serving http/)])
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  })
+
+  it('a corrupt store: exit 12 and the file kept; --reset-store moves it aside, says so and serves', async () => {
+    const data = await mkdtemp(path.join(dir, 'corrupt-'))
+    const garbage = 'not a database at all; '.repeat(300)
+    await writeFile(path.join(data, 'taskloop.db'), garbage)
+    const refused = cli(['serve', '--port', '0', '--data-dir', data])
+    expect(await refused.exited).toBe(12)
+    expect(oneLine(refused)).toEqual([
+      `taskloop serve: the task store ${data}/taskloop.db is corrupt (file is not a database); --reset-store moves it aside and starts a new one`,
+    ])
+    expect(await readFile(path.join(data, 'taskloop.db'), 'utf8')).toBe(garbage)
+
+    const reset = cli(['serve', '--port', '0', '--data-dir', data, '--reset-store'])
+    await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(reset.stdout()), 20_000)
+    const aside = (await readdir(data)).filter((f) => f.startsWith('taskloop.db.broken-'))
+    expect(aside).toHaveLength(1)
+    expect(await readFile(path.join(data, aside[0]!), 'utf8')).toBe(garbage)
+    expect(reset.stderr()).toContain(`it was moved aside as ${path.join(data, aside[0]!)} and a new one started.`)
+    reset.child.kill('SIGTERM')
+    expect(await reset.exited).toBe(0)
+  })
+
+  it('a store from a newer Taskloop: run exits 13; --reset-store runs on a new store', async () => {
+    const data = await mkdtemp(path.join(dir, 'newer-'))
+    const file = await specFile('newer.json', { job: 'sleep', params: { ms: 1 } })
+    expect(await cli(['run', file, '--data-dir', data]).exited).toBe(0)
+    const db = openDatabase(path.join(data, 'taskloop.db'))
+    db.exec('PRAGMA user_version = 7; PRAGMA wal_checkpoint(TRUNCATE);')
+    db.close()
+    const refused = cli(['run', file, '--data-dir', data])
+    expect(await refused.exited).toBe(13)
+    expect(oneLine(refused)).toEqual([expect.stringMatching(/^taskloop run: the task store .*taskloop\.db was written by a newer Taskloop \(schema version 7;/)])
+    const reset = cli(['run', file, '--data-dir', data, '--reset-store'])
+    expect(await reset.exited).toBe(0)
+    expect(reset.stderr()).toMatch(/^Notice: The task store .*taskloop\.db was written by a newer Taskloop: it was moved aside as .*taskloop\.db\.broken-/)
+  })
+
+  it('a data folder that cannot be used: exit 11 naming it; --no-store is the only way to run without one', async () => {
+    const notAFolder = await specFile('not-a-folder', 'a file')
+    const file = await specFile('nofolder.json', { job: 'sleep', params: { ms: 1 } })
+    const refused = cli(['run', file, '--data-dir', notAFolder])
+    expect(await refused.exited).toBe(11)
+    expect(oneLine(refused)).toEqual([expect.stringMatching(new RegExp(`^taskloop run: cannot use the data folder ${notAFolder}: `))])
+    expect(await cli(['run', file, '--no-store']).exited).toBe(0)
+    const both = cli(['run', file, '--no-store', '--reset-store'])
+    expect(await both.exited).toBe(2)
+    expect(both.stderr()).toContain('--reset-store and --no-store contradict each other')
+  })
+
+  it('the default data folders are owner-only: 0700 folders, 0600 files', async () => {
+    const file = await specFile('private.json', { name: 'secret', command: 'echo secret', env: { TOKEN: 'secret' } })
+    expect(await cli(['run', file]).exited).toBe(0)
+    const home = path.join(process.env.XDG_DATA_HOME!, 'taskloop')
+    const mode = async (p: string) => ((await stat(p)).mode & 0o777).toString(8)
+    expect([await mode(home), await mode(path.join(home, 'runs'))]).toEqual(['700', '700'])
+    const runs = await readdir(path.join(home, 'runs'))
+    const newest = path.join(home, 'runs', runs.sort().at(-1)!)
+    expect(await mode(newest)).toBe('700')
+    for (const f of await readdir(newest)) expect([f, await mode(path.join(newest, f))]).toEqual([f, f === 'logs' ? '700' : '600'])
+    for (const f of await readdir(path.join(newest, 'logs'))) expect([f, await mode(path.join(newest, 'logs', f))]).toEqual([f, '600'])
   })
 })
 
