@@ -80,7 +80,7 @@ describe('a loop job that blocks the engine, under taskloop serve', () => {
     expect(reply.code).toBe('engine-blocked')
     expect(reply.error).toMatch(new RegExp(`loop task ${blocker} \\(spinner\\) has kept its event loop busy for \\d+\\.\\d s`))
     const asked = Date.now()
-    const cancel = await fetch(`${first.url}/api/tasks/${blocker}/cancel`, { method: 'POST' })
+    const cancel = await fetch(`${first.url}/api/tasks/${blocker}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' } })
     expect(cancel.status, await cancel.text()).toBe(503)
     expect(Date.now() - asked).toBeLessThan(2000)
     expect(first.output()).toMatch(/the engine is blocked: loop task/)

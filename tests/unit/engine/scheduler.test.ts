@@ -73,9 +73,15 @@ class FakeExecutor implements Executor {
   async close(): Promise<void> {}
 }
 
-/** Lets the scheduler's queued dispatch and the runs' settlements (promise callbacks) happen. */
+/**
+ * Lets the scheduler's dispatch (once per event-loop turn, on a real setImmediate: only timeouts
+ * and intervals are faked) and the runs' settlements (promise callbacks) happen.
+ */
 const settle = async () => {
-  for (let i = 0; i < 5; i++) await Promise.resolve()
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    for (let j = 0; j < 5; j++) await Promise.resolve()
+  }
 }
 
 let executors: Record<ExecutorKind, FakeExecutor>
@@ -108,7 +114,7 @@ const handed = (kind: ExecutorKind = 'loop') => executors[kind].runs.map((r) => 
 const runOf = (task: Task, kind: ExecutorKind = 'loop') => executors[kind].runs.findLast((r) => r.id === task.id)!
 
 beforeEach(() => {
-  vi.useFakeTimers()
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
   seq = 0
   finished.length = 0
 })
