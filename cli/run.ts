@@ -3,8 +3,8 @@
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { isFinal, TaskloopError } from '../common/types'
-import type { BatchSnapshot, Counters, EngineEvent, TaskSnapshot } from '../common/types'
-import { emptyCounters } from '../common/types'
+import type { BatchSnapshot, Counters, TaskSnapshot } from '../common/types'
+import { Mirror } from '../common/mirror'
 import { startEngineThread } from '../engine/thread/client'
 import { SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { newRunDir } from './data-dir'
@@ -61,11 +61,10 @@ export async function run(argv: string[]): Promise<number> {
   const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line) })
   const earlySignal = held.release()
 
-  const tasks = new Map<string, TaskSnapshot>()
-  let counters: Counters = emptyCounters()
-  let seq = -1
+  // Keeps what the engine forgets: the report names every task of the run.
+  const mirror = new Mirror({ snapshot: () => engine.snapshot(), keepForgotten: true })
+  const tasks = mirror.tasks
   let submitted: string[] | null = null
-  let resyncing = false
 
   const batchIds: string[] = []
   const batches: BatchSnapshot[] = []
@@ -94,30 +93,11 @@ export async function run(argv: string[]): Promise<number> {
   const allFinal = (): boolean =>
     submitted !== null && submitted.every((id) => tasks.has(id)) && [...tasks.values()].every((t) => isFinal(t.state))
 
-  const apply = (event: EngineEvent): void => {
-    if (event.type === 'batch' && event.seq <= seq) return
-    if (event.type === 'batch' && seq >= 0 && event.seq !== seq + 1) {
-      // A gap (should not happen in-process, but the contract allows it): start over from a snapshot.
-      if (!resyncing) {
-        resyncing = true
-        void engine.snapshot().then(
-          (s) => {
-            resyncing = false
-            apply(s)
-          },
-          () => (resyncing = false),
-        )
-      }
-      return
-    }
-    seq = event.seq
-    if (event.type === 'snapshot') tasks.clear()
-    for (const t of event.tasks) tasks.set(t.id, t)
-    counters = event.counters
-    view.update(tasks, counters)
+  mirror.onChange(() => {
+    view.update(tasks, mirror.counters)
     if (allFinal()) void finish()
-  }
-  const unsubscribe = engine.subscribe(apply)
+  })
+  const unsubscribe = engine.subscribe((event) => mirror.push(event))
 
   let badInput: string | null = null
   const submitAll = async (): Promise<void> => {
@@ -157,10 +137,10 @@ export async function run(argv: string[]): Promise<number> {
   const failed = final.filter((t) => t.state === 'failed' || t.state === 'cancelled')
   if (json) {
     process.stdout.write(
-      JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters, tasks: final, batches }, null, 2) + '\n',
+      JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters: mirror.counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
-    report(final, counters, logTails, Date.now() - startedAt)
+    report(final, mirror.counters, logTails, Date.now() - startedAt)
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit

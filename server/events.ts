@@ -3,7 +3,8 @@
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { taskIdSchema } from '../common/schema'
-import type { EngineEvent, Snapshot } from '../common/types'
+import { SeqGate } from '../common/mirror'
+import type { Snapshot } from '../common/types'
 import { TaskloopError } from '../common/types'
 import type { ClientMessage, ServerMessage } from '../common/wire'
 import type { EngineHandle } from '../engine/handle'
@@ -19,10 +20,6 @@ const clientMessageSchema = z.discriminatedUnion('type', [
 
 export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   let closed = false
-  /** seq of the last snapshot or batch sent; events at or below it are already included. */
-  let sentSeq = -1
-  /** While a snapshot is being fetched, batches wait here so none overtakes it. */
-  let held: EngineEvent[] | null = []
   const logs = new Map<string, () => void>()
 
   /** The last snapshot's size: a client with 100k tasks has that much in flight right after it, and is not slow for it. */
@@ -38,35 +35,28 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
     ws.send(data)
   }
 
-  const forward = (event: EngineEvent): void => {
-    if (event.seq <= sentSeq) return
-    sentSeq = event.seq
-    send(event)
-  }
-
+  // The same seq order as every mirror (common/mirror.ts), but a session keeps no tasks: it
+  // forwards events, and answers each resync the client asks for with a snapshot of its own
+  // (concurrent ones are not merged: a client that asks faster than it reads is dropped by the
+  // backlog bound above, not served less).
+  const gate = new SeqGate(send)
   const resync = async (): Promise<void> => {
-    held ??= []
+    gate.hold()
     let snapshot: Snapshot
     try {
       snapshot = await engine.snapshot()
     } catch (e) {
-      held = null
+      gate.release()
       send({ type: 'error', error: TaskloopError.from(e).message })
       return
     }
-    const waiting = held ?? []
-    held = null
-    sentSeq = -1
-    forward(snapshot)
-    for (const event of waiting) if (event.type === 'batch') forward(event)
+    if (!gate.fetched(snapshot)) void resync()
   }
 
+  // The subscription opens with the engine's snapshot, then its batches (TaskloopApi.subscribe).
   const unsubscribe = engine.subscribe((event) => {
-    if (held) held.push(event)
-    // The engine's own opening snapshot is redundant with ours unless it is newer.
-    else forward(event)
+    if (!gate.push(event)) void resync()
   })
-  void resync()
 
   const unwatch = (id: string): void => {
     logs.get(id)?.()

@@ -3,7 +3,7 @@
 // with exactly the engine's state. A real server and engine, a real socket cut without a close frame.
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import type { EngineEvent, TaskSnapshot } from '../../common/types'
+import { Mirror } from '../../common/mirror'
 import { startServer, type TaskloopServer } from '../../server/server'
 import { httpApi } from '../../renderer/src/api/http'
 import { useEngines, waitFor } from '../helpers/engine'
@@ -30,26 +30,18 @@ describe('a WebSocket drop mid-run', () => {
     server = await startServer({ engine, auth: false })
     const api = httpApi({ base: server.url, WebSocket: TrackedSocket as unknown as typeof globalThis.WebSocket, fetch })
 
-    // What a client holds: tasks by id, applied from a snapshot and then seq-ordered batches.
-    const tasks = new Map<string, TaskSnapshot>()
-    let seq = -1
-    let snapshots = 0
+    // What a client holds: the renderer's mirror (common/mirror.ts), fed by the real transport.
     let gaps = 0
-    const apply = (e: EngineEvent) => {
-      if (e.type === 'snapshot') {
-        snapshots++
-        tasks.clear()
-      } else if (e.seq <= seq) {
-        return // already in the snapshot
-      } else if (e.seq !== seq + 1) {
+    const mirror = new Mirror({
+      snapshot: () => {
         gaps++
-        void api.snapshot().then(apply, () => {})
-        return
-      }
-      seq = e.seq
-      for (const t of e.tasks) tasks.set(t.id, t)
-    }
-    const stop = api.subscribe(apply)
+        return api.snapshot()
+      },
+    })
+    const tasks = mirror.tasks
+    let snapshots = 0
+    mirror.onChange(({ changed }) => changed === null && snapshots++)
+    const stop = api.subscribe((e) => mirror.push(e))
     await waitFor('the first snapshot', async () => snapshots > 0)
 
     const { ids } = await api.submit({ batch: { tasks: Array.from({ length: 150 }, (_, i) => ({ name: `tick ${i}`, job: 'ticker', params: { steps: 10, intervalMs: 30 } })) } })

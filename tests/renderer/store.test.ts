@@ -2,13 +2,15 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { emptyCounters, type Stats } from '../../common/types'
+import { useActionsStore } from '../../renderer/src/stores/actions'
+import { HISTORY_SAMPLES, useMetricsStore } from '../../renderer/src/stores/metrics'
+import { useTableStore } from '../../renderer/src/stores/table'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { batch, fakeApi, snapshot, task } from './fixtures'
-import { HISTORY_SAMPLES } from '../../renderer/src/stores/tasks'
 
 const flush = () => new Promise((r) => setTimeout(r, 0))
 
-describe('tasks store', () => {
+describe('tasks store (the engine mirror), with the table, metrics and actions stores', () => {
   beforeEach(() => setActivePinia(createPinia()))
 
   it('starts from a snapshot, newest first', () => {
@@ -19,7 +21,7 @@ describe('tasks store', () => {
     const b = task({ id: 'b', state: 'running' })
     emit(snapshot(5, [b, a]))
     expect(store.seq).toBe(5)
-    expect(store.view).toEqual(['b', 'a'])
+    expect(useTableStore().view).toEqual(['b', 'a'])
     expect(store.counters).toMatchObject({ pending: 1, running: 1 })
     expect(store.limits?.thread).toBe(4)
   })
@@ -35,7 +37,7 @@ describe('tasks store', () => {
     emit(batch(2, [running, c]))
     expect(store.seq).toBe(2)
     expect(store.tasks.get('a')?.state).toBe('running')
-    expect(store.view).toEqual(['c', 'a'])
+    expect(useTableStore().view).toEqual(['c', 'a'])
     expect(store.counters).toMatchObject({ pending: 1, running: 1, done: 0 })
     expect(store.total).toBe(2)
   })
@@ -95,7 +97,7 @@ describe('tasks store', () => {
     const stats = { throughput: 2 } as unknown as Stats
     emit({ ...batch(1, []), stats })
     emit(batch(2, []))
-    expect(store.stats).toEqual(stats)
+    expect(useMetricsStore().stats).toEqual(stats)
   })
 
   it('keeps ten minutes of metrics for the charts', () => {
@@ -104,9 +106,9 @@ describe('tasks store', () => {
     store.connect(api)
     emit(snapshot(0, []))
     for (let i = 1; i <= HISTORY_SAMPLES + 5; i++) emit({ ...batch(i, []), stats: { throughput: i } as unknown as Stats })
-    expect(store.history).toHaveLength(HISTORY_SAMPLES)
-    expect(store.history.at(-1)!.stats.throughput).toBe(HISTORY_SAMPLES + 5)
-    expect(store.history[0]!.stats.throughput).toBe(6)
+    expect(useMetricsStore().history).toHaveLength(HISTORY_SAMPLES)
+    expect(useMetricsStore().history.at(-1)!.stats.throughput).toBe(HISTORY_SAMPLES + 5)
+    expect(useMetricsStore().history[0]!.stats.throughput).toBe(6)
   })
 
   it('indexes dependents and groups as tasks arrive', () => {
@@ -132,15 +134,17 @@ describe('tasks store', () => {
         task({ id: 'd', state: 'done' }),
       ]),
     )
-    store.select(['p', 'r', 'f', 'd'])
-    expect(await store.cancelMany(store.targets())).toBe(2)
+    const table = useTableStore()
+    const actions = useActionsStore()
+    table.select(['p', 'r', 'f', 'd'])
+    expect(await actions.cancelMany(table.targets())).toBe(2)
     expect(api.cancel.mock.calls.map((c) => c[0]).sort()).toEqual(['p', 'r'])
-    expect(await store.retryMany(store.targets())).toBe(1)
+    expect(await actions.retryMany(table.targets())).toBe(1)
     expect(api.retry).toHaveBeenCalledWith('f')
     // Without a selection, the row under the cursor.
-    store.clearSelection()
-    store.cursor = 'r'
-    expect(store.targets()).toEqual(['r'])
+    table.clearSelection()
+    table.cursor = 'r'
+    expect(table.targets()).toEqual(['r'])
   })
 
   it('keeps a refused operation as lastError', async () => {
@@ -148,7 +152,7 @@ describe('tasks store', () => {
     const { api } = fakeApi()
     api.cancel.mockRejectedValueOnce({ code: 'not-found', error: 'id: no task "zz"' })
     store.connect(api)
-    await store.cancel('zz')
+    await useActionsStore().cancel('zz')
     expect(store.lastError?.message).toBe('id: no task "zz"')
   })
 
@@ -163,6 +167,6 @@ describe('tasks store', () => {
     expect(api.snapshot).toHaveBeenCalledTimes(1)
     await flush()
     expect([...store.tasks.keys()].sort()).toEqual(['b', 'c'])
-    expect(store.view).toEqual(['c', 'b'])
+    expect(useTableStore().view).toEqual(['c', 'b'])
   })
 })

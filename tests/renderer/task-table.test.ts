@@ -4,6 +4,7 @@ import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import Counters from '../../renderer/src/components/Counters.vue'
 import TaskTable from '../../renderer/src/components/TaskTable.vue'
+import { useTableStore } from '../../renderer/src/stores/table'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { fakeApi, snapshot, task } from './fixtures'
 
@@ -24,7 +25,7 @@ function setup() {
       task({ id: 'd', name: 'finished', state: 'done', startedAt: 1, endedAt: 1001 }),
     ]),
   )
-  return { store, api }
+  return { store, table: useTableStore(), api }
 }
 
 describe('task table', () => {
@@ -106,25 +107,25 @@ describe('task table', () => {
   })
 
   it('moves a cursor with the arrows, opens with Enter, selects with Space', async () => {
-    const { store } = setup()
+    const { table } = setup()
     const wrapper = mount(TaskTable, { attachTo: document.body })
     const scroller = wrapper.find('.table-scroll')
     await scroller.trigger('keydown', { key: 'ArrowDown' })
-    expect(store.cursor).toBe('d') // newest first
+    expect(table.cursor).toBe('d') // newest first
     await scroller.trigger('keydown', { key: 'ArrowDown' })
-    expect(store.cursor).toBe('x')
+    expect(table.cursor).toBe('x')
     expect(wrapper.find('tr[data-task-id="x"]').attributes('aria-current')).toBe('true')
     await scroller.trigger('keydown', { key: ' ' })
-    expect([...store.selection]).toEqual(['x'])
+    expect([...table.selection]).toEqual(['x'])
     await scroller.trigger('keydown', { key: 'End' })
-    expect(store.cursor).toBe('p')
+    expect(table.cursor).toBe('p')
     await scroller.trigger('keydown', { key: 'Enter' })
-    expect(store.detailId).toBe('p')
+    expect(table.detailId).toBe('p')
     wrapper.unmount()
   })
 
   it('sorts from the column headers and filters from the toolbar', async () => {
-    const { store } = setup()
+    const { table } = setup()
     const wrapper = mount(TaskTable)
     await wrapper.find('button[aria-label="Sort by name"]').trigger('click')
     const names = () => wrapper.findAll('tbody tr[data-task-id] td.name').map((td) => td.text())
@@ -132,7 +133,7 @@ describe('task table', () => {
     expect(wrapper.find('th[aria-sort="ascending"]').text()).toContain('Name')
     await wrapper.find('select[aria-label="Filter by state"]').setValue('running')
     expect(names()).toEqual(['sleep 2 s'])
-    expect(store.query.state).toBe('running')
+    expect(table.query.state).toBe('running')
     expect(wrapper.find('h2').text()).toContain('1 of 6')
   })
 

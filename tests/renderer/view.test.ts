@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { TASK_STATES, type TaskSnapshot, type TaskState } from '../../common/types'
+import { useTableStore } from '../../renderer/src/stores/table'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { SORT_KEYS, TaskView, defaultQuery, type Query } from '../../renderer/src/stores/view'
 import { batch, fakeApi, snapshot, task } from './fixtures'
@@ -15,7 +16,7 @@ function connected(tasks: TaskSnapshot[]) {
   const { api, emit } = fakeApi()
   store.connect(api)
   emit(snapshot(1, tasks))
-  return { store, emit }
+  return { store, table: useTableStore(), emit }
 }
 
 const mix = (): TaskSnapshot[] => [
@@ -30,22 +31,22 @@ describe('task view', () => {
   beforeEach(() => setActivePinia(createPinia()))
 
   it('filters by state, executor and group', () => {
-    const { store } = connected(mix())
-    store.query.state = 'failed'
-    expect(store.view).toEqual(['a2'])
-    store.query.state = ''
-    store.query.executor = 'loop'
-    expect(store.view).toEqual(['a2', 'a1'])
-    store.query.executor = ''
-    store.query.group = 'nightly'
-    expect(store.view).toEqual(['c1'])
+    const { table } = connected(mix())
+    table.query.state = 'failed'
+    expect(table.view).toEqual(['a2'])
+    table.query.state = ''
+    table.query.executor = 'loop'
+    expect(table.view).toEqual(['a2', 'a1'])
+    table.query.executor = ''
+    table.query.group = 'nightly'
+    expect(table.view).toEqual(['c1'])
   })
 
   it('searches id, name, params, command and error text, case-insensitive', () => {
-    const { store } = connected(mix())
+    const { table } = connected(mix())
     const find = (s: string) => {
-      store.query.search = s
-      return [...store.view].sort()
+      table.query.search = s
+      return [...table.view].sort()
     }
     expect(find('B1')).toEqual(['b1'])
     expect(find('fetch')).toEqual(['a1', 'a2'])
@@ -56,32 +57,32 @@ describe('task view', () => {
   })
 
   it('sorts by a column, either way, ties in creation order', () => {
-    const { store } = connected(mix())
-    store.setSort('name')
-    expect(store.view).toEqual(['c1', 'b2', 'b1', 'a1', 'a2'])
-    store.setSort('name')
-    expect(store.view).toEqual(['a2', 'a1', 'b1', 'b2', 'c1'])
-    store.setSort('state')
-    expect(store.view[0]).toBe('b1') // running first
+    const { table } = connected(mix())
+    table.setSort('name')
+    expect(table.view).toEqual(['c1', 'b2', 'b1', 'a1', 'a2'])
+    table.setSort('name')
+    expect(table.view).toEqual(['a2', 'a1', 'b1', 'b2', 'c1'])
+    table.setSort('state')
+    expect(table.view[0]).toBe('b1') // running first
   })
 
   it('follows batches: a task leaves a state filter when it changes state, a new one joins in order', () => {
-    const { store, emit } = connected(mix())
-    store.query.state = 'running'
-    expect(store.view).toEqual(['b1'])
+    const { store, table, emit } = connected(mix())
+    table.query.state = 'running'
+    expect(table.view).toEqual(['b1'])
     const b1 = store.tasks.get('b1')!
     const b2 = store.tasks.get('b2')!
     emit(batch(2, [{ ...b1, state: 'done' }, { ...b2, state: 'running' }, task({ id: 'z', state: 'running' })]))
-    expect(store.view).toEqual(['z', 'b2'])
+    expect(table.view).toEqual(['z', 'b2'])
   })
 
   it('hands back the same array when a batch moves nothing in view', () => {
-    const { store, emit } = connected(mix())
-    store.query.state = 'running'
-    const before = store.view
+    const { store, table, emit } = connected(mix())
+    table.query.state = 'running'
+    const before = table.view
     const b2 = store.tasks.get('b2')!
     emit(batch(2, [{ ...b2, progressMessage: 'still pending' }]))
-    expect(store.view).toBe(before)
+    expect(table.view).toBe(before)
   })
 
   it('after any sequence of batches, equals a view built from scratch (property)', () => {
@@ -136,18 +137,18 @@ describe('task view', () => {
 
   it('keeps 100,000 tasks current in a few milliseconds per batch', () => {
     const many = Array.from({ length: 100_000 }, (_, i) => task({ id: `t${i}`, state: i % 10 ? 'done' : 'running', executor: i % 3 ? 'loop' : 'thread' }))
-    const { store, emit } = connected(many)
-    store.query.state = 'running'
-    store.setSort('progress')
-    expect(store.view).toHaveLength(10_000)
+    const { store, table, emit } = connected(many)
+    table.query.state = 'running'
+    table.setSort('progress')
+    expect(table.view).toHaveLength(10_000)
     const t0 = performance.now()
     for (let s = 2; s < 12; s++) {
       const changed = Array.from({ length: 100 }, (_, j) => ({ ...store.tasks.get(`t${(s * 1000 + j * 10) % 100_000}`)!, progress: Math.random() }))
       emit(batch(s, changed))
-      void store.view
+      void table.view
     }
     const perBatch = (performance.now() - t0) / 10
-    expect(store.view).toHaveLength(10_000)
+    expect(table.view).toHaveLength(10_000)
     // Generous for a shared CI machine; a full re-sort of 100k is ~100 ms.
     expect(perBatch).toBeLessThan(40)
     expect(defaultQuery().sort).toBe('created')

@@ -1,7 +1,7 @@
 // The table's view of the tasks: which ones match the filters and search, in which order.
 // Built once when the query changes, then kept current by each batch's changed tasks:
 // O(n + k log k) per batch (drop the k changed ids, merge them back where they now belong)
-// instead of filtering and sorting all n tasks again. Plain TypeScript, no Vue: the store wraps it.
+// instead of filtering and sorting all n tasks again. Plain TypeScript, no Vue: the table store (./table.ts) wraps it.
 import type { ExecutorKind, TaskSnapshot, TaskState } from '../../../common/types'
 
 export const SORT_KEYS = ['created', 'name', 'executor', 'state', 'progress', 'worker', 'attempt', 'started', 'duration'] as const
