@@ -37,9 +37,14 @@ test('concurrency per executor is set from the UI and kept by the engine', async
   await ui.open(page)
   const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
   await thread.fill('3')
+  // Live stats arrive every second: what is typed stays while the field has focus.
+  await page.waitForFunction(() => document.querySelector('.limits .pool') !== null)
+  await expect(thread).toHaveValue('3')
   const applied = page.waitForResponse((r) => r.url().endsWith('/api/limits') && r.ok())
   await thread.press('Tab')
   await applied
+  await expect(page.locator('#limit-thread-status')).toHaveText('set to 3')
+  await expect(thread).toHaveValue('3')
   await page.reload()
   await expect(page.getByRole('spinbutton', { name: 'thread concurrency' })).toHaveValue('3')
   await launch(page, { name: 'spin', job: 'spin', params: { ms: 5000 }, executor: 'thread', count: 4, concurrency: 4 })
