@@ -40,7 +40,8 @@ import { HistoryBound } from './retention'
 import { Scheduler } from './scheduler'
 import { EngineStats } from './stats'
 import type { TaskStore } from './store'
-import { planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
+import type { ResolveOptions } from './jobs/resolve'
+import { checkJobs, planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
@@ -52,6 +53,8 @@ export function defaultLimits(): Limits {
 export class Engine implements EngineHandle {
   private readonly shutdownGraceMs: number
   private readonly maxPending: number
+  /** Where job modules are found: submit checks them (./submit-plan.ts checkJobs), the executors load them. */
+  private readonly jobs: ResolveOptions
   private readonly events: EventBatcher
   private readonly logs: TaskLogs
   private readonly executors: Record<ExecutorKind, Executor>
@@ -85,10 +88,10 @@ export class Engine implements EngineHandle {
     const limits = { ...defaultLimits(), ...(options.limits ?? {}) }
     this.events = new EventBatcher(batchIntervalMs, () => ({ ...this.scheduler.counters }))
     this.logs = new TaskLogs(batchIntervalMs, options.dataDir)
+    this.jobs = { cwd: options.cwd ?? process.cwd(), jobsDirs: options.jobsDirs ?? [] }
     this.executors = createExecutors({
       limits,
-      cwd: options.cwd ?? process.cwd(),
-      jobsDirs: options.jobsDirs ?? [],
+      ...this.jobs,
       ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
     })
     this.scheduler = new Scheduler({
@@ -131,6 +134,8 @@ export class Engine implements EngineHandle {
       )
     }
     const plan = planSubmit(spec, this.ids)
+    await checkJobs(plan, this.jobs)
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const b = plan.batch
     if (!b) return this.enqueue(plan.tasks.map((t) => this.createTask(t, null)))
     this.scheduler.addBatch(b.id, b.name, b.concurrency, b.failFast)

@@ -38,7 +38,7 @@ test('concurrency per executor is set from the UI and kept by the engine', async
   const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
   await thread.fill('3')
   // Live stats arrive every second: what is typed stays while the field has focus.
-  await page.waitForFunction(() => document.querySelector('.limits .pool') !== null)
+  await expect(page.locator('.limits .pool').first()).toBeVisible()
   await expect(thread).toHaveValue('3')
   const applied = page.waitForResponse((r) => r.url().endsWith('/api/limits') && r.ok())
   await thread.press('Tab')
@@ -85,4 +85,33 @@ test('Quit shows what drains and the countdown, then the server exits', async ({
   expect(await ui.server.exited).toBe(0)
   // The page outlives the server and says so.
   await expect(page.getByRole('status').filter({ hasText: 'No word from the engine' })).toBeVisible({ timeout: 10_000 })
+})
+
+test('the launcher refuses at submit, in plain words naming the field: an unknown job, a missing module, params out of range', async ({ page }) => {
+  await ui.open(page)
+  const alert = page.getByRole('alert')
+  const jobField = page.locator('input[name="job"]')
+  const params = page.locator('textarea[name="params"]')
+  await jobField.fill('sleeep')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText(/^job: unknown job "sleeep"/)
+  await expect(jobField).toHaveAttribute('aria-invalid', 'true')
+  await jobField.fill('./no/such/module.mjs#run')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText(/^job: job module not found: /)
+  await jobField.fill('sleep')
+  await params.fill('{"ms": -5}')
+  await page.locator('input[name="count"]').fill('3')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText('params.ms must be 0 or more')
+  await expect(params).toHaveAttribute('aria-invalid', 'true')
+  await screenshot(page, 'browser-launcher-refusal')
+  await expect(rows(page)).toHaveCount(0)
+
+  // Intake paused: the launch says its tasks wait.
+  await page.getByRole('button', { name: 'Pause intake' }).click()
+  await expect(page.getByRole('button', { name: 'Resume intake' })).toBeVisible()
+  await params.fill('{"ms": 10}')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(page.getByRole('status').filter({ hasText: 'Launched 3 tasks. Intake is paused' })).toBeVisible()
 })
