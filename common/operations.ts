@@ -105,6 +105,8 @@ export const OPERATIONS = {
   }),
   /** The UI's Quit: runs the shutdown sequence of the host (app or server). */
   quit: op<[], void>({ http: { method: 'POST', path: '/api/quit', args: none, status: 202, answerFirst: true } }),
+  /** The drain panel's Force now: a shutdown in progress forces what is left at once, like a second Ctrl+C. */
+  forceShutdown: op<[], void>({ http: { method: 'POST', path: '/api/force-shutdown', args: none, status: 202 } }),
 }
 
 export type OperationName = keyof typeof OPERATIONS

@@ -244,6 +244,16 @@ export class Engine implements EngineHandle {
     for (const l of this.quitListeners) l()
   }
 
+  /**
+   * Force now, from a client: the same as the host's escalate (a second Ctrl+C), which lands here on
+   * the engine thread; the host's own watchdog still bounds the shutdown. Without a shutdown in
+   * progress there is nothing to force: Quit starts one.
+   */
+  async forceShutdown(): Promise<void> {
+    if (!this.escalateNow) throw new TaskloopError('invalid', 'no shutdown in progress: Quit starts one')
+    this.escalateNow()
+  }
+
   onQuitRequested(listener: () => void): void {
     this.quitListeners.push(listener)
   }
