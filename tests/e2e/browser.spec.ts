@@ -115,3 +115,25 @@ test('the launcher refuses at submit, in plain words naming the field: an unknow
   await page.getByRole('button', { name: 'Launch', exact: true }).click()
   await expect(page.getByRole('status').filter({ hasText: 'Launched 3 tasks. Intake is paused' })).toBeVisible()
 })
+
+test('the open task and the filters live in the URL: a reload keeps them, a link opens the same view', async ({ page, context }) => {
+  await ui.open(page)
+  await launch(page, { name: 'linked', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 2, concurrency: 2 })
+  await expect(row(page, 'linked #2')).toHaveAttribute('data-state', 'done')
+  await page.getByRole('searchbox').fill('linked #2')
+  await row(page, 'linked #2').getByRole('button', { name: 'linked #2', exact: true }).click()
+  await expect(page.getByRole('region', { name: 'linked #2' })).toBeVisible()
+  await expect(page).toHaveURL(/#q=linked\+%232&task=/)
+  const link = page.url()
+
+  await page.reload()
+  await expect(page.getByRole('searchbox')).toHaveValue('linked #2')
+  await expect(rows(page)).toHaveCount(1)
+  await expect(page.getByRole('region', { name: 'linked #2' })).toBeVisible()
+
+  const other = await context.newPage()
+  await other.goto(link)
+  await expect(other.getByRole('region', { name: 'linked #2' })).toBeVisible()
+  await expect(other.getByRole('searchbox')).toHaveValue('linked #2')
+  await other.close()
+})
