@@ -1,6 +1,7 @@
 // The UI in a real browser (Debian's Chromium) against the real headless server: launch a mix of
 // executors, watch the rows move live, cancel one, cancel all, and quit.
 import { expect, test } from '@playwright/test'
+import { readFileSync } from 'node:fs'
 import { launch, row, rows, screenshot, serveEachTest, twentyTasks } from './ui'
 
 const ui = serveEachTest(['--shutdown-grace-ms', '3000'])
@@ -136,4 +137,33 @@ test('the open task and the filters live in the URL: a reload keeps them, a link
   await expect(other.getByRole('region', { name: 'linked #2' })).toBeVisible()
   await expect(other.getByRole('searchbox')).toHaveValue('linked #2')
   await other.close()
+})
+
+test('findable: ? lists the shortcuts, ArrowDown in the search box moves into the results, the Tasks tab exports what it shows', async ({ page }) => {
+  await ui.open(page)
+  await launch(page, { name: 'findme', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 3, concurrency: 3 })
+  await launch(page, { name: 'other', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 2, concurrency: 2 })
+  await expect(row(page, 'findme #3')).toHaveAttribute('data-state', 'done')
+
+  await page.locator('body').press('?')
+  const shortcuts = page.getByRole('dialog', { name: 'Keyboard shortcuts' })
+  await expect(shortcuts).toContainText('move into the results')
+  await screenshot(page, 'browser-shortcuts')
+  await page.keyboard.press('Escape')
+  await expect(shortcuts).toHaveCount(0)
+
+  const search = page.getByRole('searchbox')
+  await search.fill('findme')
+  await expect(rows(page)).toHaveCount(3)
+  await search.press('ArrowDown')
+  const list = page.getByLabel(/^Task list/)
+  await expect(list).toBeFocused()
+  const first = await rows(page).first().getAttribute('data-task-id')
+  await expect(list).toHaveAttribute('aria-activedescendant', `task-row-${first}`)
+
+  const download = page.waitForEvent('download')
+  await page.getByRole('button', { name: 'Export JSON' }).click()
+  const file = await (await download).path()
+  const exported = JSON.parse(readFileSync(file, 'utf8')) as Array<{ name: string }>
+  expect(exported.map((t) => t.name).sort()).toEqual(['findme #1', 'findme #2', 'findme #3'])
 })
