@@ -250,7 +250,7 @@ export class Engine implements EngineHandle {
    * progress there is nothing to force: Quit starts one.
    */
   async forceShutdown(): Promise<void> {
-    if (!this.escalateNow) throw new TaskloopError('invalid', 'no shutdown in progress: Quit starts one')
+    if (!this.escalateNow) throw new TaskloopError('conflict', 'no shutdown in progress: Quit starts one')
     this.escalateNow()
   }
 

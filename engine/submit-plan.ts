@@ -101,8 +101,8 @@ function checkCycles(specs: TaskSpec[], ids: string[]): void {
 
 /**
  * Refuses a plan whose job specs name no job (an unknown built-in, a missing module or export) or
- * give a built-in params it cannot take, naming the field in the user's words ("params.ms must be
- * 0 or more"). A module that exists but throws when loaded is let through: its tasks fail.
+ * give a built-in params it cannot take, naming the field in the user's words ("params.ms: ms must
+ * be 0 or more"). A module that exists but throws when loaded is let through: its tasks fail.
  */
 export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions): Promise<void> {
   const known = new Map<string, Promise<string | null>>()
@@ -111,7 +111,7 @@ export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions): Promise
     const prefix = plan.batch ? `batch.tasks.${i}.` : ''
     if ((BUILTIN_JOBS as readonly string[]).includes(spec.job)) {
       const bad = checkParams(spec.job as BuiltinJob, spec.params ?? {})
-      if (bad) throw new TaskloopError('invalid', `${prefix}params.${bad.key} ${bad.rule}`, `${prefix}params.${bad.key}`)
+      if (bad) throw new TaskloopError('invalid', `${prefix}params.${bad.key}: ${bad.key} ${bad.rule}`, `${prefix}params.${bad.key}`)
       continue
     }
     // One look per distinct job name: a batch of 10,000 tasks of one module imports it once.

@@ -104,7 +104,7 @@ test('the launcher refuses at submit, in plain words naming the field: an unknow
   await params.fill('{"ms": -5}')
   await page.locator('input[name="count"]').fill('3')
   await page.getByRole('button', { name: 'Launch', exact: true }).click()
-  await expect(alert).toHaveText('params.ms must be 0 or more')
+  await expect(alert).toHaveText('params.ms: ms must be 0 or more')
   await expect(params).toHaveAttribute('aria-invalid', 'true')
   await screenshot(page, 'browser-launcher-refusal')
   await expect(rows(page)).toHaveCount(0)

@@ -81,8 +81,8 @@ describe('failures', () => {
     writeFileSync(path.join(dir, 'ok.mjs'), 'export const run = async () => 1\n')
     writeFileSync(path.join(dir, 'throws.mjs'), 'throw new Error("refusing to load")\n')
     await expect(engine.submit({ job: `${dir}/ok.mjs#other` })).rejects.toMatchObject({ code: 'invalid', path: 'job', message: expect.stringMatching(/has no export "other"/) })
-    await expect(engine.submit({ job: 'sleep', params: { ms: -5 } })).rejects.toMatchObject({ code: 'invalid', path: 'params.ms', message: 'params.ms must be 0 or more' })
-    await expect(engine.submit({ job: 'sleep', params: { ms: 'soon' } })).rejects.toMatchObject({ path: 'params.ms', message: 'params.ms must be a number' })
+    await expect(engine.submit({ job: 'sleep', params: { ms: -5 } })).rejects.toMatchObject({ code: 'invalid', path: 'params.ms', message: 'params.ms: ms must be 0 or more' })
+    await expect(engine.submit({ job: 'sleep', params: { ms: 'soon' } })).rejects.toMatchObject({ path: 'params.ms', message: 'params.ms: ms must be a number' })
     expect(await engine.list()).toEqual([])
     // What exists is taken: a module that throws when loaded fails its task, with the load error.
     const { ids } = await engine.submit({ batch: { tasks: [{ job: `${dir}/ok.mjs#run` }, { job: `${dir}/throws.mjs` }] } })

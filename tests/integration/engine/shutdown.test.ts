@@ -29,7 +29,7 @@ async function mixedWork(engine: EngineHandle) {
 describe('shutdown', () => {
   it('forceShutdown (the drain panel\'s Force now) forces at once what a long grace would wait for; without a shutdown it is refused', async () => {
     const engine = newEngine()
-    await expect(engine.forceShutdown()).rejects.toMatchObject({ code: 'invalid' })
+    await expect(engine.forceShutdown()).rejects.toMatchObject({ code: 'conflict' })
     const { ids: [id] } = await engine.submit({ name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true } })
     await waitState(engine, id!, 'running')
     const t0 = Date.now()
