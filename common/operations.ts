@@ -107,6 +107,8 @@ export const OPERATIONS = {
     parse: 'parseQuitOptions',
     http: { method: 'POST', path: '/api/quit', args: ['body'], status: 202 },
   }),
+  /** The drain panel's Force now: a shutdown in progress forces what is left at once, like a second Ctrl+C. */
+  forceShutdown: op<[], void>({ http: { method: 'POST', path: '/api/force-shutdown', args: none, status: 202 } }),
 }
 
 export type OperationName = keyof typeof OPERATIONS

@@ -44,7 +44,8 @@ import { HistoryBound } from './retention'
 import { Scheduler } from './scheduler'
 import { EngineStats } from './stats'
 import { TaskStore } from './store'
-import { planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
+import type { ResolveOptions } from './jobs/resolve'
+import { checkJobs, planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
@@ -56,6 +57,8 @@ export function defaultLimits(): Limits {
 export class Engine implements EngineHandle {
   private readonly shutdownGraceMs: number
   private readonly maxPending: number
+  /** Where job modules are found: submit checks them (./submit-plan.ts checkJobs), the executors load them. */
+  private readonly jobs: ResolveOptions
   private readonly events: EventBatcher
   private readonly logs: TaskLogs
   private readonly executors: Record<ExecutorKind, Executor>
@@ -98,10 +101,10 @@ export class Engine implements EngineHandle {
     this.logs = new TaskLogs(batchIntervalMs, options.dataDir)
     // Derived from the data folder: the next start on it finds what a killed run's commands left.
     const scope = markerScope(options.dataDir)
+    this.jobs = { cwd: options.cwd ?? process.cwd(), jobsDirs: options.jobsDirs ?? [] }
     this.executors = createExecutors({
       limits,
-      cwd: options.cwd ?? process.cwd(),
-      jobsDirs: options.jobsDirs ?? [],
+      ...this.jobs,
       markerScope: scope,
       ...(options.threadHeapMb ? { threadHeapMb: options.threadHeapMb } : {}),
     })
@@ -149,6 +152,8 @@ export class Engine implements EngineHandle {
       )
     }
     const plan = planSubmit(spec, this.ids)
+    await checkJobs(plan, this.jobs)
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const b = plan.batch
     if (!b) return this.enqueue(plan.tasks.map((t) => this.createTask(t, null)))
     this.scheduler.addBatch(b.id, b.name, b.concurrency, b.failFast)
@@ -261,6 +266,16 @@ export class Engine implements EngineHandle {
       if (this.quitListeners.length === 0) void this.shutdown(chosen)
       for (const l of this.quitListeners) l(chosen)
     })
+  }
+
+  /**
+   * Force now, from a client: the same as the host's escalate (a second Ctrl+C), which lands here on
+   * the engine thread; the host's own watchdog still bounds the shutdown. Without a shutdown in
+   * progress there is nothing to force: Quit starts one.
+   */
+  async forceShutdown(): Promise<void> {
+    if (!this.escalateNow) throw new TaskloopError('conflict', 'no shutdown in progress: Quit starts one')
+    this.escalateNow()
   }
 
   onQuitRequested(listener: (options: QuitOptions) => void): void {

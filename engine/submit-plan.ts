@@ -1,8 +1,11 @@
 // A submission turned into the tasks it creates: a batch expanded into its tasks with their
 // names, "#N" sibling refs resolved to ids, every `after` checked to name a known task, and
-// dependency cycles refused, each naming the field. Nothing is scheduled here.
+// dependency cycles refused, each naming the field; then (checkJobs) every job named exists and
+// every built-in's params are in range. Nothing is scheduled here.
 import { BUILTIN_JOBS, isCommandSpec, TaskloopError, type BuiltinJob, type ExecutorKind, type SubmitSpec, type TaskSpec } from '../common/types'
+import { checkParams } from './jobs/builtins'
 import { DEFAULT_EXECUTOR } from './jobs/job'
+import { checkJob, type ResolveOptions } from './jobs/resolve'
 
 export interface PlannedTask {
   id: string
@@ -94,4 +97,27 @@ function checkCycles(specs: TaskSpec[], ids: string[]): void {
     state[i] = 2
   }
   for (let i = 0; i < specs.length; i++) visit(i, [])
+}
+
+/**
+ * Refuses a plan whose job specs name no job (an unknown built-in, a missing module or export) or
+ * give a built-in params it cannot take, naming the field in the user's words ("params.ms: ms must
+ * be 0 or more"). A module that exists but throws when loaded is let through: its tasks fail.
+ */
+export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions): Promise<void> {
+  const known = new Map<string, Promise<string | null>>()
+  for (const [i, { spec }] of plan.tasks.entries()) {
+    if (isCommandSpec(spec)) continue
+    const prefix = plan.batch ? `batch.tasks.${i}.` : ''
+    if ((BUILTIN_JOBS as readonly string[]).includes(spec.job)) {
+      const bad = checkParams(spec.job as BuiltinJob, spec.params ?? {})
+      if (bad) throw new TaskloopError('invalid', `${prefix}params.${bad.key}: ${bad.key} ${bad.rule}`, `${prefix}params.${bad.key}`)
+      continue
+    }
+    // One look per distinct job name: a batch of 10,000 tasks of one module imports it once.
+    let why = known.get(spec.job)
+    if (!why) known.set(spec.job, (why = checkJob(spec.job, opts)))
+    const message = await why
+    if (message) throw new TaskloopError('invalid', `${prefix}job: ${message}`, `${prefix}job`)
+  }
 }

@@ -70,6 +70,8 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     if (!hostAllowed(req, policy)) return sendJson(res, 403, { error: 'unexpected Host header' })
     if (!originAllowed(req, policy)) return sendJson(res, 403, { error: 'cross-origin request refused' })
     const source = authenticate(req, url, policy, sessions)
+    const isPage = !(url.pathname === '/api' || url.pathname.startsWith('/api/')) && (req.method === 'GET' || req.method === 'HEAD')
+    if (source === null && isPage) return sendSignInPage(res)
     if (source === null) {
       return sendJson(res, 401, {
         error: 'unauthorized: open the URL printed by `taskloop serve` (it carries ?token=), or send Authorization: Bearer TOKEN',
@@ -176,4 +178,28 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
       return closing
     },
   }
+}
+
+/**
+ * What a browser shows without a valid token or session (a bookmark, or a tab left open across a
+ * restart of `taskloop serve`): a page saying what to do, not raw JSON. Static text only: the CSP
+ * allows no inline script or style.
+ */
+function sendSignInPage(res: ServerResponse): void {
+  res.statusCode = 401
+  res.setHeader('Content-Type', 'text/html; charset=utf-8')
+  res.setHeader('Cache-Control', 'no-store')
+  res.end(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Taskloop: open the link again</title></head>
+<body>
+<h1>Taskloop needs its link</h1>
+<p>This page was opened without the token of the running <code>taskloop serve</code>, or the server
+was restarted since (a restart starts a new session).</p>
+<ol>
+<li>Open the URL that <code>taskloop serve</code> printed when it started: <code>Taskloop UI: http://127.0.0.1:PORT/?token=…</code></li>
+<li>If it is no longer running, run <code>taskloop serve</code> (or <code>npm start</code>) again and open the URL it prints.</li>
+</ol>
+<p>Your tasks are kept in the data folder; they are there when you come back.</p>
+</body></html>
+`)
 }

@@ -1,5 +1,6 @@
 // The built-in jobs: enough to exercise every path (I/O wait, CPU, progress, failure, crash).
-// Each validates its params and throws a TypeError naming the bad one.
+// Each reads its params through PARAMS, which throws a ParamError naming the bad one; submit
+// runs the same reader, so bad params are refused before a task exists.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
@@ -10,25 +11,73 @@ import type { JobContext, JobFn } from './job'
 
 type Params = Record<string, unknown>
 
+/** A bad param, in the user's words: `rule` completes "params.<key> …". Submit refuses with it (../submit-plan.ts). */
+export class ParamError extends TypeError {
+  constructor(
+    job: string,
+    readonly key: string,
+    readonly rule: string,
+  ) {
+    super(`${job}: params.${key} ${rule}`)
+  }
+}
+
 function num(job: string, params: Params, key: string, opts: { int?: boolean; max?: number; default?: number } = {}): number {
   const v = params[key] ?? opts.default
-  const kind = opts.int ? 'integer' : 'number'
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (opts.int && !Number.isInteger(v)))
-    throw new TypeError(`${job}: params.${key} must be a non-negative ${kind}`)
-  if (opts.max !== undefined && v > opts.max) throw new TypeError(`${job}: params.${key} must be at most ${opts.max}`)
+  const kind = opts.int ? 'a whole number' : 'a number'
+  if (v === undefined) throw new ParamError(job, key, `is required (${kind}, 0 or more)`)
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ParamError(job, key, `must be ${kind}`)
+  if (v < 0) throw new ParamError(job, key, 'must be 0 or more')
+  if (opts.int && !Number.isInteger(v)) throw new ParamError(job, key, 'must be a whole number')
+  if (opts.max !== undefined && v > opts.max) throw new ParamError(job, key, `must be at most ${opts.max}`)
   return v
 }
 
 function bool(job: string, params: Params, key: string): boolean {
   const v = params[key] ?? false
-  if (typeof v !== 'boolean') throw new TypeError(`${job}: params.${key} must be a boolean`)
+  if (typeof v !== 'boolean') throw new ParamError(job, key, 'must be true or false')
   return v
 }
 
 function str(job: string, params: Params, key: string, fallback?: string): string {
   const v = params[key] ?? fallback
-  if (typeof v !== 'string' || v === '') throw new TypeError(`${job}: params.${key} must be a non-empty string`)
+  if (typeof v !== 'string' || v === '') throw new ParamError(job, key, 'must be a non-empty text')
   return v
+}
+
+/** Each built-in's params, read and checked: the one description of what each accepts. */
+const PARAMS = {
+  sleep: (p: Params) => ({ ms: num('sleep', p, 'ms'), ignoreCancel: bool('sleep', p, 'ignoreCancel') }),
+  http: (p: Params) => {
+    const url = str('http', p, 'url')
+    try {
+      new URL(url)
+    } catch {
+      throw new ParamError('http', 'url', 'must be an absolute URL')
+    }
+    return { url, method: str('http', p, 'method', 'GET') }
+  },
+  spin: (p: Params) => ({ ms: num('spin', p, 'ms'), ignoreCancel: bool('spin', p, 'ignoreCancel') }),
+  primes: (p: Params) => ({ below: num('primes', p, 'below', { int: true, max: 1e9 }) }),
+  hash: (p: Params): { path: string; bytes?: undefined } | { bytes: number; path?: undefined } => {
+    if (p.path !== undefined) return { path: str('hash', p, 'path') }
+    if (p.bytes === undefined) throw new ParamError('hash', 'bytes', 'or params.path must be given')
+    return { bytes: num('hash', p, 'bytes', { int: true, max: 2 ** 40 }) }
+  },
+  ticker: (p: Params) => ({ steps: num('ticker', p, 'steps', { int: true, max: 1e6 }), intervalMs: num('ticker', p, 'intervalMs', { default: 100 }) }),
+  fail: (p: Params) => ({ message: str('fail', p, 'message', 'failed on purpose'), afterMs: num('fail', p, 'afterMs', { default: 0 }) }),
+  crash: (p: Params) => ({ afterMs: num('crash', p, 'afterMs', { default: 0 }) }),
+} satisfies Record<BuiltinJob, (p: Params) => unknown>
+
+/** What is wrong with a built-in's params, or null: the check submit makes. */
+export function checkParams(job: BuiltinJob, params: Params): ParamError | null {
+  try {
+    PARAMS[job](params)
+    return null
+  } catch (e) {
+    if (e instanceof ParamError) return e
+    throw e
+  }
 }
 
 const abortError = (signal: AbortSignal): Error =>
@@ -44,21 +93,14 @@ async function yieldAndCheck(signal: AbortSignal): Promise<void> {
 const SLICE_MS = 10
 
 const sleep: JobFn = async (params, ctx) => {
-  const ms = num('sleep', params, 'ms')
-  const ignoreCancel = bool('sleep', params, 'ignoreCancel')
+  const { ms, ignoreCancel } = PARAMS.sleep(params)
   // ignoreCancel simulates a job that does not honour its signal (to exercise escalation).
   await sleepFor(ms, undefined, ignoreCancel ? {} : { signal: ctx.signal })
   return { ms }
 }
 
 const http: JobFn = async (params, ctx) => {
-  const url = str('http', params, 'url')
-  const method = str('http', params, 'method', 'GET')
-  try {
-    new URL(url)
-  } catch {
-    throw new TypeError(`http: params.url must be an absolute URL`)
-  }
+  const { url, method } = PARAMS.http(params)
   const res = await fetch(url, { method, signal: ctx.signal })
   const total = Number(res.headers.get('content-length')) || 0
   let bytes = 0
@@ -73,8 +115,7 @@ const http: JobFn = async (params, ctx) => {
 }
 
 const spin: JobFn = async (params, ctx) => {
-  const ms = num('spin', params, 'ms')
-  const ignoreCancel = bool('spin', params, 'ignoreCancel')
+  const { ms, ignoreCancel } = PARAMS.spin(params)
   // A loop that never yields would freeze the engine itself, with no way to force it.
   if (ignoreCancel && ctx.executor === 'loop') throw new Error('spin with ignoreCancel only runs on the thread or process executor')
   const start = performance.now()
@@ -96,7 +137,7 @@ const spin: JobFn = async (params, ctx) => {
 }
 
 const primes: JobFn = async (params, ctx) => {
-  const below = num('primes', params, 'below', { int: true, max: 1e9 })
+  const { below } = PARAMS.primes(params)
   if (below <= 2) return { count: 0, largest: null }
   // Odd-only sieve: index i stands for 2i+1 (the odd numbers below `below`), halving the memory.
   const size = Math.floor(below / 2)
@@ -135,8 +176,9 @@ const PATTERN = Buffer.from(Array.from({ length: CHUNK }, (_, i) => i & 0xff))
 
 const hash: JobFn = async (params, ctx) => {
   const sha = createHash('sha256')
-  if (params.path !== undefined) {
-    const file = path.resolve(ctx.cwd, str('hash', params, 'path'))
+  const read = PARAMS.hash(params)
+  if (read.path !== undefined) {
+    const file = path.resolve(ctx.cwd, read.path)
     const size = (await stat(file)).size
     let bytes = 0
     for await (const chunk of createReadStream(file, { signal: ctx.signal })) {
@@ -146,8 +188,7 @@ const hash: JobFn = async (params, ctx) => {
     }
     return { sha256: sha.digest('hex'), bytes }
   }
-  if (params.bytes === undefined) throw new TypeError('hash: give params.bytes or params.path')
-  const total = num('hash', params, 'bytes', { int: true, max: 2 ** 40 })
+  const total = read.bytes
   let done = 0
   let sliceEnd = performance.now() + SLICE_MS
   while (done < total) {
@@ -164,8 +205,7 @@ const hash: JobFn = async (params, ctx) => {
 }
 
 const ticker: JobFn = async (params, ctx) => {
-  const steps = num('ticker', params, 'steps', { int: true, max: 1e6 })
-  const intervalMs = num('ticker', params, 'intervalMs', { default: 100 })
+  const { steps, intervalMs } = PARAMS.ticker(params)
   for (let i = 1; i <= steps; i++) {
     await sleepFor(intervalMs, undefined, { signal: ctx.signal })
     ctx.progress(i / steps, `step ${i}/${steps}`)
@@ -175,14 +215,13 @@ const ticker: JobFn = async (params, ctx) => {
 }
 
 const fail: JobFn = async (params, ctx) => {
-  const message = str('fail', params, 'message', 'failed on purpose')
-  const afterMs = num('fail', params, 'afterMs', { default: 0 })
+  const { message, afterMs } = PARAMS.fail(params)
   await sleepFor(afterMs, undefined, { signal: ctx.signal })
   throw new Error(message)
 }
 
 const crash: JobFn = async (params, ctx: JobContext) => {
-  const afterMs = num('crash', params, 'afterMs', { default: 0 })
+  const { afterMs } = PARAMS.crash(params)
   // On the loop, process.exit would take the whole engine down.
   if (ctx.executor === 'loop') throw new Error('crash only runs on the thread or process executor')
   await sleepFor(afterMs, undefined, { signal: ctx.signal })

@@ -18,6 +18,9 @@ export interface ResolveOptions {
 // restart. A failure is kept too, so a broken module fails the same way until it is edited.
 const modules = new Map<string, { mtimeMs: number; mod: Promise<Record<string, unknown>> }>()
 
+/** The job a spec names does not exist (as opposed to existing and failing to load). */
+export class JobNotFound extends Error {}
+
 const isBuiltin = (name: string): name is BuiltinJob => (BUILTIN_JOBS as readonly string[]).includes(name)
 const looksLikePath = (name: string): boolean => /[\\/#]/.test(name) || /\.[cm]?js$/.test(name)
 
@@ -26,7 +29,7 @@ function importModule(file: string): Promise<Record<string, unknown>> {
   try {
     mtimeMs = statSync(file).mtimeMs
   } catch {
-    return Promise.reject(new Error(`job module not found: ${file}`))
+    return Promise.reject(new JobNotFound(`job module not found: ${file}`))
   }
   const cached = modules.get(file)
   if (cached?.mtimeMs === mtimeMs) return cached.mod
@@ -51,9 +54,9 @@ function describeLoadError(e: unknown): string {
 }
 
 function pick(mod: Record<string, unknown>, exportName: string, file: string): JobFn {
-  if (!(exportName in mod)) throw new Error(`job module ${file} has no export "${exportName}"`)
+  if (!(exportName in mod)) throw new JobNotFound(`job module ${file} has no export "${exportName}"`)
   const fn = mod[exportName]
-  if (typeof fn !== 'function') throw new Error(`export "${exportName}" of ${file} is not a function`)
+  if (typeof fn !== 'function') throw new JobNotFound(`export "${exportName}" of ${file} is not a function`)
   return fn as JobFn
 }
 
@@ -81,5 +84,20 @@ export async function loadJob(name: string, opts: ResolveOptions): Promise<JobFn
     }
   }
   const dirs = opts.jobsDirs?.length ? `; jobs folders: ${opts.jobsDirs.join(', ')}` : ''
-  throw new Error(`unknown job "${name}" (built-in jobs: ${BUILTIN_JOBS.join(', ')}${dirs})`)
+  throw new JobNotFound(`unknown job "${name}" (built-in jobs: ${BUILTIN_JOBS.join(', ')}${dirs})`)
+}
+
+/**
+ * Why `name` names no job, or null when it does. Submit refuses such a spec; a module that exists
+ * but fails to load is not refused here: its tasks fail with the load error, as at run time.
+ * Imports the module (cached, as the loop executor would), so its top-level code runs once here.
+ */
+export async function checkJob(name: string, opts: ResolveOptions): Promise<string | null> {
+  if (isBuiltin(name)) return null
+  try {
+    await loadJob(name, opts)
+    return null
+  } catch (e) {
+    return e instanceof JobNotFound ? e.message : null
+  }
 }

@@ -1,6 +1,7 @@
 // The UI in a real browser (Debian's Chromium) against the real headless server: launch a mix of
 // executors, watch the rows move live, cancel one, cancel all, and quit.
 import { expect, test } from '@playwright/test'
+import { readFileSync } from 'node:fs'
 import { launch, row, rows, screenshot, serveEachTest, twentyTasks } from './ui'
 
 const ui = serveEachTest(['--shutdown-grace-ms', '3000'])
@@ -37,9 +38,14 @@ test('concurrency per executor is set from the UI and kept by the engine', async
   await ui.open(page)
   const thread = page.getByRole('spinbutton', { name: 'thread concurrency' })
   await thread.fill('3')
+  // Live stats arrive every second: what is typed stays while the field has focus.
+  await expect(page.locator('.limits .pool').first()).toBeVisible()
+  await expect(thread).toHaveValue('3')
   const applied = page.waitForResponse((r) => r.url().endsWith('/api/limits') && r.ok())
   await thread.press('Tab')
   await applied
+  await expect(page.locator('#limit-thread-status')).toHaveText('set to 3')
+  await expect(thread).toHaveValue('3')
   await page.reload()
   await expect(page.getByRole('spinbutton', { name: 'thread concurrency' })).toHaveValue('3')
   await launch(page, { name: 'spin', job: 'spin', params: { ms: 5000 }, executor: 'thread', count: 4, concurrency: 4 })
@@ -82,4 +88,84 @@ test('Quit shows what drains and the countdown, then the server exits', async ({
   expect(await ui.server.exited).toBe(0)
   // The page outlives the server and says so.
   await expect(page.getByRole('status').filter({ hasText: 'No word from the engine' })).toBeVisible({ timeout: 10_000 })
+})
+
+test('the launcher refuses at submit, in plain words naming the field: an unknown job, a missing module, params out of range', async ({ page }) => {
+  await ui.open(page)
+  const alert = page.getByRole('alert')
+  const jobField = page.locator('input[name="job"]')
+  const params = page.locator('textarea[name="params"]')
+  await jobField.fill('sleeep')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText(/^job: unknown job "sleeep"/)
+  await expect(jobField).toHaveAttribute('aria-invalid', 'true')
+  await jobField.fill('./no/such/module.mjs#run')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText(/^job: job module not found: /)
+  await jobField.fill('sleep')
+  await params.fill('{"ms": -5}')
+  await page.locator('input[name="count"]').fill('3')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(alert).toHaveText('params.ms: ms must be 0 or more')
+  await expect(params).toHaveAttribute('aria-invalid', 'true')
+  await screenshot(page, 'browser-launcher-refusal')
+  await expect(rows(page)).toHaveCount(0)
+
+  // Intake paused: the launch says its tasks wait.
+  await page.getByRole('button', { name: 'Pause intake' }).click()
+  await expect(page.getByRole('button', { name: 'Resume intake' })).toBeVisible()
+  await params.fill('{"ms": 10}')
+  await page.getByRole('button', { name: 'Launch', exact: true }).click()
+  await expect(page.getByRole('status').filter({ hasText: 'Launched 3 tasks. Intake is paused' })).toBeVisible()
+})
+
+test('the open task and the filters live in the URL: a reload keeps them, a link opens the same view', async ({ page, context }) => {
+  await ui.open(page)
+  await launch(page, { name: 'linked', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 2, concurrency: 2 })
+  await expect(row(page, 'linked #2')).toHaveAttribute('data-state', 'done')
+  await page.getByRole('searchbox').fill('linked #2')
+  await row(page, 'linked #2').getByRole('button', { name: 'linked #2', exact: true }).click()
+  await expect(page.getByRole('region', { name: 'linked #2' })).toBeVisible()
+  await expect(page).toHaveURL(/#q=linked\+%232&task=/)
+  const link = page.url()
+
+  await page.reload()
+  await expect(page.getByRole('searchbox')).toHaveValue('linked #2')
+  await expect(rows(page)).toHaveCount(1)
+  await expect(page.getByRole('region', { name: 'linked #2' })).toBeVisible()
+
+  const other = await context.newPage()
+  await other.goto(link)
+  await expect(other.getByRole('region', { name: 'linked #2' })).toBeVisible()
+  await expect(other.getByRole('searchbox')).toHaveValue('linked #2')
+  await other.close()
+})
+
+test('findable: ? lists the shortcuts, ArrowDown in the search box moves into the results, the Tasks tab exports what it shows', async ({ page }) => {
+  await ui.open(page)
+  await launch(page, { name: 'findme', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 3, concurrency: 3 })
+  await launch(page, { name: 'other', job: 'sleep', params: { ms: 10 }, executor: 'loop', count: 2, concurrency: 2 })
+  await expect(row(page, 'findme #3')).toHaveAttribute('data-state', 'done')
+
+  await page.locator('body').press('?')
+  const shortcuts = page.getByRole('dialog', { name: 'Keyboard shortcuts' })
+  await expect(shortcuts).toContainText('move into the results')
+  await screenshot(page, 'browser-shortcuts')
+  await page.keyboard.press('Escape')
+  await expect(shortcuts).toHaveCount(0)
+
+  const search = page.getByRole('searchbox')
+  await search.fill('findme')
+  await expect(rows(page)).toHaveCount(3)
+  await search.press('ArrowDown')
+  const list = page.getByLabel(/^Task list/)
+  await expect(list).toBeFocused()
+  const first = await rows(page).first().getAttribute('data-task-id')
+  await expect(list).toHaveAttribute('aria-activedescendant', `task-row-${first}`)
+
+  const download = page.waitForEvent('download')
+  await page.getByRole('button', { name: 'Export JSON' }).click()
+  const file = await (await download).path()
+  const exported = JSON.parse(readFileSync(file, 'utf8')) as Array<{ name: string }>
+  expect(exported.map((t) => t.name).sort()).toEqual(['findme #1', 'findme #2', 'findme #3'])
 })

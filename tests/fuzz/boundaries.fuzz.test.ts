@@ -31,7 +31,9 @@ afterAll(async () => {
 
 const hostile = fc.oneof(
   // Valid specs too, so the accepting path is fuzzed as well (the intake is paused: they never run).
-  fc.record({ job: fc.constantFrom('sleep', 'spin', 'x.mjs#run'), params: fc.dictionary(fc.string(), fc.jsonValue()), priority: fc.integer({ min: -5, max: 5 }) }),
+  // Submit checks built-in params and that a named job exists: valid means params in range.
+  fc.record({ job: fc.constantFrom('sleep', 'spin'), params: fc.record({ ms: fc.nat({ max: 1000 }) }), priority: fc.integer({ min: -5, max: 5 }) }),
+  fc.record({ job: fc.constantFrom('fail', 'x.mjs#run'), params: fc.dictionary(fc.string(), fc.jsonValue()), priority: fc.integer({ min: -5, max: 5 }) }),
   fc.anything(),
   fc.jsonValue(),
   fc.constantFrom('__proto__', 'constructor', '', 'x'.repeat(100_000), '../../etc/passwd', '%00', '#0'),

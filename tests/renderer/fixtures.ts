@@ -78,6 +78,7 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
     }),
     subscribeLog: vi.fn(() => () => {}),
     quit: vi.fn(async () => {}),
+    forceShutdown: vi.fn(async () => {}),
   } satisfies TaskloopApi
   return { api, emit: (e: EngineEvent) => listener?.(e) }
 }

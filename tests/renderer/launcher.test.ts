@@ -4,7 +4,8 @@ import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import Launcher from '../../renderer/src/components/Launcher.vue'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
-import type { BatchSpec } from '../../common/types'
+import type { BatchSpec, Stats } from '../../common/types'
+import { useMetricsStore } from '../../renderer/src/stores/metrics'
 import { fakeApi } from './fixtures'
 
 const flush = () => new Promise((r) => setTimeout(r, 0))
@@ -74,7 +75,8 @@ describe('launcher', () => {
     api.submit.mockRejectedValueOnce({ code: 'invalid', error: 'batch.tasks.0.job: unknown job "nope"', path: 'batch.tasks.0.job' })
     await wrapper.find('input[name="count"]').setValue(2)
     await launch()
-    expect(wrapper.find('[role="alert"]').text()).toBe('batch.tasks.0.job: unknown job "nope"')
+    // The form's batch repeats one spec: the message speaks of the form's field, not of task 0.
+    expect(wrapper.find('[role="alert"]').text()).toBe('job: unknown job "nope"')
     expect(wrapper.find('input[name="job"]').attributes('aria-invalid')).toBe('true')
   })
 
@@ -105,5 +107,16 @@ describe('launcher', () => {
     for (const re of [/^gather/, /^TaskPool/, /Pool\(3\).*threads/, /Pool\(3\).*processes/, /^chain/, /producer/, /times out/, /ignores cancel/]) {
       expect(labels.some((l) => re.test(l))).toBe(true)
     }
+  })
+})
+
+describe('launcher refusals and notes (issue 9 item 14)', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('says when intake is paused', async () => {
+    const { wrapper, launch } = setup()
+    useMetricsStore().stats = { paused: true } as Stats
+    await launch()
+    expect(wrapper.text()).toContain('Launched 1 task. Intake is paused: they wait until you resume it.')
   })
 })

@@ -151,4 +151,56 @@ describe('task table', () => {
     await flush()
     expect(api.retry.mock.calls.map((c) => c[0]).sort()).toEqual(['c', 'f'])
   })
+
+  describe('bulk actions act on what is shown (issue 9 item 8)', () => {
+    const button = (wrapper: ReturnType<typeof mount>, text: string) => wrapper.findAll('button').find((b) => b.text() === text)
+
+    it('with a filter on, the button reads "Cancel N shown" and cancels only those', async () => {
+      const { api, table } = setup()
+      const wrapper = mount(TaskTable)
+      table.query.state = 'pending'
+      await flush()
+      expect(button(wrapper, 'Cancel 1 shown')).toBeDefined()
+      await button(wrapper, 'Cancel 1 shown')!.trigger('click')
+      await flush()
+      expect(api.cancel.mock.calls.map((c) => c[0])).toEqual(['p'])
+      expect(api.cancelAll).not.toHaveBeenCalled()
+    })
+
+    it('Cancel all beyond what is shown asks first, saying how many are hidden', async () => {
+      const { api, table } = setup()
+      const wrapper = mount(TaskTable)
+      table.query.state = 'pending'
+      await flush()
+      await button(wrapper, 'Cancel all')!.trigger('click')
+      await flush()
+      expect(api.cancelAll).not.toHaveBeenCalled()
+      const dialog = wrapper.find('[role="alertdialog"]')
+      expect(dialog.text()).toContain('Cancel all 3 tasks not yet finished, 1 running now, 2 of them not shown by the filter?')
+      await dialog.findAll('button').find((b) => b.text() === 'Keep them')!.trigger('click')
+      expect(wrapper.find('[role="alertdialog"]').exists()).toBe(false)
+      expect(api.cancelAll).not.toHaveBeenCalled()
+      await button(wrapper, 'Cancel all')!.trigger('click')
+      await wrapper.find('[role="alertdialog"] button.danger').trigger('click')
+      await flush()
+      expect(api.cancelAll).toHaveBeenCalledTimes(1)
+    })
+
+    it('more than a handful of running tasks asks first', async () => {
+      const { api, store } = setup()
+      const { api: many, emit } = fakeApi()
+      store.connect(many)
+      emit(snapshot(1, Array.from({ length: 6 }, (_, i) => task({ id: `r${i}`, name: `run ${i}`, state: 'running', startedAt: 1 }))))
+      const wrapper = mount(TaskTable)
+      await flush()
+      await button(wrapper, 'Cancel all')!.trigger('click')
+      await flush()
+      expect(many.cancelAll).not.toHaveBeenCalled()
+      expect(wrapper.find('[role="alertdialog"]').text()).toContain('Cancel 6 tasks, 6 of them running now?')
+      await wrapper.find('[role="alertdialog"] button.danger').trigger('click')
+      await flush()
+      expect(many.cancelAll).toHaveBeenCalledTimes(1)
+      expect(api.cancelAll).not.toHaveBeenCalled()
+    })
+  })
 })

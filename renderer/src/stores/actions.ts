@@ -1,5 +1,5 @@
 // What the UI asks of the engine, through the tasks store's connection: submit, cancel, retry
-// (one task or many), limits, pause and resume, quit, a task's log, pages of history.
+// (one task or many), limits, pause and resume, quit and force, a task's log, pages of history.
 // A refusal lands in the tasks store's lastError (the banner) instead of being lost.
 import { defineStore } from 'pinia'
 import type { TaskloopApi } from '../../../common/api'
@@ -77,6 +77,7 @@ export const useActionsStore = defineStore('actions', () => {
     pause: () => attempt((a) => a.pause()),
     resume: () => attempt((a) => a.resume()),
     quit: (options?: QuitOptions) => attempt((a) => a.quit(options)),
+    forceShutdown: () => attempt((a) => a.forceShutdown()),
     /** One task's log: existing tail, then new lines. Returns the unsubscribe function. */
     watchLog: (id: string, listener: (lines: LogLine[]) => void) => tasks.connection().subscribeLog(id, listener),
   }

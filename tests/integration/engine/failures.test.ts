@@ -1,4 +1,7 @@
-// Bad input and failing jobs become failed tasks with a reason; nothing else breaks.
+// Bad input is refused at submit, naming the field; failing jobs become failed tasks with a reason; nothing else breaks.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { useEngines, waitFinal, waitState } from '../../helpers/engine'
 
@@ -66,16 +69,27 @@ describe('failures', () => {
     ])
   })
 
-  it('an unknown job and a missing module are failed tasks with the reason', async () => {
+  it('an unknown job, a missing module or export and out-of-range params are refused at submit, naming the field', async () => {
     const engine = newEngine()
-    const { ids } = await engine.submit({
-      batch: { tasks: [{ job: 'nope' }, { job: './missing/jobs.mjs#run', executor: 'thread' }, { job: 'sleep', params: { ms: 'soon' } }] },
+    await expect(engine.submit({ job: 'nope' })).rejects.toMatchObject({ code: 'invalid', path: 'job', message: expect.stringMatching(/^job: unknown job "nope"/) })
+    await expect(engine.submit({ batch: { tasks: [{ job: 'sleep', params: { ms: 1 } }, { job: './missing/jobs.mjs#run', executor: 'thread' }] } })).rejects.toMatchObject({
+      code: 'invalid',
+      path: 'batch.tasks.1.job',
+      message: expect.stringMatching(/job module not found/),
     })
-    const [unknown, missing, badParams] = await waitFinal(engine, ids)
-    expect(unknown!.error!.message).toMatch(/^unknown job "nope"/)
-    expect(missing!.error!.message).toMatch(/job module not found/)
-    expect(badParams!.error!.message).toMatch(/sleep: params\.ms/)
-    expect([unknown, missing, badParams].every((t) => t!.state === 'failed')).toBe(true)
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-jobs-'))
+    writeFileSync(path.join(dir, 'ok.mjs'), 'export const run = async () => 1\n')
+    writeFileSync(path.join(dir, 'throws.mjs'), 'throw new Error("refusing to load")\n')
+    await expect(engine.submit({ job: `${dir}/ok.mjs#other` })).rejects.toMatchObject({ code: 'invalid', path: 'job', message: expect.stringMatching(/has no export "other"/) })
+    await expect(engine.submit({ job: 'sleep', params: { ms: -5 } })).rejects.toMatchObject({ code: 'invalid', path: 'params.ms', message: 'params.ms: ms must be 0 or more' })
+    await expect(engine.submit({ job: 'sleep', params: { ms: 'soon' } })).rejects.toMatchObject({ path: 'params.ms', message: 'params.ms: ms must be a number' })
+    expect(await engine.list()).toEqual([])
+    // What exists is taken: a module that throws when loaded fails its task, with the load error.
+    const { ids } = await engine.submit({ batch: { tasks: [{ job: `${dir}/ok.mjs#run` }, { job: `${dir}/throws.mjs` }] } })
+    const [ok, broken] = await waitFinal(engine, ids)
+    expect(ok).toMatchObject({ state: 'done', result: 1 })
+    expect(broken).toMatchObject({ state: 'failed', reason: 'error' })
+    expect(broken!.error!.message).toMatch(/failed to load: refusing to load$/)
   })
 
   it('a spec that does not validate is refused naming the field, and nothing is queued', async () => {

@@ -30,6 +30,19 @@ async function mixedWork(engine: EngineHandle) {
 }
 
 describe('shutdown', () => {
+  it('forceShutdown (the drain panel\'s Force now) forces at once what a long grace would wait for; without a shutdown it is refused', async () => {
+    const engine = newEngine()
+    await expect(engine.forceShutdown()).rejects.toMatchObject({ code: 'conflict' })
+    const { ids: [id] } = await engine.submit({ name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true } })
+    await waitState(engine, id!, 'running')
+    const t0 = Date.now()
+    const done = engine.shutdown({ graceMs: 120_000 })
+    await engine.forceShutdown()
+    const report = await done
+    expect(Date.now() - t0).toBeLessThan(60_000)
+    expect(report.forced).toEqual([id])
+  })
+
   it('cancels pending, stops running cooperatively, forces the rest after the grace, refuses new work', async () => {
     const engine = newEngine()
     const ids = await mixedWork(engine)

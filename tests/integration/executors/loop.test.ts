@@ -53,7 +53,7 @@ describe('loop executor', () => {
       'spin with ignoreCancel only runs on the thread or process executor',
     )
     const f = await fails(drive(loop, { job: 'sleep', params: { ms: -1 } }).outcome)
-    expect(f).toMatchObject({ kind: 'error', message: 'sleep: params.ms must be a non-negative number' })
+    expect(f).toMatchObject({ kind: 'error', message: 'sleep: params.ms must be 0 or more' })
     expect((await fails(drive(loop, { job: 'fail', params: { message: 'nope', afterMs: 5 } }).outcome)).message).toBe('nope')
   })
 

@@ -197,6 +197,16 @@ describe('auth', () => {
     expect((await fetch(`${h.server.url}/`)).status).toBe(401)
   })
 
+  it('answers a page without the token (a stale tab after a restart) with an HTML page saying what to do, never raw JSON', async () => {
+    const page = await fetch(`${h.server.url}/?token=stale`)
+    expect(page.status).toBe(401)
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+    const text = await page.text()
+    expect(text).toContain('Open the URL that <code>taskloop serve</code> printed')
+    expect(text).toContain('run <code>taskloop serve</code> (or <code>npm start</code>) again')
+  })
+
+
   it('takes ?token= once, sets an HttpOnly SameSite=Strict cookie and moves on without it', async () => {
     const res = await fetch(`${h.server.url}/?token=${h.server.token}&view=list`, { redirect: 'manual' })
     expect(res.status).toBe(200)

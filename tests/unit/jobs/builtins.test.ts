@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BUILTIN_JOBS } from '../../../common/types'
-import { BUILTINS } from '../../../engine/jobs/builtins'
+import { BUILTINS, checkParams } from '../../../engine/jobs/builtins'
 import type { JobContext } from '../../../engine/jobs/job'
 
 function ctx(over: Partial<JobContext> = {}): JobContext & { heard: { progress: unknown[]; logs: string[] } } {
@@ -31,25 +31,33 @@ describe('built-in jobs', () => {
   })
 
   it.each([
-    ['sleep', {}, 'sleep: params.ms must be a non-negative number'],
-    ['sleep', { ms: -5 }, 'sleep: params.ms must be a non-negative number'],
-    ['sleep', { ms: '10' }, 'sleep: params.ms must be a non-negative number'],
-    ['sleep', { ms: 1, ignoreCancel: 'yes' }, 'sleep: params.ignoreCancel must be a boolean'],
-    ['spin', { ms: Infinity }, 'spin: params.ms must be a non-negative number'],
-    ['primes', { below: 1.5 }, 'primes: params.below must be a non-negative integer'],
+    ['sleep', {}, 'sleep: params.ms is required (a number, 0 or more)'],
+    ['sleep', { ms: -5 }, 'sleep: params.ms must be 0 or more'],
+    ['sleep', { ms: '10' }, 'sleep: params.ms must be a number'],
+    ['sleep', { ms: 1, ignoreCancel: 'yes' }, 'sleep: params.ignoreCancel must be true or false'],
+    ['spin', { ms: Infinity }, 'spin: params.ms must be a number'],
+    ['primes', { below: 1.5 }, 'primes: params.below must be a whole number'],
     ['primes', { below: 1e12 }, 'primes: params.below must be at most 1000000000'],
-    ['hash', {}, 'hash: give params.bytes or params.path'],
-    ['hash', { bytes: -1 }, 'hash: params.bytes must be a non-negative integer'],
-    ['hash', { path: '' }, 'hash: params.path must be a non-empty string'],
-    ['ticker', { steps: 2, intervalMs: 'x' }, 'ticker: params.intervalMs must be a non-negative number'],
-    ['fail', { message: 3 }, 'fail: params.message must be a non-empty string'],
-    ['crash', { afterMs: -1 }, 'crash: params.afterMs must be a non-negative number'],
-    ['http', {}, 'http: params.url must be a non-empty string'],
+    ['hash', {}, 'hash: params.bytes or params.path must be given'],
+    ['hash', { bytes: -1 }, 'hash: params.bytes must be 0 or more'],
+    ['hash', { path: '' }, 'hash: params.path must be a non-empty text'],
+    ['ticker', { steps: 2, intervalMs: 'x' }, 'ticker: params.intervalMs must be a number'],
+    ['fail', { message: 3 }, 'fail: params.message must be a non-empty text'],
+    ['crash', { afterMs: -1 }, 'crash: params.afterMs must be 0 or more'],
+    ['http', {}, 'http: params.url must be a non-empty text'],
     ['http', { url: 'not a url' }, 'http: params.url must be an absolute URL'],
-  ] as const)('%s %j → TypeError', async (job, params, message) => {
+  ] as const)('%s %j → TypeError in the user\'s words; submit checks the same', async (job, params, message) => {
     const e = await run(job, params).catch((x: unknown) => x)
     expect(e).toBeInstanceOf(TypeError)
     expect((e as Error).message).toBe(message)
+    const checked = checkParams(job, params)
+    expect(`${job}: params.${checked?.key} ${checked?.rule}`).toBe(message)
+  })
+
+  it('good params pass the submit check', () => {
+    expect(checkParams('sleep', { ms: 0 })).toBeNull()
+    expect(checkParams('hash', { path: 'x' })).toBeNull()
+    expect(checkParams('fail', {})).toBeNull()
   })
 
   it('sleep rejects with an AbortError on abort, unless it ignores cancel', async () => {
