@@ -1,23 +1,29 @@
 // Loop executor: runs the job on the engine's own event loop (asyncio's create_task).
 // It cannot force a stop: a job that ignores its signal is the scheduler's to mark and flag.
 import path from 'node:path'
+import type { JobCall } from '../../common/types'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import type { JobHost } from '../job-calls'
 import { runJob } from './run-job'
 
 export interface LoopOptions {
   cwd?: string
   jobsDirs?: string[]
+  /** Where the jobs' ctx calls go (queues, locks, submit, wait). */
+  host?: JobHost
 }
 
 export class LoopExecutor implements Executor {
   readonly kind = 'loop' as const
   private readonly cwd: string
   private readonly jobsDirs: string[]
+  private readonly host: JobHost | null
   private readonly running = new Set<AbortController>()
 
   constructor(opts: LoopOptions = {}) {
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
     this.jobsDirs = opts.jobsDirs ?? []
+    this.host = opts.host ?? null
   }
 
   start(request: RunRequest, hooks: RunHooks): Run {
@@ -37,8 +43,20 @@ export class LoopExecutor implements Executor {
       cwd: this.cwd,
       jobsDirs: this.jobsDirs,
     }
-    const sink = { progress: (f: number | null, m?: string) => hooks.progress(f, m), log: (line: string) => hooks.log(line, 'log') }
-    const result = runJob(req, 'loop', ac.signal, sink).finally(() => this.running.delete(ac))
+    const host = this.host
+    const sink = {
+      progress: (f: number | null, m?: string) => hooks.progress(f, m),
+      log: (line: string) => hooks.log(line, 'log'),
+      // Cloned both ways, as a worker's call would be: a job never shares objects with another.
+      call: async (call: JobCall, signal: AbortSignal) => {
+        if (!host) throw new Error('this executor has no engine to call')
+        return structuredClone(await host.call(request.taskId, structuredClone(call), signal))
+      },
+    }
+    const result = runJob(req, 'loop', ac.signal, sink).finally(() => {
+      this.running.delete(ac)
+      host?.runEnded(request.taskId)
+    })
     return { result, cancel: () => ac.abort(), kill: () => false }
   }
 

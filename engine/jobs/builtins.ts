@@ -190,4 +190,85 @@ const crash: JobFn = async (params, ctx: JobContext) => {
   process.exit(1)
 }
 
-export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash }
+// ── the concurrency primitives at work (the presets' producer/consumer, shared counter, fan-out) ──
+
+/** Puts `items` numbers (1..items) on a queue, one every `intervalMs` (the time to produce one). */
+const produce: JobFn = async (params, ctx) => {
+  const q = ctx.queue(str('produce', params, 'queue'), { maxSize: num('produce', params, 'maxSize', { int: true, default: 0 }) })
+  const items = num('produce', params, 'items', { int: true, max: 1e6 })
+  const intervalMs = num('produce', params, 'intervalMs', { default: 0 })
+  for (let i = 1; i <= items; i++) {
+    if (intervalMs > 0) await sleepFor(intervalMs, undefined, { signal: ctx.signal })
+    await q.put(i)
+    ctx.progress(i / items, `put ${i}/${items}`)
+  }
+  return { produced: items }
+}
+
+/** Takes `count` items off a queue, working `workMs` on each, and marks each done. */
+const consume: JobFn = async (params, ctx) => {
+  const q = ctx.queue(str('consume', params, 'queue'), { maxSize: num('consume', params, 'maxSize', { int: true, default: 0 }) })
+  const count = num('consume', params, 'count', { int: true, max: 1e6 })
+  const workMs = num('consume', params, 'workMs', { default: 0 })
+  const got: unknown[] = []
+  for (let i = 1; i <= count; i++) {
+    const item = await q.get()
+    if (workMs > 0) await sleepFor(workMs, undefined, { signal: ctx.signal })
+    got.push(item)
+    await q.taskDone()
+    ctx.progress(i / count, `consumed ${i}/${count}`)
+  }
+  return { consumed: got }
+}
+
+/**
+ * The seeds' shared counter. The value lives in a one-item queue `cell` (so tasks on every
+ * executor share it): `set` stores a value, `add` reads it, waits `delayMs`, then writes it plus
+ * `add` (a read-modify-write with an await inside: lost updates without `lock`), neither reads it.
+ */
+const counter: JobFn = async (params, ctx) => {
+  const cell = ctx.queue(str('counter', params, 'cell'))
+  if (params.set !== undefined) {
+    const value = num('counter', params, 'set')
+    while ((await cell.size()) > 0) await cell.get()
+    await cell.put(value)
+    return { value }
+  }
+  const read = async (): Promise<number> => {
+    const v = (await cell.get()) as number
+    await cell.put(v)
+    return v
+  }
+  if (params.add === undefined) return { value: await read() }
+  const add = num('counter', params, 'add')
+  const delayMs = num('counter', params, 'delayMs', { default: 50 })
+  const held = params.lock === undefined ? null : await ctx.lock(str('counter', params, 'lock'))
+  try {
+    const before = await read()
+    await sleepFor(delayMs, undefined, { signal: ctx.signal })
+    await cell.get()
+    await cell.put(before + add)
+    return { before, after: before + add }
+  } finally {
+    await held?.release()
+  }
+}
+
+/** Submits `n` sleep tasks as its children (ctx.submit) and waits for them (ctx.wait). */
+const fanout: JobFn = async (params, ctx) => {
+  const n = num('fanout', params, 'n', { int: true, max: 1000 })
+  const ms = num('fanout', params, 'ms', { default: 500 })
+  const executor = params.executor === undefined ? undefined : str('fanout', params, 'executor')
+  if (executor !== undefined && executor !== 'loop' && executor !== 'thread' && executor !== 'process')
+    throw new TypeError('fanout: params.executor must be loop, thread or process')
+  const { ids } = await ctx.submit({
+    batch: {
+      name: 'fan-out',
+      tasks: Array.from({ length: n }, (_, i) => ({ job: 'sleep', name: `child ${i + 1}`, params: { ms }, ...(executor ? { executor } : {}) })),
+    },
+  })
+  const { done, pending } = await ctx.wait(ids, { returnWhen: 'all' })
+  return { children: ids, done: done.filter((t) => t.state === 'done').length, pending: pending.length }
+}
+
+export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout }
