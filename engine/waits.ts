@@ -1,6 +1,6 @@
 // ctx.wait (asyncio.wait): a job waits for tasks until all are final, the first is, or the first
 // fails, or until its timeout; it gets the tasks' snapshots split into done and pending.
-import type { ReturnWhen, TaskSnapshot, WaitResult } from '../common/types'
+import { TaskloopError, type ReturnWhen, type TaskSnapshot, type WaitResult } from '../common/types'
 import { park, type Parked } from './parked'
 import type { Task } from './task'
 
@@ -16,6 +16,8 @@ export class Waits {
   constructor(private readonly task: (id: string) => Task | undefined) {}
 
   async wait(ids: string[], returnWhen: ReturnWhen, timeoutMs: number | undefined, taskId: string, signal: AbortSignal): Promise<WaitResult> {
+    const unknown = ids.find((id) => !this.task(id))
+    if (unknown !== undefined) throw new TaskloopError('not-found', `ctx.wait: unknown task id "${unknown}"`, 'ids')
     const now = this.result(ids)
     if (this.satisfied(ids, returnWhen) || timeoutMs === 0) return now
     const list: Waiter[] = []

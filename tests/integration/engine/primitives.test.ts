@@ -260,6 +260,14 @@ describe('ctx.submit and ctx.wait', () => {
     expect((await engine.get(detached!)).parent).toBe(parent)
   })
 
+  it('a wait for an unknown task id is the job’s error, naming it', async () => {
+    const engine = newEngine()
+    writeFileSync(path.join(dir, 'wait-unknown.mjs'), `export default async (p, ctx) => { await ctx.wait(['nope']) }`)
+    const { ids: [id] } = await engine.submit({ job: path.join(dir, 'wait-unknown.mjs'), executor: 'process' })
+    const t = await waitState(engine, id!, 'failed')
+    expect(t.error?.message).toBe('ctx.wait: unknown task id "nope"')
+  })
+
   it('a spec from outside cannot claim a parent', async () => {
     const engine = newEngine()
     await expect(engine.submit({ job: 'sleep', params: { ms: 1 }, parent: 'x' } as never)).rejects.toThrow(/parent/)
