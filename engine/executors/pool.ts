@@ -3,12 +3,11 @@
 // killed worker off the hot path (a spare, where kept), resize, close, and per-worker busy time.
 // thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
 import path from 'node:path'
-import type { ExecutorKind, LogLine, WorkerStat } from '../../common/types'
+import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
 import type { JobHost } from '../job-calls'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
-import type { JobCall } from '../../common/types'
 
 export interface PoolOptions {
   /** Workers kept alive (the scheduler's limit for this executor). Default 1. */

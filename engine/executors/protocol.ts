@@ -94,7 +94,13 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
             resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
             reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
           })
-          report({ type: 'call', id, call, req })
+          try {
+            report({ type: 'call', id, call, req })
+          } catch (e) {
+            // An item that cannot be cloned (a function, a socket): the job's own error.
+            calls.delete(call)
+            return reject(e)
+          }
           if (signal.aborted) onAbort()
           else signal.addEventListener('abort', onAbort, { once: true })
         }),
