@@ -52,6 +52,19 @@ describe('Queues', () => {
   })
 })
 
+describe('Queues, backpressure cancelled', () => {
+  it('an aborted putter on a full queue leaves the line and its item never enters', async () => {
+    const q = new Queues()
+    await q.put('b', 1, 'first', 'P', never)
+    const ac = new AbortController()
+    const put = q.put('b', 1, 'dropped', 'P', ac.signal)
+    ac.abort()
+    await expect(put).rejects.toMatchObject({ name: 'AbortError' })
+    expect(await q.get('b', 1, 'C', never)).toBe('first')
+    expect(q.stats()).toEqual([{ name: 'b', size: 0, maxSize: 1, getters: 0, putters: 0, unfinished: 1 }])
+  })
+})
+
 describe('Locks', () => {
   it('hands the lock on in order; releaseAll frees a dead holder; only the holder releases', async () => {
     const l = new Locks()
