@@ -7,11 +7,12 @@ import { cancel } from './scenarios/cancel'
 import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
 import { processTiny } from './scenarios/process-tiny'
+import { queue } from './scenarios/queue'
 import { submitScaling } from './scenarios/submit-scaling'
 import { threadCpu } from './scenarios/thread-cpu'
 import { threadTiny } from './scenarios/thread-tiny'
 
-const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling]
+const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue]
 
 const quick = QUICK
 const cfg: Config = quick

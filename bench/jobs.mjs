@@ -48,3 +48,17 @@ export function hold(params, ctx) {
     )
   })
 }
+
+/** Scenario "queue": puts params.n numbers on ctx.queue(params.queue), one at a time (each waits for the engine). */
+export async function queueProduce(params, ctx) {
+  const q = ctx.queue(params.queue)
+  for (let i = 0; i < params.n; i++) await q.put(i)
+}
+
+/** Scenario "queue": takes params.n items off ctx.queue(params.queue). */
+export async function queueConsume(params, ctx) {
+  const q = ctx.queue(params.queue)
+  let sum = 0
+  for (let i = 0; i < params.n; i++) sum += await q.get()
+  return sum
+}

@@ -1,8 +1,8 @@
 // Validation at every boundary where data comes from outside (IPC, HTTP, files).
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
-import { EXECUTORS, JOB_EXECUTORS, ON_STOP, TASK_STATES, TaskloopError } from './types'
-import type { HistoryQuery, Limits, ListQuery, QuitOptions, SubmitSpec } from './types'
+import { EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
+import type { HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -54,6 +54,7 @@ const common = {
   group: z.string().min(1).max(200).optional(),
   killGraceMs: ms(600_000).optional(),
   onInterrupt: z.enum(['fail', 'requeue']).optional(),
+  detached: z.boolean().optional(),
 }
 
 export const jobSpecSchema = z.strictObject({
@@ -169,3 +170,25 @@ export const parseGroupLimit = (value: unknown): { group: string; limit: number 
 
 export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
 export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')
+
+// A running job's calls to the engine (ctx.queue, ctx.lock, ctx.submit, ctx.wait): job code is
+// outside data, so each call is parsed once, where it reaches the engine (engine/job-calls.ts).
+const primitiveName = z.string().min(1).max(200)
+const maxSize = z.number().int().min(0).max(1_000_000).optional()
+export const jobCallSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('queue.put'), name: primitiveName, maxSize, item: z.unknown() }),
+  z.strictObject({ op: z.literal('queue.get'), name: primitiveName, maxSize }),
+  z.strictObject({ op: z.literal('queue.taskDone'), name: primitiveName, maxSize }),
+  z.strictObject({ op: z.literal('queue.join'), name: primitiveName, maxSize }),
+  z.strictObject({ op: z.literal('queue.size'), name: primitiveName, maxSize }),
+  z.strictObject({ op: z.literal('lock.acquire'), name: primitiveName }),
+  z.strictObject({ op: z.literal('lock.release'), name: primitiveName }),
+  z.strictObject({ op: z.literal('submit'), spec: z.unknown() }),
+  z.strictObject({
+    op: z.literal('wait'),
+    ids: z.array(id).min(1).max(MAX_TASKS_PER_SUBMIT),
+    returnWhen: z.enum(RETURN_WHEN).optional(),
+    timeoutMs: z.number().int().min(0).max(7 * DAY_MS).optional(),
+  }),
+])
+export const parseJobCall = (value: unknown): JobCall => parseWith<JobCall>(jobCallSchema, value, 'call')

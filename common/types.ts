@@ -8,7 +8,8 @@ export const FINAL_STATES: readonly TaskState[] = ['done', 'failed', 'cancelled'
 export const isFinal = (s: TaskState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
 
 export type FailReason = 'error' | 'timeout' | 'exit-code' | 'crashed' | 'interrupted'
-export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'dependency'
+/** parent: the task that submitted it (ctx.submit) was cancelled, and it was not `detached`. */
+export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'dependency' | 'parent'
 export type TaskReason = FailReason | CancelReason
 
 /**
@@ -26,7 +27,7 @@ export type JobExecutor = (typeof JOB_EXECUTORS)[number]
 export const EXECUTORS = ['loop', 'thread', 'process', 'command'] as const
 export type ExecutorKind = (typeof EXECUTORS)[number]
 
-export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash'] as const
+export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout'] as const
 export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
 
 interface CommonSpec {
@@ -42,6 +43,10 @@ interface CommonSpec {
   killGraceMs?: number
   /** After the app died while this task ran: mark it failed (default) or queue it again. */
   onInterrupt?: 'fail' | 'requeue'
+  /** Submitted from a job (ctx.submit): cancelling that job's task leaves this one running. */
+  detached?: boolean
+  /** Set by the engine only: the task whose job submitted this one (ctx.submit). */
+  parent?: string
 }
 
 export interface JobSpec extends CommonSpec {
@@ -118,6 +123,8 @@ export interface TaskSnapshot {
   /** Every attempt so far, oldest first. */
   attempts: Attempt[]
   spec: TaskSpec
+  /** The task whose job submitted this one (ctx.submit), or null. */
+  parent?: string | null
 }
 
 export type Counters = Record<TaskState, number>
@@ -243,6 +250,51 @@ export interface Stats {
   store: { file: string; error: string | null } | null
   uptimeMs: number
   shuttingDown: boolean
+  /** Named queues between running jobs (ctx.queue). */
+  queues: QueueStat[]
+  /** Named locks between running jobs (ctx.lock). */
+  locks: LockStat[]
+}
+
+export interface QueueStat {
+  name: string
+  size: number
+  /** 0: unbounded. */
+  maxSize: number
+  /** Jobs waiting in `get` for an item; jobs waiting in `put` for room. */
+  getters: number
+  putters: number
+  /** Items put and not yet marked with taskDone (what `join` waits for). */
+  unfinished: number
+}
+
+export interface LockStat {
+  name: string
+  /** Task id holding it, or null when free. */
+  holder: string | null
+  /** Task ids waiting for it, first served first. */
+  waiters: string[]
+}
+
+/** When a wait for several tasks returns (asyncio.wait's return_when): every one final, the first final, or the first failed. */
+export const RETURN_WHEN = ['all', 'first', 'firstError'] as const
+export type ReturnWhen = (typeof RETURN_WHEN)[number]
+
+/**
+ * A running job's request to the engine (its ctx's queue, lock, submit and wait calls); the
+ * engine knows which task asks from the run it came through. `maxSize` opens a queue bounded.
+ */
+export type JobCall =
+  | { op: 'queue.put'; name: string; maxSize?: number; item: unknown }
+  | { op: 'queue.get' | 'queue.taskDone' | 'queue.join' | 'queue.size'; name: string; maxSize?: number }
+  | { op: 'lock.acquire' | 'lock.release'; name: string }
+  | { op: 'submit'; spec: SubmitSpec }
+  | { op: 'wait'; ids: string[]; returnWhen?: ReturnWhen; timeoutMs?: number }
+
+/** What ctx.wait resolves with: the tasks final by then, and those not (asyncio.wait's done and pending sets). */
+export interface WaitResult {
+  done: TaskSnapshot[]
+  pending: TaskSnapshot[]
 }
 
 export interface LogLine {
@@ -272,6 +324,10 @@ export interface TaskDetail extends TaskSnapshot {
   log: LogLine[]
   /** The task's full log file (head and tail kept when capped); null without a data folder. */
   logFile: string | null
+  /** Locks this task holds now (ctx.lock). */
+  locks?: string[]
+  /** Tasks this task's job submitted (ctx.submit). */
+  children?: string[]
 }
 
 export interface ListQuery {

@@ -38,6 +38,7 @@ import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
 import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
+import { JobCalls } from './job-calls'
 import { markerScope } from './orphans'
 import { persistTo, recover } from './recovery'
 import { HistoryBound } from './retention'
@@ -48,6 +49,12 @@ import type { ResolveOptions } from './jobs/resolve'
 import { checkJobs, planSubmit, type PlanContext, type PlannedTask } from './submit-plan'
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
+
+/** The engine's own field: set after the parse, so no outside spec can claim a parent. */
+function withParent(spec: SubmitSpec, parent: string): SubmitSpec {
+  if (!('batch' in spec)) return { ...spec, parent }
+  return { batch: { ...spec.batch, tasks: spec.batch.tasks.map((t) => ({ ...t, parent })) } }
+}
 
 /** Concurrency per executor when the options name none: one pool worker per core. */
 export function defaultLimits(): Limits {
@@ -64,6 +71,8 @@ export class Engine implements EngineHandle {
   private readonly executors: Record<ExecutorKind, Executor>
   private readonly scheduler: Scheduler
   private readonly figures: EngineStats
+  /** Running jobs' calls: queues, locks, submit and wait (engine/job-calls.ts). */
+  private readonly calls: JobCalls
   private readonly retention: HistoryBound
   private readonly idPrefix = Date.now().toString(36)
   private nextId = 0
@@ -102,7 +111,9 @@ export class Engine implements EngineHandle {
     // Derived from the data folder: the next start on it finds what a killed run's commands left.
     const scope = markerScope(options.dataDir)
     this.jobs = { cwd: options.cwd ?? process.cwd(), jobsDirs: options.jobsDirs ?? [] }
+    this.calls = new JobCalls({ submit: (parent, spec) => this.submitFrom(parent, spec), task: (id) => this.scheduler.tasks.get(id) })
     this.executors = createExecutors({
+      host: this.calls,
       limits,
       ...this.jobs,
       markerScope: scope,
@@ -117,12 +128,15 @@ export class Engine implements EngineHandle {
       onClaim: (tasks) => this.store?.markStarted(tasks.map((t) => t.snapshot())),
       onForced: (t) => this.noteForced(t),
       onFinished: (t) => {
+        // A loop job abandoned after its grace never ends its run: its locks are freed here.
+        this.calls.runEnded(t.id)
+        this.calls.waits.finished(t)
         this.logs.close(t.id)
         this.retention.finished(t)
         this.figures.finished(t)
       },
     })
-    this.figures = new EngineStats(this.scheduler, this.executors)
+    this.figures = new EngineStats(this.scheduler, this.executors, this.calls)
     this.figures.publishTo(this.events, () => this.statsNow())
     this.retention = new HistoryBound({ keepInMemory, scheduler: this.scheduler, logs: this.logs, store: this.store, retention: options.retention })
     if (opened) {
@@ -140,9 +154,15 @@ export class Engine implements EngineHandle {
   }
 
   async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
+    return this.submitFrom(null, input)
+  }
+
+  /** A submission from outside, or from a running job (ctx.submit): then each task records its parent. */
+  private async submitFrom(parent: string | null, input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
-    const spec = parseSubmitSpec(input)
+    const parsed = parseSubmitSpec(input)
+    const spec = parent ? withParent(parsed, parent) : parsed
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
     const pending = this.scheduler.counters.pending
     if (pending + count > this.maxPending) {
@@ -195,7 +215,13 @@ export class Engine implements EngineHandle {
   }
 
   async get(id: string): Promise<TaskDetail> {
-    return { ...this.task(id).snapshot(), log: this.logs.tail(id), logFile: this.logs.fileOf(id) }
+    return {
+      ...this.task(id).snapshot(),
+      log: this.logs.tail(id),
+      logFile: this.logs.fileOf(id),
+      locks: this.calls.locks.held(id),
+      children: this.scheduler.childrenOf(id),
+    }
   }
 
   async cancel(id: string): Promise<void> {

@@ -84,6 +84,8 @@ export class Scheduler {
   private readonly legacy = Object.fromEntries(EXECUTORS.map((e) => [e, 0])) as Record<ExecutorKind, number>
   private readonly handoffs = new Map<Task, Handoff>()
   private readonly dependents = new Map<string, Task[]>()
+  /** Tasks a job submitted (ctx.submit), by the parent's id: all of them, detached ones too. */
+  private readonly children = new Map<string, string[]>()
   private readonly batches = new Map<string, BatchState>()
   /** Per-group concurrency limits; groups without one are not gated. */
   private readonly groups = new Map<string, Gate>()
@@ -148,6 +150,12 @@ export class Scheduler {
       this.pendingOf[task.executor]++
       this.o.events.changedTask(task)
       if (task.batch) this.batches.get(task.batch.id)!.members.push(task)
+      const parent = task.spec.parent
+      if (parent) {
+        const list = this.children.get(parent)
+        if (list) list.push(task.id)
+        else this.children.set(parent, [task.id])
+      }
     }
     for (const task of tasks) this.link(task)
   }
@@ -174,6 +182,16 @@ export class Scheduler {
   addFinished(task: Task): void {
     this.tasks.set(task.id, task)
     this.counters[task.state]++
+    if (task.spec.parent) {
+      const list = this.children.get(task.spec.parent)
+      if (list) list.push(task.id)
+      else this.children.set(task.spec.parent, [task.id])
+    }
+  }
+
+  /** Ids of the tasks this task's job submitted (ctx.submit). */
+  childrenOf(id: string): string[] {
+    return this.children.get(id) ?? []
   }
 
   /** Forgets finished tasks (retention); their dependents were settled when they finished. */
@@ -182,6 +200,7 @@ export class Scheduler {
       const t = this.tasks.get(id)
       if (!t?.final) continue
       this.tasks.delete(id)
+      this.children.delete(id)
       this.counters[t.state]--
     }
   }
@@ -196,6 +215,11 @@ export class Scheduler {
       run?.cancel()
     } else if (task.state === 'running') {
       this.stop(task, reason, graceMs)
+    } else return
+    // What its job submitted goes with it, unless submitted detached.
+    for (const id of this.children.get(task.id) ?? []) {
+      const child = this.tasks.get(id)
+      if (child && !child.spec.detached) this.cancel(child, 'parent', graceMs)
     }
   }
 

@@ -5,6 +5,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { EXECUTORS, type ExecutorKind, type Stats } from '../common/types'
 import type { EventBatcher } from './events'
 import type { Executor } from './executors/executor'
+import type { JobCalls } from './job-calls'
 import { Recent } from './metrics'
 import type { Scheduler } from './scheduler'
 import type { Task } from './task'
@@ -25,6 +26,7 @@ export class EngineStats {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly executors: Record<ExecutorKind, Executor>,
+    private readonly calls: JobCalls,
   ) {
     this.lag.enable()
   }
@@ -81,6 +83,8 @@ export class EngineStats {
       paused: this.scheduler.isPaused,
       groupLimits: this.scheduler.groupLimits(),
       store: facade.store,
+      queues: this.calls.queues.stats(),
+      locks: this.calls.locks.stats(),
     }
   }
 

@@ -167,6 +167,7 @@ export class Task {
       error: this.error,
       attempts: this.attempts.map((a) => ({ ...a, worker: a.worker ?? (a.endedAt === null ? this.worker : null) })),
       spec: this.spec,
+      ...(this.spec.parent ? { parent: this.spec.parent } : {}),
     }
   }
 }

@@ -1,6 +1,7 @@
 // One executor per kind, built from the engine's options.
 import type { ExecutorKind, Limits } from '../../common/types'
 import { CommandExecutor } from './command'
+import type { JobHost } from '../job-calls'
 import type { Executor } from './executor'
 import { LoopExecutor } from './loop'
 import { ProcessPool } from './process-pool'
@@ -14,14 +15,16 @@ export interface ExecutorsOptions {
   threadHeapMb?: number
   /** Prefix of the commands' run markers (orphans.ts markerScope). */
   markerScope?: string
+  /** Where the jobs' ctx calls go (engine/job-calls.ts). */
+  host?: JobHost
 }
 
 export function createExecutors(opts: ExecutorsOptions = {}): Record<ExecutorKind, Executor> {
-  const { cwd, jobsDirs, limits = {} } = opts
+  const { cwd, jobsDirs, limits = {}, host } = opts
   return {
-    loop: new LoopExecutor({ cwd, jobsDirs }),
-    thread: new ThreadPool({ cwd, jobsDirs, size: limits.thread, ...(opts.threadHeapMb ? { heapMb: opts.threadHeapMb } : {}) }),
-    process: new ProcessPool({ cwd, jobsDirs, size: limits.process }),
+    loop: new LoopExecutor({ cwd, jobsDirs, host }),
+    thread: new ThreadPool({ cwd, jobsDirs, host, size: limits.thread, ...(opts.threadHeapMb ? { heapMb: opts.threadHeapMb } : {}) }),
+    process: new ProcessPool({ cwd, jobsDirs, host, size: limits.process }),
     command: new CommandExecutor({ cwd, ...(opts.markerScope ? { markerScope: opts.markerScope } : {}) }),
   }
 }

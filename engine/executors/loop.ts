@@ -5,7 +5,9 @@
 // blame the right task (see engine/thread/client.ts).
 import { AsyncLocalStorage } from 'node:async_hooks'
 import path from 'node:path'
+import type { JobCall } from '../../common/types'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
+import type { JobHost } from '../job-calls'
 import { runJob } from './run-job'
 
 export interface LoopRunInfo {
@@ -29,17 +31,21 @@ export const loopTask = new AsyncLocalStorage<string>()
 export interface LoopOptions {
   cwd?: string
   jobsDirs?: string[]
+  /** Where the jobs' ctx calls go (queues, locks, submit, wait). */
+  host?: JobHost
 }
 
 export class LoopExecutor implements Executor {
   readonly kind = 'loop' as const
   private readonly cwd: string
   private readonly jobsDirs: string[]
+  private readonly host: JobHost | null
   private readonly running = new Set<AbortController>()
 
   constructor(opts: LoopOptions = {}) {
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
     this.jobsDirs = opts.jobsDirs ?? []
+    this.host = opts.host ?? null
   }
 
   start(request: RunRequest, hooks: RunHooks): Run {
@@ -59,11 +65,21 @@ export class LoopExecutor implements Executor {
       cwd: this.cwd,
       jobsDirs: this.jobsDirs,
     }
-    const sink = { progress: (f: number | null, m?: string) => hooks.progress(f, m), log: (line: string) => hooks.log(line, 'log') }
+    const host = this.host
+    const sink = {
+      progress: (f: number | null, m?: string) => hooks.progress(f, m),
+      log: (line: string) => hooks.log(line, 'log'),
+      // Cloned both ways, as a worker's call would be: a job never shares objects with another.
+      call: async (call: JobCall, signal: AbortSignal) => {
+        if (!host) throw new Error('this executor has no engine to call')
+        return structuredClone(await host.call(request.taskId, structuredClone(call), signal))
+      },
+    }
     const info: LoopRunInfo = { taskId: request.taskId, name: spec.name ?? spec.job, killGraceMs: spec.killGraceMs }
     for (const l of runListeners) l(info, true)
     const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac.signal, sink)).finally(() => {
       this.running.delete(ac)
+      host?.runEnded(request.taskId)
       for (const l of runListeners) l(info, false)
     })
     return { result, cancel: () => ac.abort(), kill: () => false }

@@ -3,7 +3,8 @@
 // killed worker off the hot path (a spare, where kept), resize, close, and per-worker busy time.
 // thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
 import path from 'node:path'
-import type { ExecutorKind, LogLine, WorkerStat } from '../../common/types'
+import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
+import type { JobHost } from '../job-calls'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
@@ -14,6 +15,8 @@ export interface PoolOptions {
   /** Base folder for relative job module paths. Default process.cwd(). */
   cwd?: string
   jobsDirs?: string[]
+  /** Where the jobs' ctx calls go (queues, locks, submit, wait); without it they fail. */
+  host?: JobHost
 }
 
 /** How a kind of pool uses the shared mechanism. */
@@ -59,6 +62,8 @@ interface PoolRun {
   settled: boolean
   /** Times it went back to the backlog because its worker died before starting it. */
   requeued: number
+  /** Its job's calls waiting in the engine, by call number: aborted when it settles. */
+  calls: Map<number, AbortController>
 }
 
 interface Slot {
@@ -94,6 +99,7 @@ export abstract class WorkerPool implements Executor {
   private size: number
   private readonly cwd: string
   private readonly jobsDirs: string[]
+  private readonly host: JobHost | null
   private readonly slots = new Set<Slot>()
   private spare: Slot | null = null
   private spareTimer: NodeJS.Timeout | null = null
@@ -113,6 +119,7 @@ export abstract class WorkerPool implements Executor {
     this.size = Math.max(1, opts.size ?? 1)
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
     this.jobsDirs = opts.jobsDirs ?? []
+    this.host = opts.host ?? null
     this.prefetch = traits.depth
     this.claims = traits.sharedClaims ? new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS)) : null
     if (this.claims) for (let i = CLAIM_CELLS - 1; i >= 0; i--) this.freeCells.push(i)
@@ -139,6 +146,7 @@ export abstract class WorkerPool implements Executor {
       started: false,
       settled: false,
       requeued: 0,
+      calls: new Map(),
     }
     this.backlog.push(run)
     this.distributeSoon()
@@ -415,8 +423,15 @@ export abstract class WorkerPool implements Executor {
         continue
       }
       const run = find(slot.runs, msg.id)
+      if (msg.type === 'call') {
+        this.relay(slot, run, msg.call, msg.req)
+        continue
+      }
       if (!run) continue // late news from a run given up with its worker
       switch (msg.type) {
+        case 'call-cancel':
+          run.calls.get(msg.call)?.abort()
+          break
         case 'started':
           run.started = true
           slot.current = run
@@ -497,9 +512,30 @@ export abstract class WorkerPool implements Executor {
     this.distributeSoon()
   }
 
+  /** A job's call goes to the engine; the answer goes back to the worker that asked. */
+  private relay(slot: Slot, run: PoolRun | undefined, call: number, req: JobCall): void {
+    const reply = (msg: Extract<ToWorker, { type: 'reply' }>): void => {
+      if (!slot.gone) slot.worker.send(msg)
+    }
+    if (!run || run.settled || !this.host) {
+      const message = this.host ? 'the run has ended' : 'this executor has no engine to call'
+      return reply({ type: 'reply', call, ok: false, error: { name: 'Error', message } })
+    }
+    const ac = new AbortController()
+    run.calls.set(call, ac)
+    this.host.call(run.request.taskId, req, ac.signal).then(
+      (value) => reply({ type: 'reply', call, ok: true, value }),
+      (e: unknown) => reply({ type: 'reply', call, ok: false, error: errorReply(e) }),
+    ).finally(() => run.calls.delete(call))
+  }
+
   private settle(run: PoolRun, failure: TaskFailure | null, value?: unknown): void {
     if (run.settled) return
     run.settled = true
+    // Before the scheduler hears: the next attempt or a waiter never meets this run's locks.
+    for (const ac of run.calls.values()) ac.abort()
+    run.calls.clear()
+    if (run.started) this.host?.runEnded(run.request.taskId)
     if (failure) run.reject(failure)
     else run.resolve(value)
   }
@@ -558,6 +594,12 @@ export abstract class WorkerPool implements Executor {
     }, SPARE_DELAY_MS)
     this.spareTimer.unref()
   }
+}
+
+function errorReply(e: unknown): { name: string; message: string; code?: string } {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) }
+  const code = (e as { code?: unknown }).code
+  return { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) }
 }
 
 function find(runs: PoolRun[], id: number): PoolRun | undefined {

@@ -1,5 +1,8 @@
 // The messages between a pool (thread or process) and its worker, and the worker side's loop.
-// In: config (once), run (a batch of runs to queue), cancel. Out: arrays of reports.
+// In: config (once), run (a batch of runs to queue), cancel, reply. Out: arrays of reports.
+// A job's calls to the engine (ctx.queue, ctx.lock, ctx.submit, ctx.wait) go out as `call` and
+// come back as `reply`; the task's cancel sends `call-cancel`, and the engine answers the call
+// with an AbortError (or its result, if it was served first).
 //
 // The pool sends a worker a few runs ahead, so it starts the next job without a round trip.
 // A run is only "started" once the worker claims it, and says so before calling the job.
@@ -7,7 +10,7 @@
 // and the pool race to swap it to 0 with Atomics, and whoever wins decides, so the pool can
 // take a queued run back (cancel, steal for an idle worker, a dying worker) without asking a
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
-import type { JobExecutor } from '../../common/types'
+import type { JobCall, JobExecutor } from '../../common/types'
 import { TaskFailure, type FailureKind } from './executor'
 import { runJob, type JobRequest } from './run-job'
 
@@ -24,6 +27,8 @@ export type ToWorker =
   /** RunMessage[] as JSON text (params and inputs are JSON): far cheaper to copy than a cloned object graph. */
   | { type: 'run'; runs: string }
   | { type: 'cancel'; id: number }
+  | { type: 'reply'; call: number; ok: true; value: unknown }
+  | { type: 'reply'; call: number; ok: false; error: { name: string; message: string; code?: string } }
 
 export type FromWorker =
   | { type: 'ready' }
@@ -34,6 +39,9 @@ export type FromWorker =
   /** `ms`: how long the job ran, timed in the worker (busy time without the message delays). */
   | { type: 'result'; id: number; value: unknown; ms: number }
   | { type: 'error'; id: number; kind: FailureKind; message: string; stack?: string; ms: number }
+  /** The job of run `id` calls the engine; `call` numbers it in this worker. */
+  | { type: 'call'; id: number; call: number; req: JobCall }
+  | { type: 'call-cancel'; id: number; call: number }
   /** The worker is about to die of an uncaught error: the reason for the run it takes down. */
   | { type: 'fatal'; message: string; stack?: string }
 
@@ -54,6 +62,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let current: { id: number; ac: AbortController } | null = null
   let outbox: FromWorker[] = []
   let pumpQueued = false
+  let nextCall = 0
+  const calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
 
   const flush = (): void => {
     if (outbox.length === 0) return
@@ -76,6 +86,24 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     const sink = {
       progress: (fraction: number | null, message?: string) => report({ type: 'progress', id, fraction, message }),
       log: (line: string) => report({ type: 'log', id, line }),
+      call: (req: JobCall, signal: AbortSignal) =>
+        new Promise<unknown>((resolve, reject) => {
+          const call = ++nextCall
+          const onAbort = (): void => report({ type: 'call-cancel', id, call })
+          calls.set(call, {
+            resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+            reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+          })
+          try {
+            report({ type: 'call', id, call, req })
+          } catch (e) {
+            // An item that cannot be cloned (a function, a socket): the job's own error.
+            calls.delete(call)
+            return reject(e)
+          }
+          if (signal.aborted) onAbort()
+          else signal.addEventListener('abort', onAbort, { once: true })
+        }),
     }
     runJob({ ...run.request, cwd, jobsDirs }, executor, ac.signal, sink).then(
       (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
@@ -121,6 +149,13 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
           })
         }
         return
+      case 'reply': {
+        const pending = calls.get(msg.call)
+        if (!pending) return
+        calls.delete(msg.call)
+        if (msg.ok) return pending.resolve(msg.value)
+        return pending.reject(Object.assign(new Error(msg.error.message), { name: msg.error.name, ...(msg.error.code ? { code: msg.error.code } : {}) }))
+      }
       case 'cancel': {
         if (current?.id === msg.id) return current.ac.abort()
         const i = queue.findIndex((r) => r.id === msg.id)

@@ -3,8 +3,9 @@
 // and the result into small plain JSON (result.ts).
 // Loop calls it directly; thread workers and pool children call it through protocol.ts.
 import { clampProgress } from '../../common/progress'
-import type { JobExecutor } from '../../common/types'
+import type { JobCall, JobExecutor } from '../../common/types'
 import type { JobContext, JobFn } from '../jobs/job'
+import { primitives } from '../jobs/primitives'
 import { loadJob } from '../jobs/resolve'
 import { TaskFailure } from './executor'
 import { capLine } from './lines'
@@ -23,6 +24,8 @@ export interface JobRequest {
 export interface JobSink {
   progress(fraction: number | null, message?: string): void
   log(line: string): void
+  /** A call to the engine (engine/job-calls.ts); the sink aborts it there when `signal` aborts. */
+  call(call: JobCall, signal: AbortSignal): Promise<unknown>
 }
 
 /** A job may report progress in a tight loop; at most one report per interval crosses over, and always the last. */
@@ -89,6 +92,7 @@ export async function runJob(req: JobRequest, executor: JobExecutor, signal: Abo
       attempt: req.attempt,
       executor,
       cwd: req.cwd,
+      ...primitives((call) => sink.call(call, signal)),
     }
     const value = await fn(req.params, ctx)
     return toResult(value)

@@ -67,6 +67,31 @@ const PARAMS = {
   ticker: (p: Params) => ({ steps: num('ticker', p, 'steps', { int: true, max: 1e6 }), intervalMs: num('ticker', p, 'intervalMs', { default: 100 }) }),
   fail: (p: Params) => ({ message: str('fail', p, 'message', 'failed on purpose'), afterMs: num('fail', p, 'afterMs', { default: 0 }) }),
   crash: (p: Params) => ({ afterMs: num('crash', p, 'afterMs', { default: 0 }) }),
+  produce: (p: Params) => ({
+    queue: str('produce', p, 'queue'),
+    maxSize: num('produce', p, 'maxSize', { int: true, default: 0 }),
+    items: num('produce', p, 'items', { int: true, max: 1e6 }),
+    intervalMs: num('produce', p, 'intervalMs', { default: 0 }),
+  }),
+  consume: (p: Params) => ({
+    queue: str('consume', p, 'queue'),
+    maxSize: num('consume', p, 'maxSize', { int: true, default: 0 }),
+    count: num('consume', p, 'count', { int: true, max: 1e6 }),
+    workMs: num('consume', p, 'workMs', { default: 0 }),
+  }),
+  counter: (p: Params) => ({
+    cell: str('counter', p, 'cell'),
+    set: p.set === undefined ? undefined : num('counter', p, 'set'),
+    add: p.add === undefined ? undefined : num('counter', p, 'add'),
+    delayMs: num('counter', p, 'delayMs', { default: 50 }),
+    lock: p.lock === undefined ? undefined : str('counter', p, 'lock'),
+  }),
+  fanout: (p: Params) => {
+    const executor = p.executor === undefined ? undefined : str('fanout', p, 'executor')
+    if (executor !== undefined && executor !== 'loop' && executor !== 'thread' && executor !== 'process')
+      throw new ParamError('fanout', 'executor', 'must be loop, thread or process')
+    return { n: num('fanout', p, 'n', { int: true, max: 1000 }), ms: num('fanout', p, 'ms', { default: 500 }), executor }
+  },
 } satisfies Record<BuiltinJob, (p: Params) => unknown>
 
 /** What is wrong with a built-in's params, or null: the check submit makes. */
@@ -229,4 +254,78 @@ const crash: JobFn = async (params, ctx: JobContext) => {
   process.exit(1)
 }
 
-export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash }
+// ── the concurrency primitives at work (the presets' producer/consumer, shared counter, fan-out) ──
+
+/** Puts `items` numbers (1..items) on a queue, one every `intervalMs` (the time to produce one). */
+const produce: JobFn = async (params, ctx) => {
+  const { queue, maxSize, items, intervalMs } = PARAMS.produce(params)
+  const q = ctx.queue(queue, { maxSize })
+  for (let i = 1; i <= items; i++) {
+    if (intervalMs > 0) await sleepFor(intervalMs, undefined, { signal: ctx.signal })
+    await q.put(i)
+    ctx.progress(i / items, `put ${i}/${items}`)
+  }
+  return { produced: items }
+}
+
+/** Takes `count` items off a queue, working `workMs` on each, and marks each done. */
+const consume: JobFn = async (params, ctx) => {
+  const { queue, maxSize, count, workMs } = PARAMS.consume(params)
+  const q = ctx.queue(queue, { maxSize })
+  const got: unknown[] = []
+  for (let i = 1; i <= count; i++) {
+    const item = await q.get()
+    if (workMs > 0) await sleepFor(workMs, undefined, { signal: ctx.signal })
+    got.push(item)
+    await q.taskDone()
+    ctx.progress(i / count, `consumed ${i}/${count}`)
+  }
+  return { consumed: got }
+}
+
+/**
+ * The seeds' shared counter. The value lives in a one-item queue `cell` (so tasks on every
+ * executor share it): `set` stores a value, `add` reads it, waits `delayMs`, then writes it plus
+ * `add` (a read-modify-write with an await inside: lost updates without `lock`), neither reads it.
+ */
+const counter: JobFn = async (params, ctx) => {
+  const { cell: cellName, set, add, delayMs, lock } = PARAMS.counter(params)
+  const cell = ctx.queue(cellName)
+  if (set !== undefined) {
+    const value = set
+    while ((await cell.size()) > 0) await cell.get()
+    await cell.put(value)
+    return { value }
+  }
+  const read = async (): Promise<number> => {
+    const v = (await cell.get()) as number
+    await cell.put(v)
+    return v
+  }
+  if (add === undefined) return { value: await read() }
+  const held = lock === undefined ? null : await ctx.lock(lock)
+  try {
+    const before = await read()
+    await sleepFor(delayMs, undefined, { signal: ctx.signal })
+    await cell.get()
+    await cell.put(before + add)
+    return { before, after: before + add }
+  } finally {
+    await held?.release()
+  }
+}
+
+/** Submits `n` sleep tasks as its children (ctx.submit) and waits for them (ctx.wait). */
+const fanout: JobFn = async (params, ctx) => {
+  const { n, ms, executor } = PARAMS.fanout(params)
+  const { ids } = await ctx.submit({
+    batch: {
+      name: 'fan-out',
+      tasks: Array.from({ length: n }, (_, i) => ({ job: 'sleep', name: `child ${i + 1}`, params: { ms }, ...(executor ? { executor } : {}) })),
+    },
+  })
+  const { done, pending } = await ctx.wait(ids, { returnWhen: 'all' })
+  return { children: ids, done: done.filter((t) => t.state === 'done').length, pending: pending.length }
+}
+
+export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout }

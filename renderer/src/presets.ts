@@ -1,6 +1,6 @@
 // The launcher's presets: the classic Python concurrency examples (asyncio gather, a TaskPool/Semaphore, Pool(3) on
-// threads and processes, chained coroutines, producer/consumer, wait_for, a task that ignores
-// cancel), as specs a user can launch with one click.
+// threads and processes, chained coroutines, producer/consumer through a queue, a shared counter
+// with and without a lock, fan-out from a job, wait_for, a task that ignores cancel), as specs a user can launch with one click.
 import type { Limits, SubmitSpec } from '../../common/types'
 
 export interface Preset {
@@ -22,6 +22,37 @@ const cpuOnPool = (executor: 'thread' | 'process'): Preset => ({
     },
   },
 })
+
+/**
+ * The seeds' shared counter: 10 concurrent adds (1..10) with an await between read and write, on
+ * loop, thread and process in turn. With ctx.lock it ends at 55; without, updates are lost.
+ */
+function counterPreset(locked: boolean): Preset {
+  const cell = locked ? 'counter-locked' : 'counter-unlocked'
+  const executors = ['loop', 'thread', 'process'] as const
+  return {
+    label: `shared counter ${locked ? 'with' : 'without'} a lock: 10 adds`,
+    description: locked
+      ? 'Ten tasks on loop, thread and process each add 1..10 under ctx.lock: the last task reads 55.'
+      : 'The same ten adds without the lock: reads and writes interleave and the last task reads less than 55.',
+    spec: {
+      batch: {
+        name: `counter ${locked ? 'with' : 'without'} lock`,
+        tasks: [
+          { name: 'set 0', job: 'counter', params: { cell, set: 0 }, executor: 'loop' },
+          ...Array.from({ length: 10 }, (_, i) => ({
+            name: `add ${i + 1}`,
+            job: 'counter',
+            params: { cell, add: i + 1, delayMs: 100, ...(locked ? { lock: cell } : {}) },
+            executor: executors[i % 3],
+            after: ['#0'],
+          })),
+          { name: 'read', job: 'counter', params: { cell }, executor: 'loop', after: Array.from({ length: 10 }, (_, i) => `#${i + 1}`) },
+        ],
+      },
+    },
+  }
+}
 
 export const PRESETS: Preset[] = [
   {
@@ -66,21 +97,25 @@ export const PRESETS: Preset[] = [
     },
   },
   {
-    label: 'producer / consumer',
-    description: 'Two producers fill a queue; three consumers each take what a producer made once it is done.',
+    label: 'producer / consumer: 5 × (1 s + 1 s) through a queue',
+    description:
+      'A producer on a process puts 5 items on ctx.queue (1 s each); a consumer on a thread takes them as they come (1 s each): ~6 s, not 10.',
     spec: {
       batch: {
         name: 'producer/consumer',
-        concurrency: 3,
         tasks: [
-          { name: 'producer 0', job: 'ticker', params: { steps: 5, intervalMs: 200 }, executor: 'loop' },
-          { name: 'producer 1', job: 'ticker', params: { steps: 3, intervalMs: 300 }, executor: 'loop' },
-          { name: 'consumer 0', job: 'sleep', params: { ms: 400 }, executor: 'loop', after: ['#0'] },
-          { name: 'consumer 1', job: 'sleep', params: { ms: 600 }, executor: 'loop', after: ['#1'] },
-          { name: 'consumer 2', job: 'sleep', params: { ms: 300 }, executor: 'loop', after: ['#0', '#1'] },
+          { name: 'producer', job: 'produce', params: { queue: 'items', items: 5, intervalMs: 1000 }, executor: 'process' },
+          { name: 'consumer', job: 'consume', params: { queue: 'items', count: 5, workMs: 1000 }, executor: 'thread' },
         ],
       },
     },
+  },
+  counterPreset(true),
+  counterPreset(false),
+  {
+    label: 'fan-out: a job submits 5 children and waits',
+    description: 'A loop job calls ctx.submit for five 1 s sleeps on threads, then ctx.wait for all: its children link back to it.',
+    spec: { name: 'fan-out', job: 'fanout', params: { n: 5, ms: 1000, executor: 'thread' }, executor: 'loop' },
   },
   {
     label: 'wait_for: a job that times out',

@@ -5,7 +5,9 @@ import { createPinia, setActivePinia } from 'pinia'
 import { describe, expect, it, vi } from 'vitest'
 import type { LogLine } from '../../common/types'
 import TaskDetail from '../../renderer/src/components/TaskDetail.vue'
+import { useMetricsStore } from '../../renderer/src/stores/metrics'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
+import type { Stats } from '../../common/types'
 import { batch, fakeApi, snapshot, task } from './fixtures'
 
 const line = (seq: number, text: string): LogLine => ({ seq, time: 1_700_000_000_000 + seq, stream: 'log', line: text })
@@ -94,5 +96,23 @@ describe('task detail', () => {
     expect(log()).toContain('tick 3')
     wrapper.unmount()
     expect(unwatch).toHaveBeenCalled()
+  })
+
+  it('links a parent and the tasks its job submitted both ways, and shows the locks it holds', async () => {
+    const { emit } = setup()
+    emit(
+      batch(2, [
+        task({ id: 'fan', name: 'fan-out', state: 'running' }),
+        task({ id: 'c1', name: 'child 1', parent: 'fan', state: 'done' }),
+        task({ id: 'c2', name: 'child 2', parent: 'fan' }),
+      ]),
+    )
+    useMetricsStore().stats = { queues: [], locks: [{ name: 'counter', holder: 'fan', waiters: ['c2'] }] } as unknown as Stats
+    const parent = mount(TaskDetail, { props: { id: 'fan' } })
+    expect(parent.findAll('[data-link="child"]').map((b) => b.text())).toEqual(['child 1 (done)', 'child 2 (pending)'])
+    expect(parent.find('[data-locks]').text()).toBe('Holds lock: counter')
+    const child = mount(TaskDetail, { props: { id: 'c2' } })
+    expect(child.text()).toContain('Submitted by: fan-out (running)')
+    expect(child.find('[data-locks]').exists()).toBe(false)
   })
 })

@@ -62,6 +62,8 @@ export const useTasksStore = defineStore('tasks', () => {
   const order = shallowRef<string[]>(mirror.order)
   /** Ids of the tasks that name each task in `after`. */
   const dependents = markRaw(new Map<string, string[]>())
+  /** Ids of the tasks each task's job submitted (ctx.submit), from their `parent`. */
+  const children = markRaw(new Map<string, string[]>())
 
   const listeners = new Set<ChangeListener>()
 
@@ -77,6 +79,11 @@ export const useTasksStore = defineStore('tasks', () => {
 
   function indexDependents(list: Iterable<TaskSnapshot>): void {
     for (const t of list) {
+      if (t.parent) {
+        const ids = children.get(t.parent)
+        if (ids) ids.push(t.id)
+        else children.set(t.parent, [t.id])
+      }
       for (const dep of t.after) {
         const ids = dependents.get(dep)
         if (ids) ids.push(t.id)
@@ -98,6 +105,7 @@ export const useTasksStore = defineStore('tasks', () => {
   mirror.onChange(({ event, changed, added }: MirrorChange) => {
     if (changed === null) {
       dependents.clear()
+      children.clear()
       indexDependents(tasks.values())
       groups.value = []
       noteGroups(tasks.values())
@@ -153,6 +161,7 @@ export const useTasksStore = defineStore('tasks', () => {
     rank,
     order,
     dependents,
+    children,
     version,
     seq,
     counters,

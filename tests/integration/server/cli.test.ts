@@ -197,6 +197,26 @@ describe('taskloop run', () => {
     expect(report.batches).toMatchObject([{ name: 'primes', state: 'done', results: [expect.anything()] }])
   })
 
+  it('runs a job that submits children with ctx.submit and waits for them with ctx.wait, on a process, no token', async () => {
+    const mod = path.join(dir, 'fan.mjs')
+    await writeFile(
+      mod,
+      `export async function fan(p, ctx) {
+  const { ids } = await ctx.submit({ batch: { tasks: [{ job: 'sleep', params: { ms: 50 } }, { job: 'sleep', executor: 'thread', params: { ms: 50 } }] } })
+  const { done, pending } = await ctx.wait(ids, { returnWhen: 'all' })
+  return { ids, done: done.map((t) => t.state), pending: pending.length }
+}`,
+    )
+    const file = await specFile('fan.json', { name: 'fan', job: `${mod}#fan`, executor: 'process' })
+    const run = cli(['run', file, '--json'])
+    expect(await run.exited).toBe(0)
+    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: TaskSnapshot[] }
+    expect(report.ok).toBe(true)
+    const fan = report.tasks.find((t) => t.name === 'fan')!
+    expect(fan.state).toBe('done')
+    expect(fan.result).toMatchObject({ done: ['done', 'done'], pending: 0 })
+  })
+
   it('exits 2 on a spec that does not validate, naming the field; and on a missing or malformed file', async () => {
     const [bad, batch, missing, malformed, unknownAfter] = [
       cli(['run', await specFile('bad.json', [{ job: 'sleep' }, { job: 'sleep', params: 3 }])]),

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { BUILTIN_JOBS } from '../../../common/types'
 import { BUILTINS, checkParams } from '../../../engine/jobs/builtins'
 import type { JobContext } from '../../../engine/jobs/job'
+import { primitives } from '../../../engine/jobs/primitives'
 
 function ctx(over: Partial<JobContext> = {}): JobContext & { heard: { progress: unknown[]; logs: string[] } } {
   const heard = { progress: [] as unknown[], logs: [] as string[] }
@@ -18,6 +19,8 @@ function ctx(over: Partial<JobContext> = {}): JobContext & { heard: { progress: 
     attempt: 1,
     executor: 'loop',
     cwd: process.cwd(),
+    // The primitives need an engine: these unit tests run jobs that do not call one.
+    ...primitives(() => Promise.reject(new Error('no engine in this unit test'))),
     heard,
     ...over,
   }
