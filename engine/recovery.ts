@@ -63,7 +63,16 @@ export function recover(
 function restore(store: TaskStore, scheduler: Scheduler, o: { keepInMemory: number; nextSeq(): number }, finished: Task[]): void {
   const { tasks, batches } = store.load(o.keepInMemory)
   const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
-  for (const b of batches) scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
+  for (const b of batches) {
+    const config = {
+      name: b.name ?? 'batch',
+      concurrency: b.concurrency,
+      returnWhen: b.returnWhen ?? (b.failFast ? 'firstError' : 'all'),
+      timeoutMs: b.timeoutMs ?? null,
+      onSettled: b.onSettled ?? 'cancel',
+    } as const
+    scheduler.addBatch(b.id, config, b.createdAt)
+  }
   const changed: Task[] = []
   for (const snap of tasks) {
     const task = Task.restore(snap, o.nextSeq(), (snap.batchId && batchInfo.get(snap.batchId)) || null)

@@ -4,7 +4,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import type { TaskSnapshot, TaskState } from '../common/types'
+import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 
 // Not named `require`: the bundler declares its own in ESM chunks.
 const loadCjs = createRequire(import.meta.url)
@@ -85,7 +85,13 @@ export interface BatchRecord {
   id: string
   name: string
   concurrency: number
+  /** returnWhen "firstError"; the only setting a batch stored before returnWhen existed has. */
   failFast: boolean
+  returnWhen?: ReturnWhen
+  timeoutMs?: number | null
+  onSettled?: 'cancel' | 'leave'
+  /** When it was submitted: its timeoutMs counts from here. */
+  createdAt?: number
 }
 
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']

@@ -3,6 +3,7 @@
 // dependency cycles refused, each naming the field. Nothing is scheduled here.
 import { BUILTIN_JOBS, isCommandSpec, TaskloopError, type BuiltinJob, type ExecutorKind, type SubmitSpec, type TaskSpec } from '../common/types'
 import { DEFAULT_EXECUTOR } from './jobs/job'
+import type { BatchConfig } from './scheduler'
 
 export interface PlannedTask {
   id: string
@@ -12,7 +13,7 @@ export interface PlannedTask {
 
 export interface SubmitPlan {
   tasks: PlannedTask[]
-  batch: { id: string; name: string; concurrency: number; failFast: boolean } | null
+  batch: (BatchConfig & { id: string }) | null
 }
 
 export interface PlanContext {
@@ -42,7 +43,15 @@ export function planSubmit(spec: SubmitSpec, ctx: PlanContext): SubmitPlan {
   checkCycles(specs, ids)
   return {
     tasks: specs.map((t, i) => planned(ids[i]!, t)),
-    batch: { id: batchId, name: b.name ?? 'batch', concurrency: b.concurrency ?? b.tasks.length, failFast: b.failFast ?? false },
+    batch: {
+      id: batchId,
+      name: b.name ?? 'batch',
+      concurrency: b.concurrency ?? b.tasks.length,
+      // failFast is the old name of "firstError" (the schema refused the two disagreeing).
+      returnWhen: b.returnWhen ?? (b.failFast ? 'firstError' : 'all'),
+      timeoutMs: b.timeoutMs ?? null,
+      onSettled: b.onSettled ?? 'cancel',
+    },
   }
 }
 
