@@ -2,6 +2,8 @@
 // wait modes (asyncio.wait), errors in gathered results (gather return_exceptions), done callbacks
 // (afterWhen), blocking reads (waitMs).
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -58,6 +60,35 @@ describe.each(JOB_EXECUTORS)('on the %s executor', (executor) => {
       { error: { name: 'QuotaError', message: 'slow down', code: 429 } },
       { error: { name: 'Error', message: 'plain', code: null } },
     ])
+  })
+
+  it('the http job fails on a status ≥ 400 (HttpError, code = status) and returns status, headers and parsed JSON', async () => {
+    const server = createServer((req, res) => {
+      res.statusCode = req.url === '/gone' ? 410 : 200
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ path: req.url }))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const engine = newEngine()
+      const { ids } = await engine.submit({
+        batch: {
+          tasks: [
+            { job: 'http', params: { url: `${base}/ok` }, executor },
+            { job: 'http', params: { url: `${base}/gone` }, executor },
+            { job: 'http', params: { url: `${base}/gone`, okStatus: ['400-499'] }, executor },
+          ],
+        },
+      })
+      const [ok, gone, accepted] = await waitFinal(engine, ids)
+      expect(ok).toMatchObject({ state: 'done', result: { status: 200, headers: { 'content-type': 'application/json' }, body: { path: '/ok' } } })
+      expect(gone).toMatchObject({ state: 'failed', reason: 'error', error: { name: 'HttpError', code: 410 } })
+      expect(gone!.error!.message).toContain('HTTP 410')
+      expect(accepted).toMatchObject({ state: 'done', result: { status: 410, body: { path: '/gone' } } })
+    } finally {
+      server.close()
+    }
   })
 
   it('returnWhen "first": the first to finish settles the batch and the rest are cancelled (batch-settled)', async () => {
