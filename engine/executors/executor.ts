@@ -7,7 +7,7 @@ export interface RunRequest {
   taskId: string
   attempt: number
   spec: TaskSpec
-  /** Results of the tasks named in `after`, in that order. */
+  /** Results (or error slots) of the tasks named in `after`, in that order. */
   inputs: unknown[]
 }
 
