@@ -35,8 +35,9 @@ export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
 
 /**
  * When a wait is over (asyncio.wait's return_when): every task final ("all", ALL_COMPLETED), the
- * first one final ("first", FIRST_COMPLETED), or the first one failed ("firstError",
- * FIRST_EXCEPTION; with no failure, when all are final). Batches and `ctx.wait` use the same words.
+ * first one done or failed ("first", FIRST_COMPLETED; a cancelled one does not count), or the
+ * first one failed ("firstError", FIRST_EXCEPTION; with no failure, when all are final). Batches
+ * and `ctx.wait` use the same words.
  */
 export const RETURN_WHEN = ['all', 'first', 'firstError'] as const
 export type ReturnWhen = (typeof RETURN_WHEN)[number]

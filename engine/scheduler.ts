@@ -123,7 +123,9 @@ export class Scheduler {
     const b: BatchState = { ...config, members: [], gate: new Gate(config.concurrency, 'batch-slot'), completed: [], settledBy: null, timer: null }
     this.batches.set(id, b)
     if (config.timeoutMs !== null) {
-      b.timer = setTimeout(() => this.settleBatch(id, b, 'timeout'), Math.max(0, createdAt + config.timeoutMs - Date.now()))
+      const due = Math.max(0, createdAt + config.timeoutMs - Date.now())
+      // A restored batch may have finished before this start: then nothing timed out.
+      b.timer = setTimeout(() => this.settleBatch(id, b, b.completed.length === b.members.length ? 'all' : 'timeout'), due)
       // A batch's deadline alone must not keep the engine thread alive.
       b.timer.unref()
     }
@@ -159,12 +161,16 @@ export class Scheduler {
     }
   }
 
-  /** A member reached a final state: note the finish order, and settle the batch if its returnWhen is met. */
+  /**
+   * A member reached a final state: note the finish order, and settle the batch if its returnWhen
+   * is met. "first" counts a member that finished (done or failed), not one cancelled: cancelling
+   * one racer does not end the race. At shutdown nothing settles: the rest end as "shutdown".
+   */
   private memberFinished(id: string, b: BatchState, task: Task): void {
     b.completed.push(task)
-    if (b.settledBy === null) {
+    if (b.settledBy === null && !this.draining) {
       if (b.completed.length === b.members.length) this.settleBatch(id, b, 'all')
-      else if (b.returnWhen === 'first') this.settleBatch(id, b, 'first')
+      else if (b.returnWhen === 'first' && task.state !== 'cancelled') this.settleBatch(id, b, 'first')
       else if (b.returnWhen === 'firstError' && task.state === 'failed') this.settleBatch(id, b, 'firstError')
     }
     this.o.onBatchChanged?.(id)

@@ -207,6 +207,22 @@ describe('wait modes and blocking reads', () => {
     expect(await settled(engine, batchId!)).toMatchObject({ state: 'done', settledBy: 'first', completed: [ids[0], ids[1]] })
   })
 
+  it('returnWhen "first": cancelling one racer does not settle the batch; at shutdown the rest end as "shutdown"', async () => {
+    const engine = newEngine()
+    const { ids, batchId } = await engine.submit({
+      batch: { returnWhen: 'first', concurrency: 1, tasks: [30_000, 30_000, 30_000].map((ms) => ({ job: 'sleep', params: { ms } })) },
+    })
+    await engine.cancel(ids[2]!)
+    expect(await engine.batch(batchId!)).toMatchObject({ settledBy: null, completed: [ids[2]] })
+    await engine.shutdown({ graceMs: 2000 })
+    const tasks = await Promise.all(ids.map((id) => engine.get(id)))
+    expect(tasks.map((t) => [t.state, t.reason])).toEqual([
+      ['cancelled', 'shutdown'],
+      ['cancelled', 'shutdown'],
+      ['cancelled', 'user'],
+    ])
+  })
+
   it('get with waitMs answers when the task settles, or after waitMs with the task as it is', async () => {
     const engine = newEngine()
     const { ids: [quick] } = await engine.submit({ job: 'sleep', params: { ms: 200 } })
