@@ -40,7 +40,7 @@ export const USAGE = `Usage:
       --on-stop S   what any stop does with pending tasks: keep (for the next start) or cancel
                     (default: SIGTERM and SIGHUP keep, Ctrl+C and the UI's Quit cancel)
 
-  taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json] [--data-dir DIR [--reset-store] | --no-store]
+  taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json | --jsonl] [--data-dir DIR [--reset-store] | --no-store]
                          [--on-stop keep|cancel]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
@@ -48,6 +48,8 @@ export const USAGE = `Usage:
                     ~/.local/share/taskloop/runs/, the newest 20 kept)
       --json        print a JSON report on stdout at the end: every task's final snapshot, and each
                     batch's gathered results
+      --jsonl       print each task on stdout as one JSON line (its final snapshot) as it finishes,
+                    in the order they finish; the live view and the summary go to stderr
       --on-stop S   keep: a stop leaves pending tasks pending in the run's folder (default cancel:
                     the folder of a run is not started again)
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.

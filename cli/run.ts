@@ -28,6 +28,7 @@ export async function run(argv: string[]): Promise<number> {
       ...SHUTDOWN_GRACE_OPTIONS,
       jobs: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
+      jsonl: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
@@ -41,6 +42,9 @@ export async function run(argv: string[]): Promise<number> {
   const file = positionals[0]!
   const graceMs = shutdownGraceOption(values)
   const json = values.json ?? false
+  // as_completed: each task on stdout as one JSON line when it becomes final.
+  const jsonl = values.jsonl ?? false
+  if (json && jsonl) throw new UsageError('run: give --json or --jsonl, not both')
 
   let specs
   try {
@@ -73,11 +77,16 @@ export async function run(argv: string[]): Promise<number> {
   const { notice } = await engine.snapshot()
   if (notice) process.stderr.write(`Notice: ${notice}\n`)
   const startedAt = Date.now()
-  // With --json, stdout carries only the final report; the live lines go to stderr.
+  // With --json, stdout carries only the final report, with --jsonl only the task lines; the live
+  // view and the human report go to stderr.
+  const machine = json || jsonl
+  const human = jsonl ? process.stderr : process.stdout
   const view: RunView =
-    !json && process.stdout.isTTY
+    !machine && process.stdout.isTTY
       ? ttyView(process.stdout, process.stderr, startedAt)
-      : lineView(json ? process.stderr : process.stdout, process.stderr, startedAt)
+      : jsonl && process.stderr.isTTY
+        ? ttyView(process.stderr, process.stderr, startedAt)
+        : lineView(machine ? process.stderr : process.stdout, process.stderr, startedAt)
   const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line), pendingOn: () => onStop })
   const earlySignal = held.release()
 
@@ -113,7 +122,17 @@ export async function run(argv: string[]): Promise<number> {
   const allFinal = (): boolean =>
     submitted !== null && submitted.every((id) => tasks.has(id)) && [...tasks.values()].every((t) => isFinal(t.state))
 
-  mirror.onChange(() => {
+  const printed = new Set<string>()
+  const printFinal = (ids: Iterable<string>): void => {
+    for (const id of ids) {
+      const t = tasks.get(id)
+      if (!t || !isFinal(t.state) || printed.has(id)) continue
+      printed.add(id)
+      process.stdout.write(JSON.stringify(t) + '\n')
+    }
+  }
+  mirror.onChange((change) => {
+    if (jsonl) printFinal(change.changed ?? tasks.keys())
     view.update(tasks, mirror.counters)
     if (allFinal()) void finish()
   })
@@ -148,6 +167,8 @@ export async function run(argv: string[]): Promise<number> {
   stop.dispose()
   unsubscribe()
   view.finish()
+  // Tasks the stop settled after the last event reached the view.
+  if (jsonl) printFinal(tasks.keys())
   if (stopped && stopped.keptPending > 0) {
     const where = dataDir ? ` in ${dataDir}: \`taskloop serve --data-dir ${dataDir}\` runs them` : ' (in memory only, --no-store: they are lost)'
     process.stderr.write(`${stopped.keptPending} pending task${stopped.keptPending === 1 ? '' : 's'} kept${where}\n`)
@@ -164,7 +185,7 @@ export async function run(argv: string[]): Promise<number> {
       JSON.stringify({ ok: failed.length === 0 && trigger === 'done', counters: mirror.counters, tasks: final, batches }, null, 2) + '\n',
     )
   } else {
-    report(final, mirror.counters, { logTails, forced: new Set(mirror.shutdown?.forced ?? []), logsDir: dataDir ? path.join(dataDir, 'logs') : null }, Date.now() - startedAt)
+    report(human, final, mirror.counters, { logTails, forced: new Set(mirror.shutdown?.forced ?? []), logsDir: dataDir ? path.join(dataDir, 'logs') : null }, Date.now() - startedAt)
   }
   const signalExit = SIGNAL_EXIT[trigger]
   if (signalExit !== undefined) return signalExit
@@ -181,8 +202,7 @@ interface ReportExtras {
   logsDir: string | null
 }
 
-function report(tasks: TaskSnapshot[], counters: Counters, extras: ReportExtras, elapsedMs: number): void {
-  const out = process.stdout
+function report(out: NodeJS.WritableStream, tasks: TaskSnapshot[], counters: Counters, extras: ReportExtras, elapsedMs: number): void {
   let failures = 0
   for (const t of tasks) {
     if (t.state !== 'failed') continue

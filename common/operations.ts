@@ -18,6 +18,7 @@ import type {
   SubmitSpec,
   TaskDetail,
   TaskSnapshot,
+  WaitOptions,
 } from './types'
 
 /** How one argument travels in an HTTP request. */
@@ -75,7 +76,11 @@ export const OPERATIONS = {
       reply: 'tasks',
     },
   }),
-  get: op<[id: string], TaskDetail>({ parse: 'parseTaskId', http: { method: 'GET', path: '/api/tasks/:id', args: ['path'] } }),
+  /** With `waitMs`, answers when the task is final or after that long (Future.result(timeout)). */
+  get: op<[id: string, options?: WaitOptions], TaskDetail>({
+    parse: 'parseTaskId',
+    http: { method: 'GET', path: '/api/tasks/:id', args: ['path', { query: { waitMs: 'number' } }] },
+  }),
   cancel: op<[id: string], void>({
     parse: 'parseTaskId',
     http: { method: 'POST', path: '/api/tasks/:id/cancel', args: ['path'], status: 202 },
@@ -92,8 +97,15 @@ export const OPERATIONS = {
     http: { method: 'POST', path: '/api/limits', args: [{ field: 'limits' }], reply: 'limits' },
   }),
   snapshot: op<[], Snapshot>({ http: { method: 'GET', path: '/api/snapshot', args: none } }),
-  /** A batch's progress and its results in submission order (gather). */
-  batch: op<[id: string], BatchSnapshot>({ parse: 'parseTaskId', http: { method: 'GET', path: '/api/batches/:id', args: ['path'] } }),
+  /**
+   * A batch's progress, its results in submission order (gather) and its finish order; with
+   * `waitMs`, answers when it is settled (every task final, or its returnWhen met with onSettled
+   * "leave") or after that long.
+   */
+  batch: op<[id: string, options?: WaitOptions], BatchSnapshot>({
+    parse: 'parseTaskId',
+    http: { method: 'GET', path: '/api/batches/:id', args: ['path', { query: { waitMs: 'number' } }] },
+  }),
   /** Pause intake: running tasks go on, nothing new starts until resume. */
   pause: op<[], void>({ http: { method: 'POST', path: '/api/pause', args: none, status: 202 } }),
   resume: op<[], void>({ http: { method: 'POST', path: '/api/resume', args: none, status: 202 } }),

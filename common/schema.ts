@@ -1,8 +1,8 @@
 // Validation at every boundary where data comes from outside (IPC, HTTP, files).
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
-import { EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
-import type { HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec } from './types'
+import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
+import type { HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, WaitOptions } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -51,6 +51,7 @@ const common = {
   retryDelayMs: ms(DAY_MS).optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
   after: z.array(id).max(10_000).optional(),
+  afterWhen: z.enum(AFTER_WHEN).optional(),
   group: z.string().min(1).max(200).optional(),
   killGraceMs: ms(600_000).optional(),
   onInterrupt: z.enum(['fail', 'requeue']).optional(),
@@ -109,12 +110,21 @@ const taskSpecSchema = z.custom<unknown>().superRefine((value, ctx) => {
 })
 
 export const batchSpecSchema = z.strictObject({
-  batch: z.strictObject({
-    name: name.optional(),
-    concurrency: z.number().int().min(1).max(10_000).optional(),
-    failFast: z.boolean().optional(),
-    tasks: z.array(taskSpecSchema).min(1).max(MAX_TASKS_PER_SUBMIT),
-  }),
+  batch: z
+    .strictObject({
+      name: name.optional(),
+      concurrency: z.number().int().min(1).max(10_000).optional(),
+      failFast: z.boolean().optional(),
+      returnWhen: z.enum(RETURN_WHEN).optional(),
+      timeoutMs: z.number().int().min(1).max(7 * DAY_MS).optional(),
+      onSettled: z.enum(['cancel', 'leave']).optional(),
+      tasks: z.array(taskSpecSchema).min(1).max(MAX_TASKS_PER_SUBMIT),
+    })
+    // failFast is returnWhen "firstError" by its old name: both at once must agree.
+    .refine((b) => b.failFast !== true || b.returnWhen === undefined || b.returnWhen === 'firstError', {
+      message: 'failFast is returnWhen "firstError": give one of them',
+      path: ['failFast'],
+    }),
 })
 
 export const submitSpecSchema = z.custom<unknown>().superRefine((value, ctx) => {
@@ -137,6 +147,12 @@ export const parseSubmitSpec = (value: unknown): SubmitSpec => parseWith<SubmitS
 
 export const taskIdSchema = id
 export const parseTaskId = (value: unknown): string => parseWith<string>(id, value, 'id')
+
+/** A blocking read waits at most a minute: longer holds an HTTP request (and a proxy) open too long. */
+export const MAX_WAIT_MS = 60_000
+export const waitOptionsSchema = z.strictObject({ waitMs: ms(MAX_WAIT_MS).optional() })
+export const parseWaitOptions = (value: unknown): WaitOptions =>
+  parseWith<WaitOptions>(waitOptionsSchema, value ?? {}, 'options')
 
 export const listQuerySchema = z.strictObject({
   state: z.enum(TASK_STATES).optional(),

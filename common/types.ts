@@ -8,8 +8,12 @@ export const FINAL_STATES: readonly TaskState[] = ['done', 'failed', 'cancelled'
 export const isFinal = (s: TaskState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
 
 export type FailReason = 'error' | 'timeout' | 'exit-code' | 'crashed' | 'interrupted'
-/** parent: the task that submitted it (ctx.submit) was cancelled, and it was not `detached`. */
-export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'dependency' | 'parent'
+/**
+ * fail-fast: its batch settled on a failure (returnWhen "firstError"); batch-settled: its batch
+ * settled otherwise (returnWhen "first", or the batch's timeoutMs passed) and cancels the rest.
+ * parent: the task that submitted it (ctx.submit) was cancelled, and it was not `detached`.
+ */
+export type CancelReason = 'user' | 'shutdown' | 'fail-fast' | 'batch-settled' | 'dependency' | 'parent'
 export type TaskReason = FailReason | CancelReason
 
 /**
@@ -30,6 +34,15 @@ export type ExecutorKind = (typeof EXECUTORS)[number]
 export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout'] as const
 export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
 
+
+/**
+ * Which outcome of its `after` tasks a task runs on, once every one is final (add_done_callback):
+ * "done" (default) all done, else it is cancelled (reason dependency) as soon as one is not;
+ * "failed" at least one failed (else cancelled, reason dependency); "always" whatever happened.
+ */
+export const AFTER_WHEN = ['done', 'failed', 'always'] as const
+export type AfterWhen = (typeof AFTER_WHEN)[number]
+
 interface CommonSpec {
   name?: string
   timeoutMs?: number
@@ -38,6 +51,8 @@ interface CommonSpec {
   priority?: number
   /** Task ids, or inside a batch "#N" for the batch's N-th task (0-based). */
   after?: string[]
+  /** Which outcome of the `after` tasks this one runs on (default "done"). */
+  afterWhen?: AfterWhen
   group?: string
   /** Cooperative-cancel grace before the executor forces the stop. */
   killGraceMs?: number
@@ -68,7 +83,14 @@ export interface BatchSpec {
   batch: {
     name?: string
     concurrency?: number
+    /** Same as returnWhen "firstError" (kept for existing specs). */
     failFast?: boolean
+    /** When the batch is settled (default "all"); the rest are then cancelled, or left with onSettled "leave". */
+    returnWhen?: ReturnWhen
+    /** The batch settles after this long (from submit) even if returnWhen is not met yet. */
+    timeoutMs?: number
+    /** What happens to unfinished tasks when the batch settles: cancelled (default) or left running. */
+    onSettled?: 'cancel' | 'leave'
     tasks: TaskSpec[]
   }
 }
@@ -80,6 +102,19 @@ export const isCommandSpec = (s: TaskSpec): s is CommandSpec => !('job' in s)
 export interface TaskError {
   message: string
   stack?: string
+  /** The thrown error's name ("TypeError", "HttpError"), when it was an Error. */
+  name?: string
+  /** The thrown error's own `code` (a string or a number), kept as it was. */
+  code?: string | number
+}
+
+/**
+ * What a task that did not finish done contributes where results are gathered (batch results,
+ * the `ctx.inputs` of an "always"/"failed" follower): asyncio.gather's return_exceptions.
+ * A cancelled task's name is "CancelledError" and its code the cancel reason.
+ */
+export interface ErrorSlot {
+  error: { name: string; message: string; code: string | number | null }
 }
 
 /** One run of a task: a retry adds one. */
@@ -276,7 +311,12 @@ export interface LockStat {
   waiters: string[]
 }
 
-/** When a wait for several tasks returns (asyncio.wait's return_when): every one final, the first final, or the first failed. */
+/**
+ * When a wait is over (asyncio.wait's return_when): every task final ("all", ALL_COMPLETED), the
+ * first one done or failed ("first", FIRST_COMPLETED; a cancelled one does not count), or the
+ * first one failed ("firstError", FIRST_EXCEPTION; with no failure, when all are final). Batches
+ * and `ctx.wait` use the same words.
+ */
 export const RETURN_WHEN = ['all', 'first', 'firstError'] as const
 export type ReturnWhen = (typeof RETURN_WHEN)[number]
 
@@ -309,14 +349,25 @@ export interface BatchSnapshot {
   name: string
   total: number
   concurrency: number
+  /** returnWhen is "firstError". */
   failFast: boolean
+  returnWhen: ReturnWhen
+  timeoutMs: number | null
+  onSettled: 'cancel' | 'leave'
+  /** What settled the batch (its returnWhen, "all" when every task finished first, or "timeout"); null until then. */
+  settledBy: ReturnWhen | 'timeout' | null
   counters: Counters
   /** finished / total */
   progress: number
   /** running until every member is final; then done (all done), failed (any failed) or cancelled. */
   state: 'running' | 'done' | 'failed' | 'cancelled'
   taskIds: string[]
-  /** gather: each member's result in submission order, null where it did not finish done. */
+  /** Finished members' ids in the order they finished (as_completed). */
+  completed: string[]
+  /**
+   * gather: each member's result in submission order; an ErrorSlot where it failed or was
+   * cancelled (return_exceptions); null while it has not finished.
+   */
   results: unknown[]
 }
 
@@ -328,6 +379,12 @@ export interface TaskDetail extends TaskSnapshot {
   locks?: string[]
   /** Tasks this task's job submitted (ctx.submit). */
   children?: string[]
+}
+
+/** A blocking read (Future.result(timeout)): answer when the task (batch) is final, or after waitMs at most. */
+export interface WaitOptions {
+  /** 0..60000; 0 or absent answers at once. */
+  waitMs?: number
 }
 
 export interface ListQuery {

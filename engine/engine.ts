@@ -14,7 +14,16 @@ import {
   SHUTDOWN_GRACE_MS,
   STORE_CHECK_MS,
 } from '../common/defaults'
-import { parseGroupLimit, parseHistoryQuery, parseListQuery, parseLimits, parseQuitOptions, parseSubmitSpec, parseTaskId } from '../common/schema'
+import {
+  parseGroupLimit,
+  parseHistoryQuery,
+  parseListQuery,
+  parseLimits,
+  parseQuitOptions,
+  parseSubmitSpec,
+  parseTaskId,
+  parseWaitOptions,
+} from '../common/schema'
 import {
   EXECUTORS,
   TaskloopError,
@@ -33,6 +42,7 @@ import {
   type SubmitSpec,
   type TaskDetail,
   type TaskSnapshot,
+  type WaitOptions,
 } from '../common/types'
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
@@ -93,6 +103,8 @@ export class Engine implements EngineHandle {
   private storeCheck: NodeJS.Timeout | null = null
   /** Told to every client in its snapshot: something the user must know about this start. */
   private notice: string | null = null
+  /** Blocking reads (get / batch with waitMs) waiting on a task or batch id: `check` on a change, `finish` to answer now. */
+  private readonly waiters = new Map<string, Set<{ check(): void; finish(): void }>>()
 
   constructor(options: EngineOptions = {}) {
     this.shutdownGraceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS
@@ -134,7 +146,9 @@ export class Engine implements EngineHandle {
         this.logs.close(t.id)
         this.retention.finished(t)
         this.figures.finished(t)
+        this.wake(t.id)
       },
+      onBatchChanged: (id) => this.wake(id),
     })
     this.figures = new EngineStats(this.scheduler, this.executors, this.calls)
     this.figures.publishTo(this.events, () => this.statsNow())
@@ -176,16 +190,28 @@ export class Engine implements EngineHandle {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const b = plan.batch
     if (!b) return this.enqueue(plan.tasks.map((t) => this.createTask(t, null)))
-    this.scheduler.addBatch(b.id, b.name, b.concurrency, b.failFast)
-    this.store?.saveBatch(b)
-    const batch: BatchInfo = { id: b.id, failFast: b.failFast }
+    const createdAt = Date.now()
+    this.scheduler.addBatch(b.id, b, createdAt)
+    const failFast = b.returnWhen === 'firstError'
+    this.store?.saveBatch({ ...b, failFast, createdAt })
+    const batch: BatchInfo = { id: b.id, failFast }
     return { ...this.enqueue(plan.tasks.map((t) => this.createTask(t, batch))), batchId: b.id }
   }
 
-  async batch(id: string): Promise<BatchSnapshot> {
-    const b = this.scheduler.batch(parseTaskId(id))
-    if (!b) throw new TaskloopError('not-found', `unknown batch id "${id}"`)
-    return b
+  async batch(id: string, options?: WaitOptions): Promise<BatchSnapshot> {
+    const batchId = parseTaskId(id)
+    const { waitMs = 0 } = parseWaitOptions(options)
+    const read = (): BatchSnapshot => {
+      const b = this.scheduler.batch(batchId)
+      if (!b) throw new TaskloopError('not-found', `unknown batch id "${id}"`)
+      return b
+    }
+    // Settled for a waiting client: every task final, or the wait condition met with the rest left running.
+    await this.waitUntil(batchId, waitMs, () => {
+      const b = read()
+      return b.state !== 'running' || (b.settledBy !== null && b.onSettled === 'leave')
+    })
+    return read()
   }
 
   async list(query?: ListQuery): Promise<TaskSnapshot[]> {
@@ -214,14 +240,44 @@ export class Engine implements EngineHandle {
     return out
   }
 
-  async get(id: string): Promise<TaskDetail> {
+  async get(id: string, options?: WaitOptions): Promise<TaskDetail> {
+    const { waitMs = 0 } = parseWaitOptions(options)
+    const task = this.task(id)
+    await this.waitUntil(task.id, waitMs, () => task.final)
     return {
-      ...this.task(id).snapshot(),
-      log: this.logs.tail(id),
-      logFile: this.logs.fileOf(id),
-      locks: this.calls.locks.held(id),
-      children: this.scheduler.childrenOf(id),
+      ...task.snapshot(),
+      log: this.logs.tail(task.id),
+      logFile: this.logs.fileOf(task.id),
+      locks: this.calls.locks.held(task.id),
+      children: this.scheduler.childrenOf(task.id),
     }
+  }
+
+  /** Resolves when `done()` holds (checked whenever `key` is woken) or after waitMs (Future.result(timeout)). */
+  private waitUntil(key: string, waitMs: number, done: () => boolean): Promise<void> {
+    if (waitMs === 0 || done()) return Promise.resolve()
+    return new Promise((resolve) => {
+      let set = this.waiters.get(key)
+      if (!set) this.waiters.set(key, (set = new Set()))
+      const waiter = {
+        finish: (): void => {
+          clearTimeout(timer)
+          set.delete(waiter)
+          if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key)
+          resolve()
+        },
+        check: (): void => {
+          if (done()) waiter.finish()
+        },
+      }
+      const timer = setTimeout(waiter.finish, waitMs)
+      set.add(waiter)
+    })
+  }
+
+  private wake(key: string): void {
+    const set = this.waiters.get(key)
+    if (set) for (const w of [...set]) w.check()
   }
 
   async cancel(id: string): Promise<void> {
@@ -368,6 +424,8 @@ export class Engine implements EngineHandle {
     this.events.changedShutdown(this.shutdownStatus)
     this.logs.closeAll()
     this.events.flush()
+    // Blocking reads answer with what is there: nothing changes any more.
+    for (const set of [...this.waiters.values()]) for (const w of [...set]) w.finish()
     this.retention.stop()
     if (this.storeCheck) clearInterval(this.storeCheck)
     this.unpersist?.()

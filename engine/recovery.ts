@@ -62,7 +62,16 @@ function restore(
   blame: Blame[],
 ): void {
   const batchInfo = new Map(batches.map((b) => [b.id, { id: b.id, failFast: b.failFast }]))
-  for (const b of batches) scheduler.addBatch(b.id, b.name ?? 'batch', b.concurrency, b.failFast)
+  for (const b of batches) {
+    const config = {
+      name: b.name ?? 'batch',
+      concurrency: b.concurrency,
+      returnWhen: b.returnWhen ?? (b.failFast ? 'firstError' : 'all'),
+      timeoutMs: b.timeoutMs ?? null,
+      onSettled: b.onSettled ?? 'cancel',
+    } as const
+    scheduler.addBatch(b.id, config, b.createdAt)
+  }
   const changed: Task[] = []
   const blamed = new Map(blame.map((b) => [b.id, b.message]))
   for (const snap of tasks) {

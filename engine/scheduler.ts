@@ -10,6 +10,7 @@ import {
   type ExecutorKind,
   type FailReason,
   type Limits,
+  type ReturnWhen,
   type TaskError,
   type TaskReason,
   type TaskState,
@@ -20,7 +21,7 @@ import type { EventBatcher } from './events'
 import { Gate } from './gate'
 import { TaskQueue } from './queue'
 import type { TaskLogs } from './task-log'
-import { INTERRUPTED_MESSAGE, type Task } from './task'
+import { gathered, INTERRUPTED_MESSAGE, type Task } from './task'
 
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
@@ -41,12 +42,23 @@ interface Handoff {
   legacy: boolean
 }
 
-interface BatchState {
+/** How a batch is gathered and when it settles (asyncio.wait's return_when and timeout). */
+export interface BatchConfig {
   name: string
-  failFast: boolean
+  concurrency: number
+  returnWhen: ReturnWhen
+  timeoutMs: number | null
+  onSettled: 'cancel' | 'leave'
+}
+
+interface BatchState extends BatchConfig {
   members: Task[]
   /** The batch's concurrency: a semaphore over its tasks (asyncio's Semaphore). */
   gate: Gate
+  /** Finished members, in the order they finished (as_completed). */
+  completed: Task[]
+  settledBy: ReturnWhen | 'timeout' | null
+  timer: NodeJS.Timeout | null
 }
 
 export interface SchedulerOptions {
@@ -63,6 +75,8 @@ export interface SchedulerOptions {
   /** Told about every forced stop (terminate / SIGKILL / abandoned loop job). */
   onForced?(task: Task): void
   onFinished?(task: Task): void
+  /** A batch settled (its returnWhen was met, or its timeout passed), or one of its members finished. */
+  onBatchChanged?(id: string): void
 }
 
 export class Scheduler {
@@ -111,8 +125,17 @@ export class Scheduler {
     return this.pendingOf[kind]
   }
 
-  addBatch(id: string, name: string, concurrency: number, failFast: boolean): void {
-    this.batches.set(id, { name, failFast, members: [], gate: new Gate(concurrency, 'batch-slot') })
+  /** `createdAt`: when it was submitted, which its timeoutMs counts from (a restored batch's is in the past). */
+  addBatch(id: string, config: BatchConfig, createdAt = Date.now()): void {
+    const b: BatchState = { ...config, members: [], gate: new Gate(config.concurrency, 'batch-slot'), completed: [], settledBy: null, timer: null }
+    this.batches.set(id, b)
+    if (config.timeoutMs !== null) {
+      const due = Math.max(0, createdAt + config.timeoutMs - Date.now())
+      // A restored batch may have finished before this start: then nothing timed out.
+      b.timer = setTimeout(() => this.settleBatch(id, b, b.completed.length === b.members.length ? 'all' : 'timeout'), due)
+      // A batch's deadline alone must not keep the engine thread alive.
+      b.timer.unref()
+    }
   }
 
   /** A batch's progress and its results in submission order (asyncio.gather). */
@@ -130,13 +153,50 @@ export class Scheduler {
       name: b.name,
       total,
       concurrency: b.gate.limit,
-      failFast: b.failFast,
+      failFast: b.returnWhen === 'firstError',
+      returnWhen: b.returnWhen,
+      timeoutMs: b.timeoutMs,
+      onSettled: b.onSettled,
+      // A restored batch whose tasks had all finished settled before this start.
+      settledBy: b.settledBy ?? (finished === total ? 'all' : null),
       counters,
       progress: total === 0 ? 1 : finished / total,
       state,
       taskIds: b.members.map((m) => m.id),
-      results: b.members.map((m) => (m.state === 'done' ? m.result : null)),
+      completed: b.completed.map((m) => m.id),
+      results: b.members.map(gathered),
     }
+  }
+
+  /**
+   * A member reached a final state: note the finish order, and settle the batch if its returnWhen
+   * is met. "first" counts a member that finished (done or failed), not one cancelled: cancelling
+   * one racer does not end the race. At shutdown nothing settles: the rest end as "shutdown".
+   */
+  private memberFinished(id: string, b: BatchState, task: Task): void {
+    b.completed.push(task)
+    if (b.settledBy === null && !this.draining) {
+      if (b.completed.length === b.members.length) this.settleBatch(id, b, 'all')
+      else if (b.returnWhen === 'first' && task.state !== 'cancelled') this.settleBatch(id, b, 'first')
+      else if (b.returnWhen === 'firstError' && task.state === 'failed') this.settleBatch(id, b, 'firstError')
+    }
+    this.o.onBatchChanged?.(id)
+  }
+
+  /**
+   * The batch's wait is over: unfinished members are cancelled (fail-fast after a failure,
+   * batch-settled after the first finish or the timeout), or left running with onSettled "leave".
+   */
+  private settleBatch(id: string, b: BatchState, by: ReturnWhen | 'timeout'): void {
+    if (b.settledBy !== null) return
+    b.settledBy = by
+    if (b.timer) clearTimeout(b.timer)
+    b.timer = null
+    if (by !== 'all' && b.onSettled === 'cancel') {
+      const reason = by === 'firstError' ? 'fail-fast' : 'batch-settled'
+      for (const m of b.members) if (!m.final) this.cancel(m, reason)
+    }
+    this.o.onBatchChanged?.(id)
   }
 
   /**
@@ -161,27 +221,45 @@ export class Scheduler {
   }
 
   private link(task: Task): void {
+    const when = task.spec.afterWhen ?? 'done'
     for (const depId of task.spec.after ?? []) {
       const dep = this.tasks.get(depId)
-      if (dep?.state === 'done') continue
-      // A dependency that failed, was cancelled, or was pruned from history cannot feed this task.
-      if (!dep || dep.final) {
+      // A dependency pruned from history cannot feed this task; one that failed or was cancelled
+      // cannot feed one that runs only when all are done.
+      if (!dep || (dep.final && dep.state !== 'done' && when === 'done')) {
         this.cancel(task, 'dependency')
         return
       }
+      if (dep.final) continue
       task.waitingOn++
       const list = this.dependents.get(depId)
       if (list) list.push(task)
       else this.dependents.set(depId, [task])
     }
-    if (task.waitingOn === 0) this.ready(task)
+    if (task.waitingOn === 0) this.dependenciesFinal(task)
     else this.hold(task, 'dependency')
+  }
+
+  /** Every `after` task is final (and, for "done", done): a "failed" follower runs only if one failed. */
+  private dependenciesFinal(task: Task): void {
+    if (task.spec.afterWhen === 'failed' && !(task.spec.after ?? []).some((id) => this.tasks.get(id)?.state === 'failed')) {
+      this.cancel(task, 'dependency')
+    } else {
+      this.ready(task)
+    }
   }
 
   /** A task restored from the store in a final state: history only, nothing to schedule. */
   addFinished(task: Task): void {
     this.tasks.set(task.id, task)
     this.counters[task.state]++
+    const b = task.batch && this.batches.get(task.batch.id)
+    if (b) {
+      b.members.push(task)
+      // The finish order of a restored batch is as near as the store says: by end time.
+      b.completed.push(task)
+      b.completed.sort((x, y) => (x.endedAt ?? 0) - (y.endedAt ?? 0))
+    }
     if (task.spec.parent) {
       const list = this.children.get(task.spec.parent)
       if (list) list.push(task.id)
@@ -413,7 +491,11 @@ export class Scheduler {
       },
       log: (line, stream = 'log') => h.live && this.o.logs.append(task.id, line, stream),
     }
-    const inputs = (task.spec.after ?? []).map((id) => this.tasks.get(id)?.result ?? null)
+    // Results, or error slots for an "always"/"failed" follower (a "done" one only runs after successes).
+    const inputs = (task.spec.after ?? []).map((id) => {
+      const dep = this.tasks.get(id)
+      return dep ? gathered(dep) : null
+    })
     let run: Run
     try {
       run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
@@ -507,7 +589,7 @@ export class Scheduler {
       task.progress = 1
       this.move(task, 'done')
     } else if (stopping === 'timeout') {
-      this.failOrRetry(task, 'timeout', { message: `timed out after ${task.spec.timeoutMs} ms` })
+      this.failOrRetry(task, 'timeout', { name: 'TimeoutError', message: `timed out after ${task.spec.timeoutMs} ms` })
     } else if (stopping === 'interrupted') {
       task.error = { message: INTERRUPTED_MESSAGE }
       if (task.spec.onInterrupt === 'requeue') {
@@ -552,17 +634,12 @@ export class Scheduler {
       this.dependents.delete(task.id)
       for (const d of deps) {
         if (d.state !== 'pending') continue
-        if (task.state === 'done') {
-          if (--d.waitingOn === 0) this.ready(d)
-        } else {
-          this.cancel(d, 'dependency')
-        }
+        if (task.state !== 'done' && (d.spec.afterWhen ?? 'done') === 'done') this.cancel(d, 'dependency')
+        else if (--d.waitingOn === 0) this.dependenciesFinal(d)
       }
     }
     const batch = task.batch && this.batches.get(task.batch.id)
-    if (batch?.failFast && task.state === 'failed') {
-      for (const m of batch.members) if (!m.final && m !== task) this.cancel(m, 'fail-fast')
-    }
+    if (batch) this.memberFinished(task.batch!.id, batch, task)
     const gates = this.passed.get(task)
     if (gates) {
       this.passed.delete(task)
@@ -581,7 +658,11 @@ export class Scheduler {
   }
 }
 
-function toError(e: unknown): TaskError {
-  if (e instanceof Error) return { message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
-  return { message: String(e) }
+function toError(f: TaskFailure): TaskError {
+  return {
+    message: f.message,
+    ...(f.stack ? { stack: f.stack } : {}),
+    ...(f.errorName !== undefined ? { name: f.errorName } : {}),
+    ...(f.code !== undefined ? { code: f.code } : {}),
+  }
 }

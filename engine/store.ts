@@ -5,7 +5,7 @@
 import { renameSync } from 'node:fs'
 import path from 'node:path'
 import { EXECUTORS, TASK_STATES } from '../common/types'
-import type { TaskSnapshot, TaskState } from '../common/types'
+import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
 import { openDatabase, sqliteCode } from './sqlite'
@@ -66,7 +66,13 @@ export interface BatchRecord {
   id: string
   name: string
   concurrency: number
+  /** returnWhen "firstError"; the only setting a batch stored before returnWhen existed has. */
   failFast: boolean
+  returnWhen?: ReturnWhen
+  timeoutMs?: number | null
+  onSettled?: 'cancel' | 'leave'
+  /** When it was submitted: its timeoutMs counts from here. */
+  createdAt?: number
 }
 
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']

@@ -6,6 +6,7 @@ import { BUILTIN_JOBS, isCommandSpec, TaskloopError, type BuiltinJob, type Execu
 import { checkParams } from './jobs/builtins'
 import { DEFAULT_EXECUTOR } from './jobs/job'
 import { checkJob, type ResolveOptions } from './jobs/resolve'
+import type { BatchConfig } from './scheduler'
 
 export interface PlannedTask {
   id: string
@@ -15,7 +16,7 @@ export interface PlannedTask {
 
 export interface SubmitPlan {
   tasks: PlannedTask[]
-  batch: { id: string; name: string; concurrency: number; failFast: boolean } | null
+  batch: (BatchConfig & { id: string }) | null
 }
 
 export interface PlanContext {
@@ -45,7 +46,15 @@ export function planSubmit(spec: SubmitSpec, ctx: PlanContext): SubmitPlan {
   checkCycles(specs, ids)
   return {
     tasks: specs.map((t, i) => planned(ids[i]!, t)),
-    batch: { id: batchId, name: b.name ?? 'batch', concurrency: b.concurrency ?? b.tasks.length, failFast: b.failFast ?? false },
+    batch: {
+      id: batchId,
+      name: b.name ?? 'batch',
+      concurrency: b.concurrency ?? b.tasks.length,
+      // failFast is the old name of "firstError" (the schema refused the two disagreeing).
+      returnWhen: b.returnWhen ?? (b.failFast ? 'firstError' : 'all'),
+      timeoutMs: b.timeoutMs ?? null,
+      onSettled: b.onSettled ?? 'cancel',
+    },
   }
 }
 

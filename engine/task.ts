@@ -3,6 +3,7 @@ import {
   isCommandSpec,
   type Attempt,
   type CancelReason,
+  type ErrorSlot,
   type ExecutorKind,
   type TaskError,
   type TaskReason,
@@ -171,6 +172,22 @@ export class Task {
     }
   }
 }
+
+/**
+ * What a task contributes where results are gathered: its result when done, an ErrorSlot when it
+ * failed or was cancelled (asyncio.gather's return_exceptions), null while unfinished.
+ */
+export function gathered(task: Task): unknown {
+  if (task.state === 'done') return task.result
+  if (task.state === 'failed') {
+    const e = task.error
+    return slot(e?.name ?? 'Error', e?.message ?? `failed (${task.reason})`, e?.code ?? null)
+  }
+  if (task.state === 'cancelled') return slot('CancelledError', `cancelled (${task.reason})`, task.reason)
+  return null
+}
+
+const slot = (name: string, message: string, code: string | number | null): ErrorSlot => ({ error: { name, message, code } })
 
 function defaultName(spec: TaskSpec): string {
   if (!isCommandSpec(spec)) return spec.job

@@ -7,7 +7,7 @@ export interface RunRequest {
   taskId: string
   attempt: number
   spec: TaskSpec
-  /** Results of the tasks named in `after`, in that order. */
+  /** Results (or error slots) of the tasks named in `after`, in that order. */
   inputs: unknown[]
 }
 
@@ -41,20 +41,41 @@ export interface Run {
 
 export type FailureKind = 'error' | 'crashed' | 'exit-code'
 
+/** What a thrown error keeps besides its message: its name and its own `code`. */
+export interface ErrorIdentity {
+  errorName?: string
+  code?: string | number
+}
+
 /** A run that did not produce a result, with a reason the user can read. */
 export class TaskFailure extends Error {
   readonly kind: FailureKind
-  constructor(kind: FailureKind, message: string, stack?: string) {
+  /** The name of the error the job threw ("TypeError"); absent for failures Taskloop made. */
+  readonly errorName: string | undefined
+  readonly code: string | number | undefined
+  constructor(kind: FailureKind, message: string, stack?: string, identity: ErrorIdentity = {}) {
     super(message)
     this.name = 'TaskFailure'
     this.kind = kind
+    this.errorName = identity.errorName
+    this.code = identity.code
     if (stack !== undefined) this.stack = stack
   }
   static from(e: unknown, kind: FailureKind = 'error'): TaskFailure {
     if (e instanceof TaskFailure) return e
-    if (e instanceof Error) return new TaskFailure(kind, e.message, e.stack)
+    if (e instanceof Error) return new TaskFailure(kind, e.message, e.stack, identityOf(e))
     return new TaskFailure(kind, String(e))
   }
+}
+
+/** A thrown error's name and custom `code`, when they are plain (a string name, a string or finite number code). */
+function identityOf(e: Error): ErrorIdentity {
+  const out: ErrorIdentity = {}
+  if (typeof e.name === 'string' && e.name) out.errorName = e.name.slice(0, 200)
+  const code = (e as { code?: unknown }).code
+  if (typeof code === 'string') out.code = code.slice(0, 200)
+  else if (typeof code === 'number' && Number.isFinite(code)) out.code = code
+  return out
 }
 
 /** A run that ended before it began (bad spec for this executor, closed pool, a throw at start). */

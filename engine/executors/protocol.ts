@@ -38,7 +38,8 @@ export type FromWorker =
   | { type: 'log'; id: number; line: string }
   /** `ms`: how long the job ran, timed in the worker (busy time without the message delays). */
   | { type: 'result'; id: number; value: unknown; ms: number }
-  | { type: 'error'; id: number; kind: FailureKind; message: string; stack?: string; ms: number }
+  /** `name`, `code`: the thrown error's, kept across the boundary. */
+  | { type: 'error'; id: number; kind: FailureKind; message: string; stack?: string; name?: string; code?: string | number; ms: number }
   /** The job of run `id` calls the engine; `call` numbers it in this worker. */
   | { type: 'call'; id: number; call: number; req: JobCall }
   | { type: 'call-cancel'; id: number; call: number }
@@ -107,7 +108,17 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     }
     runJob({ ...run.request, cwd, jobsDirs }, executor, ac.signal, sink).then(
       (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
-      (e: TaskFailure) => end({ type: 'error', id, kind: e.kind, message: e.message, stack: e.stack, ms: performance.now() - t0 }),
+      (e: TaskFailure) =>
+        end({
+          type: 'error',
+          id,
+          kind: e.kind,
+          message: e.message,
+          stack: e.stack,
+          ...(e.errorName !== undefined ? { name: e.errorName } : {}),
+          ...(e.code !== undefined ? { code: e.code } : {}),
+          ms: performance.now() - t0,
+        }),
     )
   }
 
@@ -169,5 +180,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
 }
 
 export function failureFrom(msg: Extract<FromWorker, { type: 'error' }>): TaskFailure {
-  return new TaskFailure(msg.kind, msg.message, msg.stack)
+  return new TaskFailure(msg.kind, msg.message, msg.stack, {
+    ...(msg.name !== undefined ? { errorName: msg.name } : {}),
+    ...(msg.code !== undefined ? { code: msg.code } : {}),
+  })
 }

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleepFor } from 'node:timers/promises'
+import { MAX_RESULT_CHARS } from '../../common/defaults'
 import type { BuiltinJob } from '../../common/types'
 import type { JobContext, JobFn } from './job'
 
@@ -55,7 +56,7 @@ const PARAMS = {
     } catch {
       throw new ParamError('http', 'url', 'must be an absolute URL')
     }
-    return { url, method: str('http', p, 'method', 'GET') }
+    return { url, method: str('http', p, 'method', 'GET'), ok: okStatusOf(p) }
   },
   spin: (p: Params) => ({ ms: num('spin', p, 'ms'), ignoreCancel: bool('spin', p, 'ignoreCancel') }),
   primes: (p: Params) => ({ below: num('primes', p, 'below', { int: true, max: 1e9 }) }),
@@ -124,19 +125,70 @@ const sleep: JobFn = async (params, ctx) => {
   return { ms }
 }
 
+/** The response body kept in an http result: half the result cap, so status and headers fit beside it. */
+const MAX_BODY_CHARS = MAX_RESULT_CHARS / 2
+
+/** A response whose status the spec does not accept; `code` is the status. */
+class HttpError extends Error {
+  readonly code: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.name = 'HttpError'
+    this.code = status
+  }
+}
+
+/** `okStatus`: statuses (404) or ranges ("400-499") accepted besides those below 400. */
+function okStatusOf(params: Params): (status: number) => boolean {
+  const v = params.okStatus ?? []
+  const bad = (): never => {
+    throw new ParamError('http', 'okStatus', 'must be a list of statuses (404) or ranges ("400-499")')
+  }
+  if (!Array.isArray(v)) bad()
+  const ranges = (v as unknown[]).map((x): [number, number] => {
+    if (typeof x === 'number' && Number.isInteger(x)) return [x, x]
+    const m = typeof x === 'string' ? /^(\d{3})-(\d{3})$/.exec(x) : null
+    return m ? [Number(m[1]), Number(m[2])] : bad()
+  })
+  return (status) => status < 400 || ranges.some(([lo, hi]) => status >= lo && status <= hi)
+}
+
+/** An HTTP client (aiohttp's fetch): status, headers and body (parsed JSON, or text), capped; a status ≥ 400 fails unless okStatus accepts it. */
 const http: JobFn = async (params, ctx) => {
-  const { url, method } = PARAMS.http(params)
+  const { url, method, ok } = PARAMS.http(params)
   const res = await fetch(url, { method, signal: ctx.signal })
   const total = Number(res.headers.get('content-length')) || 0
   let bytes = 0
+  const kept: Uint8Array[] = []
+  let keptBytes = 0
   if (res.body) {
-    // Counted as it streams: a large body is never held in memory.
+    // Counted as it streams; only the head a result can hold is kept in memory.
     for await (const chunk of res.body) {
-      bytes += (chunk as Uint8Array).byteLength
+      const c = chunk as Uint8Array
+      bytes += c.byteLength
+      if (keptBytes <= MAX_BODY_CHARS) {
+        kept.push(c)
+        keptBytes += c.byteLength
+      }
       if (total > 0) ctx.progress(Math.min(1, bytes / total))
     }
   }
-  return { status: res.status, bytes }
+  const text = Buffer.concat(kept).toString('utf8')
+  const truncated = text.length > MAX_BODY_CHARS || bytes > keptBytes
+  const head = truncated ? text.slice(0, MAX_BODY_CHARS) : text
+  if (!ok(res.status)) {
+    const excerpt = head.slice(0, 200).replace(/\s+/g, ' ').trim()
+    throw new HttpError(res.status, `HTTP ${res.status} ${res.statusText} from ${method} ${url}${excerpt ? `: ${excerpt}` : ''}`)
+  }
+  let body: unknown = head
+  if (!truncated && /\bjson\b/i.test(res.headers.get('content-type') ?? '')) {
+    try {
+      body = JSON.parse(text)
+    } catch {
+      // Says JSON, is not: the text is what there is.
+    }
+  }
+  return { status: res.status, headers: Object.fromEntries(res.headers), body, bytes, ...(truncated ? { truncated: true } : {}) }
 }
 
 const spin: JobFn = async (params, ctx) => {

@@ -7,7 +7,10 @@ export interface JobContext {
   /** fraction in 0..1 (null: indeterminate), optional message. */
   progress(fraction: number | null, message?: string): void
   log(line: string): void
-  /** Results of the tasks named in the spec's `after`, in that order. */
+  /**
+   * Results of the tasks named in the spec's `after`, in that order; with afterWhen "always" or
+   * "failed", an error slot `{ error: { name, message, code } }` for one that failed or was cancelled.
+   */
   inputs: unknown[]
   taskId: string
   attempt: number

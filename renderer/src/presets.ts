@@ -123,6 +123,53 @@ export const PRESETS: Preset[] = [
     spec: { name: 'times out', job: 'sleep', params: { ms: 10_000 }, executor: 'loop', timeoutMs: 1000 },
   },
   {
+    label: 'as_completed: 1.5 s, 0.5 s, 1 s',
+    description:
+      'Three sleeps that finish out of order: the batch lists them as they finished (GET /api/batches/:id "completed"; taskloop run --jsonl prints each as it ends).',
+    spec: {
+      batch: {
+        name: 'as_completed',
+        tasks: [1500, 500, 1000].map((ms) => ({ name: `completes after ${ms} ms`, job: 'sleep', params: { ms }, executor: 'loop' as const })),
+      },
+    },
+  },
+  {
+    label: 'FIRST_COMPLETED: the first of three wins',
+    description: 'asyncio.wait(return_when=FIRST_COMPLETED): the first sleep to finish settles the batch; the other two are cancelled (batch-settled).',
+    spec: {
+      batch: {
+        name: 'first completed',
+        returnWhen: 'first',
+        tasks: [3000, 500, 5000].map((ms) => ({ name: `racer ${ms} ms`, job: 'sleep', params: { ms }, executor: 'loop' as const })),
+      },
+    },
+  },
+  {
+    label: 'wait with a timeout: 1.5 s for three',
+    description: 'asyncio.wait(timeout=1.5): what finished by then keeps its result; the rest are cancelled (batch-settled), or left running with onSettled "leave".',
+    spec: {
+      batch: {
+        name: 'wait 1.5 s',
+        timeoutMs: 1500,
+        tasks: [300, 800, 6000].map((ms) => ({ name: `waited ${ms} ms`, job: 'sleep', params: { ms }, executor: 'loop' as const })),
+      },
+    },
+  },
+  {
+    label: 'done callback: runs after a failure',
+    description:
+      'add_done_callback: a follower with afterWhen "always" runs whatever its predecessor did, and gets its result or error in ctx.inputs.',
+    spec: {
+      batch: {
+        name: 'done callback',
+        tasks: [
+          { name: 'step that fails', job: 'fail', params: { message: 'step failed', afterMs: 500 }, executor: 'loop' },
+          { name: 'callback always', job: 'sleep', params: { ms: 300 }, executor: 'loop', after: ['#0'], afterWhen: 'always' },
+        ],
+      },
+    },
+  },
+  {
     label: 'ignores cancel (sleep 30 s)',
     description:
       'A loop job that never looks at its AbortSignal: after the grace it is marked cancelled and flagged "ignored cancel".',

@@ -38,6 +38,23 @@ describe('task store', () => {
     await b.shutdown()
   })
 
+  it("a batch's settings, results and finish order come back after a restart", async () => {
+    const dataDir = tmp()
+    const a = newEngine({ dataDir })
+    const { ids, batchId } = await a.submit({
+      batch: { returnWhen: 'firstError', timeoutMs: 600_000, tasks: [{ job: 'sleep', params: { ms: 200 } }, { job: 'fail', params: { message: 'nope' } }] },
+    })
+    await waitFinal(a, ids)
+    const before = await a.batch(batchId!)
+    await a.shutdown({ graceMs: 200 })
+    const b = newEngine({ dataDir })
+    const after = await b.batch(batchId!)
+    expect(after).toMatchObject({ returnWhen: 'firstError', failFast: true, timeoutMs: 600_000, state: 'failed', completed: before.completed })
+    expect(after.results).toEqual(before.results)
+    expect(after.results[1]).toEqual({ error: { name: 'Error', message: 'nope', code: null } })
+    await b.shutdown()
+  })
+
   it('after kill -9: every acknowledged task is there, running ones interrupted or requeued, none duplicated', async () => {
     const dataDir = tmp()
     const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/engine-child.ts', dataDir], {

@@ -217,6 +217,21 @@ describe('taskloop run', () => {
     expect(fan.result).toMatchObject({ done: ['done', 'done'], pending: 0 })
   })
 
+  it('prints each task as one JSON line on stdout as it finishes with --jsonl (as_completed)', async () => {
+    const file = await specFile('jsonl.json', {
+      batch: { tasks: [900, 10, 400].map((ms) => ({ name: `nap ${ms}`, job: 'sleep', params: { ms } })) },
+    })
+    const run = cli(['run', file, '--jsonl'])
+    expect(await run.exited).toBe(0)
+    const lines = run.stdout().trim().split('\n')
+    const tasks = lines.map((l) => JSON.parse(l) as TaskSnapshot)
+    expect(tasks.map((t) => [t.name, t.state])).toEqual([
+      ['nap 10', 'done'],
+      ['nap 400', 'done'],
+      ['nap 900', 'done'],
+    ])
+  })
+
   it('exits 2 on a spec that does not validate, naming the field; and on a missing or malformed file', async () => {
     const [bad, batch, missing, malformed, unknownAfter] = [
       cli(['run', await specFile('bad.json', [{ job: 'sleep' }, { job: 'sleep', params: 3 }])]),

@@ -158,6 +158,16 @@ describe('tasks API', () => {
     expect(Array.isArray(snap.tasks)).toBe(true)
   })
 
+  it('answers GET /api/tasks/:id and /api/batches/:id with ?waitMs= when they settle (Future.result)', async () => {
+    const res = await h.api('/api/tasks', post({ batch: { returnWhen: 'first', tasks: [{ job: 'sleep', params: { ms: 100 } }, { job: 'sleep', params: { ms: 60_000 } }] } }))
+    const { ids, batchId } = (await res.json()) as { ids: string[]; batchId: string }
+    const first = (await (await h.api(`/api/tasks/${ids[0]}?waitMs=30000`)).json()) as TaskSnapshot
+    expect(first.state).toBe('done')
+    const batch = (await (await h.api(`/api/batches/${batchId}?waitMs=30000`)).json()) as Record<string, unknown>
+    expect(batch).toMatchObject({ state: 'cancelled', settledBy: 'first', completed: [ids[0], ids[1]] })
+    expect((await h.api(`/api/tasks/${ids[0]}?waitMs=999999`)).status).toBe(400)
+  })
+
   it('pauses and resumes intake, gathers a batch, sets a group limit', async () => {
     expect((await h.api('/api/pause', { method: 'POST' })).status).toBe(202)
     const res = await h.api('/api/tasks', post({ batch: { name: 'gathered', tasks: [{ job: 'sleep', params: { ms: 1 } }, { job: 'primes', params: { below: 100 } }] } }))

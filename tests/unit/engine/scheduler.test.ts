@@ -258,7 +258,7 @@ describe('Scheduler', () => {
 
   it("a batch's concurrency gates its tasks; fail-fast cancels the rest on the first failure", async () => {
     newScheduler()
-    scheduler.addBatch('b1', 'pages', 2, true)
+    scheduler.addBatch('b1', { name: 'pages', concurrency: 2, returnWhen: 'firstError', timeoutMs: null, onSettled: 'cancel' })
     const batch = { id: 'b1', failFast: true }
     const ts = ['p1', 'p2', 'p3', 'p4'].map((name) => add({ name }, 'loop', batch))
     await settle()
@@ -270,7 +270,14 @@ describe('Scheduler', () => {
     await settle()
     expect(ts.map((t) => t.state)).toEqual(['done', 'failed', 'cancelled', 'cancelled'])
     expect(ts[3]!.reason).toBe('fail-fast')
-    expect(scheduler.batch('b1')).toMatchObject({ state: 'failed', total: 4, progress: 1, results: [1, null, null, null] })
+    expect(scheduler.batch('b1')).toMatchObject({ state: 'failed', total: 4, progress: 1, results: [
+        1,
+        { error: { name: 'Error', message: 'boom', code: null } },
+        { error: { name: 'CancelledError', message: 'cancelled (fail-fast)', code: 'fail-fast' } },
+        { error: { name: 'CancelledError', message: 'cancelled (fail-fast)', code: 'fail-fast' } },
+      ],
+      settledBy: 'firstError',
+    })
   })
 
   it('a group limit set live holds the group; removing it lets the rest go', async () => {
@@ -357,7 +364,7 @@ describe('Scheduler', () => {
   it('every pending task says why it waits, with an event only when that changes', async () => {
     newScheduler({ loop: 1 })
     const changed = vi.spyOn(events, 'changedTask')
-    scheduler.addBatch('b1', 'pages', 1, false)
+    scheduler.addBatch('b1', { name: 'pages', concurrency: 1, returnWhen: 'all', timeoutMs: null, onSettled: 'cancel' })
     scheduler.setGroupLimit('g', 1)
     const running = add({ name: 'running' })
     const queued = add({ name: 'queued', priority: -1 })

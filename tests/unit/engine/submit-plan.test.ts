@@ -44,7 +44,7 @@ describe('planSubmit', () => {
       },
       context(['old']),
     )
-    expect(plan.batch).toEqual({ id: 'b1', name: 'nightly', concurrency: 3, failFast: false })
+    expect(plan.batch).toEqual({ id: 'b1', name: 'nightly', concurrency: 3, returnWhen: 'all', timeoutMs: null, onSettled: 'cancel' })
     expect(plan.tasks.map((t) => [t.id, t.spec.name, t.executor])).toEqual([
       ['t2', 'nightly #1', 'loop'],
       ['t3', 'mine', 'command'],

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { MAX_RESULT_CHARS } from '../../../common/defaults'
 import { BUILTIN_JOBS } from '../../../common/types'
 import { BUILTINS, checkParams } from '../../../engine/jobs/builtins'
 import type { JobContext } from '../../../engine/jobs/job'
@@ -107,20 +108,36 @@ describe('built-in jobs', () => {
     await expect(run('crash', {})).rejects.toThrow('crash only runs on the thread or process executor')
   })
 
-  it('http returns the status of a non-2xx response and counts bytes', async () => {
+  it('http returns status, headers and body (JSON parsed, text otherwise, capped); a status ≥ 400 fails unless okStatus accepts it', async () => {
     const { createServer } = await import('node:http')
     const server = createServer((req, res) => {
-      res.statusCode = req.url === '/missing' ? 404 : 200
-      res.end('hello')
+      if (req.url === '/json') {
+        res.setHeader('content-type', 'application/json; charset=utf-8')
+        return res.end(JSON.stringify({ items: [1, 2] }))
+      }
+      if (req.url === '/big') return res.end('x'.repeat(200_000))
+      res.statusCode = req.url === '/missing' ? 404 : req.url === '/broken' ? 503 : 200
+      res.setHeader('x-test', 'yes')
+      res.end(req.url === '/missing' ? 'no such page' : 'hello')
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const { port } = server.address() as { port: number }
+    const base = `http://127.0.0.1:${port}`
     try {
-      await expect(run('http', { url: `http://127.0.0.1:${port}/` })).resolves.toEqual({ status: 200, bytes: 5 })
-      await expect(run('http', { url: `http://127.0.0.1:${port}/missing` })).resolves.toEqual({ status: 404, bytes: 5 })
+      await expect(run('http', { url: `${base}/` })).resolves.toMatchObject({ status: 200, headers: { 'x-test': 'yes' }, body: 'hello', bytes: 5 })
+      await expect(run('http', { url: `${base}/json` })).resolves.toMatchObject({ status: 200, body: { items: [1, 2] } })
+      const big = (await run('http', { url: `${base}/big` })) as { body: string; bytes: number; truncated: boolean }
+      expect([big.body.length, big.bytes, big.truncated]).toEqual([MAX_RESULT_CHARS / 2, 200_000, true])
+      const missing = await run('http', { url: `${base}/missing` }).catch((e: unknown) => e)
+      expect(missing).toMatchObject({ name: 'HttpError', code: 404 })
+      expect((missing as Error).message).toBe(`HTTP 404 Not Found from GET ${base}/missing: no such page`)
+      await expect(run('http', { url: `${base}/missing`, okStatus: [404] })).resolves.toMatchObject({ status: 404, body: 'no such page' })
+      await expect(run('http', { url: `${base}/broken`, okStatus: ['500-599'] })).resolves.toMatchObject({ status: 503 })
+      await expect(run('http', { url: `${base}/broken`, okStatus: [404] })).rejects.toMatchObject({ code: 503 })
+      await expect(run('http', { url: `${base}/`, okStatus: 'all' })).rejects.toThrow('http: params.okStatus must be a list')
     } finally {
       server.close()
     }
-    await expect(run('http', { url: `http://127.0.0.1:${port}/` })).rejects.toThrow()
+    await expect(run('http', { url: `${base}/` })).rejects.toThrow()
   })
 })
