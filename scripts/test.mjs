@@ -13,7 +13,7 @@ const linux = process.platform === 'linux'
 /** POSIX: each step runs in its own process group, so Ctrl+C and leftovers are handled per step. */
 const groups = process.platform !== 'win32'
 /** A hung runner must not eat the CI budget: each step is stopped after this long. */
-const STEP_TIMEOUT_MS = Number(process.env.TASKLOOP_STEP_TIMEOUT_MS) || 10 * 60_000
+const STEP_TIMEOUT_MS = Number(process.env.TASKLOOP_STEP_TIMEOUT_MS) || 20 * 60_000
 const VITEST_JSON = 'test-results/vitest.json'
 const PLAYWRIGHT_JSON = 'test-results/playwright.json'
 
