@@ -2,7 +2,7 @@
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
-import type { HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, WaitOptions } from './types'
+import type { AfterWhen, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -43,6 +43,7 @@ const params = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
 const name = z.string().max(200)
 const ms = (max: number) => z.number().int().min(0).max(max)
 const id = z.string().min(1).max(100)
+const afterIds = z.array(id).max(10_000)
 
 const common = {
   name: name.optional(),
@@ -50,7 +51,8 @@ const common = {
   retries: z.number().int().min(0).max(100).optional(),
   retryDelayMs: ms(DAY_MS).optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
-  after: z.array(id).max(10_000).optional(),
+  // The ids to wait for; `{ ids, when }` also says which of their outcomes this task runs on.
+  after: z.union([afterIds, z.strictObject({ ids: afterIds, when: z.enum(AFTER_WHEN).optional() })]).optional(),
   afterWhen: z.enum(AFTER_WHEN).optional(),
   group: z.string().min(1).max(200).optional(),
   killGraceMs: ms(600_000).optional(),
@@ -143,7 +145,27 @@ export function parseWith<T>(schema: z.ZodType, value: unknown, what: string): T
   throw new TaskloopError('invalid', `${path || what}: ${issue.message}`, path || what)
 }
 
-export const parseSubmitSpec = (value: unknown): SubmitSpec => parseWith<SubmitSpec>(submitSpecSchema, value, 'spec')
+/**
+ * `after: { ids, when }` is `after: ids` plus `afterWhen: when`: the engine sees one form. Both at
+ * once must agree.
+ */
+function afterIdsOnly<T extends TaskSpec>(spec: T, at: string): T {
+  const after = spec.after as unknown
+  if (after === undefined || Array.isArray(after)) return spec
+  const { ids, when } = after as { ids: string[]; when?: AfterWhen }
+  if (when !== undefined && spec.afterWhen !== undefined && when !== spec.afterWhen) {
+    throw new TaskloopError('invalid', `${at}after.when: "${when}" differs from afterWhen "${spec.afterWhen}"`, `${at}after.when`)
+  }
+  const afterWhen = when ?? spec.afterWhen
+  return { ...spec, after: ids, ...(afterWhen ? { afterWhen } : {}) }
+}
+
+export function parseSubmitSpec(value: unknown): SubmitSpec {
+  const spec = parseWith<SubmitSpec>(submitSpecSchema, value, 'spec')
+  if (!('batch' in spec)) return afterIdsOnly(spec, '')
+  const tasks = spec.batch.tasks.map((t, i) => afterIdsOnly(t, `batch.tasks.${i}.`))
+  return tasks.some((t, i) => t !== spec.batch.tasks[i]) ? { ...spec, batch: { ...spec.batch, tasks } } : spec
+}
 
 export const taskIdSchema = id
 export const parseTaskId = (value: unknown): string => parseWith<string>(id, value, 'id')

@@ -50,6 +50,7 @@ interface CommonSpec {
   retryDelayMs?: number
   priority?: number
   /** Task ids, or inside a batch "#N" for the batch's N-th task (0-based). */
+  /** Task ids this one waits for. A submitted spec may also say `{ ids, when }` (when = afterWhen). */
   after?: string[]
   /** Which outcome of the `after` tasks this one runs on (default "done"). */
   afterWhen?: AfterWhen

@@ -51,3 +51,22 @@ describe('spec validation', () => {
     expect(refusal(() => parseLimits({ gpu: 1 })).path).toBe('gpu')
   })
 })
+
+describe('after with when (add_done_callback)', () => {
+  it('`after: { ids, when }` is `after: ids` with `afterWhen: when`, in a spec and in a batch', () => {
+    expect(parseSubmitSpec({ job: 'sleep', after: { ids: ['a', 'b'], when: 'always' } })).toEqual({ job: 'sleep', after: ['a', 'b'], afterWhen: 'always' })
+    expect(parseSubmitSpec({ job: 'sleep', after: { ids: ['a'] } })).toEqual({ job: 'sleep', after: ['a'] })
+    const batch = parseSubmitSpec({ batch: { tasks: [{ job: 'sleep' }, { job: 'sleep', after: { ids: ['#0'], when: 'failed' } }] } })
+    expect(batch).toEqual({ batch: { tasks: [{ job: 'sleep' }, { job: 'sleep', after: ['#0'], afterWhen: 'failed' }] } })
+    // The plain list is passed on as it came.
+    const plain = { job: 'sleep', after: ['a'], afterWhen: 'always' }
+    expect(parseSubmitSpec(plain)).toBe(plain)
+  })
+
+  it('refuses an unknown when, unknown fields, and a when that differs from afterWhen, naming the field', () => {
+    expect(refusal(() => parseSubmitSpec({ job: 'sleep', after: { ids: ['a'], when: 'sometimes' } })).path).toMatch(/^after/)
+    expect(refusal(() => parseSubmitSpec({ job: 'sleep', after: { ids: ['a'], then: 'x' } })).path).toMatch(/^after/)
+    const clash = refusal(() => parseSubmitSpec({ batch: { tasks: [{ job: 'sleep', after: { ids: ['x'], when: 'always' }, afterWhen: 'failed' }] } }))
+    expect(clash).toMatchObject({ code: 'invalid', path: 'batch.tasks.0.after.when' })
+  })
+})
