@@ -21,6 +21,8 @@ test('with a filter on, "Cancel N shown" cancels only the shown tasks; Cancel al
   await expect(row(page, 'keep #2')).toHaveAttribute('data-state', 'running')
 
   await page.getByRole('searchbox').fill('drop')
+  // The filter is on once its bulk button counts what it shows (the running 'keep' tasks are hidden).
+  await expect(page.getByRole('button', { name: 'Cancel 0 shown' })).toBeVisible()
   await page.getByRole('button', { name: 'Cancel all' }).click()
   const confirm = page.getByRole('alertdialog')
   await expect(confirm).toContainText('2 of them not shown by the filter')
@@ -36,6 +38,8 @@ test('the drain panel has Force now: a shutdown with a long grace ends at once',
   await launch(page, { name: 'stubborn', job: 'sleep', params: { ms: 600_000, ignoreCancel: true }, executor: 'loop', count: 1 })
   await expect(row(page, 'stubborn')).toHaveAttribute('data-state', 'running')
   await page.getByRole('button', { name: 'Quit', exact: true }).click()
+  // With a task running, Quit asks what to do with the queue first.
+  await page.getByRole('button', { name: 'Cancel pending' }).click()
   const dialog = page.getByRole('dialog', { name: /Shutting down|Forcing|Shut down/ })
   await expect(dialog).toContainText('stubborn')
   await screenshot(page, 'control-drain-force-now')
