@@ -1,54 +1,20 @@
 // The real `taskloop` CLI as a child process, about where its token may show up (command lines,
 // environments, files), how it may face a network, and what a task may print to a terminal.
 import { execFileSync, spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TaskDetail } from '../../../common/types'
+import { useCli, type Cli } from '../../helpers/cli'
 import { waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
-interface Cli {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<number | null>
-}
-
-const running = new Set<Cli>()
-afterEach(async () => {
-  await Promise.all(
-    [...running].map(async (c) => {
-      c.child.kill('SIGTERM')
-      const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000)
-      await c.exited
-      clearTimeout(timer)
-    }),
-  )
-})
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
-  const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1', ...env },
-  })
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const started = { child, stdout: () => out, stderr: () => err, exited }
-  running.add(started)
-  void exited.then(() => running.delete(started))
-  return started
-}
+const cli = useCli()
 
 const uiUrl = async (c: Cli): Promise<URL> =>
   new URL((await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(c.stdout()), 20_000))[1]!)
@@ -78,7 +44,7 @@ describe('taskloop serve: the token on no command line', () => {
     // A stand-in for Chromium: it records its argv and waits to be closed, as a window would.
     await writeFile(browser, `#!/bin/sh\nprintf '%s\\n' "$@" > "$ARGV_OUT.part" && mv "$ARGV_OUT.part" "$ARGV_OUT"\nexec sleep 600\n`)
     await chmod(browser, 0o755)
-    const serve = cli([...SERVE, '--open'], { TASKLOOP_BROWSER: browser, DISPLAY: ':99', ARGV_OUT: argvFile })
+    const serve = cli([...SERVE, '--open'], { env: { TASKLOOP_BROWSER: browser, DISPLAY: ':99', ARGV_OUT: argvFile } })
     const url = await uiUrl(serve)
     const token = url.searchParams.get('token')!
     const argv = await waitFor('the browser to start', async () => existsSync(argvFile) && (await readFile(argvFile, 'utf8')), 20_000)
@@ -107,7 +73,7 @@ describe('taskloop serve: the token on no command line', () => {
   })
 
   it('TASKLOOP_TOKEN: the token works, and command tasks do not inherit it', async () => {
-    const serve = cli(SERVE, { TASKLOOP_TOKEN: TOKEN })
+    const serve = cli(SERVE, { env: { TASKLOOP_TOKEN: TOKEN } })
     const url = await uiUrl(serve)
     expect(url.searchParams.get('token')).toBe(TOKEN)
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }

@@ -1,59 +1,20 @@
 // The real `taskloop` CLI as a child process: exit codes, the live lines, Ctrl+C with no orphan left.
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { emptyCounters } from '../../../common/types'
 import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../../common/types'
 import { ttyView } from '../../../cli/run-view'
 import { quietly } from '../../../scripts/lib.mjs'
 import { openDatabase } from '../../../engine/sqlite'
+import { useCli, type Cli } from '../../helpers/cli'
 import { connectEvents, waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
-interface Cli {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<number | null>
-}
-
-const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts']
-
-function cli(args: string[], entry: string[] = FROM_SOURCE): Cli {
-  const child = spawn(process.execPath, [...entry, ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // TASKLOOP_FROM_SOURCE: bin/taskloop.mjs would otherwise build out/ first when it is stale.
-    env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1' },
-  })
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const started = { child, stdout: () => out, stderr: () => err, exited }
-  running.add(started)
-  void exited.then(() => running.delete(started))
-  return started
-}
-
-/** CLIs a failed test left behind: SIGTERM lets each shut its own tasks down. */
-const running = new Set<Cli>()
-afterEach(async () => {
-  await Promise.all(
-    [...running].map(async (c) => {
-      c.child.kill('SIGTERM')
-      const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000)
-      await c.exited
-      clearTimeout(timer)
-    }),
-  )
-})
+const cli = useCli()
 
 let dir: string
 beforeAll(async () => {
@@ -514,7 +475,7 @@ describe('no store, no start', () => {
 
 describe('taskloop usage', () => {
   it('prints usage for --help (exit 0); a usage error is one line pointing at --help (exit 2)', async () => {
-    const [help, unknown, option] = [cli(['--help'], ['bin/taskloop.mjs']), cli(['frobnicate']), cli(['serve', '--bogus'])]
+    const [help, unknown, option] = [cli(['--help'], { entry: ['bin/taskloop.mjs'] }), cli(['frobnicate']), cli(['serve', '--bogus'])]
     expect(await help.exited).toBe(0)
     expect(help.stdout()).toMatch(/^Usage:\n\s+taskloop serve/)
     expect(await unknown.exited).toBe(2)

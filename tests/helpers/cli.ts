@@ -1,0 +1,51 @@
+// The `taskloop` CLI as tests start it: a real process, from the TypeScript sources (or another
+// entry such as bin/taskloop.mjs), its output collected, and stopped after each test.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { afterEach } from 'vitest'
+
+export const ROOT = path.resolve(import.meta.dirname, '../..')
+export const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts']
+
+export interface Cli {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/**
+ * `const cli = useCli()` at the top of a test file; `cli(args)` starts one. Whatever a test left
+ * running gets SIGTERM after it (so it shuts its own tasks down), SIGKILL 10 s later.
+ */
+export function useCli(): (args: string[], options?: { entry?: string[]; env?: NodeJS.ProcessEnv }) => Cli {
+  const running = new Set<Cli>()
+  afterEach(async () => {
+    await Promise.all(
+      [...running].map(async (c) => {
+        c.child.kill('SIGTERM')
+        const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000)
+        await c.exited
+        clearTimeout(timer)
+      }),
+    )
+  })
+  return (args, { entry = FROM_SOURCE, env = {} } = {}) => {
+    const child = spawn(process.execPath, [...entry, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // TASKLOOP_FROM_SOURCE: bin/taskloop.mjs would otherwise build out/ first when it is stale.
+      env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1', ...env },
+    })
+    let out = ''
+    let err = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const started = { child, stdout: () => out, stderr: () => err, exited }
+    running.add(started)
+    void exited.then(() => running.delete(started))
+    return started
+  }
+}
