@@ -1,13 +1,14 @@
 // `taskloop serve`: the engine on its own thread, the UI and API over HTTP + WebSocket,
 // until Ctrl+C, SIGTERM, SIGHUP or the UI's Quit. Exit 0 (130 when Ctrl+C stopped it).
-import { readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startEngineThread } from '../engine/thread/client'
 import type { EngineClient } from '../engine/thread/client'
 import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
-import { isLoopbackHost, isWildcardHost } from '../server/auth'
+import { isLoopbackHost, isWildcardHost, newToken } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
 import { defaultDataHome, storeRefusal } from './data-dir'
@@ -52,6 +53,33 @@ function chosenToken(flag: string | undefined, file: string | undefined): string
     return token
   }
   return flag ?? (fromEnv || undefined)
+}
+
+/** In the data folder, 0600: the generated token, and the secret that signs session cookies. */
+export const TOKEN_FILE = 'server-token'
+export const SESSION_SECRET_FILE = 'session-secret'
+
+/** The folder's file, or a new one written 0600 (`wx`: two starts racing both end up reading one). */
+function keptSecret(file: string, make: () => string): string {
+  try {
+    writeFileSync(file, `${make()}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    // Copied or restored with looser rights: only the owner may read a credential.
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
+  }
+  return readFileSync(file, 'utf8').trim()
+}
+
+/**
+ * A data folder keeps the login across restarts: the same printed URL (a generated token is stored
+ * and reused; a chosen one wins and is not stored) and the same sessions, so an open tab reconnects.
+ */
+function keptLogin(dataDir: string, chosen: string | undefined): { token: string; sessionSecret: Buffer } {
+  const stored = chosen === undefined ? keptSecret(path.join(dataDir, TOKEN_FILE), newToken) : ''
+  const token = chosen ?? (/^[A-Za-z0-9._~-]{16,}$/.test(stored) ? stored : newToken())
+  const secret = keptSecret(path.join(dataDir, SESSION_SECRET_FILE), () => randomBytes(32).toString('hex'))
+  return { token, sessionSecret: Buffer.from(secret, 'utf8') }
 }
 
 export async function serve(argv: string[]): Promise<number> {
@@ -142,9 +170,18 @@ export async function serve(argv: string[]): Promise<number> {
   // A store moved aside (--reset-store), rows set aside, orphans ended: one line each start.
   const { notice } = await engine.snapshot()
   if (notice) process.stderr.write(`Notice: ${notice}\n`)
+  let login: { token?: string; sessionSecret?: Buffer }
+  try {
+    login = auth && dataDir ? keptLogin(dataDir, token) : token ? { token } : {}
+  } catch (e) {
+    process.stderr.write(`taskloop serve: cannot keep the login in ${dataDir}: ${(e as Error).message}\n`)
+    held.release()
+    await engine.shutdown({ graceMs: 0 })
+    return 1
+  }
   let server: TaskloopServer
   try {
-    const options = { engine, host, auth, staticDir: STATIC_DIR, ...(token ? { token } : {}), ...(tls ? { tls } : {}) }
+    const options = { engine, host, auth, staticDir: STATIC_DIR, ...login, ...(tls ? { tls } : {}) }
     try {
       server = await startServer({ ...options, port: explicitPort ?? DEFAULT_PORT })
     } catch (e) {

@@ -1,8 +1,8 @@
 // Who may talk to the headless server: the token (Bearer header, or ?token= once, which opens a
-// session whose random id the cookie holds), and which Host / Origin a request may name (DNS
+// session whose random id the cookie holds, signed when the server has a data folder), and which Host / Origin a request may name (DNS
 // rebinding and cross-site requests are refused). The cookie never holds the token: a browser sends
 // cookies for 127.0.0.1 to every port on it, so any other local server may read them.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 
 export interface AccessPolicy {
@@ -48,22 +48,45 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 /** Logins beyond this many push out the oldest: a loop of `?token=` requests cannot grow memory. */
 const MAX_SESSIONS = 1000
 
-/** The logins (`?token=`) of this server, by the random id their cookie holds; they end with the server. */
+/**
+ * The logins (`?token=`) of this server. In memory, they end with the server. Given a signing key
+ * (kept in the data folder, so a restarted `taskloop serve` of that folder knows them), the cookie is
+ * `<random id>.<HMAC-SHA256(key, id)>` and needs no memory: see sessionSigningKey.
+ */
 export class Sessions {
   // Kept as digests: a lookup's timing depends on the candidate's hash, not on how much of an id it guessed.
   private readonly ids = new Set<string>()
 
+  constructor(private readonly signingKey: Buffer | null = null) {}
+
   open(): string {
     const id = randomBytes(32).toString('base64url')
+    if (this.signingKey !== null) return `${id}.${this.sign(id)}`
     this.ids.add(digest(id).toString('hex'))
     if (this.ids.size > MAX_SESSIONS) this.ids.delete(this.ids.values().next().value!)
     return id
   }
 
-  has(id: string | undefined): boolean {
-    return id !== undefined && this.ids.has(digest(id).toString('hex'))
+  has(cookie: string | undefined): boolean {
+    if (cookie === undefined) return false
+    if (this.signingKey === null) return this.ids.has(digest(cookie).toString('hex'))
+    const dot = cookie.indexOf('.')
+    if (dot <= 0) return false
+    // Compared as digests: constant time whatever the candidate's length.
+    return timingSafeEqual(digest(cookie.slice(dot + 1)), digest(this.sign(cookie.slice(0, dot))))
+  }
+
+  private sign(id: string): string {
+    return createHmac('sha256', this.signingKey!).update(id).digest('base64url')
   }
 }
+
+/**
+ * The key that signs session cookies: the folder's stored secret bound to the token, so a cookie
+ * outlives a restart with the same token and dies when the token changes.
+ */
+export const sessionSigningKey = (secret: Buffer, token: string): Buffer =>
+  createHmac('sha256', secret).update(`taskloop session\0${token}`).digest()
 
 /** Constant-time: both sides are hashed first, so lengths always match. */
 function tokenMatches(candidate: string | undefined, token: string): boolean {

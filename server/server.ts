@@ -18,6 +18,7 @@ import {
   originAllowed,
   sessionCookie,
   Sessions,
+  sessionSigningKey,
   unsafeRequestRefusal,
 } from './auth'
 import type { AccessPolicy } from './auth'
@@ -38,6 +39,11 @@ export interface ServerOptions {
   staticDir?: string
   /** PEM certificate and key: serve https and wss instead of http and ws. */
   tls?: { cert: string | Buffer; key: string | Buffer }
+  /**
+   * A secret kept with the data: sessions are signed with it (and the token) instead of held in
+   * memory, so a tab stays logged in across a restart of the same folder. Absent: they end with the server.
+   */
+  sessionSecret?: Buffer
 }
 
 export interface TaskloopServer {
@@ -59,7 +65,7 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
 
   // Filled in once the port is known (port 0 picks one).
   let policy: AccessPolicy = accessPolicy(host, port, auth ? token : null, scheme)
-  const sessions = new Sessions()
+  const sessions = new Sessions(options.sessionSecret && auth ? sessionSigningKey(options.sessionSecret, token) : null)
   let fallbackHost = ''
   const api = apiRoutes(engine)
   const files = staticFiles(options.staticDir, scheme)
@@ -194,7 +200,7 @@ function sendSignInPage(res: ServerResponse): void {
 <body>
 <h1>Taskloop needs its link</h1>
 <p>This page was opened without the token of the running <code>taskloop serve</code>, or the server
-was restarted since (a restart starts a new session).</p>
+was restarted since with another token (or without a data folder, so its logins ended with it).</p>
 <ol>
 <li>Open the URL that <code>taskloop serve</code> printed when it started: <code>Taskloop UI: http://127.0.0.1:PORT/?token=…</code></li>
 <li>If it is no longer running, run <code>taskloop serve</code> (or <code>npm start</code>) again and open the URL it prints.</li>

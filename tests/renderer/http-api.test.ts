@@ -148,6 +148,36 @@ describe('http api', () => {
     expect(FakeSocket.all[1]!.sent).toContainEqual({ type: 'watch-log', id: 't1' })
   })
 
+  it('tells a refused login (401) from a server that is down, keeps retrying, and clears it once connected', async () => {
+    vi.useFakeTimers()
+    let status: number | null = null
+    const fetchImpl = vi.fn(async () => {
+      if (status === null) throw new TypeError('Failed to fetch')
+      return new Response('{}', { status })
+    })
+    const told: boolean[] = []
+    FakeSocket.all = []
+    const api = httpApi({
+      base: 'http://127.0.0.1:7420',
+      WebSocket: FakeSocket as unknown as typeof WebSocket,
+      fetch: fetchImpl as unknown as typeof fetch,
+      onLoginLost: (lost) => told.push(lost),
+    })
+    api.subscribe(() => {})
+    FakeSocket.all[0]!.drop() // the server is down: no answer at all
+    await vi.waitFor(() => expect(fetchImpl).toHaveBeenCalledTimes(1))
+    expect(told).toEqual([])
+    status = 401 // back, with another token
+    vi.advanceTimersByTime(backoffMs(0))
+    FakeSocket.all[1]!.drop()
+    await vi.waitFor(() => expect(told).toEqual([true]))
+    expect(fetchImpl).toHaveBeenLastCalledWith('http://127.0.0.1:7420/api/stats', expect.objectContaining({ credentials: 'same-origin' }))
+    vi.advanceTimersByTime(backoffMs(1))
+    expect(FakeSocket.all).toHaveLength(3)
+    FakeSocket.all[2]!.open() // logged in again from another tab
+    expect(told).toEqual([true, false])
+  })
+
   it('closes the socket when the last listener leaves', () => {
     const api = setup()
     const stop = api.subscribe(() => {})

@@ -23,6 +23,12 @@ export interface HttpApiOptions {
   base?: string
   WebSocket?: typeof WebSocket
   fetch?: typeof fetch
+  /**
+   * Told true when the events socket is refused for want of a login (a restart of `taskloop serve`
+   * with another token, or without a data folder), false once it connects again. It keeps retrying:
+   * opening the printed URL in another tab sets the cookie this one needs.
+   */
+  onLoginLost?: (lost: boolean) => void
 }
 
 export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
@@ -102,8 +108,11 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
     if (socket || !wanted()) return
     const ws = new Socket(`${base.replace(/^http/, 'ws')}/api/events`)
     socket = ws
+    let opened = false
     ws.onopen = () => {
+      opened = true
       attempt = 0
+      options.onLoginLost?.(false)
       // The server starts every connection with a snapshot; logs must be asked for again.
       for (const id of logListeners.keys()) send({ type: 'watch-log', id })
     }
@@ -114,6 +123,14 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       if (socket !== ws) return
       socket = null
       if (!wanted()) return
+      // A browser hides why an upgrade failed: a plain request tells a refused login from a server that is down.
+      if (!opened && options.onLoginLost) {
+        const told = options.onLoginLost
+        doFetch(`${base}/api/stats`, { credentials: 'same-origin' }).then(
+          (res) => res.status === 401 && told(true),
+          () => undefined,
+        )
+      }
       retryTimer = setTimeout(() => {
         retryTimer = null
         connect()
