@@ -22,6 +22,14 @@ async function submit(spec: SubmitSpec): Promise<string[]> {
 
 const tab = (page: Page, name: string) => page.getByRole('tab', { name })
 
+// What the timeline's pixel check uses in the page (this config type-checks without the DOM lib).
+interface Canvas {
+  width: number
+  clientWidth: number
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null
+}
+declare const getComputedStyle: (el: Canvas) => { getPropertyValue(name: string): string }
+
 test('search by name, params and error; filter by state and executor', async ({ page }) => {
   await ui.open(page)
   await submit({
@@ -162,7 +170,7 @@ test('timeline: the gather preset shows three bars on three rows of the engine l
   // The pixels, not only the markup: on each row's centre line, the extent of the "done" colour.
   const canvas = page.getByRole('img', { name: /^Timeline of/ })
   const bars = () =>
-    canvas.evaluate((el: HTMLCanvasElement) => {
+    canvas.evaluate((el: Canvas) => {
       const hex = getComputedStyle(el).getPropertyValue('--done').trim()
       const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))
       const dpr = el.width / el.clientWidth
