@@ -1,7 +1,10 @@
 // What the timeline draws, from the task snapshots: one lane for the engine loop, one per worker
 // thread, one per pool process, one for commands; per attempt a wait segment (queued) and a run
-// segment (on a worker), coloured by how the attempt ended. Pure functions, cached per snapshot.
-import type { Attempt, TaskSnapshot, TaskState } from '../../common/types'
+// segment (on a worker), coloured by how the attempt ended. The loop and commands run many tasks
+// at once, so their lanes split into sub-lanes (rows) where runs overlap; a thread or process runs
+// one at a time and keeps one row. Pure functions, cached per snapshot and per lane.
+import type { Attempt, TaskSnapshot, TaskState, WorkerStat } from '../../common/types'
+import { formatDuration } from './format'
 
 export type LaneKind = 'loop' | 'thread' | 'process' | 'command'
 
@@ -9,6 +12,13 @@ export interface Lane {
   key: string
   label: string
   kind: LaneKind
+}
+
+/** A lane as drawn: how many rows its overlapping runs need, and whether its worker is gone. */
+export interface LaneView extends Lane {
+  rows: number
+  /** A pool worker that is no longer in the engine's stats and runs nothing (replaced or shrunk away). */
+  gone: boolean
 }
 
 /** How a segment is coloured: a final state, 'retried' (an attempt that failed and went again), or live. */
@@ -72,16 +82,86 @@ export function segmentsOf(t: TaskSnapshot): { lanes: Lane[]; segments: Segment[
   return out
 }
 
+/** Lanes whose tasks run at the same time: the loop (async jobs) and commands (one process group each). */
+const OVERLAPPING: ReadonlySet<LaneKind> = new Set(['loop', 'command'])
+
+/**
+ * Rows for one lane's segments (parallel to them), by interval partitioning: runs in start order,
+ * each to the first row whose last run ended before it started; a wait shares its run's row.
+ */
+export function assignRows(segments: readonly Segment[]): { rows: number[]; count: number } {
+  const runs: number[] = []
+  segments.forEach((s, i) => {
+    if (s.kind === 'run') runs.push(i)
+  })
+  runs.sort((a, b) => segments[a]!.start - segments[b]!.start)
+  const rowEnds: number[] = []
+  const rows = new Array<number>(segments.length).fill(0)
+  for (const i of runs) {
+    const s = segments[i]!
+    let row = rowEnds.findIndex((end) => end <= s.start)
+    if (row < 0) row = rowEnds.push(0) - 1
+    rowEnds[row] = s.end ?? Infinity
+    rows[i] = row
+  }
+  // A wait precedes its run in the same task's list (segmentsOf), so the next run's row is the wait's.
+  for (let i = segments.length - 2; i >= 0; i--) {
+    const s = segments[i]!
+    const next = segments[i + 1]!
+    if (s.kind === 'wait' && next.taskId === s.taskId && next.attempt === s.attempt) rows[i] = rows[i + 1]!
+  }
+  return { rows, count: Math.max(1, rowEnds.length) }
+}
+
+// Per lane: the last segment list and its rows. The segments are cached per snapshot, so when no
+// task of a lane changed its list holds the same objects and the sort is skipped.
+const rowCache = new Map<string, { segments: Segment[]; rows: number[]; count: number }>()
+
+function rowsOf(lane: Lane, segments: Segment[]): { rows: number[]; count: number } {
+  const cached = rowCache.get(lane.key)
+  if (cached && cached.segments.length === segments.length && cached.segments.every((s, i) => s === segments[i])) return cached
+  const out = {
+    segments,
+    ...(OVERLAPPING.has(lane.kind) ? assignRows(segments) : { rows: new Array<number>(segments.length).fill(0), count: 1 }),
+  }
+  rowCache.set(lane.key, out)
+  return out
+}
+
+/** The lane key of a pool worker in the stats ("thread:thread 3", "process:pid 42"). */
+export function workerLaneKey(w: Pick<WorkerStat, 'executor' | 'label'>): string {
+  return `${w.executor}:${w.label}`
+}
+
+/** What a hover on a bar says: name, state, wait (created → started), run (started → ended or now), worker. */
+export function tooltipOf(t: TaskSnapshot, now: number): string {
+  const wait = t.startedAt === null ? now - t.createdAt : t.startedAt - t.createdAt
+  const run = t.startedAt === null ? null : (t.endedAt ?? now) - t.startedAt
+  return [
+    t.name,
+    `state: ${t.state}${t.attempts.length > 1 ? ` (attempt ${t.attempt})` : ''}`,
+    `wait: ${formatDuration(wait)}`,
+    `run: ${run === null ? '–' : formatDuration(run)}`,
+    `worker: ${t.worker ?? t.attempts.at(-1)?.worker ?? '–'}`,
+  ].join('\n')
+}
+
 export interface TimelineData {
-  lanes: Lane[]
+  lanes: LaneView[]
   /** Segments per lane key. */
   segments: Map<string, Segment[]>
+  /** Each segment's row within its lane, parallel to `segments`. */
+  rows: Map<string, number[]>
   /** Earliest start among everything, for "show all". */
   start: number | null
 }
 
-/** Every lane and segment of these tasks (only tasks that started at least once have any). */
-export function buildTimeline(tasks: Iterable<TaskSnapshot>): TimelineData {
+/**
+ * Every lane and segment of these tasks (only tasks that started at least once have any).
+ * `workers`: the pool workers in the latest stats; a thread or process lane not among them and
+ * with nothing running is gone. Null (no stats yet): none is.
+ */
+export function buildTimeline(tasks: Iterable<TaskSnapshot>, workers: readonly WorkerStat[] | null = null): TimelineData {
   const lanes = new Map<string, Lane>()
   const segments = new Map<string, Segment[]>()
   let start: number | null = null
@@ -96,5 +176,15 @@ export function buildTimeline(tasks: Iterable<TaskSnapshot>): TimelineData {
       if (start === null || seg.start < start) start = seg.start
     }
   }
-  return { lanes: [...lanes.values()].sort(compareLanes), segments, start }
+  const live = workers ? new Set(workers.map(workerLaneKey)) : null
+  const rows = new Map<string, number[]>()
+  const views: LaneView[] = [...lanes.values()].sort(compareLanes).map((lane) => {
+    const segs = segments.get(lane.key) ?? []
+    const r = rowsOf(lane, segs)
+    rows.set(lane.key, r.rows)
+    const pooled = lane.kind === 'thread' || lane.kind === 'process'
+    const gone = pooled && live !== null && !live.has(lane.key) && !segs.some((s) => s.end === null)
+    return { ...lane, rows: r.count, gone }
+  })
+  return { lanes: views, segments, rows, start }
 }

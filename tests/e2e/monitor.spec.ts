@@ -22,6 +22,14 @@ async function submit(spec: SubmitSpec): Promise<string[]> {
 
 const tab = (page: Page, name: string) => page.getByRole('tab', { name })
 
+// What the timeline's pixel check uses in the page (this config type-checks without the DOM lib).
+interface Canvas {
+  width: number
+  clientWidth: number
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null
+}
+declare const getComputedStyle: (el: Canvas) => { getPropertyValue(name: string): string }
+
 test('search by name, params and error; filter by state and executor', async ({ page }) => {
   await ui.open(page)
   await submit({
@@ -146,6 +154,61 @@ test('timeline: a lane per worker thread and pool process, one for the loop and 
     if ((await page.getByRole('region', { name: 'nap' }).count()) > 0) break
   }
   await expect(page.getByRole('region', { name: 'nap' })).toBeVisible()
+})
+
+test('timeline: the gather preset shows three bars on three rows of the engine loop; hover says what a bar is', async ({ page }) => {
+  await ui.open(page)
+  await page.getByRole('button', { name: /^gather/ }).click()
+  await expect(page.getByLabel('done count', { exact: true })).toHaveText('3', { timeout: 30_000 })
+  await tab(page, 'Timeline').click()
+  const loop = page.locator('li[data-kind="loop"]')
+  await expect(loop).toHaveAttribute('data-rows', '3')
+  await expect(loop).toHaveAttribute('data-bars', '3')
+  await page.getByRole('button', { name: 'Fit all' }).click()
+  await expect(page.getByRole('button', { name: 'Live' })).toHaveAttribute('aria-pressed', 'false')
+
+  // The pixels, not only the markup: on each row's centre line, the extent of the "done" colour.
+  const canvas = page.getByRole('img', { name: /^Timeline of/ })
+  const bars = () =>
+    canvas.evaluate((el: Canvas) => {
+      const hex = getComputedStyle(el).getPropertyValue('--done').trim()
+      const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))
+      const dpr = el.width / el.clientWidth
+      const ctx = el.getContext('2d')!
+      return [0, 1, 2].map((row) => {
+        const y = Math.round((20 + row * 24 + 12) * dpr)
+        const px = ctx.getImageData(0, y, el.width, 1).data
+        let from = -1
+        let to = -1
+        for (let x = 0; x < el.width; x++) {
+          const same = want.every((v, c) => Math.abs(px[x * 4 + c]! - v) <= 8) && px[x * 4 + 3]! > 200
+          if (same) {
+            if (from < 0) from = x
+            to = x
+          }
+        }
+        return from < 0 ? null : { from: from / dpr, to: to / dpr }
+      })
+    })
+  await expect.poll(async () => (await bars()).every((b) => b !== null), { timeout: 10_000 }).toBe(true)
+  const [one, two, four] = (await bars()) as { from: number; to: number }[]
+  // 1 s, 2 s and 4 s sleeps started together: three bars, each longer than the last.
+  expect(two!.to - two!.from).toBeGreaterThan(one!.to - one!.from)
+  expect(four!.to - four!.from).toBeGreaterThan(two!.to - two!.from)
+
+  // Hover on the longest bar: a tooltip names it; the canvas points at it for assistive tech.
+  const position = { x: Math.round((four!.from + four!.to) / 2), y: 20 + 2 * 24 + 12 }
+  await canvas.hover({ position })
+  const tip = page.getByRole('tooltip')
+  await expect(tip).toContainText('sleep 4 s')
+  await expect(tip).toContainText('state: done')
+  await expect(tip).toContainText(/wait: \d+ ms/)
+  await expect(tip).toContainText(/run: \d+\.\d s/)
+  await expect(tip).toContainText('worker: loop')
+  await expect(canvas).toHaveAttribute('aria-describedby', 'timeline-tip')
+  await screenshot(page, 'monitor-timeline-gather')
+  await canvas.click({ position })
+  await expect(page.getByRole('region', { name: 'sleep 4 s' })).toBeVisible()
 })
 
 test('presets run to the end: gather, Pool(3) on threads, chain, wait_for', async ({ page }) => {
