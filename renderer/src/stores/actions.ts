@@ -5,6 +5,7 @@ import { defineStore } from 'pinia'
 import type { TaskloopApi } from '../../../common/api'
 import type { HistoryQuery, Limits, LogLine, QuitOptions, SubmitSpec, TaskSnapshot } from '../../../common/types'
 import { TaskloopError } from '../../../common/types'
+import { useMetricsStore } from './metrics'
 import { useTasksStore } from './tasks'
 
 /** Operations on a selection go out this many at a time. */
@@ -12,9 +13,12 @@ const OP_CONCURRENCY = 32
 
 export const isCancellable = (t: TaskSnapshot): boolean => t.state === 'pending' || t.state === 'running'
 export const isRetryable = (t: TaskSnapshot): boolean => t.state === 'failed' || t.state === 'cancelled'
+/** A done task can run again (the same Retry operation); offered in the detail only. */
+export const isRerunnable = (t: TaskSnapshot): boolean => t.state === 'done'
 
 export const useActionsStore = defineStore('actions', () => {
   const tasks = useTasksStore()
+  const metrics = useMetricsStore()
 
   /** Runs an operation; a refusal lands in lastError instead of being lost. */
   async function attempt<T>(op: (api: TaskloopApi) => Promise<T>): Promise<T | undefined> {
@@ -74,6 +78,15 @@ export const useActionsStore = defineStore('actions', () => {
       if (updated) tasks.limits = updated
       return updated
     },
+    /** A group's concurrency (null: no limit); resolves to every group's limit, or undefined when refused. */
+    setGroupLimit: async (group: string, limit: number | null) => {
+      const updated = await attempt((a) => a.setGroupLimit(group, limit))
+      // Shown at once; the next stats carry the same limits.
+      if (updated && metrics.stats) metrics.stats = { ...metrics.stats, groupLimits: updated }
+      return updated
+    },
+    /** A batch's progress and gathered results (the detail's Batch section shows its own refusal). */
+    batch: (id: string) => tasks.connection().batch(id),
     pause: () => attempt((a) => a.pause()),
     resume: () => attempt((a) => a.resume()),
     quit: (options?: QuitOptions) => attempt((a) => a.quit(options)),
