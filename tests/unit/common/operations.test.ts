@@ -89,8 +89,9 @@ describe('one declaration per operation', () => {
       expect(where, name).toContain('common/operations.ts')
       expect(where.filter((file) => placeOf(file) === null), name).toEqual([])
     }
-    // The measure of the issue: setGroupLimit (no UI yet) is in the declaration and the engine (facade + scheduler).
-    expect(naming('setGroupLimit').length).toBeLessThanOrEqual(3)
+    // The measure of the issue: setGroupLimit is in the declaration, the engine (facade + scheduler)
+    // and its UI (the actions store and the Limits panel), nowhere else.
+    expect(naming('setGroupLimit').length).toBeLessThanOrEqual(5)
   })
 
   it('derives the IPC channels and the engine-thread calls from the table, keeping the channel names', () => {
