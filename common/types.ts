@@ -161,6 +161,8 @@ export interface TaskSnapshot {
   spec: TaskSpec
   /** The task whose job submitted this one (ctx.submit), or null. */
   parent?: string | null
+  /** The task this one retries or runs again (the Retry operation); its attempts continue that task's numbers. */
+  retryOf?: string | null
 }
 
 export type Counters = Record<TaskState, number>

@@ -286,12 +286,16 @@ export class Engine implements EngineHandle {
 
   async retry(id: string): Promise<{ id: string }> {
     const old = this.task(id)
-    if (old.state !== 'failed' && old.state !== 'cancelled') {
-      throw new TaskloopError('conflict', `task ${id} is ${old.state}: only failed or cancelled tasks can be retried`)
+    // A finished task of any outcome can go again (a done one is "run again"); an unfinished one is still going.
+    if (!old.final) {
+      throw new TaskloopError('conflict', `task ${id} is ${old.state}: only a finished task (done, failed or cancelled) can be retried`)
     }
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
-    return { id: this.enqueue([this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)]).ids[0]! }
+    const task = this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)
+    task.retryOf = old.id
+    task.attempt = task.firstAttempt = old.attempt + 1
+    return { id: this.enqueue([task]).ids[0]! }
   }
 
   async cancelAll(): Promise<void> {
@@ -322,7 +326,7 @@ export class Engine implements EngineHandle {
 
   async setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>> {
     const { group: g, limit: l } = parseGroupLimit({ group, limit })
-    this.scheduler.setGroupLimit(g, l)
+    this.scheduler.limitGroup(g, l)
     return this.scheduler.groupLimits()
   }
 

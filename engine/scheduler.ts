@@ -350,7 +350,7 @@ export class Scheduler {
   }
 
   /** Sets (or with null removes) a group's concurrency limit, live. */
-  setGroupLimit(group: string, limit: number | null): void {
+  limitGroup(group: string, limit: number | null): void {
     let gate = this.groups.get(group)
     if (limit === null) {
       if (gate) gate.limit = Infinity
@@ -612,7 +612,7 @@ export class Scheduler {
   private failOrRetry(task: Task, reason: FailReason, error: TaskError): void {
     task.error = error
     const retries = task.spec.retries ?? 0
-    if (task.attempt > retries || this.draining) {
+    if (task.attempt - task.firstAttempt >= retries || this.draining) {
       this.move(task, 'failed', reason)
       return
     }
@@ -621,7 +621,7 @@ export class Scheduler {
     this.move(task, 'pending')
     const base = task.spec.retryDelayMs ?? 0
     // Exponential backoff: base, 2·base, 4·base …
-    const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - 2))
+    const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - task.firstAttempt - 1))
     if (delay === 0) return this.enqueue(task)
     this.hold(task, 'retry-backoff')
     task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))

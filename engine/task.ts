@@ -50,6 +50,10 @@ export class Task {
   /** Why it waits while pending; the scheduler sets it (Scheduler.hold). */
   waiting: Waiting | null = null
   attempt = 1
+  /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
+  firstAttempt = 1
+  /** The task this one was made to retry or run again (Engine.retry), or null. */
+  retryOf: string | null = null
   progress: number | null = null
   progressMessage: string | null = null
   worker: string | null = null
@@ -99,6 +103,8 @@ export class Task {
       result: snap.result,
       error: snap.error,
       attempts: snap.attempts ?? [],
+      retryOf: snap.retryOf ?? null,
+      firstAttempt: snap.attempts?.[0]?.attempt ?? snap.attempt,
     })
     return t
   }
@@ -169,6 +175,7 @@ export class Task {
       attempts: this.attempts.map((a) => ({ ...a, worker: a.worker ?? (a.endedAt === null ? this.worker : null) })),
       spec: this.spec,
       ...(this.spec.parent ? { parent: this.spec.parent } : {}),
+      ...(this.retryOf ? { retryOf: this.retryOf } : {}),
     }
   }
 }

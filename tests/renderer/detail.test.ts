@@ -3,13 +3,15 @@
 import { mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { describe, expect, it, vi } from 'vitest'
-import type { LogLine } from '../../common/types'
+import type { BatchSnapshot, LogLine } from '../../common/types'
 import TaskDetail from '../../renderer/src/components/TaskDetail.vue'
 import { useMetricsStore } from '../../renderer/src/stores/metrics'
+import { useTableStore } from '../../renderer/src/stores/table'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import type { Stats } from '../../common/types'
 import { batch, fakeApi, snapshot, task } from './fixtures'
 
+const flush = () => new Promise((r) => setTimeout(r, 0))
 const line = (seq: number, text: string): LogLine => ({ seq, time: 1_700_000_000_000 + seq, stream: 'log', line: text })
 
 function setup() {
@@ -114,5 +116,73 @@ describe('task detail', () => {
     const child = mount(TaskDetail, { props: { id: 'c2' } })
     expect(child.text()).toContain('Submitted by: fan-out (running)')
     expect(child.find('[data-locks]').exists()).toBe(false)
+  })
+
+  it('dependency links open that task in the detail', async () => {
+    setup()
+    const table = useTableStore()
+    const wrapper = mount(TaskDetail, { props: { id: 'me' } })
+    const links = wrapper.findAll('button.dep')
+    await links.find((b) => b.text().startsWith('phase1'))!.trigger('click')
+    expect(table.detailId).toBe('up')
+    await links.find((b) => b.text().startsWith('phase3'))!.trigger('click')
+    expect(table.detailId).toBe('down')
+  })
+
+  it('links a retry to the task it retries and back to the newest retry; a done task can run again', async () => {
+    const { emit, api } = setup()
+    emit(
+      batch(2, [
+        task({ id: 'r1', name: 'phase2', retryOf: 'me', attempt: 3, state: 'failed', reason: 'error' }),
+        task({ id: 'r2', name: 'phase2 again', retryOf: 'me', attempt: 4, state: 'running' }),
+      ]),
+    )
+    const table = useTableStore()
+    const retry = mount(TaskDetail, { props: { id: 'r2' } })
+    expect(retry.find('[data-link="retry-of"]').text()).toBe('phase2 (cancelled)')
+    expect(retry.text()).toContain('Retry of phase2')
+    await retry.find('[data-link="retry-of"]').trigger('click')
+    expect(table.detailId).toBe('me')
+    const old = mount(TaskDetail, { props: { id: 'me' } })
+    expect(old.text()).toContain('Retried as phase2 again (running)')
+    await old.find('[data-link="retried-as"]').trigger('click')
+    expect(table.detailId).toBe('r2')
+    // Cancelled: Retry; done: Run again (the same operation).
+    expect(old.findAll('button').some((b) => b.text() === 'Retry this task')).toBe(true)
+    expect(old.find('[aria-label^="Run again"]').exists()).toBe(false)
+    const done = mount(TaskDetail, { props: { id: 'up' } })
+    expect(done.findAll('button').some((b) => b.text() === 'Retry this task')).toBe(false)
+    await done.find('[aria-label="Run again phase1"]').trigger('click')
+    expect(api.retry).toHaveBeenCalledWith('up')
+  })
+
+  it("shows a member's batch: name, progress, what settled it and the gathered results, refetched when a member changes", async () => {
+    const { emit, api } = setup()
+    const snap = (done: number): BatchSnapshot => ({
+      id: 'b1', name: '3 × sleep', total: 3, concurrency: 2, failFast: false, returnWhen: 'all', timeoutMs: null, onSettled: 'cancel',
+      settledBy: done === 3 ? 'all' : null,
+      counters: { pending: 3 - done, running: 0, cancelling: 0, done, failed: 0, cancelled: 0 },
+      progress: done / 3, state: done === 3 ? 'done' : 'running', taskIds: ['m1', 'm2', 'm3'], completed: [],
+      results: [1, 2, 3].map((i) => (i <= done ? { n: i } : null)),
+    })
+    api.batch.mockResolvedValueOnce(snap(1)).mockResolvedValue(snap(3))
+    emit(batch(2, [task({ id: 'm1', name: 'sleep #1', batchId: 'b1', state: 'done' }), task({ id: 'm2', batchId: 'b1' }), task({ id: 'm3', batchId: 'b1' })]))
+    const wrapper = mount(TaskDetail, { props: { id: 'm1' } })
+    await flush()
+    expect(api.batch).toHaveBeenCalledWith('b1')
+    expect(wrapper.find('[data-batch-name]').text()).toBe('3 × sleep')
+    expect(wrapper.find('[data-batch-progress]').text()).toBe('1/3 finished')
+    expect(wrapper.find('[data-batch-settled]').text()).toBe('not settled')
+    expect(JSON.parse(wrapper.find('[data-batch-results]').text())).toEqual([{ n: 1 }, null, null])
+    // A change to a task outside the batch does not refetch; a member's does.
+    emit(batch(3, [task({ id: 'other', state: 'running' })]))
+    await flush()
+    expect(api.batch).toHaveBeenCalledTimes(1)
+    emit(batch(4, [task({ id: 'm3', batchId: 'b1', state: 'done' })]))
+    await flush()
+    expect(api.batch).toHaveBeenCalledTimes(2)
+    expect(wrapper.find('[data-batch-progress]').text()).toBe('3/3 finished')
+    expect(wrapper.find('[data-batch-settled]').text()).toBe('settled by all')
+    expect(mount(TaskDetail, { props: { id: 'up' } }).find('[data-batch]').exists()).toBe(false)
   })
 })

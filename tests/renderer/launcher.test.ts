@@ -120,3 +120,66 @@ describe('launcher refusals and notes (issue 9 item 14)', () => {
     expect(wrapper.text()).toContain('Launched 1 task. Intake is paused: they wait until you resume it.')
   })
 })
+
+describe('launcher group and recent launches (issue 9 item 11)', () => {
+  beforeEach(() => {
+    setActivePinia(createPinia())
+    localStorage.clear()
+  })
+
+  it('puts the group into the spec, for one task and for each task of a batch', async () => {
+    const { api, wrapper, launch } = setup()
+    await wrapper.find('input[name="group"]').setValue(' db ')
+    await launch()
+    expect(api.submit).toHaveBeenLastCalledWith({ job: 'sleep', params: { ms: 1000 }, group: 'db' })
+    await wrapper.find('input[name="count"]').setValue(2)
+    await launch()
+    const spec = api.submit.mock.calls[1]![0] as BatchSpec
+    expect(spec.batch.tasks.map((t) => t.group)).toEqual(['db', 'db'])
+  })
+
+  it('remembers the last 10 launched forms in localStorage and fills the form from one', async () => {
+    const first = setup()
+    expect(first.wrapper.find('select[name="recent"]').exists()).toBe(false)
+    await first.wrapper.find('input[type="radio"][value="command"]').setValue(true)
+    await first.wrapper.find('input[name="command"]').setValue('echo hi')
+    await first.wrapper.find('input[name="group"]').setValue('io')
+    await first.launch()
+    for (let i = 0; i < 11; i++) {
+      await first.wrapper.find('input[name="command"]').setValue(`echo ${i}`)
+      await first.launch()
+    }
+    // A refused launch is not remembered.
+    first.api.submit.mockRejectedValueOnce({ code: 'invalid', error: 'command: bad', path: 'command' })
+    await first.wrapper.find('input[name="command"]').setValue('refused')
+    await first.launch()
+    first.wrapper.unmount()
+
+    // A new launcher (a reload) reads the list back.
+    const { api, wrapper, launch } = setup()
+    const options = wrapper.findAll('select[name="recent"] option').slice(1).map((o) => o.text())
+    expect(options).toHaveLength(10)
+    expect(options[0]).toBe('echo 10 [io]')
+    expect(options).not.toContain('refused [io]')
+    expect(options).not.toContain('echo hi [io]')
+    await wrapper.find('select[name="recent"]').setValue('1')
+    await flush()
+    expect(wrapper.find<HTMLInputElement>('input[name="command"]').element.value).toBe('echo 9')
+    expect(wrapper.find<HTMLInputElement>('input[name="group"]').element.value).toBe('io')
+    await launch()
+    expect(api.submit).toHaveBeenLastCalledWith({ command: 'echo 9', group: 'io' })
+  })
+
+  it('a job form comes back with its own params, not the job’s defaults', async () => {
+    localStorage.setItem('taskloop.recentSpecs', JSON.stringify([
+      { kind: 'job', name: '', job: 'primes', command: '', paramsText: '{"below":10}', executor: 'thread', count: 1, concurrency: 4, timeoutMs: '', retries: 0, group: '' },
+      'junk',
+    ]))
+    const { api, wrapper, launch } = setup()
+    expect(wrapper.findAll('select[name="recent"] option')).toHaveLength(2)
+    await wrapper.find('select[name="recent"]').setValue('0')
+    await flush()
+    await launch()
+    expect(api.submit).toHaveBeenLastCalledWith({ job: 'primes', params: { below: 10 }, executor: 'thread' })
+  })
+})

@@ -5,8 +5,9 @@ import { mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import Limits from '../../renderer/src/components/Limits.vue'
+import { useMetricsStore } from '../../renderer/src/stores/metrics'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
-import { TaskloopError } from '../../common/types'
+import { TaskloopError, type Stats } from '../../common/types'
 import { batch, fakeApi, snapshot } from './fixtures'
 
 const flush = () => new Promise((r) => setTimeout(r, 0))
@@ -70,6 +71,72 @@ describe('concurrency limits', () => {
     await input.trigger('blur')
     await flush()
     expect(wrapper.find('#limit-thread-status').text()).toBe('the engine is shutting down')
+    wrapper.unmount()
+  })
+})
+
+const pool = { running: 0, pending: 0 }
+const pools = { loop: pool, thread: pool, process: pool, command: pool }
+
+describe('group limits (issue 9 item 11)', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('lists the groups with a limit, sets a new one, edits one keeping the typed value, and removes one when emptied', async () => {
+    const { api, wrapper } = await setup()
+    const metrics = useMetricsStore()
+    metrics.stats = { paused: false, groupLimits: { db: 2 }, pools } as unknown as Stats
+    await flush()
+    expect(wrapper.find('[role="status"]').exists()).toBe(false)
+    const db = () => wrapper.find<HTMLInputElement>('input[name="group-limit-db"]')
+    expect(db().element.value).toBe('2')
+
+    await wrapper.find('input[name="new-group"]').setValue('net')
+    await wrapper.find('input[name="new-group-limit"]').setValue(3)
+    await wrapper.find('form.group-limit-new').trigger('submit')
+    await flush()
+    expect(api.setGroupLimit).toHaveBeenCalledWith('net', 3)
+    expect(wrapper.find('[data-group-status]').text()).toBe('net: set to 3')
+    // Shown at once from the reply (the fake engine answers with the one group it was given).
+    expect(wrapper.find<HTMLInputElement>('input[name="group-limit-net"]').element.value).toBe('3')
+
+    metrics.stats = { ...metrics.stats!, groupLimits: { db: 2, net: 3 } }
+    await flush()
+    await db().trigger('focus')
+    await db().setValue('5')
+    // Live stats arrive while the field is being edited: the typed value stays.
+    metrics.stats = { ...metrics.stats!, groupLimits: { db: 2, net: 3 } }
+    await flush()
+    expect(db().element.value).toBe('5')
+    await db().trigger('keydown', { key: 'Enter' })
+    await flush()
+    expect(api.setGroupLimit).toHaveBeenLastCalledWith('db', 5)
+
+    metrics.stats = { ...metrics.stats!, groupLimits: { db: 5, net: 3 } }
+    await flush()
+    const net = wrapper.find<HTMLInputElement>('input[name="group-limit-net"]')
+    await net.trigger('focus')
+    await net.setValue('')
+    await net.trigger('blur')
+    await flush()
+    expect(api.setGroupLimit).toHaveBeenLastCalledWith('net', null)
+    wrapper.unmount()
+  })
+
+  it('shows the engine’s refusal and refuses an empty group name without asking', async () => {
+    const { api, wrapper } = await setup()
+    useMetricsStore().stats = { paused: false, groupLimits: {}, pools } as unknown as Stats
+    await flush()
+    expect(wrapper.text()).toContain('No group has a limit.')
+    await wrapper.find('form.group-limit-new').trigger('submit')
+    await flush()
+    expect(api.setGroupLimit).not.toHaveBeenCalled()
+    expect(wrapper.find('[data-group-status]').text()).toBe('give a group name')
+    api.setGroupLimit.mockRejectedValueOnce(new TaskloopError('invalid', 'groupLimit.limit: too big', 'limit'))
+    await wrapper.find('input[name="new-group"]').setValue('db')
+    await wrapper.find('input[name="new-group-limit"]').setValue(99999)
+    await wrapper.find('form.group-limit-new').trigger('submit')
+    await flush()
+    expect(wrapper.find('[data-group-status]').text()).toBe('groupLimit.limit: too big')
     wrapper.unmount()
   })
 })

@@ -12,6 +12,8 @@ const OP_CONCURRENCY = 32
 
 export const isCancellable = (t: TaskSnapshot): boolean => t.state === 'pending' || t.state === 'running'
 export const isRetryable = (t: TaskSnapshot): boolean => t.state === 'failed' || t.state === 'cancelled'
+/** A done task can run again (the same Retry operation); offered in the detail only. */
+export const isRerunnable = (t: TaskSnapshot): boolean => t.state === 'done'
 
 export const useActionsStore = defineStore('actions', () => {
   const tasks = useTasksStore()
@@ -62,6 +64,8 @@ export const useActionsStore = defineStore('actions', () => {
     submit: (spec: SubmitSpec) => tasks.connection().submit(spec),
     /** A page of the store's history (the History view shows its refusal itself). */
     pageHistory: (query: HistoryQuery) => tasks.connection().history(query),
+    /** Any operation, its refusal landing in lastError: for a component that owns its one use of it. */
+    attempt,
     cancel: (id: string) => attempt((a) => a.cancel(id)),
     retry: (id: string) => attempt((a) => a.retry(id)),
     /** Cancels every cancellable task among ids; returns how many were asked. */
@@ -74,6 +78,8 @@ export const useActionsStore = defineStore('actions', () => {
       if (updated) tasks.limits = updated
       return updated
     },
+    /** A batch's progress and gathered results (the detail's Batch section shows its own refusal). */
+    batch: (id: string) => tasks.connection().batch(id),
     pause: () => attempt((a) => a.pause()),
     resume: () => attempt((a) => a.resume()),
     quit: (options?: QuitOptions) => attempt((a) => a.quit(options)),

@@ -64,6 +64,8 @@ export const useTasksStore = defineStore('tasks', () => {
   const dependents = markRaw(new Map<string, string[]>())
   /** Ids of the tasks each task's job submitted (ctx.submit), from their `parent`. */
   const children = markRaw(new Map<string, string[]>())
+  /** Ids of the tasks made to retry (or run again) each task, from their `retryOf`, oldest first. */
+  const retries = markRaw(new Map<string, string[]>())
 
   const listeners = new Set<ChangeListener>()
 
@@ -79,6 +81,11 @@ export const useTasksStore = defineStore('tasks', () => {
 
   function indexDependents(list: Iterable<TaskSnapshot>): void {
     for (const t of list) {
+      if (t.retryOf) {
+        const ids = retries.get(t.retryOf)
+        if (ids) ids.push(t.id)
+        else retries.set(t.retryOf, [t.id])
+      }
       if (t.parent) {
         const ids = children.get(t.parent)
         if (ids) ids.push(t.id)
@@ -106,6 +113,7 @@ export const useTasksStore = defineStore('tasks', () => {
     if (changed === null) {
       dependents.clear()
       children.clear()
+      retries.clear()
       indexDependents(tasks.values())
       groups.value = []
       noteGroups(tasks.values())
@@ -162,6 +170,7 @@ export const useTasksStore = defineStore('tasks', () => {
     order,
     dependents,
     children,
+    retries,
     version,
     seq,
     counters,

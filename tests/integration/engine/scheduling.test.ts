@@ -100,6 +100,25 @@ describe('scheduling', () => {
     await expect(engine.retry(long!)).rejects.toMatchObject({ code: 'conflict' })
   })
 
+  it('a retry records the task it retries and continues its attempt numbers, with its own retry budget; a done task can run again', async () => {
+    const engine = newEngine()
+    const { ids: [id] } = await engine.submit({ name: 'flaky', job: 'fail', params: { message: 'x', afterMs: 1 }, retries: 1 })
+    expect((await waitState(engine, id!, 'failed')).attempt).toBe(2)
+    const { id: again } = await engine.retry(id!)
+    const retried = await waitState(engine, again, 'failed')
+    expect(retried.retryOf).toBe(id)
+    // Its own retries: 1 run + 1 retry, numbered on from the old task's 2 attempts.
+    expect(retried.attempts.map((a) => a.attempt)).toEqual([3, 4])
+    expect(retried.attempt).toBe(4)
+    expect((await engine.get(id!)).retryOf).toBeUndefined()
+
+    const { ids: [ok] } = await engine.submit({ name: 'ok', job: 'sleep', params: { ms: 1 } })
+    await waitState(engine, ok!, 'done')
+    const { id: rerun } = await engine.retry(ok!)
+    const second = await waitState(engine, rerun, 'done')
+    expect(second).toMatchObject({ retryOf: ok, attempt: 2, name: 'ok' })
+  })
+
   it('pause holds new work while running tasks go on; resume starts it', async () => {
     const engine = newEngine()
     const { ids: [running] } = await engine.submit({ job: 'sleep', params: { ms: 300 } })

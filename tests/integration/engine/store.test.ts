@@ -55,6 +55,19 @@ describe('task store', () => {
     await b.shutdown()
   })
 
+  it('a retry keeps the task it retries and its attempt numbers across a restart', async () => {
+    const dataDir = tmp()
+    const a = newEngine({ dataDir })
+    const { ids: [id] } = await a.submit({ name: 'flaky', job: 'fail', params: { message: 'x', afterMs: 1 } })
+    await waitState(a, id!, 'failed')
+    const { id: again } = await a.retry(id!)
+    await waitState(a, again, 'failed')
+    await a.shutdown({ graceMs: 200 })
+    const b = newEngine({ dataDir })
+    expect(await b.get(again)).toMatchObject({ retryOf: id, attempt: 2, attempts: [expect.objectContaining({ attempt: 2 })] })
+    await b.shutdown()
+  })
+
   it('after kill -9: every acknowledged task is there, running ones interrupted or requeued, none duplicated', async () => {
     const dataDir = tmp()
     const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/engine-child.ts', dataDir], {
