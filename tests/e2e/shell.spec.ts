@@ -247,7 +247,15 @@ test.describe('main process', () => {
 
   test('SIGINT drains (the window sees the shutdown status) and exits 130; a second SIGINT forces at once', async () => {
     const stubborn = { name: 'stubborn', job: 'sleep', params: { ms: 60_000, ignoreCancel: true }, killGraceMs: 60_000 }
-    await shell.invoke(INVOKE.submit, [stubborn])
+    const submitted = await shell.invoke<{ ids: string[] }>(INVOKE.submit, [stubborn])
+    const id = submitted.ok ? submitted.value.ids[0]! : ''
+    // Draining lists running tasks: the submit's answer comes before the scheduler's next turn starts it.
+    await expect
+      .poll(async () => {
+        const got = await shell.invoke<{ state: string }>(INVOKE.get, [id])
+        return got.ok ? got.value.state : got.error.error
+      }, { timeout: 10_000 })
+      .toBe('running')
     const started = Date.now()
     shell.child.kill('SIGINT')
     await expect.poll(() => shell.shutdownStatuses().length, { timeout: 10_000 }).toBeGreaterThan(0)
