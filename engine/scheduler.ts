@@ -57,6 +57,8 @@ interface BatchState extends BatchConfig {
   gate: Gate
   /** Finished members, in the order they finished (as_completed). */
   completed: Task[]
+  /** false after restored members were added: `completed` is put in finish order when next read. */
+  restoredOrder?: boolean
   settledBy: ReturnWhen | 'timeout' | null
   timer: NodeJS.Timeout | null
 }
@@ -163,9 +165,23 @@ export class Scheduler {
       progress: total === 0 ? 1 : finished / total,
       state,
       taskIds: b.members.map((m) => m.id),
-      completed: b.completed.map((m) => m.id),
+      completed: this.finishOrder(b).map((m) => m.id),
       results: b.members.map(gathered),
     }
+  }
+
+  /**
+   * The finish order of a restored batch is as near as the store says: by end time, and within
+   * one millisecond the tasks a settle cancelled after the task that settled it. Sorted once, when
+   * read, not per restored task.
+   */
+  private finishOrder(b: BatchState): Task[] {
+    if (b.restoredOrder === false) {
+      const settledLater = (t: Task): number => (t.reason === 'fail-fast' || t.reason === 'batch-settled' ? 1 : 0)
+      b.completed.sort((x, y) => (x.endedAt ?? 0) - (y.endedAt ?? 0) || settledLater(x) - settledLater(y))
+      b.restoredOrder = true
+    }
+    return b.completed
   }
 
   /**
@@ -256,9 +272,9 @@ export class Scheduler {
     const b = task.batch && this.batches.get(task.batch.id)
     if (b) {
       b.members.push(task)
-      // The finish order of a restored batch is as near as the store says: by end time.
+      // Put in finish order when next read (finishOrder).
       b.completed.push(task)
-      b.completed.sort((x, y) => (x.endedAt ?? 0) - (y.endedAt ?? 0))
+      b.restoredOrder = false
     }
     if (task.spec.parent) {
       const list = this.children.get(task.spec.parent)
