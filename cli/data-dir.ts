@@ -4,6 +4,8 @@ import { readdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { makePrivateDir, STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
+import type { EngineOptions } from '../engine/handle'
+import { startEngineThread, type EngineClient } from '../engine/thread/client'
 
 /** $XDG_DATA_HOME/taskloop, or ~/.local/share/taskloop. */
 export function defaultDataHome(): string {
@@ -32,9 +34,30 @@ export function newRunDir(home = defaultDataHome()): string {
  * When the engine could not start because of its store: prints one line naming the folder and the
  * reason, and returns the exit code for that reason (see the usage in cli.ts). Null for any other error.
  */
-export function storeRefusal(command: 'serve' | 'run', e: unknown): number | null {
+function storeRefusal(command: 'serve' | 'run', e: unknown): number | null {
   const refused = StoreError.from(e)
   if (!refused) return null
   process.stderr.write(`taskloop ${command}: ${refused.message.replace(/\s*\n\s*/g, ' ')}\n`)
   return STORE_EXIT_CODES[refused.problem]
+}
+
+/**
+ * Starts the engine thread for `taskloop serve` or `run`, owning the data folder as that command.
+ * No store, no start: when the store cannot be used, one line says why and the exit code comes
+ * back instead (running without a store is only ever the explicit --no-store). `failed` runs on
+ * either failure (the caller lets its held signals go).
+ */
+export async function startEngineOrRefuse(
+  command: 'serve' | 'run',
+  options: EngineOptions & { resetStore?: boolean },
+  failed: () => void,
+): Promise<EngineClient | number> {
+  try {
+    return await startEngineThread(options.dataDir ? { ...options, owner: `taskloop ${command}` } : options)
+  } catch (e) {
+    failed()
+    const code = storeRefusal(command, e)
+    if (code !== null) return code
+    throw e
+  }
 }

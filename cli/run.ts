@@ -5,10 +5,8 @@ import { parseArgs } from 'node:util'
 import { isFinal, TaskloopError } from '../common/types'
 import type { BatchSnapshot, Counters, TaskSnapshot } from '../common/types'
 import { Mirror } from '../common/mirror'
-import { startEngineThread } from '../engine/thread/client'
-import type { EngineClient } from '../engine/thread/client'
 import { onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
-import { newRunDir, storeRefusal } from './data-dir'
+import { newRunDir, startEngineOrRefuse } from './data-dir'
 import { lineView, taskLabel, ttyView, visible } from './run-view'
 import type { RunView } from './run-view'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
@@ -59,20 +57,12 @@ export async function run(argv: string[]): Promise<number> {
   if (values['no-store'] && values['reset-store']) throw new UsageError('--reset-store and --no-store contradict each other')
   const held = holdSignals()
   const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? newRunDir())
-  let engine: EngineClient
-  try {
-    engine = await startEngineThread({
-      jobsDirs,
-      shutdownGraceMs: graceMs,
-      ...(dataDir ? { dataDir, owner: 'taskloop run', resetStore: values['reset-store'] } : {}),
-    })
-  } catch (e) {
-    held.release()
-    // No store, no start: running without one is only ever the explicit --no-store.
-    const code = storeRefusal('run', e)
-    if (code !== null) return code
-    throw e
-  }
+  const engine = await startEngineOrRefuse(
+    'run',
+    { jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir, resetStore: values['reset-store'] } : {}) },
+    () => held.release(),
+  )
+  if (typeof engine === 'number') return engine
   // A store moved aside (--reset-store), rows set aside, orphans ended: said once, before the live view.
   const { notice } = await engine.snapshot()
   if (notice) process.stderr.write(`Notice: ${notice}\n`)

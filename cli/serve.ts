@@ -5,13 +5,11 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startEngineThread } from '../engine/thread/client'
-import type { EngineClient } from '../engine/thread/client'
 import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost, newToken } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
-import { defaultDataHome, storeRefusal } from './data-dir'
+import { defaultDataHome, startEngineOrRefuse } from './data-dir'
 import { startServer } from '../server/server'
 import type { TaskloopServer } from '../server/server'
 import { holdSignals, PENDING_ON_STOP, shutdownOnSignals } from './shutdown-signals'
@@ -148,20 +146,12 @@ export async function serve(argv: string[]): Promise<number> {
   if (values['no-store'] && values['reset-store']) throw new UsageError('--reset-store and --no-store contradict each other')
   const dataDir = values['no-store'] ? undefined : path.resolve(values['data-dir'] ?? defaultDataHome())
   const held = holdSignals()
-  let engine: EngineClient
-  try {
-    engine = await startEngineThread({
-      jobsDirs,
-      shutdownGraceMs: graceMs,
-      ...(dataDir ? { dataDir, owner: 'taskloop serve', resetStore: values['reset-store'] } : {}),
-    })
-  } catch (e) {
-    held.release()
-    // No store, no start: running without one is only ever the explicit --no-store.
-    const code = storeRefusal('serve', e)
-    if (code !== null) return code
-    throw e
-  }
+  const engine = await startEngineOrRefuse(
+    'serve',
+    { jobsDirs, shutdownGraceMs: graceMs, ...(dataDir ? { dataDir, resetStore: values['reset-store'] } : {}) },
+    () => held.release(),
+  )
+  if (typeof engine === 'number') return engine
   // A blocked or restarted engine is said where the operator looks, not only in the UI.
   engine.onNotice((notice) => void process.stderr.write(`${notice}\n`))
   // The store opened, yet its log folder may not be writable: tasks run, and it is said.
