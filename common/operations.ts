@@ -9,6 +9,7 @@
 import type * as Schema from './schema'
 import type {
   BatchSnapshot,
+  ClusterInfo,
   HistoryQuery,
   Limits,
   ListQuery,
@@ -121,6 +122,8 @@ export const OPERATIONS = {
   }),
   /** The drain panel's Force now: a shutdown in progress forces what is left at once, like a second Ctrl+C. */
   forceShutdown: op<[], void>({ http: { method: 'POST', path: '/api/force-shutdown', args: none, status: 202 } }),
+  /** The cluster this node belongs to (nodes, queue counts, Redis reachable); `enabled: false` without `--redis`. */
+  cluster: op<[], ClusterInfo>({ http: { method: 'GET', path: '/api/cluster', args: none } }),
 }
 
 export type OperationName = keyof typeof OPERATIONS

@@ -163,6 +163,10 @@ export interface TaskSnapshot {
   parent?: string | null
   /** The task this one retries or runs again (the Retry operation); its attempts continue that task's numbers. */
   retryOf?: string | null
+  /** Cluster tasks only (a spec with `queue`, or an item of a Redis list): the BullMQ queue or list it came through. */
+  queue?: string | null
+  /** Cluster tasks only: the id of the node that runs (or last ran) it; null while it waits in the queue. */
+  node?: string | null
 }
 
 export type Counters = Record<TaskState, number>
@@ -432,4 +436,45 @@ export class TaskloopError extends Error {
     }
     return new TaskloopError('internal', x instanceof Error ? x.message : String(x))
   }
+}
+
+/** One Taskloop node of a cluster, as its heartbeat in Redis describes it. */
+export interface ClusterNode {
+  id: string
+  host: string
+  pid: number
+  /** The BullMQ queues it serves (and `list:KEY` for a Redis list it consumes). */
+  queues: string[]
+  /** Executors' concurrency limits and how many tasks each runs now. */
+  limits: Limits
+  running: Record<ExecutorKind, number>
+  /** Epoch ms of its last heartbeat; a node whose heartbeat lapses leaves the view. */
+  heartbeatAt: number
+  /** The node answering this request. */
+  self: boolean
+}
+
+/** Job counts of one BullMQ queue, as BullMQ's getJobCounts gives them. */
+export interface ClusterQueue {
+  name: string
+  waiting: number
+  active: number
+  delayed: number
+  prioritized: number
+  completed: number
+  failed: number
+}
+
+/** GET /api/cluster. `enabled: false` when the node was started without `--redis`. */
+export interface ClusterInfo {
+  enabled: boolean
+  /** This node's id (null when not in a cluster). */
+  nodeId: string | null
+  /** The Redis URL with any password replaced by `***`; null when not in a cluster. */
+  redis: string | null
+  /** False while Redis is unreachable; `error` says why. */
+  connected: boolean
+  error: string | null
+  nodes: ClusterNode[]
+  queues: ClusterQueue[]
 }

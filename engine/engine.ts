@@ -28,6 +28,7 @@ import {
   EXECUTORS,
   TaskloopError,
   type BatchSnapshot,
+  type ClusterInfo,
   type EngineEvent,
   type ExecutorKind,
   type HistoryQuery,
@@ -332,6 +333,11 @@ export class Engine implements EngineHandle {
 
   async snapshot(): Promise<Snapshot> {
     return this.snapshotNow()
+  }
+
+  /** A lone engine belongs to no cluster; the cluster layer (cluster/) answers this for a node started with --redis. */
+  async cluster(): Promise<ClusterInfo> {
+    return { enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] }
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

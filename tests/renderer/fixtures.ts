@@ -79,6 +79,7 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
     subscribeLog: vi.fn(() => () => {}),
     quit: vi.fn(async () => {}),
     forceShutdown: vi.fn(async () => {}),
+    cluster: vi.fn(async () => ({ enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] })),
   } satisfies TaskloopApi
   return { api, emit: (e: EngineEvent) => listener?.(e) }
 }
