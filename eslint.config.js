@@ -13,15 +13,16 @@ import globals from 'globals'
  * (types from `common/`). tests/unit/lint/layers.test.ts breaks each rule once to prove it fires.
  */
 const LAYERS = {
-  common: ['main', 'engine', 'server', 'cli', 'preload', 'renderer'],
-  engine: ['main', 'server', 'cli', 'preload', 'renderer'],
-  server: ['main', 'cli', 'preload', 'renderer'],
+  common: ['main', 'engine', 'cluster', 'server', 'cli', 'preload', 'renderer'],
+  engine: ['main', 'cluster', 'server', 'cli', 'preload', 'renderer'],
+  cluster: ['main', 'server', 'cli', 'preload', 'renderer'],
+  server: ['main', 'cluster', 'cli', 'preload', 'renderer'],
   cli: ['main', 'preload', 'renderer'],
   main: ['server', 'cli', 'preload', 'renderer'],
-  preload: ['main', 'engine', 'server', 'cli', 'renderer'],
-  renderer: ['main', 'engine', 'server', 'cli', 'preload'],
+  preload: ['main', 'engine', 'cluster', 'server', 'cli', 'renderer'],
+  renderer: ['main', 'engine', 'cluster', 'server', 'cli', 'preload'],
 }
-const NO_ELECTRON = ['common', 'engine', 'server', 'cli', 'renderer']
+const NO_ELECTRON = ['common', 'engine', 'cluster', 'server', 'cli', 'renderer']
 /** The one exception: the Electron shell serves the built renderer with the server's file resolution. */
 const ALLOWED = { main: ['server/files'] }
 

@@ -20,7 +20,7 @@ const builtUi = path.join(root, 'out/renderer/index.html')
 const source = path.join(root, 'cli/cli.ts')
 const sourceHooks = path.join(root, 'tests/helpers/ts-entry-register.mjs')
 const canRunSource = existsSync(source) && existsSync(sourceHooks) && existsSync(path.join(root, 'node_modules/tsx'))
-const SOURCES = ['main', 'engine', 'server', 'cli', 'common', 'preload', 'renderer', 'electron.vite.config.ts']
+const SOURCES = ['main', 'engine', 'cluster', 'server', 'cli', 'common', 'preload', 'renderer', 'electron.vite.config.ts']
 
 function newestMtime(file) {
   let info
