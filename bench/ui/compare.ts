@@ -217,14 +217,14 @@ function table(results: Figures[]): { head: string[]; rows: string[][] } {
   const met = (ok: boolean): string => (ok ? 'met' : 'NOT met')
   const rows: Array<[string, (f: Figures) => string, string]> = [
     [`bytes to a watching browser, ${WINDOW_S} s (TCP)`, rate, `≤ ${GOALS.watchKB} KB: ${met(taskloop.watchBytes <= GOALS.watchKB * 1024 * (WINDOW_S / 30))}`],
-    ['  as DevTools reports them (frames inflated)', (f) => kb(f.watchDevtoolsBytes), ''],
-    ['  WebSocket frames; connections opened', (f) => `${f.watchFrames}; ${f.watchConnections}`, ''],
+    ['↳ as DevTools reports them (frames inflated)', (f) => kb(f.watchDevtoolsBytes), ''],
+    ['↳ WebSocket frames; connections opened', (f) => `${f.watchFrames}; ${f.watchConnections}`, ''],
     ['opening: bytes before the first rows (TCP)', (f) => kb(f.openingBytes), `≤ 1 MB: ${met(taskloop.openingBytes <= GOALS.openingKB * 1024)}`],
-    ['  as DevTools reports them', (f) => kb(f.openingDevtoolsBytes), ''],
+    ['↳ as DevTools reports them', (f) => kb(f.openingDevtoolsBytes), ''],
     ['first rows painted', (f) => ms(f.firstRowsMs), `≤ ${GOALS.firstRowsMs} ms: ${met(taskloop.firstRowsMs <= GOALS.firstRowsMs)}`],
     ['freshness p50 (finished → counted)', (f) => ms(f.freshP50Ms), ''],
     ['freshness p95', (f) => ms(f.freshP95Ms), `≤ ${GOALS.freshP95Ms} ms: ${met(taskloop.freshP95Ms <= GOALS.freshP95Ms)}`],
-    ['  jobs measured; never counted', (f) => `${f.freshJobs}; ${f.unseen}`, ''],
+    ['↳ jobs measured; never counted', (f) => `${f.freshJobs}; ${f.unseen}`, ''],
     ['1-min load average (start → end)', (f) => f.load, ''],
   ]
   return {
