@@ -25,6 +25,7 @@ import path from 'node:path'
 import playwrightConfig from '../../playwright.config'
 import { freePort, redisMissing } from '../../tests/helpers/redis'
 import { codeVersion, loadavg, machine, percentile, sleep } from '../harness'
+import { freshness } from './freshness'
 import { FULL_LOAD, QUICK_LOAD, type Load } from './load'
 import { startBullBoard, startTaskloop, type Monitor } from './monitors'
 import { startTap, TAP_HOST } from './tap'
@@ -106,25 +107,6 @@ interface Figures {
   /** Jobs that finished in the window but the page never counted (within TAIL_MS after it). */
   unseen: number
   load: string
-}
-
-/**
- * The k-th job to finish (by finish time) is shown once the page's count reaches k: per job that
- * finished in [from, to], the first frame whose count covers it, minus its finish time.
- */
-function freshness(finishTimes: number[], counts: Array<[number, number]>, from: number, to: number): { lags: number[]; unseen: number } {
-  const finished = [...finishTimes].sort((a, b) => a - b)
-  const lags: number[] = []
-  let unseen = 0
-  let at = 0
-  finished.forEach((t, k) => {
-    if (t < from || t > to) return
-    // Counts only grow (finished jobs stay), so the first frame covering job k is at or after the previous one's.
-    while (at < counts.length && counts[at]![1] < k + 1) at++
-    if (at === counts.length) unseen++
-    else lags.push(counts[at]![0] - t)
-  })
-  return { lags, unseen }
 }
 
 /** Polls `get` until it gives a value (not null). */
