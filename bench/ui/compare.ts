@@ -24,12 +24,12 @@ import { chromium, type Browser, type CDPSession } from '@playwright/test'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import playwrightConfig from '../../playwright.config'
-import { freePort, redisMissing } from '../../tests/helpers/redis'
+import { redisMissing } from '../../tests/helpers/redis'
 import { codeVersion, loadavg, machine, percentile, sleep } from '../harness'
 import { freshness } from './freshness'
 import { FULL_LOAD, QUICK_LOAD, type Load } from './load'
 import { startBullBoard, startTaskloop, type Monitor } from './monitors'
-import { startTap, TAP_HOST } from './tap'
+import { startTap, TAP_HOST, type Tap } from './tap'
 
 const QUICK = process.env['BENCH_QUICK'] === '1'
 const LOAD: Load = QUICK ? QUICK_LOAD : FULL_LOAD
@@ -113,18 +113,17 @@ interface Figures {
 }
 
 /** Polls `get` until it gives a value (not null). */
-async function until<T>(timeoutMs: number, get: () => Promise<T | null>): Promise<T> {
+async function until<T>(timeoutMs: number, get: () => Promise<T | null>, what = 'waiting'): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await get()
     if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms (${what})`)
     await sleep(50)
   }
 }
 
-async function watch(browser: Browser, monitor: Monitor, port: number): Promise<Figures> {
-  const tap = await startTap(port)
+async function watch(browser: Browser, monitor: Monitor, tap: Tap): Promise<Figures> {
   const context = await browser.newContext({ viewport: VIEWPORT })
   try {
     const loadStart = loadavg()
@@ -137,7 +136,11 @@ async function watch(browser: Browser, monitor: Monitor, port: number): Promise<
     const navigated = Date.now()
     await page.goto(`http://${TAP_HOST}:${tap.port}${monitor.path}`, { waitUntil: 'commit' })
     // Polled with evaluate, not waitForFunction: a string predicate there is an eval, which Taskloop's CSP refuses.
-    const firstRowsAt = await until(120_000, async () => (await page.evaluate('window.__uiCompare?.firstRowsAt ?? null')) as number | null)
+    const firstRowsAt = await until(
+      120_000,
+      async () => (await page.evaluate('window.__uiCompare?.firstRowsAt ?? null')) as number | null,
+      `${monitor.name}: the first rows`,
+    )
     log(`${monitor.name}: first rows after ${firstRowsAt - navigated} ms; watching ${WINDOW_S} s after ${SETTLE_S} s`)
 
     await sleep(Math.max(0, firstRowsAt + SETTLE_S * 1000 - Date.now()))
@@ -173,24 +176,26 @@ async function watch(browser: Browser, monitor: Monitor, port: number): Promise<
     }
   } finally {
     await context.close()
-    await tap.close()
   }
 }
 
-/** Starts the monitor with its load, waits until the load runs at full concurrency, measures, stops it. */
+/**
+ * Starts the relay, then the monitor with its load behind it (the relay's port on UPSTREAM_HOST),
+ * waits until the load runs at full concurrency, measures, stops both.
+ */
 async function measure(browser: Browser, start: (port: number) => Promise<Monitor>): Promise<Figures> {
-  const port = await freePort()
-  const monitor = await start(port)
+  const tap = await startTap()
   try {
-    const until = Date.now() + 120_000
-    while ((await monitor.running()) < LOAD.concurrency) {
-      if (Date.now() > until) throw new Error(`${monitor.name}: the load never ran ${LOAD.concurrency} jobs at once`)
-      await sleep(100)
+    const monitor = await start(tap.port)
+    try {
+      await until(120_000, async () => ((await monitor.running()) >= LOAD.concurrency ? true : null), `${monitor.name} running ${LOAD.concurrency} jobs`)
+      log(`${monitor.name}: ${LOAD.jobs} jobs listed, ${LOAD.concurrency} running`)
+      return await watch(browser, monitor, tap)
+    } finally {
+      await monitor.stop()
     }
-    log(`${monitor.name}: ${LOAD.jobs} jobs listed, ${LOAD.concurrency} running`)
-    return await watch(browser, monitor, port)
   } finally {
-    await monitor.stop()
+    await tap.close()
   }
 }
 
