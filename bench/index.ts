@@ -76,6 +76,7 @@ console.log(
     : `\nGOALS MISSED (${misses.length}):\n${misses.map((r) => `  ✗ ${r.scenario} — ${r.contender}: ${r.goal}, got ${r.got ?? r.vsPeer}`).join('\n')}`,
 )
 console.log(`\ntotal ${totalS.toFixed(0)} s; 1-minute load average ${m.load} at the start, ${loadEnd} at the end (${m.cores} cores)`)
+console.log('The live UI beside Bull Board (a redis-server and Chromium, ~3 min): npm run bench:ui, figures in bench/ui/RESULTS.md')
 
 // A partial or quick run would overwrite the full figures with ones not worth keeping.
 if (!quick && !only) {
