@@ -8,6 +8,7 @@ import { EXECUTORS, TASK_STATES } from '../common/types'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
+import { timed } from './costs'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
 import { checkLock, StoreLock } from './store-lock'
@@ -192,6 +193,10 @@ export class TaskStore {
 
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
   save(tasks: TaskSnapshot[]): boolean {
+    return timed('engine: store writes', () => this.saveRows(tasks))
+  }
+
+  private saveRows(tasks: TaskSnapshot[]): boolean {
     if (this.lost) return false
     if (tasks.length === 0) return true
     try {
