@@ -86,11 +86,15 @@ export class TaskStore {
   lost: string | null = null
   private readonly upsert: Statement
   /**
-   * Tasks claimed (markStarted) whose stored row says running while they are still pending in
-   * memory (handed to a pool ahead of its worker): id → attempt. A later batch must not store
-   * them as pending again, or a crash would run them twice.
+   * What the stored row of each unfinished task says, as `attempt * 2 + (running ? 1 : 0)` (a claim
+   * not written yet: `-attempt`): a
+   * snapshot that would only repeat it is not written again. A pending task's row is written at
+   * submit, and while it waits only its `waiting` hint changes (recomputed when it is queued again
+   * after a restart). A claimed task (markStarted) is still pending in memory while a pool holds
+   * it ahead of its worker: its row says running, and a later batch must not store it as pending
+   * again, or a crash would run it twice.
    */
-  private readonly claimed = new Map<string, number>()
+  private readonly stored = new Map<string, number>()
   /** The folder and the database file as opened: another file at the same path means ours is gone. */
   private readonly dirId: FileId
   private readonly dbId: FileId
@@ -196,21 +200,28 @@ export class TaskStore {
     return timed('engine: store writes', () => this.saveRows(tasks))
   }
 
-  private saveRows(tasks: TaskSnapshot[]): boolean {
+  private saveRows(tasks: TaskSnapshot[], claim = false): boolean {
     if (this.lost) return false
     if (tasks.length === 0) return true
+    const written: [string, number | null][] = []
     try {
       this.db.exec('BEGIN')
       for (const t of tasks) {
-        const claim = this.claimed.get(t.id)
-        if (claim === undefined) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
-        else if (t.state === 'pending' && t.attempt === claim) this.writeRunning(t)
-        else {
-          this.claimed.delete(t.id)
-          this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
-        }
+        const row = this.stored.get(t.id)
+        const pending = t.state === 'pending'
+        if (pending && !claim && (row === t.attempt * 2 || row === t.attempt * 2 + 1)) continue
+        // A claim whose own write failed is written as running by the next batch that can.
+        const asRunning = pending && (claim || row === -t.attempt)
+        const data = JSON.stringify(asRunning ? { ...t, state: 'running' } : t)
+        this.upsert.run(t.id, t.createdAt, asRunning ? 'running' : t.state, t.endedAt, data)
+        written.push([t.id, FINAL.includes(t.state) ? null : t.attempt * 2 + (pending && !asRunning ? 0 : 1)])
       }
       this.db.exec('COMMIT')
+      // Only what was committed: after a failed write the next batch tries again.
+      for (const [id, row] of written) {
+        if (row === null) this.stored.delete(id)
+        else this.stored.set(id, row)
+      }
       this.lastError = null
       return true
     } catch (e) {
@@ -220,6 +231,7 @@ export class TaskStore {
       } catch {
         // no transaction left to roll back
       }
+      if (claim) for (const t of tasks) this.stored.set(t.id, -t.attempt)
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
       // A write error may mean the folder is gone: then say that instead.
       this.check()
@@ -233,12 +245,7 @@ export class TaskStore {
    * attempt), never silently run a second time.
    */
   markStarted(tasks: TaskSnapshot[]): boolean {
-    for (const t of tasks) this.claimed.set(t.id, t.attempt)
-    return this.save(tasks)
-  }
-
-  private writeRunning(t: TaskSnapshot): void {
-    this.upsert.run(t.id, t.createdAt, 'running', t.endedAt, JSON.stringify({ ...t, state: 'running' }))
+    return timed('engine: store writes (claims)', () => this.saveRows(tasks, true))
   }
 
   saveBatch(batch: BatchRecord): void {
