@@ -386,9 +386,13 @@ export class EngineClient implements EngineHandle {
     const blocked: Blocked = { since: this.beat.at, tasks: entries, killTimer: null }
     this.blocked = blocked
     const error = this.blockedError()
-    // Calls already sent will not be answered in time: they fail now, like the ones to come.
-    for (const p of this.pending.values()) p.reject(error)
-    this.pending.clear()
+    // Calls already sent behind a blocking loop job will not be answered in time: they fail now, like
+    // the ones to come. Behind the engine's own long work (a huge batch on a busy machine) they will
+    // be: failing them would report a submission refused that the engine then accepts.
+    if (entries.length > 0) {
+      for (const p of this.pending.values()) p.reject(error)
+      this.pending.clear()
+    }
     this.tell(error.message)
     // Only a loop job can be ended for blocking; the engine's own long work is waited for.
     if (entries.length > 0) {
