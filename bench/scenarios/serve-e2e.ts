@@ -10,7 +10,7 @@ import path from 'node:path'
 import { Piscina } from 'piscina'
 import { WebSocket } from 'ws'
 import type { Stats, TaskSpec, ThreadCosts } from '../../common/types'
-import { BENCH_DIR, HANG_MS, JOBS_URL, job, measure, median, opsOf, runsNote, withTimeout, type Contender, type Row, type Scenario } from '../harness'
+import { BENCH_DIR, HANG_MS, JOBS_URL, job, measure, median, opsOf, runsNote, sleep, withTimeout, type Contender, type Row, type Scenario } from '../harness'
 
 const THREADS = 2
 const TASK_MS = 1
@@ -77,13 +77,19 @@ async function startServe(): Promise<Served> {
 }
 
 async function api<T>(s: Served, method: string, p: string, body?: string): Promise<T> {
-  const res = await fetch(s.url + p, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body } : {}),
-  })
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`)
-  return (await res.json()) as T
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(s.url + p, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body } : {}),
+    })
+    if (res.ok) return (await res.json()) as T
+    const text = await res.text()
+    // On a busy machine a big batch can hold the engine thread past the watchdog's 3 s: a call made
+    // meanwhile is refused without reaching the engine (engine/thread/client.ts), so it may ask again.
+    if (res.status !== 503 || !text.includes('engine-blocked') || attempt === 30) throw new Error(`${method} ${p}: ${res.status} ${text}`)
+    await sleep(1000)
+  }
 }
 
 const costsOf = async (s: Served): Promise<{ cpuMs: number; engine: ThreadCosts; host: ThreadCosts }> => {
