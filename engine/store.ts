@@ -85,6 +85,8 @@ export class TaskStore {
   /** Why the store is gone (its folder deleted or replaced, its lock lost): nothing is written any more. */
   lost: string | null = null
   private readonly upsert: Statement
+  /** A claim of a task whose row is its submit's: the state column alone (readTask lets it win over the data). */
+  private readonly markRunning: Statement
   /**
    * What the stored row of each unfinished task says, as `attempt * 2 + (running ? 1 : 0)` (a claim
    * not written yet: `-attempt`): a
@@ -113,6 +115,7 @@ export class TaskStore {
       `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
     )
+    this.markRunning = this.db.prepare(`UPDATE tasks SET state = 'running' WHERE id = ?`)
   }
 
   /**
@@ -210,6 +213,11 @@ export class TaskStore {
         const row = this.stored.get(t.id)
         const pending = t.state === 'pending'
         if (pending && !claim && (row === t.attempt * 2 || row === t.attempt * 2 + 1)) continue
+        if (claim && pending && row === t.attempt * 2) {
+          this.markRunning.run(t.id)
+          written.push([t.id, t.attempt * 2 + 1])
+          continue
+        }
         // A claim whose own write failed is written as running by the next batch that can.
         const asRunning = pending && (claim || row === -t.attempt)
         const data = JSON.stringify(asRunning ? { ...t, state: 'running' } : t)
@@ -286,10 +294,10 @@ export class TaskStore {
     const marks = FINAL.map(() => '?').join(',')
     const rows = this.db
       .prepare(
-        `SELECT id, data FROM (
-           SELECT id, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
+        `SELECT id, state, data FROM (
+           SELECT id, state, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
            UNION ALL
-           SELECT * FROM (SELECT id, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
+           SELECT * FROM (SELECT id, state, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
          ) ORDER BY created_at, rowid`,
       )
       .all(...FINAL, ...FINAL, keepFinished)
@@ -349,7 +357,7 @@ export class TaskStore {
       args.push(query.before)
     }
     return this.db
-      .prepare(`SELECT id, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
+      .prepare(`SELECT id, state, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
       .all(...args, query.limit)
       .flatMap((r) => {
         // Set aside at the next start when it is loaded; until then, a page skips it.
@@ -450,5 +458,7 @@ function readTask(row: Record<string, unknown>): TaskSnapshot | string {
   if (!(TASK_STATES as readonly unknown[]).includes(t.state)) return `unknown state ${JSON.stringify(t.state)}`
   if (!(EXECUTORS as readonly unknown[]).includes(t.executor)) return `unknown executor ${JSON.stringify(t.executor)}`
   if (typeof t.createdAt !== 'number') return 'no creation time'
+  // A claim writes the state column only (TaskStore.markRunning): the data is still the submit's.
+  if (row.state === 'running' && t.state === 'pending') t.state = 'running'
   return t as TaskSnapshot
 }
