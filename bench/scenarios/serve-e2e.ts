@@ -211,7 +211,7 @@ export function breakdownLines(n: number, runs: Breakdown[]): string[] {
       const calls = med((b) => b.threads[thread].phases[p]?.calls ?? 0)
       return calls === 0 ? [] : [`${p.replace(/^\w+: /, '')} ${us(med((b) => b.threads[thread].phases[p]?.ms ?? 0))} (${calls} calls)`]
     })
-    lines.push(`${thread} thread CPU ${cpu === null ? '?' : us(cpu)}, in it ${parts.join(', ')}`)
+    lines.push(`${thread} thread CPU ${cpu === null ? '?' : us(cpu)}; wall time in its phases ${parts.join(', ')}`)
   }
   const rest = med((b) => b.cpuMs - (b.threads.host.cpuMs ?? 0) - (b.threads.engine.cpuMs ?? 0))
   lines.push(`server CPU ${us(med((b) => b.cpuMs))}, of which pool workers and the rest (GC, libuv) ${us(rest)}`)
