@@ -8,11 +8,12 @@ import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
 import { processTiny } from './scenarios/process-tiny'
 import { queue } from './scenarios/queue'
+import { serveE2e } from './scenarios/serve-e2e'
 import { submitScaling } from './scenarios/submit-scaling'
 import { threadCpu } from './scenarios/thread-cpu'
 import { threadTiny } from './scenarios/thread-tiny'
 
-const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue]
+const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue, serveE2e]
 
 const quick = QUICK
 const cfg: Config = quick

@@ -296,6 +296,19 @@ export interface Stats {
   queues: QueueStat[]
   /** Named locks between running jobs (ctx.lock). */
   locks: LockStat[]
+  /** Time per phase, only when the engine runs with TASKLOOP_COSTS=1 (engine/costs.ts; the bench reads it). */
+  costs?: { engine: ThreadCosts; host?: ThreadCosts }
+}
+
+export interface PhaseCost {
+  ms: number
+  calls: number
+}
+
+/** One thread's phase sums since it started, and its CPU time (null where the OS does not say). */
+export interface ThreadCosts {
+  cpuMs: number | null
+  phases: Record<string, PhaseCost>
 }
 
 export interface QueueStat {

@@ -8,6 +8,7 @@ import { EXECUTORS, TASK_STATES } from '../common/types'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
+import { timed } from './costs'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
 import { checkLock, StoreLock } from './store-lock'
@@ -76,6 +77,8 @@ export interface BatchRecord {
 }
 
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']
+/** Rows per upsert statement in a big write: 64 at once cost about a fifth less CPU than 64 statements (fewer calls into libsql). */
+const ROWS_PER_UPSERT = 64
 
 export class TaskStore {
   readonly file: string
@@ -84,12 +87,19 @@ export class TaskStore {
   /** Why the store is gone (its folder deleted or replaced, its lock lost): nothing is written any more. */
   lost: string | null = null
   private readonly upsert: Statement
+  /** The same for ROWS_PER_UPSERT rows at once. */
+  private readonly upsertMany: Statement
+  /** A claim of a task whose row is its submit's: the state column alone (readTask lets it win over the data). */
+  private readonly markRunning: Statement
   /**
-   * Tasks claimed (markStarted) whose stored row says running while they are still pending in
-   * memory (handed to a pool ahead of its worker): id → attempt. A later batch must not store
-   * them as pending again, or a crash would run them twice.
+   * What the stored row of each unfinished task says, as `attempt * 2 + (running ? 1 : 0)` (a claim
+   * not written yet: `-attempt`): a snapshot that would only repeat it is not written again. A pending task's row is written at
+   * submit, and while it waits only its `waiting` hint changes (recomputed when it is queued again
+   * after a restart). A claimed task (markStarted) is still pending in memory while a pool holds
+   * it ahead of its worker: its row says running, and a later batch must not store it as pending
+   * again, or a crash would run it twice.
    */
-  private readonly claimed = new Map<string, number>()
+  private readonly stored = new Map<string, number>()
   /** The folder and the database file as opened: another file at the same path means ours is gone. */
   private readonly dirId: FileId
   private readonly dbId: FileId
@@ -104,10 +114,14 @@ export class TaskStore {
     this.file = path.join(dataDir, DB_FILE)
     this.dirId = fileId(dataDir)!
     this.dbId = fileId(this.file)!
-    this.upsert = this.db.prepare(
-      `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
-    )
+    const upsert = (rows: number) =>
+      this.db.prepare(
+        `INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
+      )
+    this.upsert = upsert(1)
+    this.upsertMany = upsert(ROWS_PER_UPSERT)
+    this.markRunning = this.db.prepare(`UPDATE tasks SET state = 'running' WHERE id = ?`)
   }
 
   /**
@@ -192,20 +206,42 @@ export class TaskStore {
 
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
   save(tasks: TaskSnapshot[]): boolean {
+    return timed('engine: store writes', () => this.saveRows(tasks))
+  }
+
+  private saveRows(tasks: TaskSnapshot[], claim = false): boolean {
     if (this.lost) return false
     if (tasks.length === 0) return true
+    const written: [string, number | null][] = []
+    const rows: unknown[] = []
     try {
       this.db.exec('BEGIN')
       for (const t of tasks) {
-        const claim = this.claimed.get(t.id)
-        if (claim === undefined) this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
-        else if (t.state === 'pending' && t.attempt === claim) this.writeRunning(t)
-        else {
-          this.claimed.delete(t.id)
-          this.upsert.run(t.id, t.createdAt, t.state, t.endedAt, JSON.stringify(t))
+        const row = this.stored.get(t.id)
+        const pending = t.state === 'pending'
+        if (pending && !claim && (row === t.attempt * 2 || row === t.attempt * 2 + 1)) continue
+        if (claim && pending && row === t.attempt * 2) {
+          this.markRunning.run(t.id)
+          written.push([t.id, t.attempt * 2 + 1])
+          continue
         }
+        // A claim whose own write failed is written as running by the next batch that can.
+        const asRunning = pending && (claim || row === -t.attempt)
+        const data = JSON.stringify(asRunning ? { ...t, state: 'running' } : t)
+        rows.push(t.id, t.createdAt, asRunning ? 'running' : t.state, t.endedAt, data)
+        if (rows.length === ROWS_PER_UPSERT * 5) {
+          this.upsertMany.run(...rows)
+          rows.length = 0
+        }
+        written.push([t.id, FINAL.includes(t.state) ? null : t.attempt * 2 + (pending && !asRunning ? 0 : 1)])
       }
+      for (let i = 0; i < rows.length; i += 5) this.upsert.run(...rows.slice(i, i + 5))
       this.db.exec('COMMIT')
+      // Only what was committed: after a failed write the next batch tries again.
+      for (const [id, row] of written) {
+        if (row === null) this.stored.delete(id)
+        else this.stored.set(id, row)
+      }
       this.lastError = null
       return true
     } catch (e) {
@@ -215,6 +251,7 @@ export class TaskStore {
       } catch {
         // no transaction left to roll back
       }
+      if (claim) for (const t of tasks) this.stored.set(t.id, -t.attempt)
       this.lastError = `cannot write ${this.file}: ${e instanceof Error ? e.message : String(e)}`
       // A write error may mean the folder is gone: then say that instead.
       this.check()
@@ -228,12 +265,7 @@ export class TaskStore {
    * attempt), never silently run a second time.
    */
   markStarted(tasks: TaskSnapshot[]): boolean {
-    for (const t of tasks) this.claimed.set(t.id, t.attempt)
-    return this.save(tasks)
-  }
-
-  private writeRunning(t: TaskSnapshot): void {
-    this.upsert.run(t.id, t.createdAt, 'running', t.endedAt, JSON.stringify({ ...t, state: 'running' }))
+    return timed('engine: store writes (claims)', () => this.saveRows(tasks, true))
   }
 
   saveBatch(batch: BatchRecord): void {
@@ -274,10 +306,10 @@ export class TaskStore {
     const marks = FINAL.map(() => '?').join(',')
     const rows = this.db
       .prepare(
-        `SELECT id, data FROM (
-           SELECT id, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
+        `SELECT id, state, data FROM (
+           SELECT id, state, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
            UNION ALL
-           SELECT * FROM (SELECT id, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
+           SELECT * FROM (SELECT id, state, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
          ) ORDER BY created_at, rowid`,
       )
       .all(...FINAL, ...FINAL, keepFinished)
@@ -337,7 +369,7 @@ export class TaskStore {
       args.push(query.before)
     }
     return this.db
-      .prepare(`SELECT id, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
+      .prepare(`SELECT id, state, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
       .all(...args, query.limit)
       .flatMap((r) => {
         // Set aside at the next start when it is loaded; until then, a page skips it.
@@ -438,5 +470,7 @@ function readTask(row: Record<string, unknown>): TaskSnapshot | string {
   if (!(TASK_STATES as readonly unknown[]).includes(t.state)) return `unknown state ${JSON.stringify(t.state)}`
   if (!(EXECUTORS as readonly unknown[]).includes(t.executor)) return `unknown executor ${JSON.stringify(t.executor)}`
   if (typeof t.createdAt !== 'number') return 'no creation time'
+  // A claim writes the state column only (TaskStore.markRunning): the data is still the submit's.
+  if (row.state === 'running' && t.state === 'pending') t.state = 'running'
   return t as TaskSnapshot
 }

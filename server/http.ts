@@ -2,6 +2,7 @@
 // and the mapping from a TaskloopError to a status code.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { TaskloopError } from '../common/types'
+import { timed } from '../engine/costs'
 import type { ErrorCode } from '../common/types'
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -83,7 +84,7 @@ export function readJson(req: IncomingMessage): Promise<unknown> {
       const text = Buffer.concat(chunks).toString('utf8')
       if (text.trim() === '') return resolve(undefined)
       try {
-        resolve(JSON.parse(text) as unknown)
+        resolve(timed('host: HTTP body parse', () => JSON.parse(text) as unknown))
       } catch (e) {
         reject(new HttpError(400, `invalid JSON body: ${(e as Error).message}`))
       }

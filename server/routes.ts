@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { OPERATIONS, OPERATION_NAMES, callOperation, type HttpArg, type OperationName } from '../common/operations'
 import { TaskloopError } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
+import { timed } from '../engine/costs'
 import { HttpError, readJson, sendJson } from './http'
 
 interface Reply {
@@ -96,7 +97,7 @@ export function apiRoutes(engine: EngineHandle): (req: IncomingMessage, res: Ser
         }
       }
       const reply = await handler({ req, url, id })
-      return sendJson(res, reply.status, reply.body)
+      return timed('host: HTTP reply', () => sendJson(res, reply.status, reply.body))
     }
     sendJson(res, 404, { code: 'not-found', error: `no such route: ${req.method} ${url.pathname}` })
   }

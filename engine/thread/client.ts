@@ -15,6 +15,7 @@ import type { Counters, EngineEvent, LogLine, QuitOptions, Stats } from '../../c
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
+import { COSTS_ON, threadCosts, timed } from '../costs'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
@@ -131,7 +132,9 @@ export class EngineClient implements EngineHandle {
 
   /** The engine thread's figures plus the host thread's own event-loop delay. */
   async stats(): Promise<Stats> {
-    return { ...(await this.call<Stats>('stats')), hostLag: this.lagFigures() }
+    const stats = await this.call<Stats>('stats')
+    if (COSTS_ON && stats.costs) stats.costs.host = threadCosts()
+    return { ...stats, hostLag: this.lagFigures() }
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {
@@ -249,7 +252,9 @@ export class EngineClient implements EngineHandle {
           if (e.type !== 'batch') return
           this.last = { seq: e.seq, counters: e.counters }
           if (e.stats) e.stats.hostLag = this.lagFigures()
-          for (const l of this.listeners) l(e)
+          timed('host: event fan-out (WebSocket included)', () => {
+            for (const l of this.listeners) l(e)
+          })
           return
         }
         case 'log':
@@ -381,9 +386,13 @@ export class EngineClient implements EngineHandle {
     const blocked: Blocked = { since: this.beat.at, tasks: entries, killTimer: null }
     this.blocked = blocked
     const error = this.blockedError()
-    // Calls already sent will not be answered in time: they fail now, like the ones to come.
-    for (const p of this.pending.values()) p.reject(error)
-    this.pending.clear()
+    // Calls already sent behind a blocking loop job will not be answered in time: they fail now, like
+    // the ones to come. Behind the engine's own long work (a huge batch on a busy machine) they will
+    // be: failing them would report a submission refused that the engine then accepts.
+    if (entries.length > 0) {
+      for (const p of this.pending.values()) p.reject(error)
+      this.pending.clear()
+    }
     this.tell(error.message)
     // Only a loop job can be ended for blocking; the engine's own long work is waited for.
     if (entries.length > 0) {
@@ -469,7 +478,7 @@ export class EngineClient implements EngineHandle {
     const id = ++this.nextId
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.post({ type: 'call', id, method, args })
+      timed('host: post calls to the engine', () => this.post({ type: 'call', id, method, args }))
     })
   }
 

@@ -1,8 +1,9 @@
 // The engine thread ("loop"): hosts the Engine so the Electron main thread (or the server's)
 // stays free. Entry point, started by client.ts through `?modulePath`.
 import { parentPort, workerData } from 'node:worker_threads'
-import { TaskloopError } from '../../common/types'
+import { TaskloopError, type Stats } from '../../common/types'
 import { watchChildren } from '../children'
+import { add, COSTS_ON, threadCosts, timed } from '../costs'
 import { Engine } from '../engine'
 import { loopTask, watchLoopRuns } from '../executors/loop'
 import { CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
@@ -31,7 +32,7 @@ const engine = new Engine(data.options)
 setInterval(() => shared.heartbeat(), HEARTBEAT_MS).unref()
 const logWatches = new Map<number, () => void>()
 
-engine.subscribe((event) => post({ type: 'event', event }))
+engine.subscribe((event) => timed('engine: post events to the host', () => post({ type: 'event', event })))
 engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {
@@ -42,10 +43,17 @@ port.on('message', (m: ToEngine) => {
         return
       }
       const fn = engine[m.method] as (...args: unknown[]) => Promise<unknown>
+      const t0 = COSTS_ON ? performance.now() : 0
       Promise.resolve()
         .then(() => fn.apply(engine, m.args))
         .then(
-          (value) => post({ type: 'reply', id: m.id, ok: true, value }),
+          (value) => {
+            if (COSTS_ON) {
+              add(`engine: ${m.method} call`, performance.now() - t0)
+              if (m.method === 'stats') (value as Stats).costs = { engine: threadCosts() }
+            }
+            post({ type: 'reply', id: m.id, ok: true, value })
+          },
           (e: unknown) => post({ type: 'reply', id: m.id, ok: false, error: TaskloopError.from(e).toJSON() }),
         )
       return

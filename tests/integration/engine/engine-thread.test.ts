@@ -114,4 +114,24 @@ describe('engine thread supervision', () => {
     expect(lines(ran)).toBe(1)
     await client.shutdown()
   }, 60_000)
+
+  it("answers a call made before the engine got busy with its own long work (a huge batch), not with engine-blocked", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-busy-'))
+    // A watchdog this eager calls the submit of 50k tasks a block, whatever the machine.
+    const client = await startEngineThread({ dataDir: path.join(dir, 'data'), blockedAfterMs: 20 })
+    const notices: string[] = []
+    client.onNotice((n) => notices.push(n))
+    await client.pause()
+    const tasks = Array.from({ length: 50_000 }, (_, i) => ({ job: 'sleep', params: { ms: i } }))
+    // A call made while the engine is busy is refused before it is sent (so asking again is safe);
+    // one sent before must be answered: refused, it would be accepted all the same, twice once asked again.
+    const { ids } = await waitFor('a submit the engine answers', () => client.submit({ batch: { tasks } }).catch(() => undefined), 60_000)
+    expect(ids).toHaveLength(50_000)
+    // The watchdog did see the engine busy: without that, this test would prove nothing.
+    expect(notices.some((n) => /the engine's own work/.test(n))).toBe(true)
+    // Calls made while it is still busy (sending the batch's events) are refused, and answered after.
+    const pending = await waitFor('the engine to answer again', async () => (await client.stats().catch(() => undefined))?.counters.pending, 30_000)
+    expect(pending).toBe(50_000)
+    await client.shutdown({ graceMs: 0 })
+  })
 })

@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../../../common/schema'
+import { jobSpecSchema, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../../../common/schema'
 
 const refusal = (f: () => unknown) => {
   try {
@@ -68,5 +69,54 @@ describe('after with when (add_done_callback)', () => {
     expect(refusal(() => parseSubmitSpec({ job: 'sleep', after: { ids: ['a'], then: 'x' } })).path).toMatch(/^after/)
     const clash = refusal(() => parseSubmitSpec({ batch: { tasks: [{ job: 'sleep', after: { ids: ['x'], when: 'always' }, afterWhen: 'failed' }] } }))
     expect(clash).toMatchObject({ code: 'invalid', path: 'batch.tasks.0.after.when' })
+  })
+})
+
+describe('plain job specs skip the schema (a fast path for big batches)', () => {
+  // Near the edges of each rule the fast path checks itself: it must accept exactly what the schema accepts.
+  const value = fc.oneof(
+    fc.constantFrom('sleep', 'a/b.mjs#run', 'a/b.mjs#1x', 'x#', '#x', '', 'x'.repeat(4097), 'thread', 'loop', 'gpu'),
+    fc.string(),
+    fc.integer(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.array(fc.integer(), { maxLength: 2 }),
+    fc.dictionary(fc.string({ maxLength: 3 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+  )
+  const spec = fc.record(
+    { job: value, params: value, executor: value, name: fc.oneof(value, fc.constant('n'.repeat(201))), retries: fc.integer({ min: -1, max: 2 }) },
+    { requiredKeys: ['job'] },
+  )
+
+  it('accepts and refuses as jobSpecSchema does, alone and in a batch', () => {
+    fc.assert(
+      fc.property(spec, (s) => {
+        const ok = jobSpecSchema.safeParse(s).success
+        const alone = (() => {
+          try {
+            parseSubmitSpec(s)
+            return true
+          } catch {
+            return false
+          }
+        })()
+        const inBatch = (() => {
+          try {
+            parseSubmitSpec({ batch: { tasks: [{ job: 'sleep' }, s] } })
+            return true
+          } catch {
+            return false
+          }
+        })()
+        expect([alone, inBatch]).toEqual([ok, ok])
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('names the bad field of a refused spec in a big batch', () => {
+    const tasks: unknown[] = Array.from({ length: 1000 }, (_, i) => ({ job: 'bench.mjs#tiny', executor: 'thread', params: { n: i } }))
+    tasks[700] = { job: 'bench.mjs#tiny', executor: 'gpu' }
+    expect(refusal(() => parseSubmitSpec({ batch: { tasks } })).path).toBe('batch.tasks.700.executor')
   })
 })

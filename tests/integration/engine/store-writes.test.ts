@@ -1,0 +1,98 @@
+// The store writes a row only when it says something new (engine/store.ts `stored`): the submit's
+// pending row and a claim's running row are not written again by later event batches, and what
+// they say is what a restart finds. Real SQLite files, read back by a second connection.
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { TaskSnapshot } from '../../../common/types'
+import { openDatabase } from '../../../engine/sqlite'
+import { DB_FILE, TaskStore } from '../../../engine/store'
+
+const open: TaskStore[] = []
+afterEach(() => {
+  for (const s of open.splice(0)) s.close()
+})
+
+function snapshot(id: string, over: Partial<TaskSnapshot> = {}): TaskSnapshot {
+  return {
+    id,
+    name: id,
+    executor: 'thread',
+    state: 'pending',
+    reason: null,
+    waiting: null,
+    attempt: 1,
+    progress: null,
+    progressMessage: null,
+    worker: null,
+    group: null,
+    batchId: null,
+    after: [],
+    createdAt: 1,
+    startedAt: null,
+    endedAt: null,
+    cancelRequestedAt: null,
+    ignoredCancel: false,
+    result: null,
+    error: null,
+    attempts: [],
+    spec: { job: 'sleep' },
+    ...over,
+  } as TaskSnapshot
+}
+
+function setup(): { store: TaskStore; row(id: string): { state: string; data: TaskSnapshot }; dir: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-writes-'))
+  const { store } = TaskStore.open(dir)
+  open.push(store)
+  // Another connection: what a crash right now would leave.
+  const db = openDatabase(path.join(dir, DB_FILE))
+  const row = (id: string) => {
+    const r = db.prepare('SELECT state, data FROM tasks WHERE id = ?').get(id)!
+    return { state: String(r.state), data: JSON.parse(String(r.data)) as TaskSnapshot }
+  }
+  return { store, row, dir }
+}
+
+describe('store writes', () => {
+  it("a pending task's row is the submit's until it changes state", () => {
+    const { store, row } = setup()
+    store.save([snapshot('a', { waiting: 'executor-limit' })])
+    store.save([snapshot('a', { waiting: 'group-limit' })])
+    expect(row('a')).toMatchObject({ state: 'pending', data: { state: 'pending', waiting: 'executor-limit' } })
+    store.save([snapshot('a', { state: 'done', endedAt: 5, result: 7 })])
+    expect(row('a')).toMatchObject({ state: 'done', data: { state: 'done', result: 7 } })
+  })
+
+  it('a claimed task stays running in the store while a batch still shows it pending (sent ahead to a pool)', () => {
+    const { store, row, dir } = setup()
+    store.save([snapshot('b')])
+    // The claim of a row the submit wrote sets its state column only; whoever reads the row sees running.
+    store.markStarted([snapshot('b')])
+    store.save([snapshot('b')])
+    expect(row('b').state).toBe('running')
+    expect(store.history({ limit: 10 }).find((t) => t.id === 'b')?.state).toBe('running')
+    store.save([snapshot('b', { state: 'running', startedAt: 3, worker: 'thread-1' })])
+    expect(row('b')).toMatchObject({ state: 'running', data: { startedAt: 3, worker: 'thread-1' } })
+    // A restart finds it running (to be interrupted), never pending (which would run it again).
+    store.close()
+    const reopened = TaskStore.open(dir)
+    open.push(reopened.store)
+    expect(reopened.saved.tasks.find((t) => t.id === 'b')?.state).toBe('running')
+  })
+
+  it('a claim of a task the store has not written yet writes its whole row as running', () => {
+    const { store, row } = setup()
+    store.markStarted([snapshot('d', { name: 'restored' })])
+    expect(row('d')).toMatchObject({ state: 'running', data: { state: 'running', name: 'restored' } })
+  })
+
+  it('a new attempt of the same task is written again', () => {
+    const { store, row } = setup()
+    store.save([snapshot('c')])
+    store.markStarted([snapshot('c')])
+    store.save([snapshot('c', { attempt: 2, waiting: 'retry-backoff' })])
+    expect(row('c')).toMatchObject({ state: 'pending', data: { attempt: 2, waiting: 'retry-backoff' } })
+  })
+})
