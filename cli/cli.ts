@@ -12,7 +12,7 @@ import { DEFAULT_PORT, serve } from './serve'
 export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token-file F | --token T] [--no-auth] [--open] [--shutdown-grace-ms N]
                  [--jobs DIR] [--data-dir DIR [--reset-store] | --no-store] [--on-stop keep|cancel]
-                 [--tls-cert F --tls-key F | --insecure-http]
+                 [--tls-cert F --tls-key F | --insecure-http] [--redis URL [--redis-list KEY ...] [--list-job JOB]]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1). Anything else needs a token of at least 128 bits
@@ -39,6 +39,12 @@ export const USAGE = `Usage:
       --no-store    keep tasks in memory only
       --on-stop S   what any stop does with pending tasks: keep (for the next start) or cancel
                     (default: SIGTERM and SIGHUP keep, Ctrl+C and the UI's Quit cancel)
+      --redis URL   the Redis of the node (redis://HOST:PORT, rediss:// for TLS; a password in it is never shown)
+      --redis-list KEY
+                    consume the Redis list KEY (repeatable): each item becomes a task, moved to this node's
+                    processing list while it runs, so a node killed mid-item runs it again at its next start
+      --list-job JOB
+                    the job for an item that is not a JSON task spec, with params.item = the item
 
   taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json | --jsonl] [--data-dir DIR [--reset-store] | --no-store]
                          [--on-stop keep|cancel]

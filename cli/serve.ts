@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
+import type { TaskloopApi } from '../common/api'
+import { intOption, onStopOption, REDIS_OPTIONS, redisListsOption, type RedisListsOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
 import { isLoopbackHost, isWildcardHost, newToken } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
@@ -80,6 +81,14 @@ function keptLogin(dataDir: string, chosen: string | undefined): { token: string
   return { token, sessionSecret: Buffer.from(secret, 'utf8') }
 }
 
+/** The node's Redis lists (`--redis-list`), until `joinCluster` (cluster/index.ts) takes them over. */
+async function startLists(engine: TaskloopApi, o: RedisListsOption, dataDir: string | undefined): Promise<{ stop(): Promise<void> }> {
+  const { consumeLists, defaultNodeId } = await import('../cluster/redis-list')
+  const nodeId = defaultNodeId(dataDir)
+  process.stderr.write(`Consuming Redis list${o.lists.length > 1 ? 's' : ''} ${o.lists.join(', ')} as node ${nodeId}\n`)
+  return consumeLists(engine, { ...o, nodeId, onError: (e) => void process.stderr.write(`taskloop serve: ${e.message}\n`) })
+}
+
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -99,11 +108,13 @@ export async function serve(argv: string[]): Promise<number> {
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
       'reset-store': { type: 'boolean', default: false },
+      ...REDIS_OPTIONS,
     },
   })
   const onStop = onStopOption(values['on-stop'])
   const explicitPort = intOption(values.port, '--port', 0, 65_535)
   const graceMs = shutdownGraceOption(values)
+  const redisLists = redisListsOption(values)
   const host = values.host ?? '127.0.0.1'
   const auth = !values['no-auth']
   const token = chosenToken(values.token, values['token-file'])
@@ -190,6 +201,8 @@ export async function serve(argv: string[]): Promise<number> {
   process.stdout.write(`Taskloop UI: ${uiUrl}\n`)
   // A second `taskloop serve` on this folder names this URL instead of starting.
   engine.lock?.announce(uiUrl)
+  // Nothing of Redis is loaded without --redis.
+  const lists = redisLists ? await startLists(engine, redisLists, dataDir) : null
 
   const stop = shutdownOnSignals(engine, {
     graceMs,
@@ -216,6 +229,7 @@ export async function serve(argv: string[]): Promise<number> {
 
   const { trigger } = await stop.finished
   stop.dispose()
+  await lists?.stop()
   closingWindow = true
   await Promise.all([server.close(), window?.close()])
   return trigger === 'SIGINT' ? 130 : trigger === 'lost' ? 1 : 0

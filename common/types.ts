@@ -31,7 +31,7 @@ export type JobExecutor = (typeof JOB_EXECUTORS)[number]
 export const EXECUTORS = ['loop', 'thread', 'process', 'command'] as const
 export type ExecutorKind = (typeof EXECUTORS)[number]
 
-export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout'] as const
+export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout', 'sleep-seconds'] as const
 export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
 
 
