@@ -10,6 +10,7 @@ import { defaultNodeId, listKeys } from '../../cluster/redis-list'
 import type { TaskSnapshot } from '../../common/types'
 import { waitFor } from '../helpers/engine'
 import { redisMissing, startRedis, type RedisServer } from '../helpers/redis'
+import { useCli } from '../helpers/cli'
 import { api, serve, type ServeProcess } from './serve-process'
 
 const missing = redisMissing()
@@ -111,6 +112,35 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     await waitFor('the processing list to empty', async () => lrange(keys.processing).length === 0)
   })
 
+  it('SIGTERM keeps pending items as tasks: the next start runs them once, and the interrupted one again', async () => {
+    const dataDir = newDataDir()
+    const first = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
+    await api(first.url, 'POST', '/api/limits', { limits: { loop: 1 } })
+    for (const item of ['30', '0.01', '0.02']) redis.cli('LPUSH', 'queue', item)
+    await waitFor('one running, two pending', async () => {
+      const now = await tasks(first)
+      return now.filter((t) => t.state === 'running').length === 1 && now.filter((t) => t.state === 'pending').length === 2
+    })
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    const keys = listKeys(defaultNodeId(dataDir), 'queue')
+    expect(lrange(keys.processing).sort()).toEqual(['0.01', '0.02', '30'])
+
+    const second = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
+    const all = await waitFor('the kept tasks done and the interrupted item running again', async () => {
+      const now = await tasks(second)
+      const named = (name: string) => now.filter((t) => t.name === name)
+      return named('queue: 0.01')[0]?.state === 'done' && named('queue: 0.02')[0]?.state === 'done' && named('queue: 30').length === 2 && now
+    })
+    const named = (name: string) => all.filter((t) => t.name === name)
+    // The engine kept the pending tasks: the list did not submit them a second time.
+    expect(named('queue: 0.01')).toHaveLength(1)
+    expect(named('queue: 0.02')).toHaveLength(1)
+    expect(named('queue: 30').map((t) => t.state)).toEqual(['failed', 'running'])
+    expect(named('queue: 30')[0]!.reason).toBe('interrupted')
+    await waitFor('only the running item left in the processing list', async () => lrange(keys.processing).join() === '30')
+  })
+
   it('a Redis restart and a dropped connection: no crash, consumption goes on', async () => {
     const s = await node(newDataDir(), ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
     redis.cli('LPUSH', 'queue', '0.01')
@@ -143,5 +173,14 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     expect(lrange(listKeys('-', 'jobs').refused)).toEqual([JSON.stringify({ job: 'sleep', params: { ms: -1 } }), 'not a spec'])
     expect(s.output()).toContain('item "not a spec" refused (moved to taskloop:list-refused:jobs): not a JSON task spec, and no --list-job')
     expect(s.output()).toMatch(/params\.ms.*0 or more/)
+  })
+})
+
+describe('taskloop serve --redis-list without --redis', () => {
+  const cli = useCli()
+  it('is refused before anything starts (exit 2, saying why)', async () => {
+    const run = cli(['serve', '--no-store', '--no-auth', '--port', '0', '--redis-list', 'queue', '--list-job', 'sleep-seconds'])
+    expect(await run.exited).toBe(2)
+    expect(run.stderr()).toContain('--redis-list needs --redis URL')
   })
 })
