@@ -24,7 +24,7 @@ export interface ListConsumerOptions {
   key: string
   /** The job for an item that is not a JSON task spec (params.item = the item); null: such items are refused. */
   listJob: string | null
-  /** Submits one task; returns its id. */
+  /** Submits one task; returns its id. Tasks must be created in the order of the calls (list order). */
   submit: (spec: SubmitSpec, meta: { queue: string }) => Promise<string>
   /** Resolves when the task is final (done, failed or cancelled), with its reason. */
   waitFinal: (id: string) => Promise<TaskEnd>
@@ -99,8 +99,9 @@ export function startListConsumer(options: ListConsumerOptions): ListConsumer {
   const keys = listKeys(nodeId, key)
   const queue = listQueue(key)
   const maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_IN_FLIGHT)
-  // Commands wait behind a BLMOVE on its connection: everything else goes on a second one.
-  const redis = blocking.duplicate()
+  // Commands wait behind a BLMOVE on its connection: everything else goes on a second one, where
+  // the commands of one turn of the event loop travel in one write.
+  const redis = blocking.duplicate({ enableAutoPipelining: true })
   // Outages are said once, by whoever listens on the caller's connection; unheard, ioredis would print each.
   redis.on('error', () => {})
   let stopping = false
@@ -163,7 +164,10 @@ export function startListConsumer(options: ListConsumerOptions): ListConsumer {
         mustWrite(`forgetting task ${id}`, () => redis.hdel(keys.tasks, id))
         return void run(item).finally(release)
       }
-      mustWrite(`removing a finished item (task ${id})`, () => redis.multi().lrem(keys.processing, 1, item).hdel(keys.tasks, id).exec())
+      // In this order: a node that dies between the two leaves a task entry whose item is gone, which recover() drops.
+      mustWrite(`removing a finished item (task ${id})`, async () => {
+        await Promise.all([redis.lrem(keys.processing, 1, item), redis.hdel(keys.tasks, id)])
+      })
       release()
     })()
   }
@@ -270,17 +274,18 @@ export function startListConsumer(options: ListConsumerOptions): ListConsumer {
           if (item !== null) taken = [item]
         }
         attempt = 0
-        for (let i = 0; i < taken.length; i++) {
-          if (!stopping && (await run(taken[i]!))) continue
+        // Submitted together: each submit is sent in list order before any reply is awaited, so
+        // the tasks are created in that order.
+        const submitted = await Promise.all(taken.map((item) => (stopping ? false : run(item))))
+        const back = taken.filter((_, i) => !submitted[i])
+        if (back.length > 0) {
           stopping = true
           // Taken after the engine closed: back to the consuming end, the oldest rightmost, for the next taker.
-          const back = taken.slice(i)
           mustWrite('putting items back', () => {
             const tx = redis.multi()
             for (const item of back) tx.lrem(keys.processing, 1, item)
             return tx.rpush(key, ...[...back].reverse()).exec()
           })
-          break
         }
       } catch (e) {
         if (stopping) break
