@@ -85,8 +85,9 @@ function keptLogin(dataDir: string, chosen: string | undefined): { token: string
 async function startLists(engine: TaskloopApi, o: RedisListsOption, dataDir: string | undefined): Promise<{ stop(): Promise<void> }> {
   const { consumeLists, defaultNodeId } = await import('../cluster/redis-list')
   const nodeId = defaultNodeId(dataDir)
+  const lists = await consumeLists(engine, { ...o, nodeId, onError: (e) => void process.stderr.write(`taskloop serve: ${e.message}\n`) })
   process.stderr.write(`Consuming Redis list${o.lists.length > 1 ? 's' : ''} ${o.lists.join(', ')} as node ${nodeId}\n`)
-  return consumeLists(engine, { ...o, nodeId, onError: (e) => void process.stderr.write(`taskloop serve: ${e.message}\n`) })
+  return lists
 }
 
 export async function serve(argv: string[]): Promise<number> {

@@ -115,12 +115,12 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
   it('SIGTERM keeps pending items as tasks: the next start runs them once, and the interrupted one again', async () => {
     const dataDir = newDataDir()
     const first = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
-    await api(first.url, 'POST', '/api/limits', { limits: { loop: 1 } })
-    for (const item of ['30', '0.01', '0.02']) redis.cli('LPUSH', 'queue', item)
-    await waitFor('one running, two pending', async () => {
-      const now = await tasks(first)
-      return now.filter((t) => t.state === 'running').length === 1 && now.filter((t) => t.state === 'pending').length === 2
-    })
+    redis.cli('LPUSH', 'queue', '30')
+    await waitFor('the long item to run', async () => (await tasks(first)).some((t) => t.state === 'running'))
+    // Paused intake: the next items become tasks that wait (pending), as behind a busy executor.
+    await api(first.url, 'POST', '/api/pause')
+    for (const item of ['0.01', '0.02']) redis.cli('LPUSH', 'queue', item)
+    await waitFor('two pending', async () => (await tasks(first)).filter((t) => t.state === 'pending').length === 2)
     first.child.kill('SIGTERM')
     expect(await first.exited).toBe(0)
     const keys = listKeys(defaultNodeId(dataDir), 'queue')
