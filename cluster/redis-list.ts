@@ -207,33 +207,34 @@ export function startListConsumer(options: ListConsumerOptions): ListConsumer {
     mustWrite('moving a refused item', () => redis.multi().lrem(keys.processing, 1, item).lpush(keys.refused, item).exec())
   }
 
-  /** Items a previous run of this node left in its processing list, oldest first: kept tasks are followed, the others run again. */
+  /**
+   * Items a previous run of this node left in its processing list, oldest first: a task the engine
+   * kept is followed, one that ended is cleared, the others run again. Reads first (they may fail
+   * and be retried), then acts without failing (writes retry on their own), so a retry never acts twice.
+   */
   const recover = async (): Promise<void> => {
     const [items, tasks] = await Promise.all([redis.lrange(keys.processing, 0, -1), redis.hgetall(keys.tasks)])
+    const entries = await Promise.all(Object.entries(tasks).map(async ([id, item]) => ({ id, item, now: await options.lookup(id) })))
     const left = new Map<string, number>()
     for (const item of items) left.set(item, (left.get(item) ?? 0) + 1)
     const take = (item: string): boolean => {
       const n = left.get(item) ?? 0
-      if (n === 0) return false
-      left.set(item, n - 1)
-      return true
+      if (n > 0) left.set(item, n - 1)
+      return n > 0
     }
-    for (const [id, item] of Object.entries(tasks)) {
-      const now = await options.lookup(id)
-      if (now === null || !take(item)) {
-        await redis.hdel(keys.tasks, id)
-        continue
-      }
-      if (!isFinal(now.state)) {
+    for (const { id, item, now } of entries) {
+      if (now !== null && !isFinal(now.state) && take(item)) {
         // Kept pending across the restart, or requeued: the engine runs it; the item waits for it.
         inFlight++
         follow(item, id)
-      } else if (nodeStopped(now)) {
-        await redis.hdel(keys.tasks, id)
-        left.set(item, left.get(item)! + 1)
-      } else {
+      } else if (now !== null && isFinal(now.state) && !nodeStopped(now) && take(item)) {
         // It ended before the node died, but the item was not removed yet.
-        await redis.multi().lrem(keys.processing, 1, item).hdel(keys.tasks, id).exec()
+        mustWrite(`removing a finished item (task ${id})`, async () => {
+          await Promise.all([redis.lrem(keys.processing, 1, item), redis.hdel(keys.tasks, id)])
+        })
+      } else {
+        // Unknown to this engine (another data folder), interrupted, or its item gone: the item, if there, runs again.
+        mustWrite(`forgetting task ${id}`, () => redis.hdel(keys.tasks, id))
       }
     }
     // LPUSH producers, RIGHT→LEFT moves: the oldest item is at the right end.
