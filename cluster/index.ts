@@ -40,7 +40,7 @@ import {
 import type { ClusterRun, EngineHandle, ShutdownOptions, ShutdownReport } from '../engine/handle'
 import { startListConsumer } from './redis-list'
 import { parseRedisUrl, type RedisAddress } from './redis-url'
-import { queuedSnapshot, RemoteTasks } from './view'
+import { isNewer, queuedSnapshot, RemoteTasks } from './view'
 
 export const DEFAULT_QUEUE = 'taskloop'
 /** BullMQ's stalled check and job lock: seconds, not its default minute, so a dead node's job moves on soon. */
@@ -59,6 +59,8 @@ const KEEP_FAILED = 5000
 const MAX_STALLED = 5
 /** Priorities map to BullMQ's 1 (first) … 2,097,152: Taskloop's higher-first -1e6 … 1e6 becomes 2,000,001 … 1. */
 const PRIORITY_BASE = 1_000_001
+/** Ids of cluster tasks this node ran, remembered to keep the view's order of news right. */
+const RAN_HERE_KEPT = 50_000
 
 export const KEYS = {
   node: (id: string) => `taskloop:node:${id}`,
@@ -141,6 +143,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private readonly listConns: Redis[] = []
   private readonly remote = new RemoteTasks()
   private readonly running = new Map<string, Running>()
+  /** Cluster tasks this node's engine ran (or runs): its engine's snapshot of them is the view's, unless a newer word comes from elsewhere. */
+  private readonly ranHere = new Set<string>()
   /** Queues this node submitted to or heard of: their counts are in cluster(). */
   private readonly knownQueues = new Set<string>()
   private readonly listeners = new Set<(e: EngineEvent) => void>()
@@ -270,10 +274,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   }
 
   async list(query?: ListQuery): Promise<TaskSnapshot[]> {
-    const local = await this.engine.list(query)
-    const state = query?.state
-    const out = local.filter((t) => !this.remote.tasks.has(t.id))
-    for (const t of this.remote.tasks.values()) if (!state || t.state === state) out.push(t)
+    const out = this.withRemote(await this.engine.list(query), query?.state)
     return query?.limit !== undefined ? out.slice(-query.limit) : out
   }
 
@@ -283,7 +284,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   async get(id: string, options?: WaitOptions): Promise<TaskDetail> {
     const key = parseTaskId(id)
-    if (!this.remote.tasks.has(key)) return this.engine.get(id, options)
+    const remote = this.remote.tasks.get(key)
+    if (!remote) return this.engine.get(id, options)
+    const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
+    if (local && !isNewer(remote, local)) return this.engine.get(id, options)
     const { waitMs = 0 } = parseWaitOptions(options)
     const until = Date.now() + waitMs
     // A remote task changes through `taskloop:events`; a blocking read looks again until it is final.
@@ -530,7 +534,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, { settle, unlog: null }))
     const onAbort = (): void => void this.engine.cancel(id).catch(() => {})
     signal?.addEventListener('abort', onAbort, { once: true })
-    this.remote.drop(id)
+    this.takeOver(id)
     try {
       await this.engine.submitWith(spec as SubmitSpec, { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) })
     } catch (e) {
@@ -561,6 +565,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private async runHere(spec: SubmitSpec, queue: string): Promise<string> {
     const id = this.newId()
     this.running.set(id, { settle: () => {}, unlog: null })
+    this.takeOver(id)
     try {
       await this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) })
     } catch (e) {
@@ -569,6 +574,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     return id
+  }
+
+  /** This node's engine holds the task from now on: the view's remote copy goes. */
+  private takeOver(id: string): void {
+    this.remote.drop(id)
+    this.ranHere.add(id)
+    if (this.ranHere.size > RAN_HERE_KEPT) for (const old of this.ranHere) if (this.ranHere.delete(old) && this.ranHere.size <= RAN_HERE_KEPT) break
   }
 
   private async finalState(id: string): Promise<TaskState> {
@@ -653,11 +665,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
   private announce(tasks: TaskSnapshot[]): void {
+    const shown: TaskSnapshot[] = []
     for (const t of tasks) {
-      this.remote.put(t)
       this.outTasks.set(t.id, t)
+      // Already run here (a queued job can start before its submit returns): the engine's word stands.
+      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
+      if (this.remote.put(t)) shown.push(t)
     }
-    this.emit({ type: 'batch', seq: ++this.seq, tasks, counters: this.mergedCounters() })
+    if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
     this.schedulePublish()
   }
 
@@ -696,7 +711,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const changed: TaskSnapshot[] = []
     for (const t of events.tasks) {
       if (this.running.has(t.id)) continue
-      this.remote.put(t)
+      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
+      if (!this.remote.put(t)) continue
       changed.push(t)
       if (t.queue && !t.queue.startsWith('list:')) this.knownQueues.add(t.queue)
     }
@@ -716,9 +732,22 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   /** The engine's snapshot with the cluster's tasks in it (a remote copy wins: it is the newer word on a re-run). */
   private merged(inner: Snapshot): Snapshot {
-    const tasks = this.remote.tasks.size === 0 ? inner.tasks : inner.tasks.filter((t) => !this.remote.tasks.has(t.id))
-    for (const t of this.remote.tasks.values()) tasks.push(t)
-    return { ...inner, seq: this.seq, tasks, counters: this.mergedCounters() }
+    return { ...inner, seq: this.seq, tasks: this.withRemote(inner.tasks), counters: this.mergedCounters() }
+  }
+
+  /** The engine's tasks and the remote ones, one per id: the later word on a task wins (a re-run elsewhere). */
+  private withRemote(local: TaskSnapshot[], state?: TaskState): TaskSnapshot[] {
+    if (this.remote.tasks.size === 0) return local
+    const out: TaskSnapshot[] = []
+    const taken = new Set<string>()
+    for (const t of local) {
+      const r = this.remote.tasks.get(t.id)
+      if (r && isNewer(r, t)) continue
+      if (r) taken.add(t.id)
+      out.push(t)
+    }
+    for (const t of this.remote.tasks.values()) if (!taken.has(t.id) && (!state || t.state === state)) out.push(t)
+    return out
   }
 
   /** Jobs already in the served queues when this node joins: the view starts with them. */

@@ -2,7 +2,7 @@
 // (or finished) on another node. Fed by `taskloop:events` (every node publishes its cluster
 // tasks' changes and log lines there) and by this node's own submits; bounded, oldest finished
 // forgotten first. The node merges it into list/get/snapshot/subscribe (cluster/index.ts).
-import { emptyCounters, isFinal, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec } from '../common/types'
+import { emptyCounters, isFinal, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
 import { executorOf } from '../engine/submit-plan'
 
 /** Remote tasks kept; past it the oldest finished ones are forgotten (their own node keeps them). */
@@ -16,15 +16,20 @@ export class RemoteTasks {
   private readonly logs = new Map<string, LogLine[]>()
   private readonly logListeners = new Map<string, Set<(lines: LogLine[]) => void>>()
 
-  /** The latest snapshot of a task; returns it when it changed what the view holds. */
-  put(snap: TaskSnapshot): void {
+  /**
+   * A task's snapshot, unless the view holds a newer word on it (messages from different nodes
+   * race: a submitter's "queued" may arrive after the runner's "done"). Returns whether it was taken.
+   */
+  put(snap: TaskSnapshot): boolean {
     const old = this.tasks.get(snap.id)
+    if (old && !isNewer(snap, old)) return false
     if (old) this.counters[old.state]--
     this.counters[snap.state]++
     // Moved to the end: the oldest entries are the ones least recently changed.
     if (old) this.tasks.delete(snap.id)
     this.tasks.set(snap.id, snap)
     if (this.tasks.size > MAX_TASKS) this.trim()
+    return true
   }
 
   /** This node runs it now: its engine holds the task. */
@@ -69,6 +74,12 @@ export class RemoteTasks {
     }
   }
 }
+
+const RANK: Record<TaskState, number> = { pending: 0, running: 1, cancelling: 2, done: 3, failed: 3, cancelled: 3 }
+
+/** Whether `a` is at least as late in the task's life as `b`: a later attempt, or the same one as far or further. */
+export const isNewer = (a: TaskSnapshot, b: TaskSnapshot): boolean =>
+  a.attempt !== b.attempt ? a.attempt > b.attempt : RANK[a.state] >= RANK[b.state]
 
 /** A cluster task as the view shows it before (or without) a node's engine holding it. */
 export function queuedSnapshot(

@@ -14,11 +14,11 @@ export interface ServeProcess {
   exited: Promise<number | string>
 }
 
-export async function serve(dataDir: string, args: string[] = []): Promise<ServeProcess> {
+export async function serve(dataDir: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
     ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, ...args],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) },
   )
   const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1)))
   let out = ''
