@@ -44,10 +44,16 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     expect(new Set(ids).size).toBe(500)
     await waitFor('500 runs', async () => existsSync(file) && readFileSync(file, 'utf8').trim().split('\n').length >= 500, 120_000)
     // Each node's view holds every task, done, with the node that ran it.
+    let last = ''
     const seen = await waitFor('every task done in node c', async () => {
       const list = (await c!.list()).filter((t) => t.queue === 'many')
+      const byState = new Map<string, number>()
+      for (const t of list) byState.set(`${t.state}@${t.node}`, (byState.get(`${t.state}@${t.node}`) ?? 0) + 1)
+      last = `${list.length} tasks, ${new Set(list.map((t) => t.id)).size} ids: ${JSON.stringify([...byState])}`
       return list.length === 500 && list.every((t) => t.state === 'done') && list
-    }, 60_000)
+    }, 120_000).catch((e: Error) => {
+      throw new Error(`${e.message}; node c saw ${last}`)
+    })
     await new Promise((r) => setTimeout(r, 1000)) // a duplicate run would land meanwhile
     const runs = readFileSync(file, 'utf8').trim().split('\n').map(Number)
     expect(runs.length).toBe(500)

@@ -18,8 +18,14 @@ export interface Node extends ServeProcess {
   kill9(): Promise<void>
 }
 
-/** `const start = useNodes()` at the top of a file; `start(redisUrl, id, args)` starts one node. */
-export function useNodes(): (redis: string, id: string, args?: string[], env?: NodeJS.ProcessEnv) => Promise<Node> {
+type Start = (redis: string, id: string, args?: string[], env?: NodeJS.ProcessEnv, options?: { joined?: boolean }) => Promise<Node>
+
+/**
+ * `const start = useNodes()` at the top of a file; `start(redisUrl, id, args)` starts one node and
+ * waits until it is in the cluster (`joined: false`: only until it serves). An empty URL gives no
+ * --redis flag (the environment names Redis).
+ */
+export function useNodes(): Start {
   const running: Node[] = []
   afterEach(async () => {
     await Promise.all(
@@ -32,10 +38,14 @@ export function useNodes(): (redis: string, id: string, args?: string[], env?: N
       }),
     )
   })
-  return async (redis, id, args = [], env) => {
+  return async (redis, id, args = [], env, { joined = true } = {}) => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-cluster-${id}-`))
     // Seconds, not BullMQ's minute: a dead node's job moves on within a test's patience.
-    const p = await serve(dataDir, ['--redis', redis, '--node-id', id, '--stalled-interval-ms', '1000', ...args], env)
+    const p = await serve(dataDir, [...(redis ? ['--redis', redis] : []), '--node-id', id, '--stalled-interval-ms', '1000', ...args], {
+      ...(env ? { env } : {}),
+      // Several nodes start at once on a busy machine.
+      startMs: 120_000,
+    })
     const node: Node = {
       ...p,
       id,
@@ -51,7 +61,7 @@ export function useNodes(): (redis: string, id: string, args?: string[], env?: N
     }
     running.push(node)
     // Joined: its heartbeat is in Redis.
-    await waitFor(`node ${id} in the cluster`, async () => (await node.cluster()).nodes.some((n) => n.id === id), 30_000)
+    if (joined) await waitFor(`node ${id} in the cluster`, async () => (await node.cluster()).nodes.some((n) => n.id === id), 60_000)
     return node
   }
 }
