@@ -201,6 +201,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       first()
     })
     await ready
+    // A job's ctx.submit of a queued spec comes here through the engine.
+    this.engine.onQueuedSubmit((spec) => this.submit(spec))
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
     void this.sub.subscribe(KEYS.events, KEYS.cancel).catch(() => {})
     for (const name of this.served) this.workers.push(this.startWorker(name))
@@ -386,6 +388,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.engine.onQuitRequested(listener)
+  }
+
+  onQueuedSubmit(): void {
+    throw new Error('the cluster node takes queued submits itself')
   }
 
   escalate(): void {

@@ -24,7 +24,8 @@ describe.skipIf(missing)('a cluster of taskloop serve nodes on Redis', () => {
   writeFileSync(
     jobs,
     `import { appendFileSync } from 'node:fs'
-export async function record(params) { appendFileSync(params.file, params.n + '\\n'); return params.n }`,
+export async function record(params) { appendFileSync(params.file, params.n + '\\n'); return params.n }
+export async function handOn(params, ctx) { return (await ctx.submit(params.spec)).ids }`,
   )
 
   beforeAll(async () => {
@@ -161,6 +162,19 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     expect((await one.cluster()).queues.find((q) => q.name === 'opts')!.delayed).toBe(1)
     const done = await until(one, late!, 'done', (t) => t.state === 'done')
     expect(done.startedAt! - submitted).toBeGreaterThanOrEqual(1400)
+  }, 120_000)
+
+  it("sends a job's ctx.submit of a queued spec to the cluster: it runs on the node serving that queue", async () => {
+    const [one] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
+    const file = path.join(dir, 'handed-on.txt')
+    const spec = { job: `${jobs}#record`, params: { file, n: 42 }, queue: 'there' }
+    // A local task (no queue) on node one, whose job queues the next one.
+    const [parent] = await one.submit({ job: `${jobs}#handOn`, params: { spec } })
+    const done = await until(one, parent!, 'done', (t) => t.state === 'done')
+    const [child] = done.result as string[]
+    const ran = await until(one, child!, 'done on node two', (t) => t.state === 'done')
+    expect(ran.node).toBe('two')
+    expect(readFileSync(file, 'utf8')).toBe('42\n')
   }, 120_000)
 
   it('refuses what a queued task cannot be, naming the field', async () => {
