@@ -87,6 +87,11 @@ export interface ClusterOptions {
   heartbeatMs?: number
   /** Jobs taken at once per served queue (default 16). */
   concurrency?: number
+  /**
+   * `own`: the view holds only the cluster tasks this node submitted or runs (`taskloop run
+   * --redis`, which waits for its own tasks); default `cluster`: every node's.
+   */
+  view?: 'cluster' | 'own'
   /** Where the node says what the operator should know (Redis lost and back); default stderr. */
   say?: (line: string) => void
 }
@@ -715,13 +720,15 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const events = parseEvents(value)
     if (!events || events.node === this.nodeId) return
     const changed: TaskSnapshot[] = []
+    const ownOnly = this.options.view === 'own'
     for (const t of events.tasks) {
-      if (this.running.has(t.id)) continue
+      if (this.running.has(t.id) || (ownOnly && !this.remote.tasks.has(t.id))) continue
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (!this.remote.put(t)) continue
       changed.push(t)
       if (t.queue && !t.queue.startsWith('list:')) this.knownQueues.add(t.queue)
     }
+    // Lines of tasks the view does not hold are dropped there (RemoteTasks.appendLog).
     for (const l of events.logs) this.remote.appendLog(l.id, l.lines)
     if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
   }

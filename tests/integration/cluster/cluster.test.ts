@@ -6,6 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LogLine } from '../../../common/types'
 import type { ServerMessage } from '../../../common/wire'
+import { FROM_SOURCE, useCli } from '../../helpers/cli'
 import { waitFor } from '../../helpers/engine'
 import { aliveInGroup, killWithArg, pidOf, survivorsWithArg, uniqueSleep } from '../../helpers/proc'
 import { redisMissing, startRedis, type RedisServer } from '../../helpers/redis'
@@ -18,6 +19,7 @@ if (missing) console.warn(`cluster tests skipped: ${missing}`)
 describe.skipIf(missing)('a cluster of taskloop serve nodes on Redis', () => {
   let redis: RedisServer
   const start = useNodes()
+  const cli = useCli()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-cluster-jobs-'))
   // Each run appends its task's number: a count per number says how often it ran.
   const jobs = path.join(dir, 'jobs.mjs')
@@ -175,6 +177,20 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
     const ran = await until(one, child!, 'done on node two', (t) => t.state === 'done')
     expect(ran.node).toBe('two')
     expect(readFileSync(file, 'utf8')).toBe('42\n')
+  }, 120_000)
+
+  it('taskloop run --redis sends its queued specs to the cluster and reports them when they are done', async () => {
+    await start(redis.url, 'two', ['--queue', 'there'])
+    const file = path.join(dir, 'run.json')
+    writeFileSync(file, JSON.stringify([{ name: 'far', command: 'echo far away', queue: 'there' }, { name: 'near', job: 'sleep', params: { ms: 1 } }]))
+    const run = cli(['run', file, '--json', '--no-store', '--redis', redis.url], { entry: FROM_SOURCE })
+    expect(await run.exited).toBe(0)
+    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: { name: string; state: string; node?: string | null }[] }
+    expect(report.ok).toBe(true)
+    expect(report.tasks.map((t) => [t.name, t.state, t.node ?? null]).sort()).toEqual([
+      ['far', 'done', 'two'],
+      ['near', 'done', null],
+    ])
   }, 120_000)
 
   it('refuses what a queued task cannot be, naming the field', async () => {
