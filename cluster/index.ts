@@ -318,7 +318,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new TaskloopError('unavailable', `cannot cancel a cluster task while Redis is unreachable: ${this.address.redact(String(e))}`)
     }
     if (this.running.has(key)) return this.engine.cancel(key)
-    if (remote?.queue && !remote.queue.startsWith('list:')) {
+    // Running elsewhere: straight to the relay. Else it may still wait in its queue.
+    if (remote?.queue && remote.state === 'pending' && !remote.queue.startsWith('list:')) {
       const job = await Job.fromId(this.producer(remote.queue), key)
       const state = job ? await job.getState() : 'unknown'
       if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
@@ -557,8 +558,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     // Cancelled between the check and the submit: the relay found no task yet.
     if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
-    const snap = await final
+    const snap = await Promise.race([final, this.untilFinal(id).catch(() => final)])
     signal?.removeEventListener('abort', onAbort)
+    if (!this.leaving) {
+      // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
+      this.outTasks.set(id, snap)
+      this.flushNow()
+    }
     // This node is stopping: the job is left unsettled, for BullMQ to hand to another node.
     if (this.leaving && (snap.reason === 'shutdown' || snap.reason === 'interrupted')) return new Promise(() => {})
     if (snap.state === 'done') return snap.result ?? null
@@ -604,6 +610,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         resolve(snap.state)
       }
     })
+  }
+
+  /** The engine answers a blocking read the moment the task is final (its event batch comes later). */
+  private async untilFinal(id: string): Promise<TaskSnapshot> {
+    for (;;) {
+      const { log: _l, logFile: _f, locks: _k, children: _c, ...snap } = await this.engine.get(id, { waitMs: 60_000 })
+      if (isFinal(snap.state)) return snap
+    }
   }
 
   private async wasCancelled(id: string): Promise<boolean> {
