@@ -17,6 +17,7 @@ import {
   TASK_STATES,
   TaskloopError,
   type BatchSnapshot,
+  type CancelAllOptions,
   type ClusterInfo,
   type ClusterNode,
   type ClusterQueue,
@@ -59,6 +60,8 @@ const KEEP_FAILED = 5000
 const MAX_STALLED = 5
 /** Priorities map to BullMQ's 1 (first) … 2,097,152: Taskloop's higher-first -1e6 … 1e6 becomes 2,000,001 … 1. */
 const PRIORITY_BASE = 1_000_001
+/** Cancels sent to Redis at once by a cluster-wide cancel all. */
+const CANCEL_ALL_AT_ONCE = 64
 /** Ids of cluster tasks this node ran, remembered to keep the view's order of news right. */
 const RAN_HERE_KEPT = 50_000
 
@@ -347,9 +350,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return { id: ids[0]! }
   }
 
-  /** This node's tasks only: the rest of the cluster is cancelled task by task. */
-  cancelAll(): Promise<void> {
-    return this.engine.cancelAll()
+  /** This node's tasks; with `cluster`, every unfinished cluster task too, each wherever it is. */
+  async cancelAll(options?: CancelAllOptions): Promise<void> {
+    await this.engine.cancelAll(options)
+    if (!options?.cluster) return
+    const ids = [...this.remote.tasks.values()].filter((t) => !isFinal(t.state)).map((t) => t.id)
+    for (let i = 0; i < ids.length; i += CANCEL_ALL_AT_ONCE) {
+      await Promise.all(ids.slice(i, i + CANCEL_ALL_AT_ONCE).map((id) => this.cancel(id).catch(() => {})))
+    }
   }
 
   stats(): Promise<Stats> {

@@ -15,6 +15,7 @@ import {
   STORE_CHECK_MS,
 } from '../common/defaults'
 import {
+  parseCancelAllOptions,
   parseGroupLimit,
   parseHistoryQuery,
   parseListQuery,
@@ -28,6 +29,7 @@ import {
   EXECUTORS,
   TaskloopError,
   type BatchSnapshot,
+  type CancelAllOptions,
   type ClusterInfo,
   type EngineEvent,
   type ExecutorKind,
@@ -348,7 +350,9 @@ export class Engine implements EngineHandle {
     return { id: this.enqueue([task]).ids[0]! }
   }
 
-  async cancelAll(): Promise<void> {
+  /** A lone engine is the whole of its cluster: `cluster` changes nothing here (cluster/ handles it on a node). */
+  async cancelAll(options?: CancelAllOptions): Promise<void> {
+    parseCancelAllOptions(options)
     this.cancelEverything('user')
   }
 

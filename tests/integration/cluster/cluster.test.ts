@@ -11,6 +11,7 @@ import { waitFor } from '../../helpers/engine'
 import { aliveInGroup, killWithArg, pidOf, survivorsWithArg, uniqueSleep } from '../../helpers/proc'
 import { redisMissing, startRedis, type RedisServer } from '../../helpers/redis'
 import { connectEvents } from '../server/helpers'
+import { api } from '../../faults/serve-process'
 import { until, useNodes } from './nodes'
 
 const missing = redisMissing()
@@ -191,6 +192,19 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
       ['far', 'done', 'two'],
       ['near', 'done', null],
     ])
+  }, 120_000)
+
+  it("cancel all stops this node's tasks only, unless asked for the cluster", async () => {
+    const [one, two] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
+    const [local] = await one.submit({ job: 'sleep', params: { ms: 60_000 } })
+    const far = await one.submit({ batch: { tasks: [1, 2, 3].map(() => ({ job: 'sleep', params: { ms: 60_000 }, queue: 'there' })) } })
+    for (const id of far) await until(one, id, 'running on two', (t) => t.state === 'running')
+    await api(one.url, 'POST', '/api/cancel-all', {})
+    await until(one, local!, 'cancelled', (t) => t.state === 'cancelled')
+    await new Promise((r) => setTimeout(r, 500))
+    for (const id of far) expect((await two.get(id)).state).toBe('running')
+    await api(one.url, 'POST', '/api/cancel-all', { cluster: true })
+    for (const id of far) await until(two, id, 'cancelled', (t) => t.state === 'cancelled')
   }, 120_000)
 
   it('refuses what a queued task cannot be, naming the field', async () => {
