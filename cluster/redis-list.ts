@@ -361,11 +361,13 @@ export function engineTaskAccess(engine: TaskloopApi): Pick<ListConsumerOptions,
 }
 
 /**
- * A node id that survives restarts (its processing lists are found again) and differs between
- * two Taskloops on one machine (one per data folder): the host name, plus the folder's hash.
+ * A node id for a node that consumes lists: the same across restarts of one data folder (its
+ * processing lists are found again) and different for two Taskloops on one machine: the host
+ * name plus the folder's hash. Without a data folder, the host name and pid (`--node-id` names a
+ * node that should find its items again).
  */
 export const defaultNodeId = (dataDir: string | undefined): string =>
-  dataDir ? `${hostname()}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}` : hostname()
+  dataDir ? `${hostname()}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}` : `${hostname()}-${process.pid}`
 
 export interface ListsOptions {
   /** redis:// or rediss:// URL (with a password, never logged). */
