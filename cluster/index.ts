@@ -314,8 +314,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const { waitMs = 0 } = parseWaitOptions(options)
     const until = Date.now() + waitMs
     // A remote task changes through `taskloop:events`; a blocking read looks again until it is final.
-    while (!isFinal(this.remote.tasks.get(key)!.state) && Date.now() < until) await sleep(Math.min(50, until - Date.now()))
-    return { ...this.remote.tasks.get(key)!, log: this.remote.logTail(key), logFile: null }
+    for (;;) {
+      const now = this.remote.tasks.get(key)
+      // This node took it over meanwhile (it runs it now): its engine answers for the rest of the wait.
+      if (!now) return this.engine.get(id, { waitMs: Math.max(0, until - Date.now()) })
+      if (isFinal(now.state) || Date.now() >= until) return { ...now, log: this.remote.logTail(key), logFile: null }
+      await sleep(Math.min(50, until - Date.now()))
+    }
   }
 
   /**

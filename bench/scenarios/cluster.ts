@@ -299,17 +299,17 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
     const cancels: number[] = []
     for (let i = 0; i < 50; i++) {
       const [id] = (await call<{ ids: string[] }>(a, 'POST', '/api/tasks', { job: 'sleep', params: { ms: 60_000 }, queue: 'taskloop' })).ids
-      const running = await withTimeout(
-        (async () => {
-          for (;;) {
-            const t = await call<TaskDetail>(a, 'GET', `/api/tasks/${id}`)
-            if (t.state === 'running' && t.node) return t
-            await sleep(5)
-          }
-        })(),
-        'cluster: the long task to run',
-      )
+      const runningOn = async (node: Node): Promise<TaskDetail> => {
+        for (;;) {
+          const t = await call<TaskDetail>(node, 'GET', `/api/tasks/${id}`).catch(() => null)
+          if (t?.state === 'running' && t.node) return t
+          await sleep(5)
+        }
+      }
+      const running = await withTimeout(runningOn(a), 'cluster: the long task to run')
       const other = running.node === 'bench-1' ? b : a
+      // As a user would: the other node's UI shows it running, then they cancel it there.
+      await withTimeout(runningOn(other), 'cluster: the other node to see it run')
       const t0 = performance.now()
       await call(other, 'POST', `/api/tasks/${id}/cancel`)
       const t = await waitFinal(other, id!)
