@@ -157,6 +157,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** Queues this node submitted to or heard of: their counts are in cluster(). */
   private readonly knownQueues = new Set<string>()
   private readonly listeners = new Set<(e: EngineEvent) => void>()
+  /** Blocking reads of remote tasks (get with waitMs), woken when their task changes. */
+  private readonly remoteWaits = new Map<string, Set<() => void>>()
   private readonly idPrefix = `q${randomBytes(4).toString('hex')}`
   private nextId = 0
   /** This node's own event seq: engine batches and the cluster's changes in one order. */
@@ -313,13 +315,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (local && !isNewer(remote, local)) return this.engine.get(id, options)
     const { waitMs = 0 } = parseWaitOptions(options)
     const until = Date.now() + waitMs
-    // A remote task changes through `taskloop:events`; a blocking read looks again until it is final.
+    // A remote task changes through `taskloop:events`; a blocking read looks again at each change until it is final.
     for (;;) {
       const now = this.remote.tasks.get(key)
       // This node took it over meanwhile (it runs it now): its engine answers for the rest of the wait.
       if (!now) return this.engine.get(id, { waitMs: Math.max(0, until - Date.now()) })
       if (isFinal(now.state) || Date.now() >= until) return { ...now, log: this.remote.logTail(key), logFile: null }
-      await sleep(Math.min(50, until - Date.now()))
+      await this.remoteChange(key, until - Date.now())
     }
   }
 
@@ -779,6 +781,28 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   private emit(e: EngineEvent): void {
     for (const l of this.listeners) l(e)
+    if (this.remoteWaits.size > 0) {
+      for (const t of e.tasks) {
+        const wake = this.remoteWaits.get(t.id)
+        if (wake) for (const w of wake) w()
+      }
+    }
+  }
+
+  /** Resolves when the remote task changes, or after `ms`. */
+  private remoteChange(id: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.remoteWaits.get(id) ?? new Set()
+      this.remoteWaits.set(id, set)
+      const done = (): void => {
+        clearTimeout(timer)
+        set.delete(done)
+        if (set.size === 0) this.remoteWaits.delete(id)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      set.add(done)
+    })
   }
 
   private mergedCounters(): Counters {
