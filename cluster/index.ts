@@ -420,7 +420,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
     this.shutdownPromise ??= (async () => {
       this.leaving = true
-      await Promise.all(this.workers.map((w) => w.pause(true).catch(() => {})))
+      // Bounded: with Redis unreachable a pause may wait for it.
+      await Promise.race([Promise.all(this.workers.map((w) => w.pause(true).catch(() => {}))), sleep(1000)])
       try {
         return await this.engine.shutdown(options)
       } finally {
