@@ -209,6 +209,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       first()
     })
     await ready
+    // Commands fail fast while Redis is away: the first ones wait for it a little (a node also
+    // starts without Redis, and says so).
+    if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
