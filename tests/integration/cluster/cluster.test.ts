@@ -45,7 +45,7 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
     const ids = [...(await a!.submit({ batch: { tasks: tasks.slice(0, 250) } }))]
     for (const t of tasks.slice(250)) ids.push(...(await b!.submit(t)))
     expect(new Set(ids).size).toBe(500)
-    await waitFor('500 runs', async () => existsSync(file) && readFileSync(file, 'utf8').trim().split('\n').length >= 500, 120_000)
+    await waitFor('500 runs', async () => existsSync(file) && readFileSync(file, 'utf8').trim().split('\n').length >= 500, 300_000)
     // Each node's view holds every task, done, with the node that ran it.
     let last = ''
     const seen = await waitFor('every task done in node c', async () => {
@@ -54,7 +54,7 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
       for (const t of list) byState.set(`${t.state}@${t.node}`, (byState.get(`${t.state}@${t.node}`) ?? 0) + 1)
       last = `${list.length} tasks, ${new Set(list.map((t) => t.id)).size} ids: ${JSON.stringify([...byState])}`
       return list.length === 500 && list.every((t) => t.state === 'done') && list
-    }, 240_000).catch((e: Error) => {
+    }, 150_000).catch((e: Error) => {
       throw new Error(`${e.message}; node c saw ${last}`)
     })
     await new Promise((r) => setTimeout(r, 1000)) // a duplicate run would land meanwhile
@@ -68,7 +68,8 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
     const info = await a!.cluster()
     expect(info.nodes.map((n) => n.id)).toEqual(['a', 'b', 'c'])
     expect(info.queues.find((q) => q.name === 'many')).toMatchObject({ waiting: 0, active: 0, failed: 0 })
-  }, 240_000)
+    // The whole suite at once on two shared cores can make this slow: the bounds are for that.
+  }, 600_000)
 
   it("shows a job's progress and log lines from node 2 through node 1's API and events, live", async () => {
     const [one, two] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
