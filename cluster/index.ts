@@ -212,6 +212,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       first()
     })
     await ready
+    // Commands fail fast while Redis is away: the first ones wait for it a little (a node also
+    // starts without Redis, and says so).
+    if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
@@ -440,7 +443,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
     this.shutdownPromise ??= (async () => {
       this.leaving = true
-      await Promise.all(this.workers.map((w) => w.pause(true).catch(() => {})))
+      // Bounded: with Redis unreachable a pause may wait for it.
+      await Promise.race([Promise.all(this.workers.map((w) => w.pause(true).catch(() => {}))), sleep(1000)])
       try {
         return await this.engine.shutdown(options)
       } finally {

@@ -74,7 +74,7 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     expect((await a.cluster()).connected).toBe(true)
     expect(a.child.exitCode).toBeNull()
     expect(b.child.exitCode).toBeNull()
-  }, 120_000)
+  }, 240_000)
 
   it('a password works and is never printed nor shown: not by the node, not by the API, not in errors', async () => {
     const password = 'S3cret-pw-7f1e'
@@ -96,7 +96,7 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     } finally {
       await guarded.stop()
     }
-  }, 120_000)
+  }, 240_000)
 
   it('rediss:// (TLS) with a password: the node joins and runs jobs', async () => {
     const cert = path.join(dir, 'cert.pem')
@@ -118,7 +118,7 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     } finally {
       process.kill(-server.pid!, 'SIGKILL')
     }
-  }, 120_000)
+  }, 240_000)
 
   it('a wrong password: the node runs, says Redis refuses it, and shows no password', async () => {
     const guarded = await startRedis({ password: 'right-one-9' })
@@ -135,5 +135,5 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     } finally {
       await guarded.stop()
     }
-  }, 60_000)
+  }, 120_000)
 })
