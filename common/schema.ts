@@ -2,7 +2,7 @@
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
-import type { AfterWhen, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
+import type { AfterWhen, CancelAllOptions, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -58,6 +58,9 @@ const common = {
   killGraceMs: ms(600_000).optional(),
   onInterrupt: z.enum(['fail', 'requeue']).optional(),
   detached: z.boolean().optional(),
+  // A BullMQ queue name: no ':' (BullMQ's key separator).
+  queue: z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"').optional(),
+  delayMs: ms(7 * DAY_MS).optional(),
 }
 
 const JOB_PATTERN = /^[^#]+(#[A-Za-z_$][\w$]*)?$/
@@ -227,6 +230,10 @@ export const groupLimitSchema = z.strictObject({
 })
 export const parseGroupLimit = (value: unknown): { group: string; limit: number | null } =>
   parseWith<{ group: string; limit: number | null }>(groupLimitSchema, value, 'groupLimit')
+
+export const cancelAllOptionsSchema = z.strictObject({ cluster: z.boolean().optional() })
+export const parseCancelAllOptions = (value: unknown): CancelAllOptions =>
+  parseWith<CancelAllOptions>(cancelAllOptionsSchema, value ?? {}, 'options')
 
 export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
 export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')

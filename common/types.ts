@@ -31,7 +31,7 @@ export type JobExecutor = (typeof JOB_EXECUTORS)[number]
 export const EXECUTORS = ['loop', 'thread', 'process', 'command'] as const
 export type ExecutorKind = (typeof EXECUTORS)[number]
 
-export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout'] as const
+export const BUILTIN_JOBS = ['sleep', 'http', 'spin', 'primes', 'hash', 'ticker', 'fail', 'crash', 'produce', 'consume', 'counter', 'fanout', 'sleep-seconds'] as const
 export type BuiltinJob = (typeof BUILTIN_JOBS)[number]
 
 
@@ -63,6 +63,14 @@ interface CommonSpec {
   detached?: boolean
   /** Set by the engine only: the task whose job submitted this one (ctx.submit). */
   parent?: string
+  /**
+   * A cluster node (`taskloop serve --redis`) sends the task to this BullMQ queue instead of its own
+   * engine; any node serving the queue runs it. `retries`, `retryDelayMs`, `priority` and `delayMs`
+   * become the BullMQ job's options.
+   */
+  queue?: string
+  /** With `queue`: BullMQ waits this long before the job may start (a delayed job). */
+  delayMs?: number
 }
 
 export interface JobSpec extends CommonSpec {
@@ -193,6 +201,11 @@ export interface DrainingTask {
  */
 export type OnStop = 'keep' | 'cancel'
 export const ON_STOP = ['keep', 'cancel'] as const satisfies readonly OnStop[]
+
+/** Cancel all: what this node runs and holds (default), or with `cluster` every unfinished cluster task too. */
+export interface CancelAllOptions {
+  cluster?: boolean
+}
 
 /** The UI's Quit: `pending` chooses what happens to pending tasks (default: the host's choice, normally cancel). */
 export interface QuitOptions {

@@ -93,6 +93,11 @@ const PARAMS = {
       throw new ParamError('fanout', 'executor', 'must be loop, thread or process')
     return { n: num('fanout', p, 'n', { int: true, max: 1000 }), ms: num('fanout', p, 'ms', { default: 500 }), executor }
   },
+  'sleep-seconds': (p: Params) => {
+    // A Redis list item is text ("2"): the notes' worker sleeps that many seconds.
+    const v = typeof p.item === 'string' && p.item.trim() !== '' ? Number(p.item) : p.item
+    return { seconds: num('sleep-seconds', { item: v }, 'item', { max: 86_400 }) }
+  },
 } satisfies Record<BuiltinJob, (p: Params) => unknown>
 
 /** What is wrong with a built-in's params, or null: the check submit makes. */
@@ -123,6 +128,13 @@ const sleep: JobFn = async (params, ctx) => {
   // ignoreCancel simulates a job that does not honour its signal (to exercise escalation).
   await sleepFor(ms, undefined, ignoreCancel ? {} : { signal: ctx.signal })
   return { ms }
+}
+
+/** The notes' Redis-list job: `params.item` seconds (a number, or a number as text, as list items are). */
+const sleepSeconds: JobFn = async (params, ctx) => {
+  const { seconds } = PARAMS['sleep-seconds'](params)
+  await sleepFor(seconds * 1000, undefined, { signal: ctx.signal })
+  return { seconds }
 }
 
 /** The response body kept in an http result: half the result cap, so status and headers fit beside it. */
@@ -380,4 +392,4 @@ const fanout: JobFn = async (params, ctx) => {
   return { children: ids, done: done.filter((t) => t.state === 'done').length, pending: pending.length }
 }
 
-export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout }
+export const BUILTINS: Record<BuiltinJob, JobFn> = { sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout, 'sleep-seconds': sleepSeconds }

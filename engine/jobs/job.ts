@@ -71,4 +71,5 @@ export const DEFAULT_EXECUTOR: Record<BuiltinJob, JobExecutor> = {
   consume: 'loop',
   counter: 'loop',
   fanout: 'loop',
+  'sleep-seconds': 'loop',
 }

@@ -11,10 +11,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { SHUTDOWN_GRACE_MS } from '../../common/defaults'
 import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
-import type { Counters, EngineEvent, LogLine, QuitOptions, Stats } from '../../common/types'
+import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec } from '../../common/types'
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
+import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from '../handle'
 import { COSTS_ON, threadCosts, timed } from '../costs'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
@@ -80,6 +80,7 @@ export class EngineClient implements EngineHandle {
   private waiting = new Map<(e: EngineEvent) => void, { live: boolean }>()
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
   private quitListeners: ((options: QuitOptions) => void)[] = []
+  private queuedSubmit: QueuedSubmit | null = null
   private noticeListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
@@ -137,6 +138,10 @@ export class EngineClient implements EngineHandle {
     return { ...stats, hostLag: this.lagFigures() }
   }
 
+  submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
+    return this.call('submitWith', spec, run)
+  }
+
   subscribe(listener: (event: EngineEvent) => void): () => void {
     const entry = { live: true }
     this.join(listener, entry, undefined)
@@ -159,6 +164,11 @@ export class EngineClient implements EngineHandle {
 
   onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
+  }
+
+  onQueuedSubmit(handler: QueuedSubmit): void {
+    this.queuedSubmit = handler
+    this.post({ type: 'forward-queued' })
   }
 
   /** Told when the engine thread is blocked, answers again, or died and was restarted (the host may log it). */
@@ -267,6 +277,14 @@ export class EngineClient implements EngineHandle {
         case 'culprit':
           this.culprit ??= m.id
           return
+        case 'queued-submit': {
+          const answer = this.queuedSubmit ? this.queuedSubmit(m.spec) : Promise.reject(new TaskloopError('internal', 'no cluster to submit to'))
+          answer.then(
+            (value) => this.post({ type: 'queued-reply', id: m.id, ok: true, value }),
+            (e: unknown) => this.post({ type: 'queued-reply', id: m.id, ok: false, error: TaskloopError.from(e).toJSON() }),
+          )
+          return
+        }
         case 'quit':
           if (this.quitListeners.length === 0) void this.shutdown(m.options)
           for (const l of this.quitListeners) l(m.options)
@@ -327,6 +345,7 @@ export class EngineClient implements EngineHandle {
     this.ready.then(
       () => {
         for (const [watch, w] of this.logWatchers) this.post({ type: 'watch-log', watch, id: w.id })
+        if (this.queuedSubmit) this.post({ type: 'forward-queued' })
         const subscribers = [...this.listeners]
         this.listeners.clear()
         for (const l of subscribers) this.join(l, { live: true }, notice)

@@ -50,6 +50,9 @@ describe('built-in jobs', () => {
     ['crash', { afterMs: -1 }, 'crash: params.afterMs must be 0 or more'],
     ['http', {}, 'http: params.url must be a non-empty text'],
     ['http', { url: 'not a url' }, 'http: params.url must be an absolute URL'],
+    ['sleep-seconds', {}, 'sleep-seconds: params.item is required (a number, 0 or more)'],
+    ['sleep-seconds', { item: 'two' }, 'sleep-seconds: params.item must be a number'],
+    ['sleep-seconds', { item: '-1' }, 'sleep-seconds: params.item must be 0 or more'],
   ] as const)('%s %j → TypeError in the user\'s words; submit checks the same', async (job, params, message) => {
     const e = await run(job, params).catch((x: unknown) => x)
     expect(e).toBeInstanceOf(TypeError)
@@ -62,6 +65,14 @@ describe('built-in jobs', () => {
     expect(checkParams('sleep', { ms: 0 })).toBeNull()
     expect(checkParams('hash', { path: 'x' })).toBeNull()
     expect(checkParams('fail', {})).toBeNull()
+    expect(checkParams('sleep-seconds', { item: ' 0.5 ' })).toBeNull()
+  })
+
+  it('sleep-seconds sleeps params.item seconds, given as text as Redis list items are', async () => {
+    const t0 = performance.now()
+    await expect(run('sleep-seconds', { item: '0.05' })).resolves.toEqual({ seconds: 0.05 })
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(45)
+    await expect(run('sleep-seconds', { item: 0 })).resolves.toEqual({ seconds: 0 })
   })
 
   it('sleep rejects with an AbortError on abort, unless it ignores cancel', async () => {

@@ -37,7 +37,7 @@ describe('loadJob', () => {
 
   it('says what is wrong', async () => {
     await expect(loadJob('nope', opts)).rejects.toThrow(
-      'unknown job "nope" (built-in jobs: sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout)',
+      'unknown job "nope" (built-in jobs: sleep, http, spin, primes, hash, ticker, fail, crash, produce, consume, counter, fanout, sleep-seconds)',
     )
     await expect(loadJob('nope', { cwd: dir, jobsDirs: ['lib'] })).rejects.toThrow(/unknown job "nope" .*jobs folders: lib\)$/)
     await expect(loadJob('missing.mjs', opts)).rejects.toThrow(`job module not found: ${path.join(dir, 'missing.mjs')}`)

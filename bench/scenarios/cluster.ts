@@ -1,0 +1,412 @@
+// 10. The cluster side (issue 12), on one real redis-server started for the scenario:
+//  (a) the notes' Redis-list worker: Taskloop's list consumer (each item a tracked task of the full
+//      engine, moved through a per-node processing list) against a bare BLMOVE + LREM loop, N items;
+//  (b) bare BullMQ: one Worker at concurrency 16, no-op jobs: throughput, and enqueue → processor
+//      start, one job at a time (p50, p95);
+//  (c) Taskloop nodes on BullMQ: two `taskloop serve --redis` processes, 20k tiny tasks through
+//      the cluster with full tracking, enqueue → start, and a cancel sent to one node of a task
+//      running on the other, until `cancelled` is seen through an API (see clusterNodes below).
+// Skipped, saying why, when redis-server is not installed.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { Redis as RedisClient } from 'ioredis'
+import { consumeLists, listKeys, type ListConsumer } from '../../cluster/redis-list'
+import type { ClusterInfo, TaskDetail } from '../../common/types'
+import { Engine } from '../../engine/engine'
+import { redisMissing, startRedis, type RedisServer } from '../../tests/helpers/redis'
+import { BENCH_DIR, EngineProbe, job, measure, median, percentile, sleep, throughputRows, withTimeout, type Contender, type Row, type Scenario } from '../harness'
+
+const ROOT = path.resolve(BENCH_DIR, '..')
+const PUSH_CHUNK = 1000
+
+async function connect(url: string): Promise<RedisClient> {
+  const { Redis } = await import('ioredis')
+  return new Redis(url, { maxRetriesPerRequest: null })
+}
+
+/** LPUSH producers, as in the notes: n items in chunks, one round trip per chunk. */
+async function push(producer: RedisClient, key: string, n: number): Promise<void> {
+  for (let from = 0; from < n; from += PUSH_CHUNK) {
+    const items: string[] = []
+    for (let i = from; i < Math.min(n, from + PUSH_CHUNK); i++) items.push(String(i))
+    await producer.lpush(key, ...items)
+  }
+}
+
+let lists = 0
+
+/** CPU time redis-server has used so far, ms (Linux /proc; null elsewhere): its share of each item's cost. */
+function redisCpuMs(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime, fields 14 and 15 of the line (11 and 12 after the command), in clock ticks (100 Hz).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return null
+  }
+}
+
+/** Adds redis-server's CPU per item to each run of a contender. */
+function withRedisCpu(c: Contender, pid: () => number, spent: number[]): Contender {
+  return {
+    name: c.name,
+    async open() {
+      const session = await c.open()
+      return {
+        async run(n) {
+          const before = redisCpuMs(pid())
+          await session.run(n)
+          const after = redisCpuMs(pid())
+          if (before !== null && after !== null) spent.push(((after - before) / n) * 1000)
+        },
+        close: () => session.close(),
+      }
+    },
+  }
+}
+
+/** (a) Taskloop: the list consumer submitting every item to the full engine (a subscriber hears every task). */
+function listConsumer(url: string): Contender {
+  return {
+    name: 'Taskloop --redis-list (processing list, a task per item)',
+    async open() {
+      const key = `bench-tl-${++lists}`
+      const engine = new Engine({ keepInMemory: Infinity })
+      const probe = new EngineProbe(engine)
+      const producer = await connect(url)
+      const consumer: ListConsumer = await consumeLists(engine, {
+        redis: url,
+        nodeId: 'bench',
+        lists: [key],
+        listJob: job('noop'),
+        onError: (e) => console.error(`  ! ${e.message}`),
+      })
+      const processing = listKeys('bench', key).processing
+      let submitted = 0
+      const run = async (n: number): Promise<void> => {
+        await push(producer, key, n)
+        submitted += n
+        await probe.until(submitted)
+        // Done means out of the processing list too (the LREM after each task's end).
+        while ((await producer.llen(processing)) > 0) await sleep(1)
+      }
+      await run(100)
+      return {
+        run,
+        async close() {
+          await consumer.stop()
+          probe.unsubscribe()
+          await engine.shutdown()
+          producer.disconnect()
+        },
+      }
+    },
+  }
+}
+
+/** (a) The floor: one connection, BLMOVE an item to a processing list, LREM it, next. */
+function bareBlmove(url: string): Contender {
+  return {
+    name: 'bare BLMOVE + LREM loop (ioredis)',
+    async open() {
+      const key = `bench-bare-${++lists}`
+      const processing = `${key}:processing`
+      const [consumer, producer] = await Promise.all([connect(url), connect(url)])
+      const run = async (n: number): Promise<void> => {
+        const consumed = (async () => {
+          for (let got = 0; got < n; ) {
+            const item = await consumer.blmove(key, processing, 'RIGHT', 'LEFT', 1)
+            if (item === null) continue
+            await consumer.lrem(processing, 1, item)
+            got++
+          }
+        })()
+        await push(producer, key, n)
+        await consumed
+      }
+      await run(100)
+      return {
+        run,
+        async close() {
+          consumer.disconnect()
+          producer.disconnect()
+        },
+      }
+    },
+  }
+}
+
+/** (b) Bare BullMQ, as its docs start one: a Queue, a Worker at concurrency 16, no-op processor. */
+async function bareBullmq(url: string, n: number, probes: number): Promise<Row[]> {
+  const { Queue, Worker } = await import('bullmq')
+  const name = `bench-bull-${Date.now()}`
+  const connection = { host: '127.0.0.1', port: Number(new URL(url).port), maxRetriesPerRequest: null }
+  const queue = new Queue(name, { connection, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } })
+  let started: ((at: number) => void) | null = null
+  let completed = 0
+  let allDone: (() => void) | null = null
+  let want = 0
+  const worker = new Worker(
+    name,
+    async () => {
+      started?.(performance.now())
+    },
+    { connection, concurrency: 16 },
+  )
+  worker.on('completed', () => {
+    if (++completed >= want) allDone?.()
+  })
+  await worker.waitUntilReady()
+  try {
+    const throughput = async (count: number): Promise<number> => {
+      completed = 0
+      want = count
+      const done = new Promise<void>((r) => (allDone = r))
+      const t0 = performance.now()
+      for (let from = 0; from < count; from += PUSH_CHUNK) {
+        const size = Math.min(PUSH_CHUNK, count - from)
+        await queue.addBulk(Array.from({ length: size }, (_, i) => ({ name: 'noop', data: { i: from + i } })))
+      }
+      await withTimeout(done, `BullMQ: ${count} jobs completed`)
+      return performance.now() - t0
+    }
+    await throughput(Math.min(1000, n))
+    const ms = await throughput(n)
+    // Enqueue → processor start, one job at a time on an idle worker: latency, not backlog.
+    const latencies: number[] = []
+    for (let i = 0; i < probes; i++) {
+      const t0 = performance.now()
+      const at = new Promise<number>((r) => (started = r))
+      await queue.add('probe', { i })
+      latencies.push((await at) - t0)
+      started = null
+    }
+    return [
+      {
+        scenario: '9b. bare BullMQ Worker, concurrency 16, no-op jobs',
+        contender: `BullMQ ${n.toLocaleString('en-US')} jobs`,
+        medianMs: ms,
+        opsPerSec: (n / ms) * 1000,
+        vsPeer: `enqueue → start p50 ${median(latencies).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
+        goal: '',
+        met: null,
+        note: `${probes} single-job probes; removeOnComplete; the reference of issue 12: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
+      },
+    ]
+  } finally {
+    await worker.close()
+    await queue.obliterate({ force: true }).catch(() => {})
+    await queue.close()
+  }
+}
+
+// ── (c) Taskloop nodes on BullMQ ──────────────────────────────────────────────────────────────────
+// Written to the cluster contract (docs/ARCHITECTURE.md, "Cluster"): `serve --redis URL` joins
+// the cluster and serves the BullMQ queue `taskloop`; a spec with `"queue": "taskloop"` submitted
+// to any node becomes a BullMQ job whose id is the task id; GET /api/tasks/:id on any node shows
+// it with its `node`; POST /api/tasks/:id/cancel on any node stops it wherever it runs.
+
+interface Node {
+  child: ChildProcess
+  url: string
+  exited: Promise<unknown>
+}
+
+async function startNode(redisUrl: string, id: string): Promise<Node> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-bench-${id}-`))
+  const child = spawn(
+    process.execPath,
+    ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const exited = new Promise((r) => child.once('exit', r)).finally(() => rmSync(dataDir, { recursive: true, force: true }))
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d))
+  child.stderr!.on('data', (d: Buffer) => (out += d))
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const url = /Taskloop UI: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1]
+    if (url) return { child, url, exited }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve --redis did not start: ${out.trim().split('\n').slice(-3).join(' | ')}`)
+    await sleep(50)
+  }
+}
+
+async function call<T>(node: Node, method: string, p: string, body?: unknown): Promise<T> {
+  const res = await fetch(node.url + p, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) })
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`)
+  return (await res.json().catch(() => null)) as T
+}
+
+const waitFinal = async (node: Node, id: string): Promise<TaskDetail> => {
+  for (;;) {
+    const t = await call<TaskDetail>(node, 'GET', `/api/tasks/${id}?waitMs=10000`)
+    if (['done', 'failed', 'cancelled'].includes(t.state)) return t
+  }
+}
+
+async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | null): Promise<Row[]> {
+  const nodes = await Promise.all([startNode(redisUrl, 'bench-1'), startNode(redisUrl, 'bench-2')])
+  const [a, b] = nodes as [Node, Node]
+  try {
+    const spec = (i: number) => ({ name: `tiny ${i}`, job: job('noop'), queue: 'taskloop' })
+    const submitAll = async (count: number): Promise<string[]> => {
+      const ids: string[] = []
+      for (let from = 0; from < count; from += PUSH_CHUNK) {
+        const tasks = Array.from({ length: Math.min(PUSH_CHUNK, count - from) }, (_, i) => spec(from + i))
+        ids.push(...(await call<{ ids: string[] }>(from % 2 ? b : a, 'POST', '/api/tasks', { batch: { tasks } })).ids)
+      }
+      return ids
+    }
+    const throughput = async (count: number): Promise<number> => {
+      const t0 = performance.now()
+      const ids = await submitAll(count)
+      // BullMQ's counts first (cheap to ask while 20k wait), then every task final in node a's view.
+      const settled = async (): Promise<boolean> => {
+        const info = await call<ClusterInfo>(a, 'GET', '/api/cluster')
+        const q = info.queues.find((x) => x.name === 'taskloop')
+        if (q && q.waiting + q.active + q.delayed + q.prioritized > 0) return false
+        for (const state of ['pending', 'running', 'cancelling']) {
+          if ((await call<{ tasks: unknown[] }>(a, 'GET', `/api/tasks?state=${state}`)).tasks.length > 0) return false
+        }
+        return true
+      }
+      await withTimeout(
+        (async () => {
+          while (!(await settled())) await sleep(20)
+        })(),
+        'cluster: every task final',
+      )
+      await waitFinal(a, ids[ids.length - 1]!)
+      return performance.now() - t0
+    }
+    await throughput(Math.min(1000, n))
+    const ms = await throughput(n)
+    const ops = (n / ms) * 1000
+
+    // Enqueue → start, one at a time: the task's own startedAt against the submit (both on this machine's clock).
+    const starts: number[] = []
+    for (let i = 0; i < 200; i++) {
+      const t0 = Date.now()
+      const [id] = (await call<{ ids: string[] }>(a, 'POST', '/api/tasks', spec(i))).ids
+      const t = await waitFinal(a, id!)
+      starts.push(t.startedAt! - t0)
+    }
+
+    // A cancel sent to the node that does not run the task, until `cancelled` through that node's API.
+    const cancels: number[] = []
+    for (let i = 0; i < 50; i++) {
+      const [id] = (await call<{ ids: string[] }>(a, 'POST', '/api/tasks', { job: 'sleep', params: { ms: 60_000 }, queue: 'taskloop' })).ids
+      const runningOn = async (node: Node): Promise<TaskDetail> => {
+        for (;;) {
+          const t = await call<TaskDetail>(node, 'GET', `/api/tasks/${id}`).catch(() => null)
+          if (t?.state === 'running' && t.node) return t
+          await sleep(5)
+        }
+      }
+      const running = await withTimeout(runningOn(a), 'cluster: the long task to run')
+      const other = running.node === 'bench-1' ? b : a
+      // As a user would: the other node's UI shows it running, then they cancel it there.
+      await withTimeout(runningOn(other), 'cluster: the other node to see it run')
+      const t0 = performance.now()
+      await call(other, 'POST', `/api/tasks/${id}/cancel`)
+      const t = await waitFinal(other, id!)
+      if (t.state !== 'cancelled') throw new Error(`cross-node cancel: task ended ${t.state}`)
+      cancels.push(performance.now() - t0)
+    }
+    const p50Start = median(starts)
+    const p95Cancel = percentile(cancels, 95)
+    return [
+      {
+        scenario: '9c. Taskloop cluster: two serve --redis nodes, tiny tasks, full tracking',
+        contender: `2 nodes, ${n.toLocaleString('en-US')} tasks`,
+        medianMs: ms,
+        opsPerSec: ops,
+        vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
+        goal: '≥ bare BullMQ',
+        met: bullmqOps === null ? null : ops >= bullmqOps,
+        note: `one run after a warm-up of 1,000`,
+      },
+      {
+        scenario: '9c. Taskloop cluster: enqueue → start',
+        contender: '200 single tasks',
+        medianMs: p50Start,
+        opsPerSec: null,
+        vsPeer: `p50 ${p50Start.toFixed(1)} ms, p95 ${percentile(starts, 95).toFixed(1)} ms`,
+        goal: 'p50 ≤ 3 ms',
+        met: p50Start <= 3,
+        got: `p50 ${p50Start.toFixed(1)} ms (ms clock)`,
+      },
+      {
+        scenario: '9c. Taskloop cluster: cross-node cancel → cancelled via another node',
+        contender: '50 cancels',
+        medianMs: median(cancels),
+        opsPerSec: null,
+        vsPeer: `p50 ${median(cancels).toFixed(1)} ms, p95 ${p95Cancel.toFixed(1)} ms`,
+        goal: 'p95 ≤ 20 ms',
+        met: p95Cancel <= 20,
+        got: `p95 ${p95Cancel.toFixed(1)} ms`,
+      },
+    ]
+  } finally {
+    for (const node of nodes) node.child.kill('SIGTERM')
+    await Promise.race([Promise.all(nodes.map((node) => node.exited)), sleep(15_000)])
+    for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL')
+  }
+}
+
+const skipped = (title: string, why: string): Row[] => [
+  { scenario: title, contender: `skipped: ${why}`, medianMs: null, opsPerSec: null, vsPeer: '', goal: '', met: null },
+]
+
+export const cluster: Scenario = {
+  name: 'cluster',
+  title: '10. Cluster: the Redis-list consumer vs a bare BLMOVE loop; bare BullMQ; Taskloop nodes on BullMQ',
+  async run(cfg) {
+    const missing = redisMissing()
+    if (missing) {
+      console.log(`  skipped: ${missing}`)
+      return skipped(this.title, missing)
+    }
+    let redis: RedisServer | null = null
+    try {
+      redis = await startRedis()
+      const rows: Row[] = []
+      const n = cfg.scale(20_000)
+      const server = redis
+      const spent = new Map<string, number[]>()
+      const contenders = [listConsumer(redis.url), bareBlmove(redis.url)].map((c) => {
+        spent.set(c.name, [])
+        return withRedisCpu(c, () => server.pid, spent.get(c.name)!)
+      })
+      const times = await measure(contenders, n, Math.ceil(n / 10), Math.min(cfg.runs, 3))
+      // A reference, no goal: every item is a tracked task of the full engine, and the BLMOVE loop does nothing else.
+      const listRows = throughputRows(`9a. Redis list, ${n.toLocaleString('en-US')} items`, n, times, 'bare BLMOVE + LREM loop (ioredis)', {
+        text: '',
+        ratio: 0,
+        applies: () => false,
+      })
+      for (const row of listRows) {
+        // The warm-up round is measured too: the last `runs` figures are the timed ones.
+        const cpu = spent.get(row.contender)!.slice(-times.get(row.contender)!.length)
+        if (cpu.length > 0) row.note = `${row.note}; redis-server CPU ${median(cpu).toFixed(1)} µs/item`
+      }
+      rows.push(...listRows)
+      const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500)
+      rows.push(...bull)
+      try {
+        rows.push(...(await clusterNodes(redis.url, n, bull[0]!.opsPerSec)))
+      } catch (e) {
+        // Until `serve --redis` joins a cluster (cluster/index.ts), these rows cannot be measured.
+        const why = `Taskloop nodes on BullMQ not measured: ${(e as Error).message}`
+        console.log(`  ${why}`)
+        rows.push({ scenario: '9c. Taskloop cluster', contender: 'not measured', medianMs: null, opsPerSec: null, vsPeer: '', goal: 'runs', met: false, got: why })
+      }
+      return rows
+    } finally {
+      await redis?.stop()
+    }
+  },
+}
