@@ -15,6 +15,7 @@ import {
   STORE_CHECK_MS,
 } from '../common/defaults'
 import {
+  parseClusterSettingsUpdate,
   parseGroupLimit,
   parseHistoryQuery,
   parseListQuery,
@@ -29,6 +30,8 @@ import {
   TaskloopError,
   type BatchSnapshot,
   type ClusterInfo,
+  type ClusterSettings,
+  type ClusterSettingsUpdate,
   type EngineEvent,
   type ExecutorKind,
   type HistoryQuery,
@@ -338,6 +341,20 @@ export class Engine implements EngineHandle {
   /** A lone engine belongs to no cluster; the cluster layer (cluster/) answers this for a node started with --redis. */
   async cluster(): Promise<ClusterInfo> {
     return { enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] }
+  }
+
+  /**
+   * A headless host (`taskloop serve`) takes its cluster settings from its flags: nothing to save.
+   * The Electron app answers this itself, from its settings.json (main/index.ts).
+   */
+  async clusterSettings(update?: ClusterSettingsUpdate): Promise<ClusterSettings> {
+    if (parseClusterSettingsUpdate(update) !== undefined) {
+      throw new TaskloopError(
+        'conflict',
+        'taskloop serve takes its cluster settings from its flags: restart it with --redis URL [--node-id ID] [--queue NAME]',
+      )
+    }
+    return { source: 'flags' }
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

@@ -6,7 +6,10 @@ import type { Input } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
 import { startEngineThread } from '../engine/thread/client'
-import { readSettings } from './settings'
+import { clusterSettingsOf, readSettings, saveClusterSettings, type AppCluster } from './settings'
+import type { TaskloopApi } from '../common/api'
+import { callOperation, proxyOperations } from '../common/operations'
+import { parseClusterSettingsUpdate, redactRedisUrl } from '../common/schema'
 import type { OnStop } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { APP_PAGE_URL, registerAppScheme, serveApp } from './app-protocol'
@@ -36,12 +39,14 @@ const isDevToolsShortcut = (input: Input): boolean =>
 registerAppScheme(protocol)
 
 let engine: EngineHandle | undefined
+/** The cluster this app joined at its start (settings.json's `redis`); its handle is `engine` then. */
+let clusterNode: { leave(): Promise<void> } | undefined
 let disposeIpc: (() => void) | undefined
 let exiting = false
 /** The Quit dialog's choice for pending tasks, read when the quit lands in before-quit. */
 let quitPending: OnStop = 'cancel'
 
-function createWindow(api: EngineHandle): void {
+function createWindow(api: TaskloopApi): void {
   const win = new BrowserWindow({
     width: 1280,
     height: 820,
@@ -83,6 +88,11 @@ function shutdownAndExit(code: number, pending: OnStop): void {
       await engine?.shutdown({ pending })
     } catch (e) {
       console.error('taskloop: shutdown failed:', e)
+    }
+    try {
+      await clusterNode?.leave()
+    } catch (e) {
+      console.error('taskloop: leaving the cluster failed:', e)
     }
     disposeIpc?.()
     app.exit(code)
@@ -145,11 +155,51 @@ async function main(): Promise<void> {
           resetStore: process.argv.includes('--reset-store'),
         }),
   })
+  const local = engine
+  const joinProblem = settings.cluster ? await joinAppCluster(local, settings.cluster) : null
   engine.onQuitRequested((options) => {
     quitPending = options.pending ?? 'cancel'
     app.quit()
   })
-  createWindow(engine)
+  const handle = engine
+  const settingsFile = path.join(app.getPath('userData'), 'settings.json')
+  // The window's API: the engine's (or the cluster node's), plus the app's own cluster settings,
+  // which live in settings.json and take effect at the next start.
+  createWindow({
+    ...proxyOperations((name, args) => callOperation(handle, name, args)),
+    subscribe: (listener) => handle.subscribe(listener),
+    subscribeLog: (id, listener) => handle.subscribeLog(id, listener),
+    clusterSettings: async (update) => {
+      const parsed = parseClusterSettingsUpdate(update)
+      if (parsed) saveClusterSettings(settingsFile, parsed)
+      return clusterSettingsOf(readSettings(settingsFile), joinProblem)
+    },
+  })
+}
+
+/**
+ * Joins the cluster of settings.json, as `taskloop serve --redis` does; bullmq and ioredis load
+ * only then. A failure leaves the app running alone and is shown with the settings. Returns it.
+ */
+async function joinAppCluster(local: EngineHandle, cluster: AppCluster): Promise<string | null> {
+  const where = redactRedisUrl(cluster.redis)
+  try {
+    const { joinCluster } = await import('../cluster/index')
+    const node = await joinCluster(local, {
+      redis: cluster.redis,
+      ...(cluster.nodeId ? { nodeId: cluster.nodeId } : {}),
+      ...(cluster.queues.length > 0 ? { queues: cluster.queues } : {}),
+    })
+    engine = node
+    clusterNode = node
+    console.error(`Taskloop: joined the cluster at ${where}`)
+    return null
+  } catch (e) {
+    // The URL is in the settings; its password must not reach the log through an error message.
+    const message = (e instanceof Error ? e.message : String(e)).split(cluster.redis).join(where)
+    console.error(`Taskloop: could not join the cluster at ${where}: ${message}; running alone`)
+    return `could not join the cluster at ${where}: ${message}`
+  }
 }
 
 main().catch((e: unknown) => {

@@ -101,7 +101,7 @@ test('the preload exposes one function per operation and nothing else, each on i
   expect(Object.keys(exposed)).toEqual(['taskloop'])
   const bridge = exposed['taskloop']!
   expect(Object.keys(bridge).sort()).toEqual(
-    ['batch', 'cancel', 'cancelAll', 'cluster', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
+    ['batch', 'cancel', 'cancelAll', 'cluster', 'clusterSettings', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
   )
   await bridge['submit']!({ job: 'sleep' })
   await bridge['cancel']!('t1')

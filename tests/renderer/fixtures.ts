@@ -1,7 +1,7 @@
 // Builders for the renderer tests: task snapshots, engine events and a fake TaskloopApi.
 import { vi } from 'vitest'
 import type { TaskloopApi } from '../../common/api'
-import type { Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
+import type { ClusterInfo, ClusterSettings, ClusterSettingsUpdate, Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
 import { emptyCounters } from '../../common/types'
 
 let clock = 1_700_000_000_000
@@ -79,7 +79,8 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
     subscribeLog: vi.fn(() => () => {}),
     quit: vi.fn(async () => {}),
     forceShutdown: vi.fn(async () => {}),
-    cluster: vi.fn(async () => ({ enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] })),
+    cluster: vi.fn(async (): Promise<ClusterInfo> => ({ enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] })),
+    clusterSettings: vi.fn(async (_update?: ClusterSettingsUpdate): Promise<ClusterSettings> => ({ source: 'flags' })),
   } satisfies TaskloopApi
   return { api, emit: (e: EngineEvent) => listener?.(e) }
 }
