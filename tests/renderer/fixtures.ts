@@ -84,3 +84,24 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
   } satisfies TaskloopApi
   return { api, emit: (e: EngineEvent) => listener?.(e) }
 }
+
+/** A cluster of two nodes (this one, n1, and n2) serving the queue `taskloop`, as GET /api/cluster gives it. */
+export function clusterInfo(overrides: Partial<ClusterInfo> = {}): ClusterInfo {
+  const limits = { loop: 256, thread: 4, process: 4, command: 16 }
+  return {
+    enabled: true,
+    nodeId: 'n1',
+    redis: 'redis://:***@10.0.0.5:6379',
+    connected: true,
+    error: null,
+    nodes: [
+      { id: 'n1', host: 'desk', pid: 4242, queues: ['taskloop'], limits, running: { loop: 1, thread: 0, process: 0, command: 0 }, heartbeatAt: Date.now() - 3000, self: true },
+      { id: 'n2', host: 'rack-7', pid: 777, queues: ['taskloop', 'gpu'], limits, running: { loop: 0, thread: 3, process: 0, command: 1 }, heartbeatAt: Date.now() - 1000, self: false },
+    ],
+    queues: [
+      { name: 'taskloop', waiting: 5, active: 2, delayed: 1, prioritized: 0, completed: 40, failed: 3 },
+      { name: 'gpu', waiting: 0, active: 1, delayed: 0, prioritized: 0, completed: 2, failed: 0 },
+    ],
+    ...overrides,
+  }
+}

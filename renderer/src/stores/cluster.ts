@@ -18,8 +18,6 @@ export const useClusterStore = defineStore('cluster', () => {
   const tasks = useTasksStore()
   /** The last answer; null before the first. */
   const info = shallowRef<ClusterInfo | null>(null)
-  /** When `info` was fetched (for "3 s ago" against the node's own clock). */
-  const fetchedAt = ref<number | null>(null)
   /** Why the last poll got no answer (the node itself unreachable), null when it answered. */
   const error = ref<string | null>(null)
   const settings = shallowRef<ClusterSettings | null>(null)
@@ -32,14 +30,14 @@ export const useClusterStore = defineStore('cluster', () => {
   const nodeId = computed(() => info.value?.nodeId ?? null)
 
   let timer: ReturnType<typeof setTimeout> | null = null
-  let running = false
+  /** The App started polling (start); a shown Cluster view polls as well (watch). */
+  let started = false
   let inFlight: Promise<void> | null = null
 
   function refresh(): Promise<void> {
     inFlight ??= (async () => {
       try {
         info.value = await tasks.connection().cluster()
-        fetchedAt.value = Date.now()
         error.value = null
       } catch (e) {
         error.value = TaskloopError.from(e).message
@@ -50,16 +48,19 @@ export const useClusterStore = defineStore('cluster', () => {
     return inFlight
   }
 
+  /** The next poll, replacing any one planned. */
   function schedule(): void {
     if (timer) clearTimeout(timer)
     timer = null
-    if (!running) return
+    const watched = watchers.value > 0
     // Alone (and not watched): nothing will change until the node restarts.
-    if (info.value && !info.value.enabled && watchers.value === 0) return
-    timer = setTimeout(tick, watchers.value > 0 ? CLUSTER_POLL_MS : CLUSTER_IDLE_POLL_MS)
+    if (!(started || watched) || (info.value && !info.value.enabled && !watched)) return
+    timer = setTimeout(() => void poll(), watched ? CLUSTER_POLL_MS : CLUSTER_IDLE_POLL_MS)
   }
 
-  async function tick(): Promise<void> {
+  /** Polls now (unless the page is in the background), then plans the next. */
+  async function poll(): Promise<void> {
+    if (timer) clearTimeout(timer)
     timer = null
     if (typeof document === 'undefined' || !document.hidden) await refresh()
     schedule()
@@ -67,21 +68,18 @@ export const useClusterStore = defineStore('cluster', () => {
 
   /** Starts polling (the App does, once connected); returns the stop. */
   function start(): () => void {
-    running = true
-    void tick()
-    return stop
+    started = true
+    void poll()
+    return () => {
+      started = false
+      schedule()
+    }
   }
 
-  function stop(): void {
-    running = false
-    if (timer) clearTimeout(timer)
-    timer = null
-  }
-
-  /** A view showing the cluster: poll fast (and at once) until the returned function is called. */
+  /** A view showing the cluster: poll at once, then every 2 s, until the returned function is called. */
   function watch(): () => void {
     watchers.value++
-    if (running) void tick()
+    void poll()
     let done = false
     return () => {
       if (done) return
@@ -100,5 +98,5 @@ export const useClusterStore = defineStore('cluster', () => {
     settings.value = await tasks.connection().clusterSettings(update)
   }
 
-  return { info, fetchedAt, error, settings, enabled, unreachable, nodeId, refresh, start, stop, watch, loadSettings, saveSettings }
+  return { info, error, settings, enabled, unreachable, nodeId, refresh, start, watch, loadSettings, saveSettings }
 })
