@@ -1,6 +1,6 @@
 // Command-line parsing shared by the `taskloop` commands.
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
-import { ON_STOP, type OnStop } from '../common/types'
+import { EXECUTORS, ON_STOP, type ExecutorKind, type OnStop } from '../common/types'
 
 const MAX_SHUTDOWN_GRACE_MS = 600_000
 
@@ -44,4 +44,15 @@ export function shutdownGraceOption(values: { 'shutdown-grace-ms'?: string; 'gra
     return intOption(old, '--grace-ms', 0, MAX_SHUTDOWN_GRACE_MS) ?? SHUTDOWN_GRACE_MS
   }
   return intOption(values['shutdown-grace-ms'], '--shutdown-grace-ms', 0, MAX_SHUTDOWN_GRACE_MS) ?? SHUTDOWN_GRACE_MS
+}
+
+/** `--queue-allow loop,thread,process`: the executors a cluster node runs for the cluster; undefined when absent (all). */
+export function queueAllowOption(value: string | undefined): ExecutorKind[] | undefined {
+  if (value === undefined) return undefined
+  const kinds = value.split(',').map((s) => s.trim()).filter(Boolean)
+  const bad = kinds.find((k) => !(EXECUTORS as readonly string[]).includes(k))
+  if (bad !== undefined || kinds.length === 0) {
+    throw new UsageError(`--queue-allow expects a comma-separated list of ${EXECUTORS.join(', ')}, got "${value}"`)
+  }
+  return kinds as ExecutorKind[]
 }

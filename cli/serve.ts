@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { intOption, onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
+import { intOption, onStopOption, queueAllowOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError } from './args'
+import type { EngineHandle } from '../engine/handle'
 import { isLoopbackHost, isWildcardHost, newToken } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
@@ -80,6 +81,36 @@ function keptLogin(dataDir: string, chosen: string | undefined): { token: string
   return { token, sessionSecret: Buffer.from(secret, 'utf8') }
 }
 
+/**
+ * `--redis URL` (or TASKLOOP_REDIS_URL, which keeps a password out of `ps`) and the flags that go
+ * with it; null without either. The URL is taken out of the environment: command tasks inherit it.
+ */
+function clusterOptions(values: {
+  redis?: string
+  'node-id'?: string
+  queue?: string[]
+  'queue-allow'?: string
+  'stalled-interval-ms'?: string
+}): import('../cluster/index').ClusterOptions | null {
+  const fromEnv = process.env.TASKLOOP_REDIS_URL
+  delete process.env.TASKLOOP_REDIS_URL
+  const redis = values.redis ?? (fromEnv || undefined)
+  const queueAllow = queueAllowOption(values['queue-allow'])
+  const stalledIntervalMs = intOption(values['stalled-interval-ms'], '--stalled-interval-ms', 500, 600_000)
+  if (redis === undefined) {
+    const stray = (['node-id', 'queue', 'queue-allow', 'stalled-interval-ms'] as const).find((k) => values[k] !== undefined)
+    if (stray) throw new UsageError(`--${stray} is for a cluster node: give --redis URL too`)
+    return null
+  }
+  return {
+    redis,
+    ...(values['node-id'] !== undefined ? { nodeId: values['node-id'] } : {}),
+    ...(values.queue ? { queues: values.queue.flatMap((q) => q.split(',')).filter(Boolean) } : {}),
+    ...(queueAllow ? { queueAllow } : {}),
+    ...(stalledIntervalMs !== undefined ? { stalledIntervalMs } : {}),
+  }
+}
+
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -99,8 +130,15 @@ export async function serve(argv: string[]): Promise<number> {
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
       'reset-store': { type: 'boolean', default: false },
+      // A cluster node (issue 12): cluster/ is loaded only with --redis.
+      redis: { type: 'string' },
+      'node-id': { type: 'string' },
+      queue: { type: 'string', multiple: true },
+      'queue-allow': { type: 'string' },
+      'stalled-interval-ms': { type: 'string' },
     },
   })
+  const cluster = clusterOptions(values)
   const onStop = onStopOption(values['on-stop'])
   const explicitPort = intOption(values.port, '--port', 0, 65_535)
   const graceMs = shutdownGraceOption(values)
@@ -152,6 +190,21 @@ export async function serve(argv: string[]): Promise<number> {
     () => held.release(),
   )
   if (typeof engine === 'number') return engine
+  let api: EngineHandle = engine
+  if (cluster) {
+    try {
+      const { joinCluster } = await import('../cluster/index')
+      const node = await joinCluster(engine, cluster)
+      api = node
+      const info = await node.cluster()
+      process.stdout.write(`Cluster node ${node.nodeId} on ${info.redis} serving ${cluster.queues?.join(', ') || 'taskloop'}\n`)
+    } catch (e) {
+      process.stderr.write(`taskloop serve: cannot join the cluster: ${(e as Error).message}\n`)
+      held.release()
+      await engine.shutdown({ graceMs: 0 })
+      return 1
+    }
+  }
   // A blocked or restarted engine is said where the operator looks, not only in the UI.
   engine.onNotice((notice) => void process.stderr.write(`${notice}\n`))
   // The store opened, yet its log folder may not be writable: tasks run, and it is said.
@@ -166,12 +219,12 @@ export async function serve(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`taskloop serve: cannot keep the login in ${dataDir}: ${(e as Error).message}\n`)
     held.release()
-    await engine.shutdown({ graceMs: 0 })
+    await api.shutdown({ graceMs: 0 })
     return 1
   }
   let server: TaskloopServer
   try {
-    const options = { engine, host, auth, staticDir: STATIC_DIR, ...login, ...(tls ? { tls } : {}) }
+    const options = { engine: api, host, auth, staticDir: STATIC_DIR, ...login, ...(tls ? { tls } : {}) }
     try {
       server = await startServer({ ...options, port: explicitPort ?? DEFAULT_PORT })
     } catch (e) {
@@ -182,7 +235,7 @@ export async function serve(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`taskloop serve: cannot listen on ${host}:${explicitPort ?? DEFAULT_PORT}: ${(e as Error).message}\n`)
     held.release()
-    await engine.shutdown({ graceMs: 0 })
+    await api.shutdown({ graceMs: 0 })
     return 1
   }
 
@@ -191,7 +244,7 @@ export async function serve(argv: string[]): Promise<number> {
   // A second `taskloop serve` on this folder names this URL instead of starting.
   engine.lock?.announce(uiUrl)
 
-  const stop = shutdownOnSignals(engine, {
+  const stop = shutdownOnSignals(api, {
     graceMs,
     say: (line) => void process.stderr.write(`${line}\n`),
     pendingOn: (trigger) => onStop ?? PENDING_ON_STOP[trigger],

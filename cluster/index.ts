@@ -1,23 +1,905 @@
-// STUB, to be replaced by the cluster-core branch's cluster/index.ts (issue 12): only the entry's
-// signature (docs/ARCHITECTURE.md), so that main/index.ts type-checks against it. Joining refuses.
-import type { ExecutorKind } from '../common/types'
-import type { EngineHandle } from '../engine/handle'
+// A Taskloop node in a cluster (issue 12; docs/ARCHITECTURE.md, "The cluster layer"): the
+// engine's handle, decorated. BullMQ on Redis does the distributing: one BullMQ Worker per served
+// queue hands each job to this node's own engine as a cluster task (Engine.submitWith: same id as
+// the job, validated like any submit, same states, cancel ladder, progress and logs). A spec with
+// `queue` goes to BullMQ instead of the engine. Every node publishes its cluster tasks' changes
+// and log lines on `taskloop:events`, so each node's list, snapshot and event stream show the
+// whole cluster. Runs in the host (serve, Electron main), never in the engine thread; loaded only
+// when a node is started with --redis.
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import { Job, Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
+import { Redis } from 'ioredis'
+import { parseSubmitSpec, parseTaskId, parseWaitOptions } from '../common/schema'
+import {
+  EXECUTORS,
+  isFinal,
+  TASK_STATES,
+  TaskloopError,
+  type BatchSnapshot,
+  type ClusterInfo,
+  type ClusterSettings,
+  type ClusterSettingsUpdate,
+  type ClusterNode,
+  type ClusterQueue,
+  type Counters,
+  type EngineEvent,
+  type ExecutorKind,
+  type HistoryQuery,
+  type Limits,
+  type ListQuery,
+  type LogLine,
+  type QuitOptions,
+  type Snapshot,
+  type Stats,
+  type SubmitSpec,
+  type TaskDetail,
+  type TaskSnapshot,
+  type TaskSpec,
+  type TaskState,
+  type WaitOptions,
+} from '../common/types'
+import type { ClusterRun, EngineHandle, ShutdownOptions, ShutdownReport } from '../engine/handle'
+import { startListConsumer } from './redis-list'
+import { parseRedisUrl, type RedisAddress } from './redis-url'
+import { isNewer, queuedSnapshot, RemoteTasks } from './view'
+
+export const DEFAULT_QUEUE = 'taskloop'
+/** BullMQ's stalled check and job lock: seconds, not its default minute, so a dead node's job moves on soon. */
+export const STALLED_INTERVAL_MS = 5000
+export const HEARTBEAT_MS = 2000
+/** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
+const DEFAULT_CONCURRENCY = 16
+/** Publishes of one node's cluster-task changes are coalesced this long. */
+const PUBLISH_MS = 10
+/** Ids cancelled cluster-wide are remembered this long (a job re-delivered later than that is unlikely). */
+const CANCELLED_KEEP_MS = 7 * 86_400_000
+/** BullMQ keeps this many finished jobs per queue (recent results); each node's store keeps its full history. */
+const KEEP_COMPLETED = 1000
+const KEEP_FAILED = 5000
+/** A stalled job is re-delivered this many times before BullMQ fails it (a job that kills every node it runs on). */
+const MAX_STALLED = 5
+/** Priorities map to BullMQ's 1 (first) … 2,097,152: Taskloop's higher-first -1e6 … 1e6 becomes 2,000,001 … 1. */
+const PRIORITY_BASE = 1_000_001
+/** Ids of cluster tasks this node ran, remembered to keep the view's order of news right. */
+const RAN_HERE_KEPT = 50_000
+
+export const KEYS = {
+  node: (id: string) => `taskloop:node:${id}`,
+  nodes: 'taskloop:nodes',
+  cancelled: 'taskloop:cancelled',
+  cancel: 'taskloop:cancel',
+  events: 'taskloop:events',
+} as const
 
 export interface ClusterOptions {
   redis: string
+  /** Default: host name and pid. */
   nodeId?: string
+  /** BullMQ queues this node serves (default ["taskloop"]); empty: it only submits. */
   queues?: string[]
+  /** Executors this node runs for the cluster (--queue-allow); default all. */
   queueAllow?: ExecutorKind[]
+  /** Redis lists this node consumes (--redis-list, cluster/redis-list.ts). */
   lists?: string[]
   listJob?: string
+  /** BullMQ's stalledInterval and lockDuration (default 5 s). */
   stalledIntervalMs?: number
+  /** How often the node's heartbeat is written (default 2 s); it lapses after three. */
   heartbeatMs?: number
+  /** Jobs taken at once per served queue (default 16). */
+  concurrency?: number
+  /** Where the node says what the operator should know (Redis lost and back); default stderr. */
+  say?: (line: string) => void
 }
 
 export interface ClusterNodeHandle extends EngineHandle {
+  readonly nodeId: string
+  /** Leaves the cluster: workers closed, heartbeat removed, connections closed. The engine is not stopped. */
   leave(): Promise<void>
 }
 
-export async function joinCluster(_engine: EngineHandle, _options: ClusterOptions): Promise<ClusterNodeHandle> {
-  throw new Error('the cluster layer is not built yet')
+/** What a BullMQ job of Taskloop carries. */
+interface JobData {
+  spec: TaskSpec
+  submittedBy: string
+  submittedAt: number
 }
+
+/** One message on `taskloop:events`. */
+interface ClusterEvents {
+  node: string
+  tasks: TaskSnapshot[]
+  logs: { id: string; lines: LogLine[] }[]
+}
+
+/** A cluster task this node runs: the processor waits for its final snapshot. */
+interface Running {
+  settle(snap: TaskSnapshot): void
+  unlog: (() => void) | null
+}
+
+export async function joinCluster(engine: EngineHandle, options: ClusterOptions): Promise<ClusterNodeHandle> {
+  const node = new ClusterNodeImpl(engine, options)
+  await node.start()
+  return node
+}
+
+class ClusterNodeImpl implements ClusterNodeHandle {
+  readonly nodeId: string
+  private readonly address: RedisAddress
+  private readonly served: string[]
+  private readonly allow: ExecutorKind[] | undefined
+  private readonly stalledMs: number
+  private readonly heartbeatMs: number
+  private readonly say: (line: string) => void
+  /** Commands, publishes and BullMQ producers: fails fast while Redis is unreachable (the caller is told). */
+  private readonly cmd: Redis
+  /** Pub/sub: the cancel relay and the cluster's task events. */
+  private readonly sub: Redis
+  /** BullMQ workers: waits for Redis, whatever long (maxRetriesPerRequest null, as BullMQ requires). */
+  private readonly workerConn: Redis
+  private readonly producers = new Map<string, Queue>()
+  private readonly workers: Worker[] = []
+  private readonly lists: { stop(): Promise<void> }[] = []
+  private readonly listConns: Redis[] = []
+  private readonly remote = new RemoteTasks()
+  private readonly running = new Map<string, Running>()
+  /** Cluster tasks this node's engine ran (or runs): its engine's snapshot of them is the view's, unless a newer word comes from elsewhere. */
+  private readonly ranHere = new Set<string>()
+  /** Queues this node submitted to or heard of: their counts are in cluster(). */
+  private readonly knownQueues = new Set<string>()
+  private readonly listeners = new Set<(e: EngineEvent) => void>()
+  private readonly idPrefix = `q${randomBytes(4).toString('hex')}`
+  private nextId = 0
+  /** This node's own event seq: engine batches and the cluster's changes in one order. */
+  private seq = 0
+  private innerSeq = 0
+  private counters: Counters | null = null
+  private unsubscribe: (() => void) | null = null
+  private outTasks = new Map<string, TaskSnapshot>()
+  private outLogs: { id: string; lines: LogLine[] }[] = []
+  private publishTimer: NodeJS.Timeout | null = null
+  private heartbeat: NodeJS.Timeout | null = null
+  private connected = false
+  private error: string | null = null
+  private leaving = false
+  private leavePromise: Promise<void> | null = null
+  private shutdownPromise: Promise<ShutdownReport> | null = null
+  private readonly options: ClusterOptions
+
+  constructor(
+    private readonly engine: EngineHandle,
+    options: ClusterOptions,
+  ) {
+    this.address = parseRedisUrl(options.redis)
+    this.nodeId = options.nodeId ?? `${os.hostname()}-${process.pid}`
+    if (!/^[A-Za-z0-9._-]{1,100}$/.test(this.nodeId)) throw new Error('--node-id: letters, digits, ".", "_" or "-", at most 100')
+    this.served = options.queues ?? [DEFAULT_QUEUE]
+    for (const q of this.served) {
+      if (!/^[A-Za-z0-9._-]{1,200}$/.test(q)) throw new Error(`--queue ${q}: letters, digits, ".", "_" or "-"`)
+      this.knownQueues.add(q)
+    }
+    this.allow = options.queueAllow
+    this.stalledMs = options.stalledIntervalMs ?? STALLED_INTERVAL_MS
+    this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS
+    this.say = options.say ?? ((line) => void process.stderr.write(`${line}\n`))
+    const base = { ...this.address.options, connectionName: `taskloop:${this.nodeId}` }
+    this.cmd = new Redis({ ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    this.sub = new Redis({ ...base, maxRetriesPerRequest: null })
+    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null })
+    this.watchConnection()
+    for (const c of [this.sub, this.workerConn]) c.on('error', () => {}) // told once, through cmd's state
+    this.options = options
+  }
+
+  async start(): Promise<void> {
+    // The engine's stream, once: this node's cluster tasks are published from it, and every
+    // subscriber of this handle hears it renumbered together with the cluster's changes.
+    let first!: () => void
+    const ready = new Promise<void>((r) => (first = r))
+    this.unsubscribe = this.engine.subscribe((e) => {
+      this.onEngineEvent(e)
+      first()
+    })
+    await ready
+    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
+    void this.sub.subscribe(KEYS.events, KEYS.cancel).catch(() => {})
+    for (const name of this.served) this.workers.push(this.startWorker(name))
+    const o = this.options
+    for (const key of o.lists ?? []) {
+      const redis = new Redis({ ...this.address.options, maxRetriesPerRequest: null })
+      redis.on('error', () => {})
+      this.listConns.push(redis)
+      this.lists.push(
+        startListConsumer({
+          redis,
+          nodeId: this.nodeId,
+          key,
+          listJob: o.listJob ?? null,
+          submit: (spec, meta) => this.runHere(spec, meta.queue),
+          waitFinal: (id) => this.finalState(id),
+          onError: (e) => this.say(`Redis list ${key}: ${this.address.redact(e.message)}`),
+        }),
+      )
+    }
+    this.beat()
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
+    this.heartbeat.unref()
+    void this.loadQueued()
+  }
+
+  // ---- the operations: cluster tasks in, the rest to the engine ----
+
+  async submit(input: SubmitSpec): Promise<{ ids: string[]; batchId?: string }> {
+    if (!hasQueue(input)) return this.engine.submit(input)
+    const spec = parseSubmitSpec(input)
+    const tasks = 'batch' in spec ? spec.batch.tasks : [spec]
+    if ('batch' in spec) {
+      const { name: _n, tasks: _t, ...options } = spec.batch
+      const extra = Object.keys(options)[0]
+      if (extra) throw new TaskloopError('invalid', `batch.${extra}: a batch of queued tasks has no batch options (BullMQ runs each task on its own)`, `batch.${extra}`)
+    }
+    tasks.forEach((t, i) => {
+      const at = 'batch' in spec ? `batch.tasks.${i}.` : ''
+      if (t.queue === undefined) throw new TaskloopError('invalid', `${at}queue: in a batch with queued tasks, every task names its queue`, `${at}queue`)
+      if (t.after !== undefined) throw new TaskloopError('invalid', `${at}after: a queued task cannot wait for other tasks (it may run on any node)`, `${at}after`)
+    })
+    const now = Date.now()
+    const jobs = tasks.map((t) => {
+      const { queue, ...rest } = t
+      return { id: this.newId(), queue: queue!, spec: rest }
+    })
+    const byQueue = new Map<string, typeof jobs>()
+    for (const j of jobs) {
+      const list = byQueue.get(j.queue)
+      if (list) list.push(j)
+      else byQueue.set(j.queue, [j])
+    }
+    try {
+      await Promise.all(
+        [...byQueue].map(([name, list]) =>
+          this.producer(name).addBulk(
+            list.map((j) => ({
+              name: jobName(j.spec),
+              data: { spec: j.spec, submittedBy: this.nodeId, submittedAt: now } satisfies JobData,
+              opts: jobOptions(j.spec, j.id),
+            })),
+          ),
+        ),
+      )
+    } catch (e) {
+      throw new TaskloopError('unavailable', `cannot queue in Redis: ${this.address.redact(e instanceof Error ? e.message : String(e))}`)
+    }
+    this.announce(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: now })))
+    return { ids: jobs.map((j) => j.id) }
+  }
+
+  async list(query?: ListQuery): Promise<TaskSnapshot[]> {
+    const out = this.withRemote(await this.engine.list(query), query?.state)
+    return query?.limit !== undefined ? out.slice(-query.limit) : out
+  }
+
+  history(query?: HistoryQuery): Promise<TaskSnapshot[]> {
+    return this.engine.history(query)
+  }
+
+  async get(id: string, options?: WaitOptions): Promise<TaskDetail> {
+    const key = parseTaskId(id)
+    const remote = this.remote.tasks.get(key)
+    if (!remote) return this.engine.get(id, options)
+    const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
+    if (local && !isNewer(remote, local)) return this.engine.get(id, options)
+    const { waitMs = 0 } = parseWaitOptions(options)
+    const until = Date.now() + waitMs
+    // A remote task changes through `taskloop:events`; a blocking read looks again until it is final.
+    while (!isFinal(this.remote.tasks.get(key)!.state) && Date.now() < until) await sleep(Math.min(50, until - Date.now()))
+    return { ...this.remote.tasks.get(key)!, log: this.remote.logTail(key), logFile: null }
+  }
+
+  /**
+   * Wherever the task is: running here, the engine's cancel ladder; waiting or delayed in its
+   * queue, removed from it; running on another node, relayed there (`taskloop:cancel`). Its id
+   * is remembered cluster-wide first, so a job re-delivered or taken meanwhile never starts.
+   */
+  async cancel(id: string): Promise<void> {
+    const key = parseTaskId(id)
+    const remote = this.remote.tasks.get(key)
+    const queued = remote?.queue ?? (this.running.has(key) ? 'here' : null)
+    if (queued === null || (remote && isFinal(remote.state))) return this.engine.cancel(id)
+    try {
+      await this.remember(key)
+    } catch (e) {
+      throw new TaskloopError('unavailable', `cannot cancel a cluster task while Redis is unreachable: ${this.address.redact(String(e))}`)
+    }
+    if (this.running.has(key)) return this.engine.cancel(key)
+    if (remote?.queue && !remote.queue.startsWith('list:')) {
+      const job = await Job.fromId(this.producer(remote.queue), key)
+      const state = job ? await job.getState() : 'unknown'
+      if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
+        try {
+          await job.remove()
+          const now = Date.now()
+          this.announce([{ ...remote, state: 'cancelled', reason: 'user', cancelRequestedAt: now, endedAt: now, waiting: null }])
+          return
+        } catch {
+          // Taken by a worker meanwhile: it runs now, so the relay reaches it.
+        }
+      }
+    }
+    await this.cmd.publish(KEYS.cancel, JSON.stringify({ id: key }))
+  }
+
+  /** A cluster task goes to its queue again as a new task; a local one is the engine's. */
+  async retry(id: string): Promise<{ id: string }> {
+    const key = parseTaskId(id)
+    const remote = this.remote.tasks.get(key)
+    const snap = remote ?? (await this.engine.get(id).catch(() => null))
+    if (!snap?.queue || snap.queue.startsWith('list:')) return this.engine.retry(id)
+    if (!isFinal(snap.state)) throw new TaskloopError('conflict', `task ${id} is ${snap.state}: only a finished task (done, failed or cancelled) can be retried`)
+    const { ids } = await this.submit({ ...snap.spec, queue: snap.queue })
+    return { id: ids[0]! }
+  }
+
+  /** This node's tasks only: the rest of the cluster is cancelled task by task. */
+  cancelAll(): Promise<void> {
+    return this.engine.cancelAll()
+  }
+
+  stats(): Promise<Stats> {
+    return this.engine.stats()
+  }
+
+  setLimits(limits: Partial<Limits>): Promise<Limits> {
+    return this.engine.setLimits(limits)
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    return this.merged(await this.engine.snapshot())
+  }
+
+  batch(id: string, options?: WaitOptions): Promise<BatchSnapshot> {
+    return this.engine.batch(id, options)
+  }
+
+  pause(): Promise<void> {
+    return this.engine.pause()
+  }
+
+  resume(): Promise<void> {
+    return this.engine.resume()
+  }
+
+  setGroupLimit(group: string, limit: number | null): Promise<Record<string, number>> {
+    return this.engine.setGroupLimit(group, limit)
+  }
+
+  quit(options?: QuitOptions): Promise<void> {
+    return this.engine.quit(options)
+  }
+
+  forceShutdown(): Promise<void> {
+    return this.engine.forceShutdown()
+  }
+
+  /** The host's settings (serve: its flags; the app answers it itself): the engine's answer. */
+  clusterSettings(update?: ClusterSettingsUpdate): Promise<ClusterSettings> {
+    return this.engine.clusterSettings(update)
+  }
+
+  submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
+    return this.engine.submitWith(spec, run)
+  }
+
+  onQuitRequested(listener: (options: QuitOptions) => void): void {
+    this.engine.onQuitRequested(listener)
+  }
+
+  escalate(): void {
+    this.engine.escalate()
+  }
+
+  /**
+   * The node stops taking jobs, the engine runs its shutdown, then the node leaves. A cluster job
+   * stopped by the shutdown is not settled in BullMQ: its lock lapses and BullMQ hands it to
+   * another node, which follows its onInterrupt (requeue: runs it; fail: fails it "interrupted").
+   */
+  shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
+    this.shutdownPromise ??= (async () => {
+      this.leaving = true
+      await Promise.all(this.workers.map((w) => w.pause(true).catch(() => {})))
+      try {
+        return await this.engine.shutdown(options)
+      } finally {
+        await this.leave()
+      }
+    })()
+    return this.shutdownPromise
+  }
+
+  async cluster(): Promise<ClusterInfo> {
+    const info: ClusterInfo = {
+      enabled: true,
+      nodeId: this.nodeId,
+      redis: this.address.shown,
+      connected: this.connected,
+      error: this.error,
+      nodes: [],
+      queues: [],
+    }
+    if (!this.connected) return info
+    try {
+      const ids = await this.cmd.smembers(KEYS.nodes)
+      const beats = ids.length > 0 ? await this.cmd.mget(...ids.map(KEYS.node)) : []
+      const gone: string[] = []
+      ids.forEach((id, i) => {
+        const node = parseNode(beats[i] ?? null)
+        if (!node) return void gone.push(id)
+        info.nodes.push({ ...node, self: node.id === this.nodeId })
+        for (const q of node.queues) if (!q.startsWith('list:')) this.knownQueues.add(q)
+      })
+      // A lapsed heartbeat: the node left (or died); it leaves the view.
+      if (gone.length > 0) await this.cmd.srem(KEYS.nodes, ...gone)
+      info.nodes.sort((a, b) => a.id.localeCompare(b.id))
+      info.queues = await Promise.all([...this.knownQueues].sort().map((name) => this.counts(name)))
+      return info
+    } catch (e) {
+      return { ...info, connected: false, error: this.address.redact(e instanceof Error ? e.message : String(e)) }
+    }
+  }
+
+  subscribe(listener: (event: EngineEvent) => void): () => void {
+    const entry = { live: true }
+    const join = (): void => {
+      this.snapshot().then(
+        (snap) => {
+          if (!entry.live) return
+          listener(snap)
+          this.listeners.add(listener)
+        },
+        // The engine is blocked or restarting: join when it answers.
+        () => entry.live && void setTimeout(join, 500),
+      )
+    }
+    join()
+    return () => {
+      entry.live = false
+      this.listeners.delete(listener)
+    }
+  }
+
+  subscribeLog(id: string, listener: (lines: LogLine[]) => void): () => void {
+    if (this.remote.tasks.has(id)) return this.remote.subscribeLog(id, listener)
+    return this.engine.subscribeLog(id, listener)
+  }
+
+  leave(): Promise<void> {
+    this.leavePromise ??= this.runLeave()
+    return this.leavePromise
+  }
+
+  private async runLeave(): Promise<void> {
+    this.leaving = true
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.unsubscribe?.()
+    // Jobs still held here are left to BullMQ's stalled check (see shutdown).
+    const closing = [
+      ...this.workers.map((w) => w.close(true)),
+      ...this.lists.map((l) => l.stop()),
+      ...[...this.producers.values()].map((q) => q.close()),
+    ]
+    await Promise.race([Promise.allSettled(closing), sleep(3000)])
+    this.flushNow()
+    await Promise.race([
+      Promise.allSettled([this.cmd.multi().del(KEYS.node(this.nodeId)).srem(KEYS.nodes, this.nodeId).exec()]),
+      sleep(1000),
+    ])
+    for (const c of [this.cmd, this.sub, this.workerConn, ...this.listConns]) c.disconnect()
+  }
+
+  // ---- running the cluster's jobs ----
+
+  private startWorker(name: string): Worker {
+    const worker = new Worker(name, (job: Job<JobData>, token?: string, signal?: AbortSignal) => this.process(job, token, signal), {
+      connection: this.workerConn,
+      name: this.nodeId,
+      concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
+      stalledInterval: this.stalledMs,
+      lockDuration: this.stalledMs,
+      maxStalledCount: MAX_STALLED,
+      removeOnComplete: { count: KEEP_COMPLETED },
+      removeOnFail: { count: KEEP_FAILED },
+    })
+    // Redis errors are told once, as the node's connection state; a job's error is its task's.
+    worker.on('error', () => {})
+    return worker
+  }
+
+  /**
+   * One job, run as a local cluster task under the job's id. Declares three parameters: BullMQ
+   * passes the AbortSignal (worker.cancelJob, the cancel relay) only then.
+   */
+  private async process(job: Job<JobData>, _token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    const id = job.id!
+    const queue = job.queueName
+    const spec = (job.data as Partial<JobData> | undefined)?.spec
+    const attempt = Math.max(1, job.attemptsStarted || job.attemptsMade + 1)
+    const ended = (fields: Partial<TaskSnapshot>): void => {
+      const now = Date.now()
+      this.announce([queuedSnapshot(id, spec, queue, { attempt, node: this.nodeId, startedAt: now, endedAt: now, ...fields })])
+    }
+    if (await this.wasCancelled(id)) {
+      ended({ state: 'cancelled', reason: 'user' })
+      throw new UnrecoverableError('cancelled before it started')
+    }
+    // Re-delivered after its node stopped or died: onInterrupt says whether it runs again.
+    if (job.stalledCounter > 0 && spec?.onInterrupt !== 'requeue') {
+      const message = 'the node running it stopped or died (onInterrupt "fail")'
+      ended({ state: 'failed', reason: 'interrupted', error: { message } })
+      throw new UnrecoverableError(message)
+    }
+    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, { settle, unlog: null }))
+    const onAbort = (): void => void this.engine.cancel(id).catch(() => {})
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.takeOver(id)
+    try {
+      await this.engine.submitWith(spec as SubmitSpec, { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) })
+    } catch (e) {
+      this.running.delete(id)
+      const error = TaskloopError.from(e)
+      ended({ state: 'failed', reason: 'error', error: { name: 'TaskloopError', message: error.message, code: error.code } })
+      throw new UnrecoverableError(error.message)
+    }
+    this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
+    // Cancelled between the check and the submit: the relay found no task yet.
+    if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
+    const snap = await final
+    signal?.removeEventListener('abort', onAbort)
+    // This node is stopping: the job is left unsettled, for BullMQ to hand to another node.
+    if (this.leaving && (snap.reason === 'shutdown' || snap.reason === 'interrupted')) return new Promise(() => {})
+    if (snap.state === 'done') return snap.result ?? null
+    if (snap.state === 'cancelled') throw new UnrecoverableError(`cancelled (${snap.reason})`)
+    const message = snap.error?.message ?? `failed (${snap.reason})`
+    const attempts = job.opts.attempts ?? 1
+    if (job.attemptsMade + 1 < attempts) {
+      // BullMQ runs it again (maybe elsewhere): the cluster sees it waiting, not failed.
+      this.announce([{ ...snap, state: 'pending', reason: null, node: null, worker: null, waiting: 'retry-backoff', endedAt: null }])
+    }
+    throw new Error(message)
+  }
+
+  /** A list item (cluster/redis-list.ts): run here, published like any cluster task. */
+  private async runHere(spec: SubmitSpec, queue: string): Promise<string> {
+    const id = this.newId()
+    this.running.set(id, { settle: () => {}, unlog: null })
+    this.takeOver(id)
+    try {
+      await this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) })
+    } catch (e) {
+      this.running.delete(id)
+      throw e
+    }
+    this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
+    return id
+  }
+
+  /** This node's engine holds the task from now on: the view's remote copy goes. */
+  private takeOver(id: string): void {
+    this.remote.drop(id)
+    this.ranHere.add(id)
+    if (this.ranHere.size > RAN_HERE_KEPT) for (const old of this.ranHere) if (this.ranHere.delete(old) && this.ranHere.size <= RAN_HERE_KEPT) break
+  }
+
+  private async finalState(id: string): Promise<TaskState> {
+    const entry = this.running.get(id)
+    if (!entry) return (await this.engine.get(id)).state
+    return new Promise((resolve) => {
+      const before = entry.settle
+      entry.settle = (snap) => {
+        before(snap)
+        resolve(snap.state)
+      }
+    })
+  }
+
+  private async wasCancelled(id: string): Promise<boolean> {
+    try {
+      return (await this.workerConn.zscore(KEYS.cancelled, id)) !== null
+    } catch {
+      return false
+    }
+  }
+
+  private async remember(id: string): Promise<void> {
+    const now = Date.now()
+    await this.cmd.multi().zadd(KEYS.cancelled, now, id).zremrangebyscore(KEYS.cancelled, 0, now - CANCELLED_KEEP_MS).exec()
+  }
+
+  // ---- the stream: engine batches and the cluster's changes, one seq ----
+
+  private onEngineEvent(e: EngineEvent): void {
+    const mine: TaskSnapshot[] = []
+    for (const t of e.tasks) if (t.queue && t.node === this.nodeId) mine.push(t)
+    if (e.type === 'snapshot') {
+      const restarted = this.counters !== null
+      this.counters = e.counters
+      this.innerSeq = e.seq
+      if (restarted) {
+        // A restarted engine thread: what this node ran and the new engine does not hold is lost.
+        const held = new Set(mine.map((t) => t.id))
+        for (const [id, r] of this.running) {
+          if (!held.has(id)) r.settle(queuedSnapshot(id, {}, '', { state: 'failed', reason: 'interrupted', error: { message: 'the engine thread restarted' } }))
+        }
+        this.emit({ ...this.merged(e), seq: ++this.seq })
+      }
+    } else if (e.seq <= this.innerSeq && e.tasks.length === 0) {
+      // A supervisor's notice between batches: news, no change.
+      this.emit({ ...e, seq: this.seq, counters: this.mergedCounters() })
+      return
+    } else {
+      this.innerSeq = e.seq
+      this.counters = e.counters
+      this.emit({ ...e, seq: ++this.seq, counters: this.mergedCounters() })
+    }
+    for (const t of mine) this.track(t)
+  }
+
+  /** A change of a cluster task this node runs: published, and its processor told when it is final. */
+  private track(t: TaskSnapshot): void {
+    const r = this.running.get(t.id)
+    let shown = t
+    if (this.leaving && t.state === 'cancelled' && t.reason === 'shutdown') {
+      // Stopped by this node's shutdown: BullMQ re-delivers it, so the cluster does not see it cancelled.
+      shown = t.spec.onInterrupt === 'requeue'
+        ? { ...t, state: 'pending', reason: null, node: null, worker: null, endedAt: null }
+        : { ...t, state: 'failed', reason: 'interrupted', error: { message: 'its node stopped while it ran' } }
+    }
+    this.outTasks.set(t.id, shown)
+    this.schedulePublish()
+    if (r && isFinal(t.state)) {
+      this.running.delete(t.id)
+      r.settle(t)
+      // The last log lines come with the engine's next log batch.
+      const unlog = r.unlog
+      if (unlog) setTimeout(unlog, 500).unref()
+    }
+  }
+
+  private publishLog(id: string, lines: LogLine[]): void {
+    this.outLogs.push({ id, lines })
+    this.schedulePublish()
+  }
+
+  /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
+  private announce(tasks: TaskSnapshot[]): void {
+    const shown: TaskSnapshot[] = []
+    for (const t of tasks) {
+      this.outTasks.set(t.id, t)
+      // Already run here (a queued job can start before its submit returns): the engine's word stands.
+      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
+      if (this.remote.put(t)) shown.push(t)
+    }
+    if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
+    this.schedulePublish()
+  }
+
+  private schedulePublish(): void {
+    if (this.publishTimer) return
+    this.publishTimer = setTimeout(() => this.flushNow(), PUBLISH_MS)
+  }
+
+  private flushNow(): void {
+    if (this.publishTimer) clearTimeout(this.publishTimer)
+    this.publishTimer = null
+    if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
+    this.outTasks = new Map()
+    this.outLogs = []
+    // Lost while Redis is unreachable: the next change of each task says it again.
+    this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {})
+  }
+
+  private onMessage(channel: string, message: string): void {
+    let value: unknown
+    try {
+      value = JSON.parse(message)
+    } catch {
+      return
+    }
+    if (channel === KEYS.cancel) {
+      const id = (value as { id?: unknown })?.id
+      if (typeof id !== 'string') return
+      for (const w of this.workers) w.cancelJob(id, 'cancelled')
+      if (this.running.has(id)) void this.engine.cancel(id).catch(() => {})
+      return
+    }
+    const events = parseEvents(value)
+    if (!events || events.node === this.nodeId) return
+    const changed: TaskSnapshot[] = []
+    for (const t of events.tasks) {
+      if (this.running.has(t.id)) continue
+      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
+      if (!this.remote.put(t)) continue
+      changed.push(t)
+      if (t.queue && !t.queue.startsWith('list:')) this.knownQueues.add(t.queue)
+    }
+    for (const l of events.logs) this.remote.appendLog(l.id, l.lines)
+    if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
+  }
+
+  private emit(e: EngineEvent): void {
+    for (const l of this.listeners) l(e)
+  }
+
+  private mergedCounters(): Counters {
+    const c = { ...this.counters! }
+    for (const s of TASK_STATES) c[s] += this.remote.counters[s]
+    return c
+  }
+
+  /** The engine's snapshot with the cluster's tasks in it (a remote copy wins: it is the newer word on a re-run). */
+  private merged(inner: Snapshot): Snapshot {
+    return { ...inner, seq: this.seq, tasks: this.withRemote(inner.tasks), counters: this.mergedCounters() }
+  }
+
+  /** The engine's tasks and the remote ones, one per id: the later word on a task wins (a re-run elsewhere). */
+  private withRemote(local: TaskSnapshot[], state?: TaskState): TaskSnapshot[] {
+    if (this.remote.tasks.size === 0) return local
+    const out: TaskSnapshot[] = []
+    const taken = new Set<string>()
+    for (const t of local) {
+      const r = this.remote.tasks.get(t.id)
+      if (r && isNewer(r, t)) continue
+      if (r) taken.add(t.id)
+      out.push(t)
+    }
+    for (const t of this.remote.tasks.values()) if (!taken.has(t.id) && (!state || t.state === state)) out.push(t)
+    return out
+  }
+
+  /** Jobs already in the served queues when this node joins: the view starts with them. */
+  private async loadQueued(): Promise<void> {
+    try {
+      for (const name of this.served) {
+        const jobs = await this.producer(name).getJobs(['active', 'waiting', 'delayed', 'prioritized'], 0, 999)
+        const snaps: TaskSnapshot[] = []
+        for (const job of jobs) {
+          if (!job?.id || this.running.has(job.id) || this.remote.tasks.has(job.id)) continue
+          const active = job.processedOn !== undefined && job.finishedOn === undefined
+          snaps.push(
+            queuedSnapshot(job.id, (job.data as Partial<JobData>)?.spec, name, {
+              createdAt: job.timestamp,
+              ...(active ? { state: 'running', startedAt: job.processedOn ?? null, node: job.processedBy ?? null } : {}),
+            }),
+          )
+        }
+        if (snaps.length > 0) {
+          for (const s of snaps) this.remote.put(s)
+          this.emit({ type: 'batch', seq: ++this.seq, tasks: snaps, counters: this.mergedCounters() })
+        }
+      }
+    } catch {
+      // Redis unreachable at the start: the view fills as tasks change.
+    }
+  }
+
+  // ---- Redis: connection state, heartbeat, queues ----
+
+  private watchConnection(): void {
+    this.cmd.on('ready', () => {
+      if (!this.connected && this.error !== null) this.say(`Redis ${this.address.shown} reachable again`)
+      this.connected = true
+      this.error = null
+    })
+    const lost = (why: string): void => {
+      const was = this.connected || this.error === null
+      this.connected = false
+      this.error = this.address.redact(why)
+      if (was && !this.leaving) this.say(`Redis ${this.address.shown} unreachable: ${this.error}; retrying`)
+    }
+    this.cmd.on('error', (e: Error) => lost(e.message || String(e)))
+    this.cmd.on('close', () => {
+      if (this.connected) lost('connection closed')
+    })
+  }
+
+  private beat(): void {
+    void (async () => {
+      const stats = await this.engine.stats().catch(() => null)
+      const limits = Object.fromEntries(EXECUTORS.map((k) => [k, stats?.pools[k].limit ?? 0])) as Limits
+      const running = Object.fromEntries(EXECUTORS.map((k) => [k, stats?.pools[k].running ?? 0])) as Record<ExecutorKind, number>
+      const node: Omit<ClusterNode, 'self'> = {
+        id: this.nodeId,
+        host: os.hostname(),
+        pid: process.pid,
+        queues: [...this.served, ...(this.options.lists ?? []).map((k) => `list:${k}`)],
+        limits,
+        running,
+        heartbeatAt: Date.now(),
+      }
+      if (!this.connected || this.leaving) return
+      await this.cmd
+        .multi()
+        .set(KEYS.node(this.nodeId), JSON.stringify(node), 'PX', this.heartbeatMs * 3)
+        .sadd(KEYS.nodes, this.nodeId)
+        .exec()
+    })().catch(() => {})
+  }
+
+  private producer(name: string): Queue {
+    let q = this.producers.get(name)
+    if (!q) {
+      q = new Queue(name, { connection: this.cmd })
+      q.on('error', () => {})
+      this.producers.set(name, q)
+      this.knownQueues.add(name)
+    }
+    return q
+  }
+
+  private async counts(name: string): Promise<ClusterQueue> {
+    const c = await this.producer(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')
+    return {
+      name,
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      prioritized: c.prioritized ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    }
+  }
+
+  private newId(): string {
+    return `${this.idPrefix}-${(++this.nextId).toString(36)}`
+  }
+}
+
+/** A spec that names a queue anywhere (checked before parsing: a local spec goes to the engine untouched). */
+function hasQueue(input: unknown): boolean {
+  if (!input || typeof input !== 'object') return false
+  if ('queue' in input) return true
+  const tasks = (input as { batch?: { tasks?: unknown } }).batch?.tasks
+  return Array.isArray(tasks) && tasks.some((t) => !!t && typeof t === 'object' && 'queue' in t)
+}
+
+const jobName = (spec: TaskSpec): string => ('job' in spec ? spec.job : 'command')
+
+/** Retries, backoff, priority and delay are BullMQ's; finished jobs are kept bounded. */
+function jobOptions(spec: TaskSpec, id: string): JobsOptions {
+  return {
+    jobId: id,
+    attempts: (spec.retries ?? 0) + 1,
+    ...(spec.retryDelayMs ? { backoff: { type: 'exponential', delay: spec.retryDelayMs } } : {}),
+    ...(spec.priority !== undefined ? { priority: PRIORITY_BASE - spec.priority } : {}),
+    ...(spec.delayMs ? { delay: spec.delayMs } : {}),
+    removeOnComplete: { count: KEEP_COMPLETED },
+    removeOnFail: { count: KEEP_FAILED },
+  }
+}
+
+/** A heartbeat as another node wrote it (outside data: shape-checked, else the node is ignored). */
+function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
+  if (!raw) return null
+  try {
+    const n = JSON.parse(raw) as Omit<ClusterNode, 'self'>
+    if (typeof n.id !== 'string' || !Array.isArray(n.queues) || typeof n.heartbeatAt !== 'number') return null
+    return n
+  } catch {
+    return null
+  }
+}
+
+/** A `taskloop:events` message (outside data: what does not look like task snapshots is dropped). */
+function parseEvents(value: unknown): ClusterEvents | null {
+  const v = value as Partial<ClusterEvents> | null
+  if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
+  const tasks = v.tasks.filter(
+    (t): t is TaskSnapshot => !!t && typeof t.id === 'string' && (TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string',
+  )
+  const logs = v.logs.filter((l) => !!l && typeof l.id === 'string' && Array.isArray(l.lines))
+  return { node: v.node, tasks, logs }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+

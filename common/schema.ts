@@ -58,6 +58,9 @@ const common = {
   killGraceMs: ms(600_000).optional(),
   onInterrupt: z.enum(['fail', 'requeue']).optional(),
   detached: z.boolean().optional(),
+  // A BullMQ queue name: no ':' (BullMQ's key separator).
+  queue: z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"').optional(),
+  delayMs: ms(7 * DAY_MS).optional(),
 }
 
 export const jobSpecSchema = z.strictObject({

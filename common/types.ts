@@ -63,6 +63,14 @@ interface CommonSpec {
   detached?: boolean
   /** Set by the engine only: the task whose job submitted this one (ctx.submit). */
   parent?: string
+  /**
+   * A cluster node (`taskloop serve --redis`) sends the task to this BullMQ queue instead of its own
+   * engine; any node serving the queue runs it. `retries`, `retryDelayMs`, `priority` and `delayMs`
+   * become the BullMQ job's options.
+   */
+  queue?: string
+  /** With `queue`: BullMQ waits this long before the job may start (a delayed job). */
+  delayMs?: number
 }
 
 export interface JobSpec extends CommonSpec {

@@ -51,7 +51,7 @@ import {
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
-import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
+import type { ClusterRun, EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
 import { JobCalls } from './job-calls'
 import { markerScope } from './orphans'
 import { persistTo, recover } from './recovery'
@@ -68,6 +68,20 @@ import { TaskLogs } from './task-log'
 function withParent(spec: SubmitSpec, parent: string): SubmitSpec {
   if (!('batch' in spec)) return { ...spec, parent }
   return { batch: { ...spec.batch, tasks: spec.batch.tasks.map((t) => ({ ...t, parent })) } }
+}
+
+/** Only a cluster node's host sends a task to a queue (cluster/); the engine alone would run it here, unqueued. */
+function refuseQueued(spec: SubmitSpec): void {
+  const tasks = 'batch' in spec ? spec.batch.tasks : [spec]
+  const i = tasks.findIndex((t) => t.queue !== undefined || t.delayMs !== undefined)
+  if (i < 0) return
+  const at = 'batch' in spec ? `batch.tasks.${i}.` : ''
+  const field = tasks[i]!.queue !== undefined ? 'queue' : 'delayMs'
+  throw new TaskloopError(
+    'invalid',
+    `${at}${field}: queued tasks go through a cluster node (taskloop serve --redis URL); this engine is not one, and a job's ctx.submit does not reach the cluster`,
+    `${at}${field}`,
+  )
 }
 
 /** Concurrency per executor when the options name none: one pool worker per core. */
@@ -180,6 +194,7 @@ export class Engine implements EngineHandle {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
     const parsed = parseSubmitSpec(input)
+    refuseQueued(parsed)
     const spec = parent ? withParent(parsed, parent) : parsed
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
     const pending = this.scheduler.counters.pending
@@ -200,6 +215,30 @@ export class Engine implements EngineHandle {
     this.store?.saveBatch({ ...b, failFast, createdAt })
     const batch: BatchInfo = { id: b.id, failFast }
     return { ...this.enqueue(plan.tasks.map((t) => this.createTask(t, batch))), batchId: b.id }
+  }
+
+  async submitWith(input: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
+    const parsed = parseSubmitSpec(input)
+    if ('batch' in parsed) throw new TaskloopError('invalid', 'a cluster task is one task spec, not a batch', 'batch')
+    // BullMQ retried, delayed and ordered it already; `after` names tasks of other nodes.
+    const { queue: _q, delayMs: _d, retries: _r, retryDelayMs: _rd, after: _a, afterWhen: _aw, parent: _p, ...spec } = parsed
+    const plan = planSubmit(spec, { ...this.ids, newTaskId: () => run.id })
+    const planned = plan.tasks[0]!
+    if (run.allow && !run.allow.includes(planned.executor)) {
+      throw new TaskloopError('invalid', `executor "${planned.executor}" is not allowed from the cluster on node ${run.node} (--queue-allow ${run.allow.join(',')})`, 'executor')
+    }
+    await checkJobs(plan, this.jobs)
+    const old = this.scheduler.tasks.get(run.id)
+    if (old && !old.final) throw new TaskloopError('conflict', `task ${run.id} is already ${old.state} on this node`)
+    // A BullMQ retry of a job this node ran before: the new attempt takes the id over.
+    if (old) this.scheduler.forget([run.id])
+    const task = this.createTask(planned, null)
+    task.queue = run.queue
+    task.node = run.node
+    task.attempt = task.firstAttempt = run.attempt ?? 1
+    return this.enqueue([task])
   }
 
   async batch(id: string, options?: WaitOptions): Promise<BatchSnapshot> {

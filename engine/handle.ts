@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../common/api'
-import type { Limits, OnStop, QuitOptions } from '../common/types'
+import type { ExecutorKind, Limits, OnStop, QuitOptions, SubmitSpec } from '../common/types'
 import type { FileId } from './data-folder'
 import type { Retention } from './store'
 
@@ -76,7 +76,25 @@ export interface ShutdownReport {
   durationMs: number
 }
 
+/** A cluster task this node runs (cluster/): the id it has on every node, where it came from, who runs it. */
+export interface ClusterRun {
+  id: string
+  /** The BullMQ queue, or `list:KEY` for an item of a Redis list. */
+  queue: string
+  node: string
+  /** BullMQ's attempt number (1 for the first). */
+  attempt?: number
+  /** Executors this node accepts from the cluster (`--queue-allow`); absent: all. */
+  allow?: readonly ExecutorKind[]
+}
+
 export interface EngineHandle extends TaskloopApi {
+  /**
+   * Host only, never a client's operation: runs one cluster task here under its cluster id. The
+   * spec is validated like any submit (it came from Redis); its retries, delay and priority were
+   * BullMQ's business, so the local task runs once.
+   */
+  submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }>
 
   /** Runs the shutdown sequence once; later calls return the same promise. */
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>

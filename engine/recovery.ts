@@ -82,9 +82,10 @@ function restore(
       continue
     }
     const blame = blamed.get(task.id)
-    if (task.state !== 'pending' || blame !== undefined) {
+    // A cluster task is BullMQ's to run again (on any node): here it only ends, as history.
+    if (task.state !== 'pending' || blame !== undefined || task.queue !== null) {
       // A task that blocked or crashed the engine would do it again: it never runs again.
-      const requeue = blame === undefined && task.spec.onInterrupt === 'requeue'
+      const requeue = blame === undefined && task.spec.onInterrupt === 'requeue' && task.queue === null
       Object.assign(task, { state: requeue ? 'pending' : 'failed', worker: null, progress: null })
       if (requeue) {
         task.attempt++

@@ -54,6 +54,9 @@ export class Task {
   firstAttempt = 1
   /** The task this one was made to retry or run again (Engine.retry), or null. */
   retryOf: string | null = null
+  /** A cluster task's BullMQ queue (or `list:KEY`) and the node running it (Engine.submitWith); null for a local task. */
+  queue: string | null = null
+  node: string | null = null
   progress: number | null = null
   progressMessage: string | null = null
   worker: string | null = null
@@ -104,6 +107,8 @@ export class Task {
       error: snap.error,
       attempts: snap.attempts ?? [],
       retryOf: snap.retryOf ?? null,
+      queue: snap.queue ?? null,
+      node: snap.node ?? null,
       firstAttempt: snap.attempts?.[0]?.attempt ?? snap.attempt,
     })
     return t
@@ -176,6 +181,7 @@ export class Task {
       spec: this.spec,
       ...(this.spec.parent ? { parent: this.spec.parent } : {}),
       ...(this.retryOf ? { retryOf: this.retryOf } : {}),
+      ...(this.queue !== null ? { queue: this.queue, node: this.node } : {}),
     }
   }
 }

@@ -11,10 +11,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { SHUTDOWN_GRACE_MS } from '../../common/defaults'
 import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
-import type { Counters, EngineEvent, LogLine, QuitOptions, Stats } from '../../common/types'
+import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec } from '../../common/types'
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
+import type { ClusterRun, EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
@@ -132,6 +132,10 @@ export class EngineClient implements EngineHandle {
   /** The engine thread's figures plus the host thread's own event-loop delay. */
   async stats(): Promise<Stats> {
     return { ...(await this.call<Stats>('stats')), hostLag: this.lagFigures() }
+  }
+
+  submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
+    return this.call('submitWith', spec, run)
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

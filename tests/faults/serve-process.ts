@@ -14,17 +14,21 @@ export interface ServeProcess {
   exited: Promise<number | string>
 }
 
-export async function serve(dataDir: string, args: string[] = []): Promise<ServeProcess> {
+export async function serve(
+  dataDir: string,
+  args: string[] = [],
+  { env, startMs = 30_000 }: { env?: NodeJS.ProcessEnv; startMs?: number } = {},
+): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
     ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, ...args],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) },
   )
   const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1)))
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d))
   child.stderr!.on('data', (d: Buffer) => (out += d))
-  const url = await waitFor('the URL line', async () => /Taskloop UI: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], 30_000)
+  const url = await waitFor('the URL line', async () => /Taskloop UI: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], startMs)
   return { child, url, output: () => out, exited }
 }
 

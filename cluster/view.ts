@@ -1,0 +1,126 @@
+// What a node knows of the cluster tasks it does not run itself: waiting in a queue, or running
+// (or finished) on another node. Fed by `taskloop:events` (every node publishes its cluster
+// tasks' changes and log lines there) and by this node's own submits; bounded, oldest finished
+// forgotten first. The node merges it into list/get/snapshot/subscribe (cluster/index.ts).
+import { emptyCounters, isFinal, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
+import { executorOf } from '../engine/submit-plan'
+
+/** Remote tasks kept; past it the oldest finished ones are forgotten (their own node keeps them). */
+const MAX_TASKS = 20_000
+/** Log lines kept per remote task (the tail a detail pane opens with). */
+const MAX_LOG_LINES = 500
+
+export class RemoteTasks {
+  readonly tasks = new Map<string, TaskSnapshot>()
+  readonly counters: Counters = emptyCounters()
+  private readonly logs = new Map<string, LogLine[]>()
+  private readonly logListeners = new Map<string, Set<(lines: LogLine[]) => void>>()
+
+  /**
+   * A task's snapshot, unless the view holds a newer word on it (messages from different nodes
+   * race: a submitter's "queued" may arrive after the runner's "done"). Returns whether it was taken.
+   */
+  put(snap: TaskSnapshot): boolean {
+    const old = this.tasks.get(snap.id)
+    if (old && !isNewer(snap, old)) return false
+    if (old) this.counters[old.state]--
+    this.counters[snap.state]++
+    // Moved to the end: the oldest entries are the ones least recently changed.
+    if (old) this.tasks.delete(snap.id)
+    this.tasks.set(snap.id, snap)
+    if (this.tasks.size > MAX_TASKS) this.trim()
+    return true
+  }
+
+  /** This node runs it now: its engine holds the task. */
+  drop(id: string): void {
+    const old = this.tasks.get(id)
+    if (!old) return
+    this.counters[old.state]--
+    this.tasks.delete(id)
+    this.logs.delete(id)
+  }
+
+  appendLog(id: string, lines: LogLine[]): void {
+    if (!this.tasks.has(id) || lines.length === 0) return
+    let tail = this.logs.get(id)
+    if (!tail) this.logs.set(id, (tail = []))
+    tail.push(...lines)
+    if (tail.length > MAX_LOG_LINES) tail.splice(0, tail.length - MAX_LOG_LINES)
+    for (const l of this.logListeners.get(id) ?? []) l(lines)
+  }
+
+  logTail(id: string): LogLine[] {
+    return this.logs.get(id) ?? []
+  }
+
+  /** Existing tail first, then new lines (TaskloopApi.subscribeLog). */
+  subscribeLog(id: string, listener: (lines: LogLine[]) => void): () => void {
+    let set = this.logListeners.get(id)
+    if (!set) this.logListeners.set(id, (set = new Set()))
+    set.add(listener)
+    const tail = this.logTail(id)
+    if (tail.length > 0) listener([...tail])
+    return () => {
+      set.delete(listener)
+      if (set.size === 0 && this.logListeners.get(id) === set) this.logListeners.delete(id)
+    }
+  }
+
+  private trim(): void {
+    for (const [id, t] of this.tasks) {
+      if (this.tasks.size <= MAX_TASKS) return
+      if (isFinal(t.state)) this.drop(id)
+    }
+  }
+}
+
+const RANK: Record<TaskState, number> = { pending: 0, running: 1, cancelling: 2, done: 3, failed: 3, cancelled: 3 }
+
+/** Whether `a` is at least as late in the task's life as `b`: a later attempt, or the same one as far or further. */
+export const isNewer = (a: TaskSnapshot, b: TaskSnapshot): boolean =>
+  a.attempt !== b.attempt ? a.attempt > b.attempt : RANK[a.state] >= RANK[b.state]
+
+/** A cluster task as the view shows it before (or without) a node's engine holding it. */
+export function queuedSnapshot(
+  id: string,
+  spec: unknown,
+  queue: string,
+  fields: Partial<TaskSnapshot> & { createdAt?: number } = {},
+): TaskSnapshot {
+  const s = (spec && typeof spec === 'object' ? spec : {}) as TaskSpec
+  let executor: ExecutorKind = 'loop'
+  try {
+    executor = executorOf(s)
+  } catch {
+    // Not a spec at all (refused by the node that got it): shown as it came.
+  }
+  const name = typeof s.name === 'string' ? s.name : 'job' in s && typeof s.job === 'string' ? s.job : 'command' in s && typeof s.command === 'string' ? s.command.slice(0, 200) : 'queued task'
+  return {
+    id,
+    name,
+    executor,
+    state: 'pending',
+    reason: null,
+    waiting: null,
+    attempt: 1,
+    progress: null,
+    progressMessage: null,
+    worker: null,
+    group: typeof s.group === 'string' ? s.group : null,
+    batchId: null,
+    after: [],
+    createdAt: Date.now(),
+    startedAt: null,
+    endedAt: null,
+    cancelRequestedAt: null,
+    ignoredCancel: false,
+    result: null,
+    error: null,
+    attempts: [],
+    spec: s,
+    queue,
+    node: null,
+    ...fields,
+  }
+}
