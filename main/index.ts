@@ -38,9 +38,8 @@ const isDevToolsShortcut = (input: Input): boolean =>
 
 registerAppScheme(protocol)
 
+/** The engine's client, or the cluster node decorating it (settings.json's `redis`), whose shutdown also leaves the cluster. */
 let engine: EngineHandle | undefined
-/** The cluster this app joined at its start (settings.json's `redis`); its handle is `engine` then. */
-let clusterNode: { leave(): Promise<void> } | undefined
 let disposeIpc: (() => void) | undefined
 let exiting = false
 /** The Quit dialog's choice for pending tasks, read when the quit lands in before-quit. */
@@ -88,11 +87,6 @@ function shutdownAndExit(code: number, pending: OnStop): void {
       await engine?.shutdown({ pending })
     } catch (e) {
       console.error('taskloop: shutdown failed:', e)
-    }
-    try {
-      await clusterNode?.leave()
-    } catch (e) {
-      console.error('taskloop: leaving the cluster failed:', e)
     }
     disposeIpc?.()
     app.exit(code)
@@ -191,8 +185,7 @@ async function joinAppCluster(local: EngineHandle, cluster: AppCluster): Promise
       ...(cluster.queues.length > 0 ? { queues: cluster.queues } : {}),
     })
     engine = node
-    clusterNode = node
-    console.error(`Taskloop: joined the cluster at ${where}`)
+    console.error(`Taskloop: cluster node ${node.nodeId} on ${where}`)
     return null
   } catch (e) {
     // The URL is in the settings; its password must not reach the log through an error message.
