@@ -6,10 +6,9 @@ import type { Input } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
 import { startEngineThread } from '../engine/thread/client'
-import { clusterSettingsOf, readSettings, saveClusterSettings, type AppCluster } from './settings'
+import { readSettings, withAppSettings, type AppCluster } from './settings'
 import type { TaskloopApi } from '../common/api'
-import { callOperation, proxyOperations } from '../common/operations'
-import { parseClusterSettingsUpdate, redactRedisUrl } from '../common/schema'
+import { redactRedisUrl } from '../common/schema'
 import type { OnStop } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { APP_PAGE_URL, registerAppScheme, serveApp } from './app-protocol'
@@ -155,20 +154,7 @@ async function main(): Promise<void> {
     quitPending = options.pending ?? 'cancel'
     app.quit()
   })
-  const handle = engine
-  const settingsFile = path.join(app.getPath('userData'), 'settings.json')
-  // The window's API: the engine's (or the cluster node's), plus the app's own cluster settings,
-  // which live in settings.json and take effect at the next start.
-  createWindow({
-    ...proxyOperations((name, args) => callOperation(handle, name, args)),
-    subscribe: (listener) => handle.subscribe(listener),
-    subscribeLog: (id, listener) => handle.subscribeLog(id, listener),
-    clusterSettings: async (update) => {
-      const parsed = parseClusterSettingsUpdate(update)
-      if (parsed) saveClusterSettings(settingsFile, parsed)
-      return clusterSettingsOf(readSettings(settingsFile), joinProblem)
-    },
-  })
+  createWindow(withAppSettings(engine, path.join(app.getPath('userData'), 'settings.json'), joinProblem))
 }
 
 /**

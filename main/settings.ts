@@ -9,7 +9,9 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { nodeIdSchema, queueNamesSchema, REDACTED, redactRedisUrl, redisUrlSchema } from '../common/schema'
+import type { TaskloopApi } from '../common/api'
+import { callOperation, proxyOperations } from '../common/operations'
+import { nodeIdSchema, parseClusterSettingsUpdate, queueNamesSchema, REDACTED, redactRedisUrl, redisUrlSchema } from '../common/schema'
 import { TaskloopError, type ClusterSettings, type ClusterSettingsUpdate } from '../common/types'
 
 const settingsSchema = z.strictObject({
@@ -111,4 +113,22 @@ function keepPassword(url: string, saved: string | null): string {
   if (!old?.password) throw new TaskloopError('invalid', 'redis: the password shown as *** is not saved: type it in full', 'redis')
   u.password = old.password
   return u.toString()
+}
+
+/**
+ * The API the app's window gets: the engine's (or its cluster node's), except the cluster settings,
+ * which are the app's own: read from settings.json, or validated and saved there for the next start.
+ * `joinProblem`: why joining the cluster failed at this start, shown with the settings.
+ */
+export function withAppSettings(api: TaskloopApi, file: string, joinProblem: string | null): TaskloopApi {
+  return {
+    ...proxyOperations((name, args) => callOperation(api, name, args)),
+    subscribe: (listener) => api.subscribe(listener),
+    subscribeLog: (id, listener) => api.subscribeLog(id, listener),
+    clusterSettings: async (update) => {
+      const parsed = parseClusterSettingsUpdate(update)
+      if (parsed) saveClusterSettings(file, parsed)
+      return clusterSettingsOf(readSettings(file), joinProblem)
+    },
+  }
 }

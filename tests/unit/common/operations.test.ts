@@ -27,11 +27,11 @@ const naming = (name: string): string[] =>
 
 /**
  * Where an operation may be written out: its declaration, the engine that implements it, a UI that
- * uses it, and the Electron app's main for the one it answers itself (its own settings.json).
+ * uses it, and the Electron app's settings for the one the app answers itself (its settings.json).
  */
 function placeOf(file: string): 'declaration' | 'engine' | 'host' | 'ui' | null {
   if (file === 'common/operations.ts') return 'declaration'
-  if (file === 'main/index.ts') return 'host'
+  if (file === 'main/settings.ts') return 'host'
   if (file.startsWith('engine/') && !file.startsWith('engine/thread/')) return 'engine'
   if ((file.startsWith('renderer/src/') && !file.startsWith('renderer/src/api/')) || file.startsWith('cli/')) return 'ui'
   return null

@@ -3,8 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseClusterSettingsUpdate, redactRedisUrl } from '../../../common/schema'
-import { clusterSettingsOf, readSettings, saveClusterSettings } from '../../../main/settings'
+import { clusterSettingsOf, readSettings, saveClusterSettings, withAppSettings } from '../../../main/settings'
+import { useEngines, waitState } from '../../helpers/engine'
 
+const newEngine = useEngines()
 const dir = () => mkdtempSync(path.join(os.tmpdir(), 'taskloop-settings-'))
 
 describe('app settings (userData/settings.json)', () => {
@@ -91,5 +93,42 @@ describe('cluster settings (redis, nodeId, queues)', () => {
     writeFileSync(file, '{oops')
     expect(() => saveClusterSettings(file, { redis: 'redis://h:1' })).toThrow(/fix settings\.json first/)
     expect(readFileSync(file, 'utf8')).toBe('{oops')
+  })
+})
+
+describe("the app window's API", () => {
+  it('is the engine for every operation but the cluster settings, which the app reads and saves itself; serve refuses to save them', async () => {
+    const d = dir()
+    const file = path.join(d, 'settings.json')
+    writeFileSync(file, JSON.stringify({ jobsDirs: ['jobs'], redis: 'redis://:s3cret@a:1' }))
+    const engine = newEngine()
+    const api = withAppSettings(engine, file, 'could not join the cluster at redis://:***@a:1: connect ECONNREFUSED')
+
+    const { ids } = await api.submit({ job: 'sleep', params: { ms: 1 } })
+    expect((await waitState(api, ids[0]!, 'done')).state).toBe('done')
+    expect(await api.cluster()).toMatchObject({ enabled: false })
+
+    expect(await api.clusterSettings()).toEqual({
+      source: 'app',
+      redis: 'redis://:***@a:1',
+      nodeId: null,
+      queues: [],
+      problem: 'could not join the cluster at redis://:***@a:1: connect ECONNREFUSED',
+    })
+    expect(await api.clusterSettings({ redis: 'redis://:***@b:2', nodeId: 'desk', queues: ['gpu'] })).toMatchObject({
+      redis: 'redis://:***@b:2',
+      nodeId: 'desk',
+      queues: ['gpu'],
+    })
+    expect(readSettings(file, {}).cluster).toEqual({ redis: 'redis://:s3cret@b:2', nodeId: 'desk', queues: ['gpu'] })
+    // What comes from the window is validated here, where it enters; nothing is written on a refusal.
+    await expect(api.clusterSettings({ redis: 'http://:pw@b:2' } as never)).rejects.toMatchObject({ code: 'invalid', path: 'redis' })
+    await expect(api.clusterSettings({ redis: 'redis://b:2', nodeId: 'a b' })).rejects.toMatchObject({ code: 'invalid', path: 'nodeId' })
+    expect(readSettings(file, {}).cluster?.redis).toBe('redis://:s3cret@b:2')
+
+    // The engine alone (taskloop serve): its flags set the cluster.
+    expect(await engine.clusterSettings()).toEqual({ source: 'flags' })
+    await expect(engine.clusterSettings({ redis: 'redis://h:1' })).rejects.toMatchObject({ code: 'conflict' })
+    await expect(engine.clusterSettings({ redis: 'nope' })).rejects.toMatchObject({ code: 'invalid' })
   })
 })
