@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { TaskloopError, type ClusterSettings, type ClusterSettingsUpdate, type TaskSnapshot } from '../../common/types'
 import Cluster from '../../renderer/src/components/Cluster.vue'
 import ClusterSettingsPanel from '../../renderer/src/components/ClusterSettings.vue'
+import Launcher from '../../renderer/src/components/Launcher.vue'
 import TaskDetail from '../../renderer/src/components/TaskDetail.vue'
 import TaskFilters from '../../renderer/src/components/TaskFilters.vue'
 import TaskTable from '../../renderer/src/components/TaskTable.vue'
@@ -357,6 +358,42 @@ describe('the cluster settings field', () => {
     expect(wrapper.text()).toContain('Set by the flags of taskloop serve')
     expect(wrapper.text()).toContain('--redis redis://HOST:PORT')
     expect(wrapper.find('[data-cluster-summary]').text()).toBe('node n1')
+  })
+})
+
+describe('the launcher in a cluster', () => {
+  it('has no Queue field alone', () => {
+    connect()
+    expect(mount(Launcher).find('input[name="queue"]').exists()).toBe(false)
+  })
+
+  it('sends the tasks to the queue typed in (the queues known offered), a batch of them without concurrency', async () => {
+    const { api, cluster } = connect()
+    api.cluster.mockResolvedValue(clusterInfo())
+    await cluster.refresh()
+    const wrapper = mount(Launcher)
+    expect(wrapper.findAll('#launcher-queues option').map((o) => o.attributes('value'))).toEqual(['gpu', 'taskloop'])
+    await wrapper.find('input[name="queue"]').setValue('gpu')
+    await wrapper.find('input[name="count"]').setValue(2)
+    expect(wrapper.find('input[name="concurrency"]').attributes('disabled')).toBeDefined()
+    await wrapper.find('form').trigger('submit')
+    await flush()
+    expect(api.submit).toHaveBeenCalledWith({
+      batch: {
+        name: '2 × sleep',
+        tasks: [
+          { job: 'sleep', params: { ms: 1000 }, queue: 'gpu', name: 'sleep #1' },
+          { job: 'sleep', params: { ms: 1000 }, queue: 'gpu', name: 'sleep #2' },
+        ],
+      },
+    })
+    // A name BullMQ cannot take is refused beside the field.
+    await wrapper.find('input[name="queue"]').setValue('a:b')
+    await wrapper.find('input[name="count"]').setValue(1)
+    await wrapper.find('form').trigger('submit')
+    await flush()
+    expect(wrapper.find('input[name="queue"]').attributes('aria-invalid')).toBe('true')
+    expect(api.submit).toHaveBeenCalledTimes(1)
   })
 })
 
