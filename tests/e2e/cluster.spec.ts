@@ -1,12 +1,12 @@
 // The cluster in Chromium (issue 12), all real: a redis-server on a free loopback port and two
 // `taskloop serve --redis` nodes as separate processes. Node 1's UI shows both nodes and the
-// queues, a task that runs on node 2 with its node, queue, progress and log lines live, its lanes
+// queues, launches a task to a queue only node 2 serves, and shows it with its node, queue,
+// progress and log lines live (node 1's API lists it too), its lanes
 // in the timeline, and says Redis is unreachable while it is stopped. Without --redis: no Cluster
 // tab, and the settings say how to join.
 import { expect, test, type Page } from '@playwright/test'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { SubmitSpec } from '../../common/types'
 import { redisMissing, startRedis, type RedisServer } from '../helpers/redis'
 import { startServer, type ServerProcess } from './server'
 import { row, screenshot } from './ui'
@@ -17,16 +17,6 @@ const clusterMissing = (): string | null =>
   /not built yet/.test(readFileSync(path.join(root, 'cluster/index.ts'), 'utf8'))
     ? 'cluster/index.ts is the placeholder: taskloop serve --redis comes with the cluster-core branch'
     : null
-
-async function submit(server: ServerProcess, spec: SubmitSpec): Promise<string[]> {
-  const res = await fetch(new URL('/api/tasks', server.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(spec),
-  })
-  expect(res.status, await res.clone().text()).toBe(201)
-  return ((await res.json()) as { ids: string[] }).ids
-}
 
 async function open(page: Page, server: ServerProcess): Promise<void> {
   const problems: string[] = []
@@ -103,8 +93,14 @@ test.describe('two nodes on one Redis', () => {
     await expect(panel.locator('tr[data-node="n2"] meter[aria-label^="n2 loop:"]')).toHaveCount(1)
     await expect(panel.locator('[data-redis-down]')).toHaveCount(0)
 
-    // Sent through node 1's API to a queue only node 2 serves: it runs there.
-    const [id] = await submit(n1, { name: 'remote ticker', job: 'ticker', params: { steps: 30, intervalMs: 300 }, queue: 'n2only' } as SubmitSpec)
+    // Launched from node 1's UI to a queue only node 2 serves: it runs there.
+    await page.getByRole('radio', { name: 'Job' }).check()
+    await page.locator('input[name="job"]').fill('ticker')
+    await page.locator('textarea[name="params"]').fill(JSON.stringify({ steps: 30, intervalMs: 300 }))
+    await page.locator('input[name="name"]').fill('remote ticker')
+    await page.locator('input[name="queue"]').fill('n2only')
+    await page.getByRole('button', { name: 'Launch', exact: true }).click()
+    await expect(page.getByRole('status').filter({ hasText: 'Launched 1 task' })).toBeVisible()
     await expect(panel.locator('tr[data-queue="n2only"]')).toBeVisible()
     await expect(panel.locator('tr[data-node="n2"] meter[aria-label="n2 loop: 1 of 256 running"]')).toHaveCount(1, { timeout: 20_000 })
     await screenshot(page, 'cluster-panel')
@@ -112,7 +108,10 @@ test.describe('two nodes on one Redis', () => {
     await page.getByRole('tab', { name: 'Tasks' }).click()
     const remote = row(page, 'remote ticker')
     await expect(remote).toHaveAttribute('data-state', 'running', { timeout: 20_000 })
-    await expect(remote).toHaveAttribute('data-task-id', id!)
+    // Node 1's API has it too, with the same id, node and queue.
+    const id = await remote.getAttribute('data-task-id')
+    const listed = (await (await fetch(new URL('/api/tasks', n1.url))).json()) as { tasks: Array<{ id: string; node?: string; queue?: string }> }
+    expect(listed.tasks.find((t) => t.id === id)).toMatchObject({ node: 'n2', queue: 'n2only' })
     await expect(remote.locator('td.node')).toHaveText('n2')
     await expect(remote.locator('td.queue')).toHaveText('n2only')
 
