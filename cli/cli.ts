@@ -13,6 +13,7 @@ export const USAGE = `Usage:
   taskloop serve [--port N] [--host H] [--token-file F | --token T] [--no-auth] [--open] [--shutdown-grace-ms N]
                  [--jobs DIR] [--data-dir DIR [--reset-store] | --no-store] [--on-stop keep|cancel]
                  [--tls-cert F --tls-key F | --insecure-http]
+                 [--redis URL [--node-id ID] [--queue NAME ...] [--queue-allow LIST] [--stalled-interval-ms N]]
       Runs the engine and serves the UI and the HTTP API; prints the UI's URL (with its token).
       --port N      port to listen on (default ${DEFAULT_PORT}, or a free one when it is taken)
       --host H      address to bind (default 127.0.0.1). Anything else needs a token of at least 128 bits
@@ -39,9 +40,18 @@ export const USAGE = `Usage:
       --no-store    keep tasks in memory only
       --on-stop S   what any stop does with pending tasks: keep (for the next start) or cancel
                     (default: SIGTERM and SIGHUP keep, Ctrl+C and the UI's Quit cancel)
+      --redis URL   join a cluster on this Redis (redis://[user:pass@]host:port, rediss:// for TLS; or set
+                    TASKLOOP_REDIS_URL to keep the password out of \`ps\`). Whoever can write to its queues
+                    runs commands on this node: see --queue-allow
+      --node-id ID  this node's name in the cluster (default host name and pid)
+      --queue NAME  a BullMQ queue this node serves (repeatable; default taskloop)
+      --queue-allow LIST
+                    executors this node runs for the cluster, e.g. loop,thread,process (refuses commands)
+      --stalled-interval-ms N
+                    how soon a dead node's job moves to another node (default 5000)
 
   taskloop run FILE.json [--shutdown-grace-ms N] [--jobs DIR] [--json | --jsonl] [--data-dir DIR [--reset-store] | --no-store]
-                         [--on-stop keep|cancel]
+                         [--on-stop keep|cancel] [--redis URL]
       Runs a JobSpec, an array of JobSpecs, or {"batch": ...} with a live view in the terminal.
       Relative job modules and command cwd resolve against the current folder.
       --data-dir D  where to keep this run's tasks and full logs (default: a new folder under
@@ -52,6 +62,7 @@ export const USAGE = `Usage:
                     in the order they finish; the live view and the summary go to stderr
       --on-stop S   keep: a stop leaves pending tasks pending in the run's folder (default cancel:
                     the folder of a run is not started again)
+      --redis URL   specs with "queue" go to the cluster on this Redis; the run waits for them too
       Exit status: 0 all done, 1 any failed or cancelled, 2 bad input, 130 after Ctrl+C.
 
   No store, no start: when the data folder's store cannot be used, serve and run print one line

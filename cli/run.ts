@@ -1,5 +1,6 @@
 // `taskloop run FILE.json`: submit specs to an engine thread, show them live, exit with what happened.
 // 0: all done; 1: any failed or cancelled; 2: bad input; 128+signal (130 for Ctrl+C) after a shutdown.
+import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { isFinal, TaskloopError } from '../common/types'
@@ -9,6 +10,7 @@ import { onStopOption, SHUTDOWN_GRACE_OPTIONS, shutdownGraceOption, UsageError }
 import { newRunDir, startEngineOrRefuse } from './data-dir'
 import { lineView, taskLabel, ttyView, visible } from './run-view'
 import type { RunView } from './run-view'
+import type { EngineHandle } from '../engine/handle'
 import { holdSignals, shutdownOnSignals } from './shutdown-signals'
 import type { ShutdownTrigger } from './shutdown-signals'
 import { readSpecFile, SpecFileError } from './spec-file'
@@ -31,8 +33,12 @@ export async function run(argv: string[]): Promise<number> {
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
       'reset-store': { type: 'boolean', default: false },
+      redis: { type: 'string' },
     },
   })
+  // Queued specs go to the cluster through a node that serves no queue and watches only its own tasks.
+  const redis = values.redis ?? (process.env.TASKLOOP_REDIS_URL || undefined)
+  delete process.env.TASKLOOP_REDIS_URL
   // A run's folder is never started again, so a kept task would wait forever: every stop cancels
   // unless --on-stop keep asks to keep them there (`taskloop serve --data-dir <that folder>` runs them).
   const onStop = onStopOption(values['on-stop']) ?? 'cancel'
@@ -63,8 +69,20 @@ export async function run(argv: string[]): Promise<number> {
     () => held.release(),
   )
   if (typeof engine === 'number') return engine
+  let api: EngineHandle = engine
+  if (redis !== undefined) {
+    try {
+      const { joinCluster } = await import('../cluster/index')
+      api = await joinCluster(engine, { redis, nodeId: `run-${os.hostname()}-${process.pid}`, queues: [], view: 'own' })
+    } catch (e) {
+      process.stderr.write(`taskloop run: cannot join the cluster: ${(e as Error).message}\n`)
+      held.release()
+      await engine.shutdown({ graceMs: 0 })
+      return 1
+    }
+  }
   // A store moved aside (--reset-store), rows set aside, orphans ended: said once, before the live view.
-  const { notice } = await engine.snapshot()
+  const { notice } = await api.snapshot()
   if (notice) process.stderr.write(`Notice: ${notice}\n`)
   const startedAt = Date.now()
   // With --json, stdout carries only the final report, with --jsonl only the task lines; the live
@@ -77,11 +95,11 @@ export async function run(argv: string[]): Promise<number> {
       : jsonl && process.stderr.isTTY
         ? ttyView(process.stderr, process.stderr, startedAt)
         : lineView(machine ? process.stderr : process.stdout, process.stderr, startedAt)
-  const stop = shutdownOnSignals(engine, { graceMs, say: (line) => view.note(line), pendingOn: () => onStop })
+  const stop = shutdownOnSignals(api, { graceMs, say: (line) => view.note(line), pendingOn: () => onStop })
   const earlySignal = held.release()
 
   // Keeps what the engine forgets: the report names every task of the run.
-  const mirror = new Mirror({ snapshot: () => engine.snapshot(), keepForgotten: true })
+  const mirror = new Mirror({ snapshot: () => api.snapshot(), keepForgotten: true })
   const tasks = mirror.tasks
   let submitted: string[] | null = null
 
@@ -95,14 +113,14 @@ export async function run(argv: string[]): Promise<number> {
     finishing = true
     if (json) {
       for (const id of batchIds) {
-        const b = await engine.batch(id).catch(() => null)
+        const b = await api.batch(id).catch(() => null)
         if (b) batches.push(b)
       }
     } else {
       // Why it failed is usually in the last lines it printed.
       const failed = [...tasks.values()].filter((t) => t.state === 'failed').slice(0, MAX_FAILURE_TAILS)
       for (const t of failed) {
-        const detail = await engine.get(t.id).catch(() => null)
+        const detail = await api.get(t.id).catch(() => null)
         if (detail) logTails.set(t.id, detail.log.slice(-FAILURE_TAIL_LINES).map((l) => l.line))
       }
     }
@@ -126,14 +144,14 @@ export async function run(argv: string[]): Promise<number> {
     view.update(tasks, mirror.counters)
     if (allFinal()) void finish()
   })
-  const unsubscribe = engine.subscribe((event) => mirror.push(event))
+  const unsubscribe = api.subscribe((event) => mirror.push(event))
 
   let badInput: string | null = null
   const submitAll = async (): Promise<void> => {
     try {
       const ids: string[] = []
       for (const { spec, at } of specs) {
-        const reply = await engine.submit(spec).catch((e: unknown) => {
+        const reply = await api.submit(spec).catch((e: unknown) => {
           const err = TaskloopError.from(e)
           throw err.code === 'invalid' && at !== '' ? new TaskloopError('invalid', `${at}${err.message}`, `${at}${err.path ?? ''}`) : err
         })

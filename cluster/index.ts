@@ -17,6 +17,7 @@ import {
   TASK_STATES,
   TaskloopError,
   type BatchSnapshot,
+  type CancelAllOptions,
   type ClusterInfo,
   type ClusterSettings,
   type ClusterSettingsUpdate,
@@ -61,6 +62,8 @@ const KEEP_FAILED = 5000
 const MAX_STALLED = 5
 /** Priorities map to BullMQ's 1 (first) … 2,097,152: Taskloop's higher-first -1e6 … 1e6 becomes 2,000,001 … 1. */
 const PRIORITY_BASE = 1_000_001
+/** Cancels sent to Redis at once by a cluster-wide cancel all. */
+const CANCEL_ALL_AT_ONCE = 64
 /** Ids of cluster tasks this node ran, remembered to keep the view's order of news right. */
 const RAN_HERE_KEPT = 50_000
 
@@ -89,6 +92,11 @@ export interface ClusterOptions {
   heartbeatMs?: number
   /** Jobs taken at once per served queue (default 16). */
   concurrency?: number
+  /**
+   * `own`: the view holds only the cluster tasks this node submitted or runs (`taskloop run
+   * --redis`, which waits for its own tasks); default `cluster`: every node's.
+   */
+  view?: 'cluster' | 'own'
   /** Where the node says what the operator should know (Redis lost and back); default stderr. */
   say?: (line: string) => void
 }
@@ -203,6 +211,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       first()
     })
     await ready
+    // Commands fail fast while Redis is away: the first ones wait for it a little (a node also
+    // starts without Redis, and says so).
+    if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
+    // A job's ctx.submit of a queued spec comes here through the engine.
+    this.engine.onQueuedSubmit((spec) => this.submit(spec))
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
     void this.sub.subscribe(KEYS.events, KEYS.cancel).catch(() => {})
     for (const name of this.served) this.workers.push(this.startWorker(name))
@@ -313,7 +326,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new TaskloopError('unavailable', `cannot cancel a cluster task while Redis is unreachable: ${this.address.redact(String(e))}`)
     }
     if (this.running.has(key)) return this.engine.cancel(key)
-    if (remote?.queue && !remote.queue.startsWith('list:')) {
+    // Running elsewhere: straight to the relay. Else it may still wait in its queue.
+    if (remote?.queue && remote.state === 'pending' && !remote.queue.startsWith('list:')) {
       const job = await Job.fromId(this.producer(remote.queue), key)
       const state = job ? await job.getState() : 'unknown'
       if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
@@ -341,9 +355,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return { id: ids[0]! }
   }
 
-  /** This node's tasks only: the rest of the cluster is cancelled task by task. */
-  cancelAll(): Promise<void> {
-    return this.engine.cancelAll()
+  /** This node's tasks; with `cluster`, every unfinished cluster task too, each wherever it is. */
+  async cancelAll(options?: CancelAllOptions): Promise<void> {
+    await this.engine.cancelAll(options)
+    if (!options?.cluster) return
+    const ids = [...this.remote.tasks.values()].filter((t) => !isFinal(t.state)).map((t) => t.id)
+    for (let i = 0; i < ids.length; i += CANCEL_ALL_AT_ONCE) {
+      await Promise.all(ids.slice(i, i + CANCEL_ALL_AT_ONCE).map((id) => this.cancel(id).catch(() => {})))
+    }
   }
 
   stats(): Promise<Stats> {
@@ -395,6 +414,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.engine.onQuitRequested(listener)
   }
 
+  onQueuedSubmit(): void {
+    throw new Error('the cluster node takes queued submits itself')
+  }
+
   escalate(): void {
     this.engine.escalate()
   }
@@ -407,7 +430,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
     this.shutdownPromise ??= (async () => {
       this.leaving = true
-      await Promise.all(this.workers.map((w) => w.pause(true).catch(() => {})))
+      // Bounded: with Redis unreachable a pause may wait for it.
+      await Promise.race([Promise.all(this.workers.map((w) => w.pause(true).catch(() => {}))), sleep(1000)])
       try {
         return await this.engine.shutdown(options)
       } finally {
@@ -553,8 +577,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     // Cancelled between the check and the submit: the relay found no task yet.
     if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
-    const snap = await final
+    const snap = await Promise.race([final, this.untilFinal(id).catch(() => final)])
     signal?.removeEventListener('abort', onAbort)
+    if (!this.leaving) {
+      // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
+      this.outTasks.set(id, snap)
+      this.flushNow()
+    }
     // This node is stopping: the job is left unsettled, for BullMQ to hand to another node.
     if (this.leaving && (snap.reason === 'shutdown' || snap.reason === 'interrupted')) return new Promise(() => {})
     if (snap.state === 'done') return snap.result ?? null
@@ -600,6 +629,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         resolve(snap.state)
       }
     })
+  }
+
+  /** The engine answers a blocking read the moment the task is final (its event batch comes later). */
+  private async untilFinal(id: string): Promise<TaskSnapshot> {
+    for (;;) {
+      const { log: _l, logFile: _f, locks: _k, children: _c, ...snap } = await this.engine.get(id, { waitMs: 60_000 })
+      if (isFinal(snap.state)) return snap
+    }
   }
 
   private async wasCancelled(id: string): Promise<boolean> {
@@ -716,13 +753,15 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const events = parseEvents(value)
     if (!events || events.node === this.nodeId) return
     const changed: TaskSnapshot[] = []
+    const ownOnly = this.options.view === 'own'
     for (const t of events.tasks) {
-      if (this.running.has(t.id)) continue
+      if (this.running.has(t.id) || (ownOnly && !this.remote.tasks.has(t.id))) continue
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (!this.remote.put(t)) continue
       changed.push(t)
       if (t.queue && !t.queue.startsWith('list:')) this.knownQueues.add(t.queue)
     }
+    // Lines of tasks the view does not hold are dropped there (RemoteTasks.appendLog).
     for (const l of events.logs) this.remote.appendLog(l.id, l.lines)
     if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
   }

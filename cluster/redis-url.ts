@@ -1,5 +1,6 @@
 // A node's Redis address: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.
 // The password goes to ioredis and nowhere else: everything a node logs or shows is redacted.
+import { isIP } from 'node:net'
 import type { RedisOptions } from 'ioredis'
 
 export interface RedisAddress {
@@ -26,13 +27,15 @@ export function parseRedisUrl(url: string): RedisAddress {
   const username = u.username ? decodeURIComponent(u.username) : undefined
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
   if (!Number.isInteger(db) || db < 0) throw new Error('--redis: the path after the host must be a database number')
+  const host = u.hostname.replace(/^\[|\]$/g, '')
   const options: RedisOptions = {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
+    host,
     port: u.port ? Number(u.port) : 6379,
     db,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
+    // TLS checks the certificate against the host name (an IP address is not sent as SNI).
+    ...(u.protocol === 'rediss:' ? { tls: isIP(host) ? {} : { servername: host } } : {}),
   }
   const shownUrl = new URL(url)
   if (shownUrl.password) shownUrl.password = '***'

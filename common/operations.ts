@@ -9,6 +9,7 @@
 import type * as Schema from './schema'
 import type {
   BatchSnapshot,
+  CancelAllOptions,
   ClusterInfo,
   ClusterSettings,
   ClusterSettingsUpdate,
@@ -92,7 +93,11 @@ export const OPERATIONS = {
     parse: 'parseTaskId',
     http: { method: 'POST', path: '/api/tasks/:id/retry', args: ['path'], status: 201 },
   }),
-  cancelAll: op<[], void>({ http: { method: 'POST', path: '/api/cancel-all', args: none, status: 202 } }),
+  /** This node's tasks; `{cluster: true}` on a cluster node also every unfinished cluster task, wherever it is. */
+  cancelAll: op<[options?: CancelAllOptions], void>({
+    parse: 'parseCancelAllOptions',
+    http: { method: 'POST', path: '/api/cancel-all', args: ['body'], status: 202 },
+  }),
   stats: op<[], Stats>({ http: { method: 'GET', path: '/api/stats', args: none } }),
   /** Concurrency limit per executor; returns them all. */
   setLimits: op<[limits: Partial<Limits>], Limits>({

@@ -2,7 +2,7 @@
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
-import type { AfterWhen, ClusterSettingsUpdate, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
+import type { AfterWhen, CancelAllOptions, ClusterSettingsUpdate, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -208,6 +208,10 @@ export const groupLimitSchema = z.strictObject({
 })
 export const parseGroupLimit = (value: unknown): { group: string; limit: number | null } =>
   parseWith<{ group: string; limit: number | null }>(groupLimitSchema, value, 'groupLimit')
+
+export const cancelAllOptionsSchema = z.strictObject({ cluster: z.boolean().optional() })
+export const parseCancelAllOptions = (value: unknown): CancelAllOptions =>
+  parseWith<CancelAllOptions>(cancelAllOptionsSchema, value ?? {}, 'options')
 
 export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
 export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')

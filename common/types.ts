@@ -202,6 +202,11 @@ export interface DrainingTask {
 export type OnStop = 'keep' | 'cancel'
 export const ON_STOP = ['keep', 'cancel'] as const satisfies readonly OnStop[]
 
+/** Cancel all: what this node runs and holds (default), or with `cluster` every unfinished cluster task too. */
+export interface CancelAllOptions {
+  cluster?: boolean
+}
+
 /** The UI's Quit: `pending` chooses what happens to pending tasks (default: the host's choice, normally cancel). */
 export interface QuitOptions {
   pending?: OnStop

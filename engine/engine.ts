@@ -15,6 +15,7 @@ import {
   STORE_CHECK_MS,
 } from '../common/defaults'
 import {
+  parseCancelAllOptions,
   parseClusterSettingsUpdate,
   parseGroupLimit,
   parseHistoryQuery,
@@ -29,6 +30,7 @@ import {
   EXECUTORS,
   TaskloopError,
   type BatchSnapshot,
+  type CancelAllOptions,
   type ClusterInfo,
   type ClusterSettings,
   type ClusterSettingsUpdate,
@@ -51,7 +53,7 @@ import {
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
-import type { ClusterRun, EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from './handle'
+import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from './handle'
 import { JobCalls } from './job-calls'
 import { markerScope } from './orphans'
 import { persistTo, recover } from './recovery'
@@ -71,6 +73,8 @@ function withParent(spec: SubmitSpec, parent: string): SubmitSpec {
 }
 
 /** Only a cluster node's host sends a task to a queue (cluster/); the engine alone would run it here, unqueued. */
+const isQueued = (spec: SubmitSpec): boolean => ('batch' in spec ? spec.batch.tasks : [spec]).some((t) => t.queue !== undefined)
+
 function refuseQueued(spec: SubmitSpec): void {
   const tasks = 'batch' in spec ? spec.batch.tasks : [spec]
   const i = tasks.findIndex((t) => t.queue !== undefined || t.delayMs !== undefined)
@@ -79,7 +83,7 @@ function refuseQueued(spec: SubmitSpec): void {
   const field = tasks[i]!.queue !== undefined ? 'queue' : 'delayMs'
   throw new TaskloopError(
     'invalid',
-    `${at}${field}: queued tasks go through a cluster node (taskloop serve --redis URL); this engine is not one, and a job's ctx.submit does not reach the cluster`,
+    `${at}${field}: queued tasks go through a cluster node (taskloop serve --redis URL); this engine is not one`,
     `${at}${field}`,
   )
 }
@@ -111,6 +115,8 @@ export class Engine implements EngineHandle {
     known: (id) => this.scheduler.tasks.has(id),
   }
   private quitListeners: ((options: QuitOptions) => void)[] = []
+  /** The cluster layer's submit, for a job's ctx.submit of a queued spec (onQueuedSubmit). */
+  private queuedSubmit: QueuedSubmit | null = null
   private shutdownStatus: ShutdownStatus | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
   private escalateNow: (() => void) | null = null
@@ -194,6 +200,8 @@ export class Engine implements EngineHandle {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
     const parsed = parseSubmitSpec(input)
+    // A job's queued spec goes to the cluster (it runs on any node, so it is not this task's child to cancel).
+    if (parent && this.queuedSubmit && isQueued(parsed)) return this.queuedSubmit(parsed)
     refuseQueued(parsed)
     const spec = parent ? withParent(parsed, parent) : parsed
     const count = 'batch' in spec ? spec.batch.tasks.length : 1
@@ -215,6 +223,10 @@ export class Engine implements EngineHandle {
     this.store?.saveBatch({ ...b, failFast, createdAt })
     const batch: BatchInfo = { id: b.id, failFast }
     return { ...this.enqueue(plan.tasks.map((t) => this.createTask(t, batch))), batchId: b.id }
+  }
+
+  onQueuedSubmit(handler: QueuedSubmit): void {
+    this.queuedSubmit = handler
   }
 
   async submitWith(input: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
@@ -341,7 +353,9 @@ export class Engine implements EngineHandle {
     return { id: this.enqueue([task]).ids[0]! }
   }
 
-  async cancelAll(): Promise<void> {
+  /** A lone engine is the whole of its cluster: `cluster` changes nothing here (cluster/ handles it on a node). */
+  async cancelAll(options?: CancelAllOptions): Promise<void> {
+    parseCancelAllOptions(options)
     this.cancelEverything('user')
   }
 

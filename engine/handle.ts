@@ -88,6 +88,9 @@ export interface ClusterRun {
   allow?: readonly ExecutorKind[]
 }
 
+/** Where a job's queued submit goes (the cluster layer's submit). */
+export type QueuedSubmit = (spec: SubmitSpec) => Promise<{ ids: string[] }>
+
 export interface EngineHandle extends TaskloopApi {
   /**
    * Host only, never a client's operation: runs one cluster task here under its cluster id. The
@@ -95,6 +98,11 @@ export interface EngineHandle extends TaskloopApi {
    * BullMQ's business, so the local task runs once.
    */
   submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }>
+  /**
+   * Host only: a running job's ctx.submit of a spec with `queue` goes to `handler` (the cluster
+   * layer) instead of being refused. Set once; it holds across engine-thread restarts.
+   */
+  onQueuedSubmit(handler: QueuedSubmit): void
 
   /** Runs the shutdown sequence once; later calls return the same promise. */
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>

@@ -14,7 +14,7 @@ import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
 import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec } from '../../common/types'
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { ClusterRun, EngineHandle, EngineOptions, ShutdownOptions, ShutdownReport } from '../handle'
+import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from '../handle'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
 import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
@@ -79,6 +79,7 @@ export class EngineClient implements EngineHandle {
   private waiting = new Map<(e: EngineEvent) => void, { live: boolean }>()
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
   private quitListeners: ((options: QuitOptions) => void)[] = []
+  private queuedSubmit: QueuedSubmit | null = null
   private noticeListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
@@ -160,6 +161,11 @@ export class EngineClient implements EngineHandle {
 
   onQuitRequested(listener: (options: QuitOptions) => void): void {
     this.quitListeners.push(listener)
+  }
+
+  onQueuedSubmit(handler: QueuedSubmit): void {
+    this.queuedSubmit = handler
+    this.post({ type: 'forward-queued' })
   }
 
   /** Told when the engine thread is blocked, answers again, or died and was restarted (the host may log it). */
@@ -266,6 +272,14 @@ export class EngineClient implements EngineHandle {
         case 'culprit':
           this.culprit ??= m.id
           return
+        case 'queued-submit': {
+          const answer = this.queuedSubmit ? this.queuedSubmit(m.spec) : Promise.reject(new TaskloopError('internal', 'no cluster to submit to'))
+          answer.then(
+            (value) => this.post({ type: 'queued-reply', id: m.id, ok: true, value }),
+            (e: unknown) => this.post({ type: 'queued-reply', id: m.id, ok: false, error: TaskloopError.from(e).toJSON() }),
+          )
+          return
+        }
         case 'quit':
           if (this.quitListeners.length === 0) void this.shutdown(m.options)
           for (const l of this.quitListeners) l(m.options)
@@ -326,6 +340,7 @@ export class EngineClient implements EngineHandle {
     this.ready.then(
       () => {
         for (const [watch, w] of this.logWatchers) this.post({ type: 'watch-log', watch, id: w.id })
+        if (this.queuedSubmit) this.post({ type: 'forward-queued' })
         const subscribers = [...this.listeners]
         this.listeners.clear()
         for (const l of subscribers) this.join(l, { live: true }, notice)

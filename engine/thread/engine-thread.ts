@@ -30,6 +30,9 @@ process.on('exit', blame)
 const engine = new Engine(data.options)
 setInterval(() => shared.heartbeat(), HEARTBEAT_MS).unref()
 const logWatches = new Map<number, () => void>()
+/** Jobs' queued submits waiting for the host's answer. */
+const queued = new Map<number, { resolve(v: { ids: string[] }): void; reject(e: unknown): void }>()
+let nextQueued = 0
 
 engine.subscribe((event) => post({ type: 'event', event }))
 engine.onQuitRequested((options) => post({ type: 'quit', options }))
@@ -64,6 +67,23 @@ port.on('message', (m: ToEngine) => {
     case 'escalate':
       engine.escalate()
       return
+    case 'forward-queued':
+      engine.onQueuedSubmit(
+        (spec) =>
+          new Promise((resolve, reject) => {
+            const id = ++nextQueued
+            queued.set(id, { resolve, reject })
+            post({ type: 'queued-submit', id, spec })
+          }),
+      )
+      return
+    case 'queued-reply': {
+      const q = queued.get(m.id)
+      queued.delete(m.id)
+      if (m.ok) q?.resolve(m.value)
+      else q?.reject(TaskloopError.from(m.error))
+      return
+    }
   }
 })
 

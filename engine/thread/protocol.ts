@@ -1,6 +1,6 @@
 // Messages between the engine thread and its client proxy on the host thread, over postMessage (docs/ARCHITECTURE.md).
 import { OPERATION_NAMES, type OperationName } from '../../common/operations'
-import type { EngineEvent, LogLine, QuitOptions } from '../../common/types'
+import type { EngineEvent, LogLine, QuitOptions, SubmitSpec } from '../../common/types'
 import type { EngineOptions } from '../handle'
 import type { SharedState } from './shared'
 
@@ -20,6 +20,10 @@ export type ToEngine =
   | { type: 'watch-log'; watch: number; id: string }
   | { type: 'unwatch-log'; watch: number }
   | { type: 'escalate' }
+  /** The host takes jobs' queued submits (EngineHandle.onQueuedSubmit), and its answer to one. */
+  | { type: 'forward-queued' }
+  | { type: 'queued-reply'; id: number; ok: true; value: { ids: string[] } }
+  | { type: 'queued-reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
 
 /** engine thread → client */
 export type FromEngine =
@@ -32,3 +36,5 @@ export type FromEngine =
   /** The loop task whose code was running when this thread threw past every handler or exited. */
   | { type: 'culprit'; id: string }
   | { type: 'quit'; options: QuitOptions }
+  /** A job's ctx.submit of a spec with `queue`, for the host's cluster layer. */
+  | { type: 'queued-submit'; id: number; spec: SubmitSpec }

@@ -38,6 +38,22 @@ export async function slow(params, ctx) {
     await redis?.stop()
   })
 
+  it('a node stopped with SIGTERM leaves its running job (onInterrupt "requeue") to another node', async () => {
+    const queue = 'k-stop'
+    const nodes = await Promise.all(['a', 'b'].map((id) => start(redis.url, `${id}-stop`, ['--queue', queue])))
+    const file = path.join(dir, 'stop.txt')
+    const [id] = await nodes[0]!.submit({ job: `${jobs}#slow`, params: { file, ms: 4000 }, queue, onInterrupt: 'requeue' })
+    const running = await until(nodes[0]!, id!, 'running', (t) => t.state === 'running')
+    const leaving = nodes.find((n) => n.id === running.node)!
+    const other = nodes.find((n) => n !== leaving)!
+    leaving.child.kill('SIGTERM')
+    expect(await leaving.exited).toBe(0)
+    const done = await until(other, id!, `done on ${other.id}`, (t) => t.state === 'done' && t.node === other.id, 60_000)
+    expect(done.result).toBe('finished')
+    // A node that stops leaves the view at once (it removes its heartbeat).
+    expect((await other.cluster()).nodes.map((n) => n.id)).toEqual([other.id])
+  }, 180_000)
+
   for (const onInterrupt of ['requeue', 'fail'] as const) {
     it(`onInterrupt "${onInterrupt}": ${onInterrupt === 'requeue' ? 'runs again on the other node' : 'fails "interrupted", never runs again'}`, async () => {
       const queue = `k-${onInterrupt}`

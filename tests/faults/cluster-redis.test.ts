@@ -1,12 +1,13 @@
 // Redis goes away under running cluster nodes: stopped for 2 s and started again (empty: no
 // persistence), or every connection dropped (CLIENT KILL). Nodes live on, say Redis is unreachable
 // while it is, reconnect and go on. And a password never shows: not in output, not in the API.
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/engine'
-import { redisMissing, startRedis, type RedisServer } from '../helpers/redis'
+import { freePort, REDIS_SERVER, redisMissing, startRedis, type RedisServer } from '../helpers/redis'
 import { until, useNodes, type Node } from '../integration/cluster/nodes'
 
 const missing = redisMissing()
@@ -73,7 +74,7 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     expect((await a.cluster()).connected).toBe(true)
     expect(a.child.exitCode).toBeNull()
     expect(b.child.exitCode).toBeNull()
-  }, 120_000)
+  }, 240_000)
 
   it('a password works and is never printed nor shown: not by the node, not by the API, not in errors', async () => {
     const password = 'S3cret-pw-7f1e'
@@ -95,7 +96,29 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     } finally {
       await guarded.stop()
     }
-  }, 120_000)
+  }, 240_000)
+
+  it('rediss:// (TLS) with a password: the node joins and runs jobs', async () => {
+    const cert = path.join(dir, 'cert.pem')
+    const key = path.join(dir, 'key.pem')
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'])
+    expect(made.status).toBe(0)
+    const port = await freePort()
+    const password = 'tls-pw-31337'
+    const server = spawn(REDIS_SERVER!, ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no', '--requirepass', password, '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true })
+    try {
+      const url = `rediss://:${password}@127.0.0.1:${port}`
+      // The node trusts the test's own certificate authority.
+      const node = await start(url, 'tls', ['--queue', 'secure'], { NODE_EXTRA_CA_CERTS: cert })
+      const info = await node.cluster()
+      expect(info.connected).toBe(true)
+      expect(info.redis).toBe(`rediss://:***@127.0.0.1:${port}`)
+      await runsAll(node, 'secure', 3)
+      expect(node.output()).not.toContain(password)
+    } finally {
+      process.kill(-server.pid!, 'SIGKILL')
+    }
+  }, 240_000)
 
   it('a wrong password: the node runs, says Redis refuses it, and shows no password', async () => {
     const guarded = await startRedis({ password: 'right-one-9' })
@@ -112,5 +135,5 @@ describe.skipIf(missing)('cluster nodes when Redis fails', () => {
     } finally {
       await guarded.stop()
     }
-  }, 60_000)
+  }, 120_000)
 })

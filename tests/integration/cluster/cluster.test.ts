@@ -6,11 +6,12 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LogLine } from '../../../common/types'
 import type { ServerMessage } from '../../../common/wire'
+import { FROM_SOURCE, useCli } from '../../helpers/cli'
 import { waitFor } from '../../helpers/engine'
 import { aliveInGroup, killWithArg, pidOf, survivorsWithArg, uniqueSleep } from '../../helpers/proc'
 import { redisMissing, startRedis, type RedisServer } from '../../helpers/redis'
 import { connectEvents } from '../server/helpers'
-import { until, useNodes } from './nodes'
+import { api, until, useNodes } from './nodes'
 
 const missing = redisMissing()
 if (missing) console.warn(`cluster tests skipped: ${missing}`)
@@ -18,13 +19,15 @@ if (missing) console.warn(`cluster tests skipped: ${missing}`)
 describe.skipIf(missing)('a cluster of taskloop serve nodes on Redis', () => {
   let redis: RedisServer
   const start = useNodes()
+  const cli = useCli()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-cluster-jobs-'))
   // Each run appends its task's number: a count per number says how often it ran.
   const jobs = path.join(dir, 'jobs.mjs')
   writeFileSync(
     jobs,
     `import { appendFileSync } from 'node:fs'
-export async function record(params) { appendFileSync(params.file, params.n + '\\n'); return params.n }`,
+export async function record(params) { appendFileSync(params.file, params.n + '\\n'); return params.n }
+export async function handOn(params, ctx) { return (await ctx.submit(params.spec)).ids }`,
   )
 
   beforeAll(async () => {
@@ -51,7 +54,7 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
       for (const t of list) byState.set(`${t.state}@${t.node}`, (byState.get(`${t.state}@${t.node}`) ?? 0) + 1)
       last = `${list.length} tasks, ${new Set(list.map((t) => t.id)).size} ids: ${JSON.stringify([...byState])}`
       return list.length === 500 && list.every((t) => t.state === 'done') && list
-    }, 120_000).catch((e: Error) => {
+    }, 240_000).catch((e: Error) => {
       throw new Error(`${e.message}; node c saw ${last}`)
     })
     await new Promise((r) => setTimeout(r, 1000)) // a duplicate run would land meanwhile
@@ -93,7 +96,7 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     } finally {
       await events.close()
     }
-  }, 120_000)
+  }, 240_000)
 
   it('cancels a command running on another node: its process group ends within 1 s, cancelled, never retried', async () => {
     const [one, two] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
@@ -120,7 +123,7 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     } finally {
       killWithArg(arg)
     }
-  }, 120_000)
+  }, 240_000)
 
   it('cancels a task still waiting in its queue: removed, and it never starts later', async () => {
     const one = await start(redis.url, 'one', ['--queue', 'here'])
@@ -135,7 +138,7 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     await new Promise((r) => setTimeout(r, 1500))
     expect(existsSync(file)).toBe(false)
     expect((await two.get(id!).catch(() => null))?.state ?? 'cancelled').toBe('cancelled')
-  }, 120_000)
+  }, 240_000)
 
   it('refuses a command spec from the cluster under --queue-allow: the task fails saying why, nothing runs', async () => {
     const strict = await start(redis.url, 'strict', ['--queue', 'guarded', '--queue-allow', 'loop,thread,process'])
@@ -149,7 +152,7 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     await until(strict, ok!, 'done', (t) => t.state === 'done')
     expect(existsSync(marker)).toBe(false)
     expect(readFileSync(file, 'utf8')).toBe('7\n')
-  }, 120_000)
+  }, 240_000)
 
   it('gives queued tasks BullMQ options: retries run again (the attempt counts), a delay holds the start', async () => {
     const one = await start(redis.url, 'one', ['--queue', 'opts'])
@@ -161,7 +164,47 @@ export async function record(params) { appendFileSync(params.file, params.n + '\
     expect((await one.cluster()).queues.find((q) => q.name === 'opts')!.delayed).toBe(1)
     const done = await until(one, late!, 'done', (t) => t.state === 'done')
     expect(done.startedAt! - submitted).toBeGreaterThanOrEqual(1400)
-  }, 120_000)
+  }, 240_000)
+
+  it("sends a job's ctx.submit of a queued spec to the cluster: it runs on the node serving that queue", async () => {
+    const [one] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
+    const file = path.join(dir, 'handed-on.txt')
+    const spec = { job: `${jobs}#record`, params: { file, n: 42 }, queue: 'there' }
+    // A local task (no queue) on node one, whose job queues the next one.
+    const [parent] = await one.submit({ job: `${jobs}#handOn`, params: { spec } })
+    const done = await until(one, parent!, 'done', (t) => t.state === 'done')
+    const [child] = done.result as string[]
+    const ran = await until(one, child!, 'done on node two', (t) => t.state === 'done')
+    expect(ran.node).toBe('two')
+    expect(readFileSync(file, 'utf8')).toBe('42\n')
+  }, 240_000)
+
+  it('taskloop run --redis sends its queued specs to the cluster and reports them when they are done', async () => {
+    await start(redis.url, 'two', ['--queue', 'there'])
+    const file = path.join(dir, 'run.json')
+    writeFileSync(file, JSON.stringify([{ name: 'far', command: 'echo far away', queue: 'there' }, { name: 'near', job: 'sleep', params: { ms: 1 } }]))
+    const run = cli(['run', file, '--json', '--no-store', '--redis', redis.url], { entry: FROM_SOURCE })
+    expect(await run.exited).toBe(0)
+    const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: { name: string; state: string; node?: string | null }[] }
+    expect(report.ok).toBe(true)
+    expect(report.tasks.map((t) => [t.name, t.state, t.node ?? null]).sort()).toEqual([
+      ['far', 'done', 'two'],
+      ['near', 'done', null],
+    ])
+  }, 240_000)
+
+  it("cancel all stops this node's tasks only, unless asked for the cluster", async () => {
+    const [one, two] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'there'])])
+    const [local] = await one.submit({ job: 'sleep', params: { ms: 60_000 } })
+    const far = await one.submit({ batch: { tasks: [1, 2, 3].map(() => ({ job: 'sleep', params: { ms: 60_000 }, queue: 'there' })) } })
+    for (const id of far) await until(one, id, 'running on two', (t) => t.state === 'running')
+    await api(one.url, 'POST', '/api/cancel-all', {})
+    await until(one, local!, 'cancelled', (t) => t.state === 'cancelled')
+    await new Promise((r) => setTimeout(r, 500))
+    for (const id of far) expect((await two.get(id)).state).toBe('running')
+    await api(one.url, 'POST', '/api/cancel-all', { cluster: true })
+    for (const id of far) await until(two, id, 'cancelled', (t) => t.state === 'cancelled')
+  }, 240_000)
 
   it('refuses what a queued task cannot be, naming the field', async () => {
     const one = await start(redis.url, 'one')

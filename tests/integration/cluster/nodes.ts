@@ -6,7 +6,7 @@ import path from 'node:path'
 import { afterEach } from 'vitest'
 import type { ClusterInfo, TaskDetail, TaskSnapshot } from '../../../common/types'
 import { waitFor } from '../../helpers/engine'
-import { api, serve, type ServeProcess } from '../../faults/serve-process'
+import { serve, type ServeProcess } from '../../faults/serve-process'
 
 export interface Node extends ServeProcess {
   id: string
@@ -16,6 +16,20 @@ export interface Node extends ServeProcess {
   cancel(id: string): Promise<void>
   cluster(): Promise<ClusterInfo>
   kill9(): Promise<void>
+}
+
+/** One API call; a node that does not answer within 30 s fails the call, naming it. */
+export async function api<T>(url: string, method: string, p: string, body?: unknown): Promise<T> {
+  const res = await fetch(url + p, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(30_000),
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  }).catch((e: Error) => {
+    throw new Error(`${method} ${p}: ${e.message}`)
+  })
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`)
+  return (await res.json().catch(() => null)) as T
 }
 
 type Start = (redis: string, id: string, args?: string[], env?: NodeJS.ProcessEnv, options?: { joined?: boolean }) => Promise<Node>
@@ -44,7 +58,7 @@ export function useNodes(): Start {
     const p = await serve(dataDir, [...(redis ? ['--redis', redis] : []), '--node-id', id, '--stalled-interval-ms', '1000', ...args], {
       ...(env ? { env } : {}),
       // Several nodes start at once on a busy machine.
-      startMs: 120_000,
+      startMs: 90_000,
     })
     const node: Node = {
       ...p,

@@ -32,8 +32,10 @@ describe('IPC handlers', () => {
     expect(api.cancel).toHaveBeenCalledWith('t1')
     await handlers.setGroupLimit('nightly', 2, 'extra')
     expect(api.setGroupLimit).toHaveBeenCalledWith('nightly', 2)
-    await handlers.cancelAll('extra')
-    expect(api.cancelAll).toHaveBeenCalledWith()
+    await handlers.pause('extra')
+    expect(api.pause).toHaveBeenCalledWith()
+    await handlers.cancelAll({ cluster: true }, 'extra')
+    expect(api.cancelAll).toHaveBeenCalledWith({ cluster: true })
   })
 })
 
