@@ -1,9 +1,9 @@
 // The cluster in Chromium (issue 12), all real: a redis-server on a free loopback port and two
 // `taskloop serve --redis` nodes as separate processes. Node 1's UI shows both nodes and the
 // queues, launches a task to a queue only node 2 serves, and shows it with its node, queue,
-// progress and log lines live (node 1's API lists it too), its lanes
-// in the timeline, and says Redis is unreachable while it is stopped. Without --redis: no Cluster
-// tab, and the settings say how to join.
+// progress and log lines live (node 1's API lists it too) and its lanes in the timeline; cancels
+// a task of node 2 from its Cluster view; and says Redis is unreachable while it is stopped.
+// Without --redis: no Cluster tab, and the settings say how to join.
 import { expect, test, type Page } from '@playwright/test'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -134,6 +134,27 @@ test.describe('two nodes on one Redis', () => {
     // The timeline has node 2's lanes.
     await page.getByRole('tab', { name: 'Timeline' }).click()
     await expect(page.locator('.lanes li[data-node="n2"]')).not.toHaveCount(0)
+  })
+
+  test("node 1's Cancel all in the cluster stops a task running on node 2", async ({ page }) => {
+    const [n1] = await cluster()
+    await open(page, n1)
+    await page.getByRole('radio', { name: 'Job' }).check()
+    await page.locator('input[name="job"]').fill('sleep')
+    await page.locator('textarea[name="params"]').fill(JSON.stringify({ ms: 120_000 }))
+    await page.locator('input[name="name"]').fill('long remote sleep')
+    await page.locator('input[name="queue"]').fill('n2only')
+    await page.getByRole('button', { name: 'Launch', exact: true }).click()
+    const remote = row(page, 'long remote sleep')
+    await expect(remote).toHaveAttribute('data-state', 'running', { timeout: 20_000 })
+    await expect(remote.locator('td.node')).toHaveText('n2')
+
+    await page.getByRole('tab', { name: 'Cluster' }).click()
+    const panel = page.getByRole('tabpanel', { name: 'Cluster' })
+    await panel.getByRole('button', { name: 'Cancel all in the cluster' }).click()
+    await panel.getByRole('alertdialog').getByRole('button', { name: 'Cancel them all' }).click()
+    await page.getByRole('tab', { name: 'Tasks' }).click()
+    await expect(remote).toHaveAttribute('data-state', 'cancelled', { timeout: 20_000 })
   })
 
   test('says Redis is unreachable while it is stopped, and stops saying it once it is back', async ({ page }) => {

@@ -80,6 +80,21 @@ describe('the Cluster view', () => {
     expect(wrapper.emitted('showTasks')).toEqual([['n2']])
   })
 
+  it('"Cancel all in the cluster" asks first, then cancels every cluster task', async () => {
+    const { api } = connect()
+    api.cluster.mockResolvedValue(clusterInfo())
+    const wrapper = mount(Cluster)
+    await flush()
+    await wrapper.findAll('button').find((b) => b.text() === 'Cancel all in the cluster')!.trigger('click')
+    const confirm = wrapper.find('[role="alertdialog"]')
+    expect(confirm.text()).toContain('on every node')
+    expect(api.cancelAll).not.toHaveBeenCalled()
+    await confirm.findAll('button').find((b) => b.text() === 'Cancel them all')!.trigger('click')
+    await flush()
+    expect(api.cancelAll).toHaveBeenCalledWith({ cluster: true })
+    expect(wrapper.find('[role="alertdialog"]').exists()).toBe(false)
+  })
+
   it('says clearly while Redis is unreachable, and why', async () => {
     const { api, cluster } = connect()
     api.cluster.mockResolvedValue(clusterInfo({ connected: false, error: 'connect ECONNREFUSED 10.0.0.5:6379', nodes: [], queues: [] }))
