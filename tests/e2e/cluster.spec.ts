@@ -5,25 +5,23 @@
 // a task of node 2 from its Cluster view; and says Redis is unreachable while it is stopped.
 // Without --redis: no Cluster tab, and the settings say how to join.
 import { expect, test, type Page } from '@playwright/test'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { redisMissing, startRedis, type RedisServer } from '../helpers/redis'
 import { startServer, type ServerProcess } from './server'
 import { row, screenshot } from './ui'
 
-const root = path.resolve(import.meta.dirname, '../..')
-/** The cluster layer of this tree is the placeholder its branch started from: serve has no --redis yet. */
-const clusterMissing = (): string | null =>
-  /not built yet/.test(readFileSync(path.join(root, 'cluster/index.ts'), 'utf8'))
-    ? 'cluster/index.ts is the placeholder: taskloop serve --redis comes with the cluster-core branch'
-    : null
+/** Errors the page threw during the test: there must be none. */
+let problems: string[] = []
+test.beforeEach(() => {
+  problems = []
+})
+test.afterEach(() => {
+  expect(problems).toEqual([])
+})
 
 async function open(page: Page, server: ServerProcess): Promise<void> {
-  const problems: string[] = []
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
   await page.goto(server.url)
   await expect(page.getByRole('status').filter({ hasText: 'Connecting' })).toHaveCount(0)
-  expect(problems).toEqual([])
 }
 
 test.describe('a node in no cluster', () => {
@@ -55,7 +53,7 @@ test.describe('two nodes on one Redis', () => {
   const nodes: ServerProcess[] = []
 
   test.beforeEach(() => {
-    const missing = redisMissing() ?? clusterMissing()
+    const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
     test.skip(missing !== null, missing ?? '')
   })
