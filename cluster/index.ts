@@ -19,6 +19,8 @@ import {
   type BatchSnapshot,
   type CancelAllOptions,
   type ClusterInfo,
+  type ClusterSettings,
+  type ClusterSettingsUpdate,
   type ClusterNode,
   type ClusterQueue,
   type Counters,
@@ -417,6 +419,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   forceShutdown(): Promise<void> {
     return this.engine.forceShutdown()
+  }
+
+  /** The host's settings (serve: its flags; the app answers it itself): the engine's answer. */
+  clusterSettings(update?: ClusterSettingsUpdate): Promise<ClusterSettings> {
+    return this.engine.clusterSettings(update)
   }
 
   submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {

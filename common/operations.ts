@@ -11,6 +11,8 @@ import type {
   BatchSnapshot,
   CancelAllOptions,
   ClusterInfo,
+  ClusterSettings,
+  ClusterSettingsUpdate,
   HistoryQuery,
   Limits,
   ListQuery,
@@ -129,6 +131,15 @@ export const OPERATIONS = {
   forceShutdown: op<[], void>({ http: { method: 'POST', path: '/api/force-shutdown', args: none, status: 202 } }),
   /** The cluster this node belongs to (nodes, queue counts, Redis reachable); `enabled: false` without `--redis`. */
   cluster: op<[], ClusterInfo>({ http: { method: 'GET', path: '/api/cluster', args: none } }),
+  /**
+   * The cluster settings the host starts with: read them, or (with `update`) save them for the next
+   * start. The Electron app answers from its settings.json; `taskloop serve` has them from its flags
+   * and refuses an update.
+   */
+  clusterSettings: op<[update?: ClusterSettingsUpdate], ClusterSettings>({
+    parse: 'parseClusterSettingsUpdate',
+    http: { method: 'POST', path: '/api/cluster-settings', args: ['body'] },
+  }),
 }
 
 export type OperationName = keyof typeof OPERATIONS

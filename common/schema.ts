@@ -2,7 +2,7 @@
 // A refusal names the field: `{ error: "batch.tasks.2.params: expected object", path: "batch.tasks.2.params" }`.
 import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
-import type { AfterWhen, CancelAllOptions, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
+import type { AfterWhen, CancelAllOptions, ClusterSettingsUpdate, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -237,6 +237,55 @@ export const parseCancelAllOptions = (value: unknown): CancelAllOptions =>
 
 export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
 export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')
+
+// Cluster settings (issue 12): a Redis URL, a node id and the BullMQ queues a node serves.
+/** The password of a Redis URL as it is shown and logged. */
+export const REDACTED = '***'
+
+/** The Redis URL with its password replaced by `***` (`redis://:***@host:port`): what a UI shows and a log says. */
+export function redactRedisUrl(url: string): string {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    // Not a URL: hide anything that could be credentials all the same.
+    return url.replace(/\/\/[^@/]*@/, `//${REDACTED}@`)
+  }
+  if (!u.password) return url
+  return `${u.protocol}//${u.username}:${REDACTED}@${u.host}${u.pathname === '/' ? '' : u.pathname}${u.search}`
+}
+
+export const redisUrlSchema = z
+  .string()
+  .max(2048)
+  .superRefine((value, ctx) => {
+    let u: URL | null = null
+    try {
+      u = new URL(value)
+    } catch {
+      // reported below
+    }
+    if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) {
+      // The value itself is not repeated: it may hold a password.
+      ctx.addIssue({ code: 'custom', message: 'expected redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://…' })
+    }
+  })
+export const nodeIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
+/** A BullMQ queue name: no ':' (BullMQ's key separator). */
+export const queueNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
+export const queueNamesSchema = z
+  .array(queueNameSchema)
+  .max(100)
+  .refine((names) => new Set(names).size === names.length, 'a queue is named twice')
+
+export const clusterSettingsUpdateSchema = z.strictObject({
+  redis: redisUrlSchema.nullable(),
+  nodeId: nodeIdSchema.nullable().optional(),
+  queues: queueNamesSchema.optional(),
+})
+/** No update (undefined or null): a read. */
+export const parseClusterSettingsUpdate = (value: unknown): ClusterSettingsUpdate | undefined =>
+  value === undefined || value === null ? undefined : parseWith<ClusterSettingsUpdate>(clusterSettingsUpdateSchema, value, 'settings')
 
 // A running job's calls to the engine (ctx.queue, ctx.lock, ctx.submit, ctx.wait): job code is
 // outside data, so each call is parsed once, where it reaches the engine (engine/job-calls.ts).

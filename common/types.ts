@@ -504,3 +504,29 @@ export interface ClusterInfo {
   nodes: ClusterNode[]
   queues: ClusterQueue[]
 }
+
+/**
+ * The cluster a host joins at its start (issue 12). `app`: the Electron app's settings.json, which
+ * the UI may change (saved now, used from the next start; the password of `redis` shown as `***`).
+ * `flags`: `taskloop serve` takes them from its flags (`--redis`, `--node-id`, `--queue`), read-only;
+ * GET /api/cluster says what the node runs with.
+ */
+export type ClusterSettings =
+  | {
+      source: 'app'
+      /** Null: the app joins no cluster. */
+      redis: string | null
+      nodeId: string | null
+      /** Empty: the default queue (`taskloop`). */
+      queues: string[]
+      /** What was wrong with the saved settings, or with joining the cluster at this start. */
+      problem: string | null
+    }
+  | { source: 'flags' }
+
+/** What the UI saves. A `redis` whose password is `***` keeps the saved password. */
+export interface ClusterSettingsUpdate {
+  redis: string | null
+  nodeId?: string | null
+  queues?: string[]
+}

@@ -16,6 +16,7 @@ import {
 } from '../common/defaults'
 import {
   parseCancelAllOptions,
+  parseClusterSettingsUpdate,
   parseGroupLimit,
   parseHistoryQuery,
   parseListQuery,
@@ -31,6 +32,8 @@ import {
   type BatchSnapshot,
   type CancelAllOptions,
   type ClusterInfo,
+  type ClusterSettings,
+  type ClusterSettingsUpdate,
   type EngineEvent,
   type ExecutorKind,
   type HistoryQuery,
@@ -391,6 +394,20 @@ export class Engine implements EngineHandle {
   /** A lone engine belongs to no cluster; the cluster layer (cluster/) answers this for a node started with --redis. */
   async cluster(): Promise<ClusterInfo> {
     return { enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] }
+  }
+
+  /**
+   * A headless host (`taskloop serve`) takes its cluster settings from its flags: nothing to save.
+   * The Electron app answers this itself, from its settings.json (main/index.ts).
+   */
+  async clusterSettings(update?: ClusterSettingsUpdate): Promise<ClusterSettings> {
+    if (parseClusterSettingsUpdate(update) !== undefined) {
+      throw new TaskloopError(
+        'conflict',
+        'taskloop serve takes its cluster settings from its flags: restart it with --redis URL [--node-id ID] [--queue NAME]',
+      )
+    }
+    return { source: 'flags' }
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

@@ -6,7 +6,9 @@ import type { Input } from 'electron'
 import { SHUTDOWN_GRACE_MS } from '../common/defaults'
 import { STORE_EXIT_CODES, StoreError } from '../engine/data-folder'
 import { startEngineThread } from '../engine/thread/client'
-import { readSettings } from './settings'
+import { readSettings, withAppSettings, type AppCluster } from './settings'
+import type { TaskloopApi } from '../common/api'
+import { redactRedisUrl } from '../common/schema'
 import type { OnStop } from '../common/types'
 import type { EngineHandle } from '../engine/handle'
 import { APP_PAGE_URL, registerAppScheme, serveApp } from './app-protocol'
@@ -35,13 +37,14 @@ const isDevToolsShortcut = (input: Input): boolean =>
 
 registerAppScheme(protocol)
 
+/** The engine's client, or the cluster node decorating it (settings.json's `redis`), whose shutdown also leaves the cluster. */
 let engine: EngineHandle | undefined
 let disposeIpc: (() => void) | undefined
 let exiting = false
 /** The Quit dialog's choice for pending tasks, read when the quit lands in before-quit. */
 let quitPending: OnStop = 'cancel'
 
-function createWindow(api: EngineHandle): void {
+function createWindow(api: TaskloopApi): void {
   const win = new BrowserWindow({
     width: 1280,
     height: 820,
@@ -145,11 +148,37 @@ async function main(): Promise<void> {
           resetStore: process.argv.includes('--reset-store'),
         }),
   })
+  const local = engine
+  const joinProblem = settings.cluster ? await joinAppCluster(local, settings.cluster) : null
   engine.onQuitRequested((options) => {
     quitPending = options.pending ?? 'cancel'
     app.quit()
   })
-  createWindow(engine)
+  createWindow(withAppSettings(engine, path.join(app.getPath('userData'), 'settings.json'), joinProblem))
+}
+
+/**
+ * Joins the cluster of settings.json, as `taskloop serve --redis` does; bullmq and ioredis load
+ * only then. A failure leaves the app running alone and is shown with the settings. Returns it.
+ */
+async function joinAppCluster(local: EngineHandle, cluster: AppCluster): Promise<string | null> {
+  const where = redactRedisUrl(cluster.redis)
+  try {
+    const { joinCluster } = await import('../cluster/index')
+    const node = await joinCluster(local, {
+      redis: cluster.redis,
+      ...(cluster.nodeId ? { nodeId: cluster.nodeId } : {}),
+      ...(cluster.queues.length > 0 ? { queues: cluster.queues } : {}),
+    })
+    engine = node
+    console.error(`Taskloop: cluster node ${node.nodeId} on ${where}`)
+    return null
+  } catch (e) {
+    // The URL is in the settings; its password must not reach the log through an error message.
+    const message = (e instanceof Error ? e.message : String(e)).split(cluster.redis).join(where)
+    console.error(`Taskloop: could not join the cluster at ${where}: ${message}; running alone`)
+    return `could not join the cluster at ${where}: ${message}`
+  }
 }
 
 main().catch((e: unknown) => {

@@ -2,7 +2,9 @@
 // thread, one per pool process, one for commands; per attempt a wait segment (queued) and a run
 // segment (on a worker), coloured by how the attempt ended. The loop and commands run many tasks
 // at once, so their lanes split into sub-lanes (rows) where runs overlap; a thread or process runs
-// one at a time and keeps one row. Pure functions, cached per snapshot and per lane.
+// one at a time and keeps one row. In a cluster (issue 12), once some task carries a `node`, every
+// lane belongs to a node: the same lanes per node, this node's first (its local tasks are its own).
+// Pure functions, cached per snapshot and per lane.
 import type { Attempt, TaskSnapshot, TaskState, WorkerStat } from '../../common/types'
 import { formatDuration } from './format'
 
@@ -12,6 +14,8 @@ export interface Lane {
   key: string
   label: string
   kind: LaneKind
+  /** The cluster node it belongs to; absent when the timeline has no node lanes. */
+  node?: string
 }
 
 /** A lane as drawn: how many rows its overlapping runs need, and whether its worker is gone. */
@@ -37,8 +41,16 @@ export interface Segment {
 
 const KIND_ORDER: Record<LaneKind, number> = { loop: 0, thread: 1, process: 2, command: 3 }
 
-/** The lane an attempt ran in. Commands share one lane (each is its own process group). */
-export function laneOf(executor: TaskSnapshot['executor'], worker: string | null): Lane {
+/**
+ * The lane an attempt ran in. Commands share one lane (each is its own process group). With a
+ * node, the lane is that node's: its key starts with the node's id.
+ */
+export function laneOf(executor: TaskSnapshot['executor'], worker: string | null, node: string | null = null): Lane {
+  const lane = localLaneOf(executor, worker)
+  return node === null ? lane : { ...lane, key: `${node}/${lane.key}`, node }
+}
+
+function localLaneOf(executor: TaskSnapshot['executor'], worker: string | null): Lane {
   if (executor === 'loop') return { key: 'loop', label: 'engine loop', kind: 'loop' }
   if (executor === 'command') return { key: 'commands', label: 'commands', kind: 'command' }
   const label = worker ?? 'unassigned'
@@ -46,8 +58,12 @@ export function laneOf(executor: TaskSnapshot['executor'], worker: string | null
   return { key: `process:${label}`, label: worker ? `process ${worker}` : 'process (unassigned)', kind: 'process' }
 }
 
-export function compareLanes(a: Lane, b: Lane): number {
+/** Lanes by node (this node first, then by id), then loop, threads, processes, commands. */
+export function compareLanes(a: Lane, b: Lane, self: string | null = null): number {
+  const nodeOrder =
+    a.node === b.node ? 0 : a.node === self ? -1 : b.node === self ? 1 : (a.node ?? '').localeCompare(b.node ?? '')
   return (
+    nodeOrder ||
     KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
     (Number(/\d+/.exec(a.label)?.[0] ?? 0) - Number(/\d+/.exec(b.label)?.[0] ?? 0)) ||
     a.label.localeCompare(b.label)
@@ -59,17 +75,21 @@ function outcomeOf(t: TaskSnapshot, a: Attempt): Outcome {
   return a.outcome ?? (t.state === 'cancelling' ? 'cancelling' : 'running')
 }
 
-const cache = new WeakMap<TaskSnapshot, { lanes: Lane[]; segments: Segment[] }>()
+const cache = new WeakMap<TaskSnapshot, { node: string | null; lanes: Lane[]; segments: Segment[] }>()
 
-/** The segments of one task: each attempt's wait (from creation, or from the previous attempt's end) and run. */
-export function segmentsOf(t: TaskSnapshot): { lanes: Lane[]; segments: Segment[] } {
+/**
+ * The segments of one task: each attempt's wait (from creation, or from the previous attempt's end)
+ * and run. `localNode`: with node lanes, the node of a task that names none (this node's own).
+ */
+export function segmentsOf(t: TaskSnapshot, localNode: string | null = null): { lanes: Lane[]; segments: Segment[] } {
+  const node = localNode === null ? null : (t.node ?? localNode)
   let out = cache.get(t)
-  if (out) return out
+  if (out && out.node === node) return out
   const lanes: Lane[] = []
   const segments: Segment[] = []
   let queuedSince = t.createdAt
   for (const a of t.attempts) {
-    const lane = laneOf(t.executor, a.worker ?? t.worker)
+    const lane = laneOf(t.executor, a.worker ?? t.worker, node)
     lanes.push(lane)
     if (a.startedAt > queuedSince) {
       segments.push({ taskId: t.id, lane: lane.key, kind: 'wait', attempt: a.attempt, start: queuedSince, end: a.startedAt, outcome: 'pending' })
@@ -77,7 +97,7 @@ export function segmentsOf(t: TaskSnapshot): { lanes: Lane[]; segments: Segment[
     segments.push({ taskId: t.id, lane: lane.key, kind: 'run', attempt: a.attempt, start: a.startedAt, end: a.endedAt, outcome: outcomeOf(t, a) })
     if (a.endedAt !== null) queuedSince = a.endedAt
   }
-  out = { lanes, segments }
+  out = { node, lanes, segments }
   cache.set(t, out)
   return out
 }
@@ -133,7 +153,7 @@ export function workerLaneKey(w: Pick<WorkerStat, 'executor' | 'label'>): string
   return `${w.executor}:${w.label}`
 }
 
-/** What a hover on a bar says: name, state, wait (created → started), run (started → ended or now), worker. */
+/** What a hover on a bar says: name, state, wait (created → started), run (started → ended or now), worker, node. */
 export function tooltipOf(t: TaskSnapshot, now: number): string {
   const wait = t.startedAt === null ? now - t.createdAt : t.startedAt - t.createdAt
   const run = t.startedAt === null ? null : (t.endedAt ?? now) - t.startedAt
@@ -143,6 +163,7 @@ export function tooltipOf(t: TaskSnapshot, now: number): string {
     `wait: ${formatDuration(wait)}`,
     `run: ${run === null ? '–' : formatDuration(run)}`,
     `worker: ${t.worker ?? t.attempts.at(-1)?.worker ?? '–'}`,
+    ...(t.node ? [`node: ${t.node}`] : []),
   ].join('\n')
 }
 
@@ -156,18 +177,27 @@ export interface TimelineData {
   start: number | null
 }
 
+/** In node lanes, the node of local tasks when this node's id is not known. */
+export const THIS_NODE = 'this node'
+
 /**
  * Every lane and segment of these tasks (only tasks that started at least once have any).
- * `workers`: the pool workers in the latest stats; a thread or process lane not among them and
- * with nothing running is gone. Null (no stats yet): none is.
+ * `workers`: the pool workers in the latest stats (this node's); a thread or process lane of this
+ * node not among them and with nothing running is gone. Null (no stats yet): none is.
+ * `local`: node lanes (once tasks carry a node), this node's id for the tasks that name none;
+ * null: no node lanes.
  */
-export function buildTimeline(tasks: Iterable<TaskSnapshot>, workers: readonly WorkerStat[] | null = null): TimelineData {
+export function buildTimeline(
+  tasks: Iterable<TaskSnapshot>,
+  workers: readonly WorkerStat[] | null = null,
+  local: string | null = null,
+): TimelineData {
   const lanes = new Map<string, Lane>()
   const segments = new Map<string, Segment[]>()
   let start: number | null = null
   for (const t of tasks) {
     if (t.attempts.length === 0) continue
-    const s = segmentsOf(t)
+    const s = segmentsOf(t, local)
     for (const lane of s.lanes) if (!lanes.has(lane.key)) lanes.set(lane.key, lane)
     for (const seg of s.segments) {
       const list = segments.get(seg.lane)
@@ -176,13 +206,14 @@ export function buildTimeline(tasks: Iterable<TaskSnapshot>, workers: readonly W
       if (start === null || seg.start < start) start = seg.start
     }
   }
-  const live = workers ? new Set(workers.map(workerLaneKey)) : null
+  const live = workers ? new Set(workers.map((w) => (local === null ? workerLaneKey(w) : `${local}/${workerLaneKey(w)}`))) : null
   const rows = new Map<string, number[]>()
-  const views: LaneView[] = [...lanes.values()].sort(compareLanes).map((lane) => {
+  const views: LaneView[] = [...lanes.values()].sort((a, b) => compareLanes(a, b, local)).map((lane) => {
     const segs = segments.get(lane.key) ?? []
     const r = rowsOf(lane, segs)
     rows.set(lane.key, r.rows)
-    const pooled = lane.kind === 'thread' || lane.kind === 'process'
+    // Only this node's workers are in the stats: another node's lane is never called gone.
+    const pooled = (lane.kind === 'thread' || lane.kind === 'process') && (lane.node ?? null) === local
     const gone = pooled && live !== null && !live.has(lane.key) && !segs.some((s) => s.end === null)
     return { ...lane, rows: r.count, gone }
   })

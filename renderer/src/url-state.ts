@@ -18,6 +18,7 @@ export function readFragment<V extends string>(hash: string, views: readonly V[]
   const executor = p.get('executor')
   if (executor && (EXECUTORS as readonly string[]).includes(executor)) q.executor = executor as ExecutorKind
   q.group = p.get('group') ?? ''
+  q.node = p.get('node') ?? ''
   q.search = p.get('q') ?? ''
   const sort = p.get('sort')
   if (sort && (SORT_KEYS as readonly string[]).includes(sort)) {
@@ -36,6 +37,7 @@ export function writeFragment(view: string, defaultView: string, task: string | 
   if (query.state) p.set('state', query.state)
   if (query.executor) p.set('executor', query.executor)
   if (query.group) p.set('group', query.group)
+  if (query.node) p.set('node', query.node)
   if (query.search) p.set('q', query.search)
   if (query.sort !== d.sort || query.desc !== d.desc) {
     p.set('sort', query.sort)

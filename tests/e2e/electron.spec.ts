@@ -75,7 +75,7 @@ test.describe('Electron app', () => {
       process: typeof (globalThis as { process?: unknown }).process,
     }))
     expect(page_).toEqual({
-      bridge: ['batch', 'cancel', 'cancelAll', 'cluster', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
+      bridge: ['batch', 'cancel', 'cancelAll', 'cluster', 'clusterSettings', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
       require: 'undefined',
       process: 'undefined',
     })

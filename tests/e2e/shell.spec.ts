@@ -10,7 +10,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { INVOKE, PUSH, type IpcResult } from '../../common/ipc'
 import { PRODUCTION_CSP } from '../../main/csp'
-import type { EngineEvent, ShutdownStatus } from '../../common/types'
+import type { ClusterInfo, ClusterSettings, EngineEvent, ShutdownStatus } from '../../common/types'
+import { freePort, redisMissing, startRedis, type RedisServer } from '../helpers/redis'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -101,7 +102,7 @@ test('the preload exposes one function per operation and nothing else, each on i
   expect(Object.keys(exposed)).toEqual(['taskloop'])
   const bridge = exposed['taskloop']!
   expect(Object.keys(bridge).sort()).toEqual(
-    ['batch', 'cancel', 'cancelAll', 'cluster', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
+    ['batch', 'cancel', 'cancelAll', 'cluster', 'clusterSettings', 'forceShutdown', 'get', 'history', 'list', 'onEvent', 'pause', 'quit', 'resume', 'retry', 'setGroupLimit', 'setLimits', 'snapshot', 'stats', 'submit', 'watchLog'],
   )
   await bridge['submit']!({ job: 'sleep' })
   await bridge['cancel']!('t1')
@@ -311,5 +312,82 @@ test.describe('main process with a store it cannot use', () => {
       if (shell.child.exitCode === null) shell.child.kill('SIGKILL')
       rmSync(dataDir, { recursive: true, force: true })
     }
+  })
+})
+
+test.describe('main process with a cluster in its settings.json (issue 12)', () => {
+  const PASSWORD = 's3cret-pw'
+  let shell: Shell | null = null
+  let redis: RedisServer | null = null
+  let userData: string
+
+  test.beforeEach(() => {
+    const missing = redisMissing()
+    if (missing) console.log(`skipped: ${missing}`)
+    test.skip(missing !== null, missing ?? '')
+    userData = mkdtempSync(path.join(os.tmpdir(), 'taskloop-shell-user-'))
+  })
+
+  test.afterEach(async () => {
+    if (shell && shell.child.exitCode === null && shell.child.signalCode === null) shell.child.kill('SIGKILL')
+    await shell?.exited
+    shell = null
+    await redis?.stop()
+    redis = null
+    rmSync(userData, { recursive: true, force: true })
+  })
+
+  async function start(settings: Record<string, unknown>): Promise<Shell> {
+    writeFileSync(path.join(userData, 'settings.json'), JSON.stringify(settings))
+    const child = fork('out/main/index.js', [], {
+      cwd: root,
+      execArgv: ['--import', './tests/e2e/fake-electron/register.mjs'],
+      env: { ...process.env, FAKE_ELECTRON_USER_DATA: userData, TASKLOOP_DATA_DIR: path.join(userData, 'tasks') },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    })
+    shell = new Shell(child)
+    await shell.next((r): r is Extract<Report, { window: unknown }> => 'window' in r, 40_000)
+    return shell
+  }
+
+  test('joins the cluster at start, shows its settings with the password as ***, saves changes for the next start, never logs the password', async () => {
+    redis = await startRedis({ password: PASSWORD })
+    const app = await start({ redis: redis.url, nodeId: 'desk', queues: ['taskloop', 'gpu'] })
+    const shown = `redis://:***@127.0.0.1:${redis.port}`
+    await expect
+      .poll(async () => {
+        const r = await app.invoke<ClusterInfo>(INVOKE.cluster)
+        return r.ok ? r.value.nodes.find((n) => n.self)?.queues : r.error
+      })
+      .toEqual(['taskloop', 'gpu'])
+    const info = await app.invoke<ClusterInfo>(INVOKE.cluster)
+    expect(info).toMatchObject({ ok: true, value: { enabled: true, nodeId: 'desk', redis: shown, connected: true } })
+
+    const settings = await app.invoke<ClusterSettings>(INVOKE.clusterSettings)
+    expect(settings).toEqual({ ok: true, value: { source: 'app', redis: shown, nodeId: 'desk', queues: ['taskloop', 'gpu'], problem: null } })
+    // Saved back with *** (the UI never had the password): the saved one is kept; the running node is unchanged.
+    const saved = await app.invoke<ClusterSettings>(INVOKE.clusterSettings, [{ redis: shown, nodeId: 'desk-2', queues: ['gpu'] }])
+    expect(saved).toMatchObject({ ok: true, value: { redis: shown, nodeId: 'desk-2', queues: ['gpu'] } })
+    expect(JSON.parse(readFileSync(path.join(userData, 'settings.json'), 'utf8'))).toEqual({ redis: redis.url, nodeId: 'desk-2', queues: ['gpu'] })
+    expect(await app.invoke<ClusterInfo>(INVOKE.cluster)).toMatchObject({ ok: true, value: { nodeId: 'desk' } })
+    const refused = await app.invoke(INVOKE.clusterSettings, [{ redis: 'http://nope' }])
+    expect(refused).toMatchObject({ ok: false, error: { code: 'invalid', path: 'redis' } })
+
+    expect(app.output).toContain(`cluster node desk on ${shown}`)
+    app.child.kill('SIGTERM')
+    expect(await app.exited).toBe(143)
+    expect(app.output).not.toContain(PASSWORD)
+  })
+
+  test('Redis not there at its start: the app starts all the same, in the cluster, saying Redis is unreachable', async () => {
+    const port = await freePort()
+    const app = await start({ redis: `redis://:${PASSWORD}@127.0.0.1:${port}`, nodeId: 'desk' })
+    const info = await app.invoke<ClusterInfo>(INVOKE.cluster)
+    expect(info).toMatchObject({ ok: true, value: { enabled: true, nodeId: 'desk', redis: `redis://:***@127.0.0.1:${port}`, connected: false } })
+    expect(info.ok && info.value.error).toBeTruthy()
+    // Its own tasks run meanwhile.
+    const ok = await app.invoke<{ ids: string[] }>(INVOKE.submit, [{ job: 'sleep', params: { ms: 10 } }])
+    expect(ok.ok).toBe(true)
+    expect(app.output).not.toContain(PASSWORD)
   })
 })

@@ -1,7 +1,7 @@
 // Builders for the renderer tests: task snapshots, engine events and a fake TaskloopApi.
 import { vi } from 'vitest'
 import type { TaskloopApi } from '../../common/api'
-import type { Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
+import type { ClusterInfo, ClusterSettings, ClusterSettingsUpdate, Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
 import { emptyCounters } from '../../common/types'
 
 let clock = 1_700_000_000_000
@@ -79,7 +79,29 @@ export function fakeApi(initial: Snapshot = snapshot(0, [])) {
     subscribeLog: vi.fn(() => () => {}),
     quit: vi.fn(async () => {}),
     forceShutdown: vi.fn(async () => {}),
-    cluster: vi.fn(async () => ({ enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] })),
+    cluster: vi.fn(async (): Promise<ClusterInfo> => ({ enabled: false, nodeId: null, redis: null, connected: false, error: null, nodes: [], queues: [] })),
+    clusterSettings: vi.fn(async (_update?: ClusterSettingsUpdate): Promise<ClusterSettings> => ({ source: 'flags' })),
   } satisfies TaskloopApi
   return { api, emit: (e: EngineEvent) => listener?.(e) }
+}
+
+/** A cluster of two nodes (this one, n1, and n2) serving the queue `taskloop`, as GET /api/cluster gives it. */
+export function clusterInfo(overrides: Partial<ClusterInfo> = {}): ClusterInfo {
+  const limits = { loop: 256, thread: 4, process: 4, command: 16 }
+  return {
+    enabled: true,
+    nodeId: 'n1',
+    redis: 'redis://:***@10.0.0.5:6379',
+    connected: true,
+    error: null,
+    nodes: [
+      { id: 'n1', host: 'desk', pid: 4242, queues: ['taskloop'], limits, running: { loop: 1, thread: 0, process: 0, command: 0 }, heartbeatAt: Date.now() - 3000, self: true },
+      { id: 'n2', host: 'rack-7', pid: 777, queues: ['taskloop', 'gpu'], limits, running: { loop: 0, thread: 3, process: 0, command: 1 }, heartbeatAt: Date.now() - 1000, self: false },
+    ],
+    queues: [
+      { name: 'taskloop', waiting: 5, active: 2, delayed: 1, prioritized: 0, completed: 40, failed: 3 },
+      { name: 'gpu', waiting: 0, active: 1, delayed: 0, prioritized: 0, completed: 2, failed: 0 },
+    ],
+    ...overrides,
+  }
 }

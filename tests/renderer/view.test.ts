@@ -92,6 +92,7 @@ describe('task view', () => {
       state: fc.constantFrom<Query['state']>('', 'running', 'done'),
       executor: fc.constantFrom<Query['executor']>('', 'loop', 'thread'),
       group: fc.constant(''),
+      node: fc.constantFrom('', 'n2'),
       search: fc.constantFrom('', 't1', 'task'),
       sort: fc.constantFrom(...SORT_KEYS.filter((k) => k !== 'duration')),
       desc: fc.boolean(),
@@ -122,7 +123,9 @@ describe('task view', () => {
               add(task({ id, executor: c.id % 2 ? 'loop' : 'thread' }))
               added.push(id)
             }
-            tasks.set(id, { ...(old ?? task({ id })), ...(old ? {} : { executor: c.id % 2 ? 'loop' : 'thread' }), state: c.state, progress: c.progress, attempt: c.id % 3 })
+            // A cluster task gets its node when it starts (issue 12).
+            const node = c.id % 3 === 0 && c.state !== 'pending' ? 'n2' : null
+            tasks.set(id, { ...(old ?? task({ id })), ...(old ? {} : { executor: c.id % 2 ? 'loop' : 'thread' }), state: c.state, progress: c.progress, attempt: c.id % 3, node })
             changed.push(id)
           }
           view.changed(changed, added)

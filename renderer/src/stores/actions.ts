@@ -71,7 +71,10 @@ export const useActionsStore = defineStore('actions', () => {
     /** Cancels every cancellable task among ids; returns how many were asked. */
     cancelMany: (ids: readonly string[]) => each(ids, isCancellable, (a, id) => a.cancel(id)),
     retryMany: (ids: readonly string[]) => each(ids, isRetryable, (a, id) => a.retry(id)),
+    /** This node's unfinished tasks (in a cluster, what it runs or waits to run). */
     cancelAll: () => attempt((a) => a.cancelAll()),
+    /** In a cluster: every unfinished cluster task too, wherever it runs or waits (issue 12). */
+    cancelCluster: () => attempt((a) => a.cancelAll({ cluster: true })),
     setLimits: async (next: Partial<Limits>) => {
       const updated = await attempt((a) => a.setLimits(next))
       // Shown at once; the engine's next batch carries the same limits.

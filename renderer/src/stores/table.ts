@@ -1,7 +1,8 @@
 // What the user looks at in the task table: the query (filters, search, sort), the rows it gives
 // (an incremental index over the mirrored tasks, ./view.ts), the keyboard cursor, the selection
 // and the task whose detail is open. Ids throughout, so they survive rows scrolling out and tasks
-// changing.
+// changing. Also the cluster nodes and queues the tasks name (issue 12), for the node filter and
+// columns that show only when some task has them.
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, shallowRef } from 'vue'
 import { useTasksStore } from './tasks'
@@ -14,8 +15,33 @@ export const useTableStore = defineStore('table', () => {
   const selection = shallowRef<ReadonlySet<string>>(new Set())
   const detailId = ref<string | null>(null)
 
+  /** Cluster nodes and queues named by some task, sorted; they stay once seen (like the groups). */
+  const nodes = shallowRef<string[]>([])
+  const queues = shallowRef<string[]>([])
+
+  /** Adds the nodes and queues these tasks name (a waiting task gets its node once one picks it up). */
+  function noteCluster(ids: Iterable<string>): void {
+    let n: Set<string> | null = null
+    let q: Set<string> | null = null
+    for (const id of ids) {
+      const t = tasks.tasks.get(id)
+      if (!t) continue
+      if (t.node && !nodes.value.includes(t.node)) (n ??= new Set(nodes.value)).add(t.node)
+      if (t.queue && !queues.value.includes(t.queue)) (q ??= new Set(queues.value)).add(t.queue)
+    }
+    if (n) nodes.value = [...n].sort()
+    if (q) queues.value = [...q].sort()
+  }
+
   const index = new TaskView(tasks.tasks, tasks.rank, () => tasks.order)
-  tasks.onChange((changed, added) => (changed ? index.changed(changed, added) : index.invalidate()))
+  tasks.onChange((changed, added) => {
+    if (changed) index.changed(changed, added)
+    else index.invalidate()
+    noteCluster(changed ?? tasks.tasks.keys())
+  })
+  noteCluster(tasks.tasks.keys())
+  /** Some task came through the cluster: the table shows its node and queue columns. */
+  const clustered = computed(() => nodes.value.length > 0 || queues.value.length > 0)
 
   /** Ids matching the query, in display order (newest first by default). */
   const view = computed(() => {
@@ -61,6 +87,9 @@ export const useTableStore = defineStore('table', () => {
     selection,
     detailId,
     view,
+    nodes,
+    queues,
+    clustered,
     select,
     selectRange,
     targets,

@@ -4,33 +4,35 @@
 // instead of filtering and sorting all n tasks again. Plain TypeScript, no Vue: the table store (./table.ts) wraps it.
 import type { ExecutorKind, TaskSnapshot, TaskState } from '../../../common/types'
 
-export const SORT_KEYS = ['created', 'name', 'executor', 'state', 'progress', 'worker', 'attempt', 'started', 'duration'] as const
+export const SORT_KEYS = ['created', 'name', 'executor', 'state', 'progress', 'worker', 'node', 'queue', 'attempt', 'started', 'duration'] as const
 export type SortKey = (typeof SORT_KEYS)[number]
 
 export interface Query {
   state: TaskState | ''
   executor: ExecutorKind | ''
   group: string
+  /** A cluster node's id: its tasks only (issue 12). */
+  node: string
   /** Matched against id, name, params (or command) and error text, case-insensitive. */
   search: string
   sort: SortKey
   desc: boolean
 }
 
-export const defaultQuery = (): Query => ({ state: '', executor: '', group: '', search: '', sort: 'created', desc: true })
+export const defaultQuery = (): Query => ({ state: '', executor: '', group: '', node: '', search: '', sort: 'created', desc: true })
 
 const STATE_ORDER: Record<TaskState, number> = { running: 0, cancelling: 1, pending: 2, failed: 3, cancelled: 4, done: 5 }
 
 // Snapshots are replaced, never mutated, so a snapshot's text can be cached on the object itself.
 const haystacks = new WeakMap<TaskSnapshot, string>()
 
-/** What a search looks through: id, name, params (or the command), error message and stack. */
+/** What a search looks through: id, name, params (or the command), error message and stack, cluster node and queue. */
 export function haystack(t: TaskSnapshot): string {
   let text = haystacks.get(t)
   if (text === undefined) {
     const spec = t.spec as { params?: unknown; command?: string; argv?: string[]; job?: string }
     const what = spec.params !== undefined ? JSON.stringify(spec.params) : (spec.command ?? spec.argv?.join(' ') ?? '')
-    text = `${t.id}\n${t.name}\n${spec.job ?? ''}\n${what}\n${t.error?.message ?? ''}\n${t.error?.stack ?? ''}`.toLowerCase()
+    text = `${t.id}\n${t.name}\n${spec.job ?? ''}\n${what}\n${t.error?.message ?? ''}\n${t.error?.stack ?? ''}\n${t.node ?? ''}\n${t.queue ?? ''}`.toLowerCase()
     haystacks.set(t, text)
   }
   return text
@@ -40,6 +42,7 @@ export function matches(t: TaskSnapshot, q: Query, needle = q.search.trim().toLo
   if (q.state && t.state !== q.state) return false
   if (q.executor && t.executor !== q.executor) return false
   if (q.group && t.group !== q.group) return false
+  if (q.node && t.node !== q.node) return false
   return needle === '' || haystack(t).includes(needle)
 }
 
@@ -51,6 +54,8 @@ const KEYS: Record<Exclude<SortKey, 'created'>, Key> = {
   state: (t) => STATE_ORDER[t.state],
   progress: (t) => (t.state === 'done' ? 1 : (t.progress ?? -1)),
   worker: (t) => t.worker ?? '',
+  node: (t) => t.node ?? '',
+  queue: (t) => t.queue ?? '',
   attempt: (t) => t.attempt,
   started: (t) => t.startedAt ?? Number.MAX_SAFE_INTEGER,
   duration: (t, now) => (t.startedAt === null ? -1 : (t.endedAt ?? now) - t.startedAt),
@@ -87,7 +92,7 @@ export class TaskView {
 
   /** The view for this query, rebuilt or brought up to date; the same array when nothing moved. */
   read(q: Query, now = Date.now()): string[] {
-    const key = `${q.state}\u0000${q.executor}\u0000${q.group}\u0000${q.search.trim().toLowerCase()}\u0000${q.sort}\u0000${q.desc}`
+    const key = `${q.state}\u0000${q.executor}\u0000${q.group}\u0000${q.node}\u0000${q.search.trim().toLowerCase()}\u0000${q.sort}\u0000${q.desc}`
     if (this.reset || key !== this.key) {
       this.key = key
       this.reset = false
@@ -116,7 +121,7 @@ export class TaskView {
   }
 
   private unfiltered(q: Query): boolean {
-    return !q.state && !q.executor && !q.group && q.search.trim() === ''
+    return !q.state && !q.executor && !q.group && !q.node && q.search.trim() === ''
   }
 
   private rebuild(q: Query, now: number): string[] {

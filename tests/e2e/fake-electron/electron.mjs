@@ -69,6 +69,8 @@ class App extends EventEmitter {
     return Promise.resolve()
   }
   getPath(name) {
+    // A test may give the app a userData folder of its own (its settings.json).
+    if (name === 'userData' && process.env.FAKE_ELECTRON_USER_DATA) return process.env.FAKE_ELECTRON_USER_DATA
     return `/tmp/taskloop-fake-electron/${name}`
   }
   quit() {

@@ -25,9 +25,13 @@ const files = SOURCE_DIRS.flatMap(sources).map((file) => ({ file, text: readFile
 const naming = (name: string): string[] =>
   files.filter(({ text }) => new RegExp(`\\b${name}\\b`).test(text)).map(({ file }) => file)
 
-/** Where an operation may be written out: its declaration, the engine that implements it, a UI that uses it. */
-function placeOf(file: string): 'declaration' | 'engine' | 'ui' | null {
+/**
+ * Where an operation may be written out: its declaration, the engine that implements it, a UI that
+ * uses it, and the Electron app's settings for the one the app answers itself (its settings.json).
+ */
+function placeOf(file: string): 'declaration' | 'engine' | 'host' | 'ui' | null {
   if (file === 'common/operations.ts') return 'declaration'
+  if (file === 'main/settings.ts') return 'host'
   if (file.startsWith('engine/') && !file.startsWith('engine/thread/')) return 'engine'
   if ((file.startsWith('renderer/src/') && !file.startsWith('renderer/src/api/')) || file.startsWith('cli/')) return 'ui'
   return null
