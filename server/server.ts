@@ -22,6 +22,7 @@ import {
   unsafeRequestRefusal,
 } from './auth'
 import type { AccessPolicy } from './auth'
+import { COMPACT_PROTOCOL } from '../common/wire'
 import { serveEvents } from './events'
 import { errorReply, sendJson, sendLoginPage, setSecurityHeaders } from './http'
 import { apiRoutes } from './routes'
@@ -57,6 +58,20 @@ export interface TaskloopServer {
 /** A WebSocket message is a ClientMessage: tiny. */
 const MAX_WS_MESSAGE_BYTES = 64 * 1024
 const PING_INTERVAL_MS = 30_000
+
+/**
+ * permessage-deflate for the events, where the client offers it (browsers do). Context takeover
+ * kept: a batch is small and mostly like the ones before it, so the shared window is where the
+ * saving is (measured in docs/ARCHITECTURE.md, "The wire"); it costs ~300 KB of zlib state per
+ * connection, and the UI has a few. Level 1: the ratio of higher levels is within a few percent
+ * on this JSON, at a fraction of the CPU. Tiny messages (a resync request, a notice) go as they are.
+ */
+const EVENTS_DEFLATE = {
+  threshold: 64,
+  zlibDeflateOptions: { level: 1 },
+  clientNoContextTakeover: false,
+  serverNoContextTakeover: false,
+} as const
 
 export async function startServer(options: ServerOptions): Promise<TaskloopServer> {
   const { engine, host = '127.0.0.1', port = 0, auth = true } = options
@@ -114,7 +129,13 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
   }
   const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : createServer(handle)
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES })
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_WS_MESSAGE_BYTES,
+    // The compact form of the events (common/wire.ts) when the client offers it; the plain one otherwise.
+    handleProtocols: (offered) => (offered.has(COMPACT_PROTOCOL) ? COMPACT_PROTOCOL : false),
+    perMessageDeflate: EVENTS_DEFLATE,
+  })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const refuse = (status: number, text: string) => {

@@ -1,11 +1,14 @@
 // TaskloopApi over the headless server (`taskloop serve`): same-origin fetch for operations, one
-// WebSocket at /api/events for snapshots, event batches and logs. The server authenticated the
-// page once (?token= then a cookie), so requests only need to carry cookies.
+// WebSocket at /api/events for snapshots, event batches and logs, in the compact form
+// (common/wire.ts: only what changed, strings by number, snapshots paged, compressed by the
+// browser's permessage-deflate), decoded back into plain events here. The server authenticated
+// the page once (?token= then a cookie), so requests only need to carry cookies.
 import type { TaskloopApi } from '../../../common/api'
 import { OPERATIONS, proxyOperations, type OperationName } from '../../../common/operations'
 import type { EngineEvent, ErrorCode, LogLine, Snapshot } from '../../../common/types'
 import { TaskloopError } from '../../../common/types'
-import type { ClientMessage, ServerMessage } from '../../../common/wire'
+import { COMPACT_PROTOCOL, WireDecoder } from '../../../common/wire'
+import type { ClientMessage, CompactMessage, ServerMessage } from '../../../common/wire'
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   400: 'invalid',
@@ -85,11 +88,14 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
     return true
   }
 
-  function onMessage(message: ServerMessage): void {
+  /** `partial`: a snapshot's first page; the whole snapshot follows, and is what a resync waits for. */
+  function onMessage(message: ServerMessage, partial: boolean): void {
     switch (message.type) {
       case 'snapshot':
-        for (const waiter of snapshotWaiters) waiter.resolve(message)
-        snapshotWaiters = []
+        if (!partial) {
+          for (const waiter of snapshotWaiters) waiter.resolve(message)
+          snapshotWaiters = []
+        }
         for (const listener of eventListeners) listener(message)
         break
       case 'batch':
@@ -106,8 +112,10 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
 
   function connect(): void {
     if (socket || !wanted()) return
-    const ws = new Socket(`${base.replace(/^http/, 'ws')}/api/events`)
+    const ws = new Socket(`${base.replace(/^http/, 'ws')}/api/events`, COMPACT_PROTOCOL)
     socket = ws
+    // A new connection starts from a snapshot: a new decoder.
+    const decoder = new WireDecoder()
     let opened = false
     ws.onopen = () => {
       opened = true
@@ -116,7 +124,12 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       // The server starts every connection with a snapshot; logs must be asked for again.
       for (const id of logListeners.keys()) send({ type: 'watch-log', id })
     }
-    ws.onmessage = (e) => onMessage(JSON.parse(String(e.data)) as ServerMessage)
+    ws.onmessage = (e) => {
+      const message = JSON.parse(String(e.data)) as CompactMessage | ServerMessage
+      // A server that does not speak the compact form answers without the subprotocol.
+      if (ws.protocol === COMPACT_PROTOCOL) decoder.decode(message as CompactMessage, onMessage)
+      else onMessage(message as ServerMessage, false)
+    }
     ws.onclose = () => {
       for (const waiter of snapshotWaiters) waiter.reject(new TaskloopError('internal', 'connection to the server lost'))
       snapshotWaiters = []

@@ -320,7 +320,8 @@ describe('events WebSocket', () => {
     await finalState(ids.at(-1)!)
     const engine = h.engine as unknown as { events: { listenerCount: number } }
     const before = engine.events.listenerCount
-    const client = await connectEvents(wsUrl(h.server))
+    // Uncompressed: the bound counts bytes waiting on the socket, and 200 deflated snapshots of 400 tasks stay under it.
+    const client = await connectEvents(wsUrl(h.server), { perMessageDeflate: false })
     await client.next(isSnapshot)
     const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)))
     // Stop reading: what the server sends piles up in its buffer, as with a frozen tab.
