@@ -1,12 +1,14 @@
-// One WebSocket client of `GET /api/events`: a snapshot, then every event batch in seq order,
-// plus the logs it watches. A client that cannot keep up is dropped; it reconnects and resyncs.
-// A client that asked for the compact form (common/wire.ts) gets each event through its own
-// WireEncoder: what changed since what it holds, strings by number, snapshots in pages.
+// The WebSocket clients of `GET /api/events`: each gets a snapshot, then every event batch in seq
+// order, plus the logs it watches. A client that cannot keep up is dropped; it reconnects and resyncs.
+// One EventHub per server holds the engine's picture (a Mirror) while any client is connected, so a
+// new client's snapshot, or a resync, is answered from memory at once instead of asking the engine
+// for every task again. A client that asked for the compact form (common/wire.ts) gets each event
+// through its own WireEncoder: what changed since what it holds, strings by number, snapshots in pages.
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { taskIdSchema } from '../common/schema'
-import { SeqGate } from '../common/mirror'
-import type { EngineEvent, Snapshot } from '../common/types'
+import { Mirror, SeqGate } from '../common/mirror'
+import type { EngineEvent, Snapshot, TaskSnapshot } from '../common/types'
 import { TaskloopError } from '../common/types'
 import { COMPACT_PROTOCOL, WireEncoder } from '../common/wire'
 import type { ClientMessage, CompactMessage, ServerMessage } from '../common/wire'
@@ -21,7 +23,72 @@ const clientMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('unwatch-log'), id: taskIdSchema }),
 ])
 
-export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
+type Session = { event: (event: EngineEvent) => void; error: (message: string) => void }
+
+/**
+ * The engine's event stream, shared by every session of one server: one subscription and one
+ * Mirror, held while any session is open (dropped with the last, so an idle server keeps nothing).
+ * Sessions hear the events in the order the mirror applies them (its seq and resync rules), and
+ * take a snapshot of its picture whenever they need one.
+ */
+export class EventHub {
+  private mirror: Mirror | null = null
+  private unsubscribe: (() => void) | null = null
+  private readonly sessions = new Set<Session>()
+
+  constructor(private readonly engine: EngineHandle) {}
+
+  /** Joins a session: it hears the current picture (once there is one), then every applied event. */
+  join(session: Session): () => void {
+    this.sessions.add(session)
+    if (this.mirror === null) this.start()
+    else {
+      const snapshot = this.snapshot()
+      if (snapshot) session.event(snapshot)
+    }
+    return () => {
+      this.sessions.delete(session)
+      if (this.sessions.size === 0) this.stop()
+    }
+  }
+
+  /** A fresh snapshot of the engine is on its way to every session (after a gap, or tasks the engine forgot). */
+  get resyncing(): boolean {
+    return this.mirror?.resyncing ?? false
+  }
+
+  /** The picture at the last applied seq; null before the first snapshot. */
+  snapshot(): Snapshot | null {
+    const m = this.mirror
+    if (m === null || m.seq === null) return null
+    const tasks = new Array<TaskSnapshot>(m.order.length)
+    for (let i = 0; i < m.order.length; i++) tasks[i] = m.tasks.get(m.order[i]!)!
+    return { type: 'snapshot', seq: m.seq, tasks, counters: m.counters, limits: m.limits!, shutdown: m.shutdown }
+  }
+
+  private start(): void {
+    const mirror = new Mirror({
+      snapshot: () => this.engine.snapshot(),
+      onError: (e) => {
+        for (const s of this.sessions) s.error(TaskloopError.from(e).message)
+      },
+    })
+    // The engine's own events as they were applied (a snapshot with its notice, a batch with its stats).
+    mirror.onChange(({ event }) => {
+      for (const s of this.sessions) s.event(event)
+    })
+    this.mirror = mirror
+    this.unsubscribe = this.engine.subscribe((event) => mirror.push(event))
+  }
+
+  private stop(): void {
+    this.unsubscribe?.()
+    this.unsubscribe = null
+    this.mirror = null
+  }
+}
+
+export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle): void {
   let closed = false
   const logs = new Map<string, () => void>()
 
@@ -70,28 +137,18 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
     else send(encoder.batch(event))
   }
 
-  // The same seq order as every mirror (common/mirror.ts), but a session keeps no tasks: it
-  // forwards events, and answers each resync the client asks for with a snapshot of its own
-  // (concurrent ones are not merged: a client that asks faster than it reads is dropped by the
-  // backlog bound above, not served less).
+  // The hub hears the engine in seq order (common/mirror.ts); the gate here keeps each session to
+  // it across the snapshots the session itself asks for. A resync is answered from the hub's
+  // picture, as of the last batch sent (concurrent ones are not merged: a client that asks faster
+  // than it reads is dropped by the backlog bound above, not served less).
   const gate = new SeqGate(deliver)
-  const resync = async (): Promise<void> => {
-    gate.hold()
-    let snapshot: Snapshot
-    try {
-      snapshot = await engine.snapshot()
-    } catch (e) {
-      gate.release()
-      send({ type: 'error', error: TaskloopError.from(e).message })
-      return
-    }
-    if (!gate.fetched(snapshot)) void resync()
+  const resync = (): void => {
+    // The hub's next picture (its first, or a fresh one it is fetching) reaches every session when it comes.
+    if (hub.resyncing) return
+    const snapshot = hub.snapshot()
+    if (snapshot) gate.push(snapshot)
   }
-
-  // The subscription opens with the engine's snapshot, then its batches (TaskloopApi.subscribe).
-  const unsubscribe = engine.subscribe((event) => {
-    if (!gate.push(event)) void resync()
-  })
+  const leave = hub.join({ event: (event) => gate.push(event), error: (error) => send({ type: 'error', error }) })
 
   const unwatch = (id: string): void => {
     logs.get(id)?.()
@@ -101,7 +158,7 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   const handle = (message: ClientMessage): void => {
     switch (message.type) {
       case 'resync':
-        void resync()
+        resync()
         return
       case 'watch-log': {
         const { id } = message
@@ -137,7 +194,7 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
 
   ws.on('close', () => {
     closed = true
-    unsubscribe()
+    leave()
     for (const off of logs.values()) off()
     logs.clear()
   })

@@ -23,7 +23,7 @@ import {
 } from './auth'
 import type { AccessPolicy } from './auth'
 import { COMPACT_PROTOCOL } from '../common/wire'
-import { serveEvents } from './events'
+import { EventHub, serveEvents } from './events'
 import { errorReply, sendJson, sendLoginPage, setSecurityHeaders } from './http'
 import { apiRoutes } from './routes'
 import { staticFiles } from './static'
@@ -129,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
   }
   const server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle) : createServer(handle)
 
+  const hub = new EventHub(engine)
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_WS_MESSAGE_BYTES,
@@ -157,7 +158,7 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
         ws.ping()
       }, PING_INTERVAL_MS)
       ws.on('close', () => clearInterval(ping))
-      serveEvents(ws, engine)
+      serveEvents(ws, hub, engine)
     })
   })
   server.on('clientError', (_err, socket) => {

@@ -275,6 +275,8 @@ describe('events WebSocket', () => {
       await client.next(isSnapshot)
       const [id] = await submit({ name: 'before resync', job: 'sleep', params: { ms: 1 } })
       await finalState(id!)
+      // A resync answers with the picture as of the last batch the session sent: wait for that one.
+      await client.next((m): m is EventBatch => isBatch(m) && m.tasks.some((t) => t.id === id && t.state === 'done'))
       const from = client.messages.length
       client.send({ type: 'resync' })
       const fresh = await client.next(isSnapshot, from)
