@@ -52,6 +52,8 @@ export interface TaskloopServer {
   url: string
   port: number
   token: string
+  /** WebSocket clients of the events connected now. */
+  readonly clients: number
   close(): Promise<void>
 }
 
@@ -174,6 +176,8 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     })
   })
 
+  // Warm from the start, so the first tab opens from memory (see EventHub).
+  hub.start()
   if (!auth) {
     process.stderr.write(
       '\n!!! WARNING: Taskloop server started with authentication OFF (--no-auth).\n' +
@@ -191,7 +195,11 @@ export async function startServer(options: ServerOptions): Promise<TaskloopServe
     url: `${scheme}://${urlHost}:${actualPort}`,
     port: actualPort,
     token,
+    get clients() {
+      return hub.size
+    },
     close() {
+      hub.stop()
       closing ??= new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.close(1001, 'server shutting down')
         wss.close()
