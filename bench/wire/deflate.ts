@@ -1,24 +1,24 @@
 // Which permessage-deflate settings pay on the events (server/server.ts EVENTS_DEFLATE): a real
-// in-process engine runs `--tasks` sleep jobs of 20–200 ms, 200 at a time; its stream is recorded in
+// in-process engine runs `--tasks` sleep jobs of 0.5–6 s, 400 at a time (the issue's load); its stream is recorded in
 // both forms (plain, compact), then each message is deflated as permessage-deflate does (raw
 // deflate, a sync flush per message) at several levels, with and without context takeover.
 //
-//   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/deflate.ts [--tasks 3000]
+//   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/deflate.ts [--tasks 2000]
 import { parseArgs } from 'node:util'
 import zlib from 'node:zlib'
 import { Engine } from '../../engine/engine'
 import type { EngineEvent } from '../../common/types'
 import { WireEncoder } from '../../common/wire'
 
-const { values } = parseArgs({ options: { tasks: { type: 'string', default: '3000' } } })
+const { values } = parseArgs({ options: { tasks: { type: 'string', default: '2000' } } })
 const TASKS = Number(values.tasks)
 
-const engine = new Engine({ limits: { loop: 200 } })
+const engine = new Engine({ limits: { loop: 400 } })
 const events: EngineEvent[] = []
 const stop = engine.subscribe((e) => events.push(e))
 let seed = 7
 const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
-const { ids } = await engine.submit({ batch: { name: 'deflate', tasks: Array.from({ length: TASKS }, (_, i) => ({ name: `job ${i}`, job: 'sleep', params: { ms: Math.round(20 + random() * 180) } })) } })
+const { ids } = await engine.submit({ batch: { name: 'deflate', tasks: Array.from({ length: TASKS }, (_, i) => ({ name: `job ${i}`, job: 'sleep', params: { ms: Math.round(500 + random() * 5500) } })) } })
 while ((await engine.stats()).counters.done < ids.length) await new Promise((r) => setTimeout(r, 100))
 await new Promise((r) => setTimeout(r, 200))
 stop()
