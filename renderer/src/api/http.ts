@@ -18,6 +18,19 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   503: 'shutting-down',
 }
 
+/** Runs `fn` once the next frame is painted (at the latest after 100 ms: a hidden tab paints no frames). */
+function afterPaint(fn: () => void): void {
+  let done = false
+  const go = (): void => {
+    if (done) return
+    done = true
+    fn()
+  }
+  const raf = (globalThis as { requestAnimationFrame?: (cb: () => void) => unknown }).requestAnimationFrame
+  raf?.(() => setTimeout(go, 0))
+  setTimeout(go, 100)
+}
+
 /** Reconnect delays: quick at first, then at most every 5 s. */
 export const backoffMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt)
 
@@ -124,12 +137,28 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       // The server starts every connection with a snapshot; logs must be asked for again.
       for (const id of logListeners.keys()) send({ type: 'watch-log', id })
     }
-    ws.onmessage = (e) => {
-      const message = JSON.parse(String(e.data)) as CompactMessage | ServerMessage
+    // After a snapshot's first page, what follows waits for a frame: the table paints its first
+    // rows before the browser decodes the rest (100k tasks take seconds to apply).
+    let held: string[] | null = null
+    const receive = (text: string): void => {
+      if (held) return void held.push(text)
+      const message = JSON.parse(text) as CompactMessage | ServerMessage
       // A server that does not speak the compact form answers without the subprotocol.
-      if (ws.protocol === COMPACT_PROTOCOL) decoder.decode(message as CompactMessage, onMessage)
-      else onMessage(message as ServerMessage, false)
+      if (ws.protocol !== COMPACT_PROTOCOL) return onMessage(message as ServerMessage, false)
+      decoder.decode(message as CompactMessage, (m, partial) => {
+        onMessage(m, partial)
+        if (partial) held = []
+      })
+      if (held) {
+        afterPaint(() => {
+          const queued = held ?? []
+          held = null
+          // Gone meanwhile: its successor starts from a snapshot of its own.
+          if (socket === ws) for (const t of queued) receive(t)
+        })
+      }
     }
+    ws.onmessage = (e) => receive(String(e.data))
     ws.onclose = () => {
       for (const waiter of snapshotWaiters) waiter.reject(new TaskloopError('internal', 'connection to the server lost'))
       snapshotWaiters = []
