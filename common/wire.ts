@@ -1,15 +1,337 @@
-// Messages on the headless server's WebSocket (`GET /api/events`), both directions.
+// Messages on the headless server's WebSocket (`GET /api/events`), both directions, in two forms.
 // The HTTP routes are declared with their operations in operations.ts.
-import type { EngineEvent, LogLine } from './types'
+//
+// Plain (the default): each EngineEvent as the engine made it, one JSON text each. Scripts use it.
+// Compact (a client that offers the subprotocol COMPACT_PROTOCOL; the browser UI does): the
+// session keeps what its client already has and sends only what changed (docs/ARCHITECTURE.md,
+// "The wire"). WireEncoder is the server's end, WireDecoder the client's; the decoder gives back
+// plain events, so one Mirror (common/mirror.ts) serves every transport.
+//   - Strings travel once per connection, then by number: each message's `s` extends the table
+//     (task ids, field names and every string-valued field: names, executors, states, groups...).
+//   - A task is a TaskDelta against the version last sent: every field that differs (all of them
+//     for a task the client has not seen), and the fields it lost. Field by field, whatever the
+//     fields are: one a TaskSnapshot gains later travels without a change here.
+//   - Left out (DETAIL_ONLY): a task's `result` and its error's `stack`, of any size; the detail
+//     pane fetches them with the `get` operation.
+//   - Counters only when they changed; stats only the top-level fields that changed.
+//   - A snapshot comes in pages, newest tasks first: `snapshot` (the first page with the counters
+//     and the total), then `page`s, back to back (no batch between them). The decoder gives the
+//     first page as a snapshot of its own (`partial`), so the table paints, then the whole one.
+// A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
+import type { Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
 
-/** server → client */
-export type ServerMessage =
-  | EngineEvent
-  | { type: 'log'; id: string; lines: LogLine[] }
-  | { type: 'error'; error: string }
+/** The WebSocket subprotocol that asks for the compact form. */
+export const COMPACT_PROTOCOL = 'taskloop.compact.1'
+
+/** Messages besides the engine's events, the same in both forms. */
+type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
+
+/** server → client, plain form */
+export type ServerMessage = EngineEvent | Extra
+
+/**
+ * One task: [its id, [field, string]…, [field, value]…, removed fields?]. Every number is a ref into
+ * the string table except the values of the third part (any JSON).
+ */
+export type TaskDelta = [id: number, strings: number[], values: unknown[], removed?: number[]]
+
+export interface CompactSnapshot {
+  type: 'snapshot'
+  seq: number
+  counters: Counters
+  limits: Limits
+  shutdown: ShutdownStatus | null
+  notice?: string
+  /** Tasks in the whole snapshot. */
+  total: number
+  /** Where this page's tasks sit in the snapshot's list (creation order). */
+  at: number
+  s: string[]
+  t: TaskDelta[]
+}
+
+export interface CompactPage {
+  type: 'page'
+  at: number
+  s?: string[]
+  t: TaskDelta[]
+}
+
+export interface CompactBatch {
+  type: 'batch'
+  seq: number
+  s?: string[]
+  t: TaskDelta[]
+  counters?: Counters
+  limits?: Limits
+  shutdown?: ShutdownStatus | null
+  /** The top-level fields of the engine's stats that changed since the last ones sent. */
+  stats?: Partial<Stats>
+  notice?: string
+}
+
+/** server → client, compact form */
+export type CompactMessage = CompactSnapshot | CompactPage | CompactBatch | Extra
 
 /** client → server */
 export type ClientMessage =
   | { type: 'resync' } // the client saw a gap in seq: send a fresh snapshot
   | { type: 'watch-log'; id: string }
   | { type: 'unwatch-log'; id: string }
+
+/** The newest tasks, sent first: more than a screen of rows. */
+export const FIRST_PAGE = 200
+/** The rest of a snapshot, this many tasks a message. */
+export const PAGE = 5000
+
+/**
+ * A task's field as the compact form carries it: `result` not at all, an error without its stack
+ * (undefined: absent).
+ */
+function detailOnly(key: string, value: unknown): unknown {
+  if (key === 'result') return undefined
+  if (key === 'error' && value !== null && typeof value === 'object' && 'stack' in value) {
+    const { stack: _, ...rest } = value as Record<string, unknown>
+    return rest
+  }
+  return value
+}
+
+/** A task as a compact client holds it (for tests and documentation: what DETAIL_ONLY leaves). */
+export function lightTask(t: TaskSnapshot): TaskSnapshot {
+  const out: Record<string, unknown> = {}
+  for (const key in t) {
+    const v = detailOnly(key, (t as unknown as Record<string, unknown>)[key])
+    if (v !== undefined) out[key] = v
+  }
+  return out as unknown as TaskSnapshot
+}
+
+/** JSON equality (what the client would decode is the same). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ra = a as Record<string, unknown>
+  const rb = b as Record<string, unknown>
+  let n = 0
+  for (const k in ra) {
+    if (ra[k] === undefined) continue
+    n++
+    if (!same(ra[k], rb[k])) return false
+  }
+  for (const k in rb) if (rb[k] !== undefined) n--
+  return n === 0
+}
+
+/** The server's end of one connection. */
+export class WireEncoder {
+  private refs = new Map<string, number>()
+  private fresh: string[] = []
+  /** The version of each task the client holds (the engine's object; compared field by field). */
+  private sent = new Map<string, TaskSnapshot>()
+  private counters: Counters | null = null
+  private stats: Stats | null = null
+
+  batch(batch: EventBatch): CompactBatch {
+    const out: CompactBatch = { type: 'batch', seq: batch.seq, t: this.tasks(batch.tasks, 0, batch.tasks.length) }
+    if (this.counters === null || !same(this.counters, batch.counters)) out.counters = batch.counters
+    this.counters = batch.counters
+    if (batch.limits) out.limits = batch.limits
+    if (batch.shutdown !== undefined) out.shutdown = batch.shutdown
+    if (batch.notice !== undefined) out.notice = batch.notice
+    if (batch.stats) {
+      const last = this.stats as Record<string, unknown> | null
+      const stats: Record<string, unknown> = {}
+      for (const [key, value] of Object.entries(batch.stats)) if (!last || !same(last[key], value)) stats[key] = value
+      out.stats = stats as Partial<Stats>
+      this.stats = batch.stats
+    }
+    const s = this.take()
+    if (s.length > 0) out.s = s
+    return out
+  }
+
+  /**
+   * A snapshot as its pages, in the order to send them; starts the connection's picture over. Lazy:
+   * each page is encoded when asked for, so the first can go out before the rest is encoded. Every
+   * page must be taken, in order, before the next batch or snapshot.
+   */
+  *snapshot(snapshot: Snapshot): Generator<CompactSnapshot | CompactPage, void, undefined> {
+    this.refs.clear()
+    this.fresh = []
+    this.sent.clear()
+    this.stats = null
+    this.counters = snapshot.counters
+    const { tasks } = snapshot
+    const total = tasks.length
+    let at = Math.max(0, total - FIRST_PAGE)
+    const first: CompactSnapshot = {
+      type: 'snapshot',
+      seq: snapshot.seq,
+      counters: snapshot.counters,
+      limits: snapshot.limits,
+      shutdown: snapshot.shutdown,
+      total,
+      at,
+      t: this.tasks(tasks, at, total),
+      s: this.take(),
+    }
+    if (snapshot.notice !== undefined) first.notice = snapshot.notice
+    yield first
+    while (at > 0) {
+      const end = at
+      at = Math.max(0, at - PAGE)
+      const page: CompactPage = { type: 'page', at, t: this.tasks(tasks, at, end) }
+      const s = this.take()
+      if (s.length > 0) page.s = s
+      yield page
+    }
+  }
+
+  private ref(text: string): number {
+    let ref = this.refs.get(text)
+    if (ref === undefined) {
+      ref = this.refs.size
+      this.refs.set(text, ref)
+      this.fresh.push(text)
+    }
+    return ref
+  }
+
+  /** The strings new since the last message. */
+  private take(): string[] {
+    const s = this.fresh
+    this.fresh = []
+    return s
+  }
+
+  private tasks(list: readonly TaskSnapshot[], from: number, to: number): TaskDelta[] {
+    const out = new Array<TaskDelta>(to - from)
+    for (let i = from; i < to; i++) out[i - from] = this.task(list[i]!)
+    return out
+  }
+
+  private task(task: TaskSnapshot): TaskDelta {
+    const t = task as unknown as Record<string, unknown>
+    const prev = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
+    this.sent.set(task.id, task)
+    const strings: number[] = []
+    const values: unknown[] = []
+    for (const key in t) {
+      if (key === 'id') continue
+      const value = detailOnly(key, t[key])
+      if (value === undefined) continue
+      if (prev !== undefined && (prev[key] === t[key] || same(detailOnly(key, prev[key]), value))) continue
+      if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
+      else values.push(this.ref(key), value)
+    }
+    const delta: TaskDelta = [this.ref(task.id), strings, values]
+    if (prev !== undefined) {
+      let removed: number[] | undefined
+      for (const key in prev) {
+        if (detailOnly(key, prev[key]) !== undefined && detailOnly(key, t[key]) === undefined) (removed ??= []).push(this.ref(key))
+      }
+      if (removed) delta.push(removed)
+    }
+    return delta
+  }
+}
+
+/** The client's end of one connection: compact messages back into plain ones. */
+export class WireDecoder {
+  private strings: string[] = []
+  private tasks = new Map<string, TaskSnapshot>()
+  private counters: Counters | null = null
+  private stats: Stats | null = null
+  /** The snapshot whose pages are still coming. */
+  private filling: { snapshot: Snapshot; tasks: TaskSnapshot[]; missing: number } | null = null
+
+  /**
+   * One message. `emit` hears the plain messages it amounts to (none for a page before the last);
+   * `partial` marks a snapshot that holds the first page only (the whole one follows).
+   */
+  decode(message: CompactMessage, emit: (message: ServerMessage, partial: boolean) => void): void {
+    switch (message.type) {
+      case 'snapshot': {
+        this.strings = message.s.slice()
+        this.tasks.clear()
+        this.stats = null
+        this.counters = message.counters
+        const page = this.decodeTasks(message.t)
+        const snapshot: Snapshot = {
+          type: 'snapshot',
+          seq: message.seq,
+          tasks: page,
+          counters: message.counters,
+          limits: message.limits,
+          shutdown: message.shutdown,
+        }
+        if (message.notice !== undefined) snapshot.notice = message.notice
+        if (page.length === message.total) {
+          this.filling = null
+          emit(snapshot, false)
+          return
+        }
+        const tasks = new Array<TaskSnapshot>(message.total)
+        for (let i = 0; i < page.length; i++) tasks[message.at + i] = page[i]!
+        this.filling = { snapshot: { ...snapshot, tasks }, tasks, missing: message.total - page.length }
+        emit(snapshot, true)
+        return
+      }
+      case 'page': {
+        if (message.s) this.extend(message.s)
+        const page = this.decodeTasks(message.t)
+        const filling = this.filling
+        if (!filling) return
+        for (let i = 0; i < page.length; i++) filling.tasks[message.at + i] = page[i]!
+        filling.missing -= page.length
+        if (filling.missing > 0) return
+        this.filling = null
+        emit(filling.snapshot, false)
+        return
+      }
+      case 'batch': {
+        if (message.s) this.extend(message.s)
+        if (message.counters) this.counters = message.counters
+        const batch: EventBatch = { type: 'batch', seq: message.seq, tasks: this.decodeTasks(message.t), counters: this.counters! }
+        if (message.limits) batch.limits = message.limits
+        if (message.shutdown !== undefined) batch.shutdown = message.shutdown
+        if (message.notice !== undefined) batch.notice = message.notice
+        if (message.stats) batch.stats = this.stats = { ...this.stats, ...message.stats } as Stats
+        emit(batch, false)
+        return
+      }
+      default:
+        emit(message, false)
+    }
+  }
+
+  private extend(strings: string[]): void {
+    for (const s of strings) this.strings.push(s)
+  }
+
+  private decodeTasks(deltas: TaskDelta[]): TaskSnapshot[] {
+    const strings = this.strings
+    const out = new Array<TaskSnapshot>(deltas.length)
+    for (let i = 0; i < deltas.length; i++) {
+      const [idRef, pairs, values, removed] = deltas[i]!
+      const id = strings[idRef]!
+      const prev = this.tasks.get(id)
+      // A fresh object per change: the mirror and the views rely on snapshots being replaced, never mutated.
+      const t: Record<string, unknown> = prev ? { ...prev } : { id }
+      for (let j = 0; j < pairs.length; j += 2) t[strings[pairs[j]!]!] = strings[pairs[j + 1]!]
+      for (let j = 0; j < values.length; j += 2) t[strings[values[j] as number]!] = values[j + 1]
+      if (removed) for (const k of removed) delete t[strings[k]!]
+      const task = t as unknown as TaskSnapshot
+      this.tasks.set(id, task)
+      out[i] = task
+    }
+    return out
+  }
+}

@@ -1,12 +1,17 @@
-// One WebSocket client of `GET /api/events`: a snapshot, then every event batch in seq order,
-// plus the logs it watches. A client that cannot keep up is dropped; it reconnects and resyncs.
+// The WebSocket clients of `GET /api/events`: each gets a snapshot, then every event batch in seq
+// order, plus the logs it watches. A client that cannot keep up is dropped; it reconnects and resyncs.
+// One EventHub per server holds the engine's picture (a Mirror) while any client is connected, so a
+// new client's snapshot, or a resync, is answered from memory at once instead of asking the engine
+// for every task again. A client that asked for the compact form (common/wire.ts) gets each event
+// through its own WireEncoder: what changed since what it holds, strings by number, snapshots in pages.
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
 import { taskIdSchema } from '../common/schema'
-import { SeqGate } from '../common/mirror'
-import type { Snapshot } from '../common/types'
+import { Mirror, SeqGate } from '../common/mirror'
+import type { EngineEvent, Snapshot, TaskSnapshot } from '../common/types'
 import { TaskloopError } from '../common/types'
-import type { ClientMessage, ServerMessage } from '../common/wire'
+import { COMPACT_PROTOCOL, WireEncoder } from '../common/wire'
+import type { ClientMessage, CompactMessage, ServerMessage } from '../common/wire'
 import type { EngineHandle } from '../engine/handle'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
@@ -18,13 +23,85 @@ const clientMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('unwatch-log'), id: taskIdSchema }),
 ])
 
-export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
+type Session = { event: (event: EngineEvent) => void; error: (message: string) => void }
+
+/**
+ * The engine's event stream, shared by every session of one server: one subscription and one
+ * Mirror, from the server's start to its close. Kept warm on purpose: a tab opened on 100k tasks
+ * gets its first rows from memory, instead of waiting seconds for the engine thread to copy every
+ * task; the cost is one picture of the engine's live tasks in the host (the objects its events
+ * carry, shared by every session). Sessions hear the events in the order the mirror applies them
+ * (its seq and resync rules), and take a snapshot of its picture whenever they need one.
+ */
+export class EventHub {
+  private mirror: Mirror | null = null
+  private unsubscribe: (() => void) | null = null
+  private readonly sessions = new Set<Session>()
+
+  constructor(private readonly engine: EngineHandle) {}
+
+  /** Sessions connected now. */
+  get size(): number {
+    return this.sessions.size
+  }
+
+  /** Joins a session: it hears the current picture (once there is one), then every applied event. */
+  join(session: Session): () => void {
+    this.sessions.add(session)
+    if (this.mirror === null) this.start()
+    else {
+      const snapshot = this.snapshot()
+      if (snapshot) session.event(snapshot)
+    }
+    return () => this.sessions.delete(session)
+  }
+
+  /** A fresh snapshot of the engine is on its way to every session (after a gap, or tasks the engine forgot). */
+  get resyncing(): boolean {
+    return this.mirror?.resyncing ?? false
+  }
+
+  /** The picture at the last applied seq; null before the first snapshot. */
+  snapshot(): Snapshot | null {
+    const m = this.mirror
+    if (m === null || m.seq === null) return null
+    const tasks = new Array<TaskSnapshot>(m.order.length)
+    for (let i = 0; i < m.order.length; i++) tasks[i] = m.tasks.get(m.order[i]!)!
+    return { type: 'snapshot', seq: m.seq, tasks, counters: m.counters, limits: m.limits!, shutdown: m.shutdown }
+  }
+
+  /** Subscribes to the engine (the server's start; a first session does it too). */
+  start(): void {
+    if (this.mirror !== null) return
+    const mirror = new Mirror({
+      snapshot: () => this.engine.snapshot(),
+      onError: (e) => {
+        for (const s of this.sessions) s.error(TaskloopError.from(e).message)
+      },
+    })
+    // The engine's own events as they were applied (a snapshot with its notice, a batch with its stats).
+    mirror.onChange(({ event }) => {
+      for (const s of this.sessions) s.event(event)
+    })
+    this.mirror = mirror
+    this.unsubscribe = this.engine.subscribe((event) => mirror.push(event))
+  }
+
+  /** The server's close. */
+  stop(): void {
+    this.unsubscribe?.()
+    this.unsubscribe = null
+    this.mirror = null
+  }
+}
+
+export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle): void {
   let closed = false
   const logs = new Map<string, () => void>()
 
-  /** The last snapshot's size: a client with 100k tasks has that much in flight right after it, and is not slow for it. */
+  /** The last snapshot's size (all its pages): a client with 100k tasks has that much in flight right after it, and is not slow for it. */
   let snapshotBytes = 0
-  const send = (message: ServerMessage): void => {
+  const send = (message: ServerMessage | CompactMessage): void => {
     if (closed || ws.readyState !== ws.OPEN) return
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes) {
       ws.terminate()
@@ -32,31 +109,53 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
     }
     const data = JSON.stringify(message)
     if (message.type === 'snapshot') snapshotBytes = data.length
+    else if (message.type === 'page') snapshotBytes += data.length
     ws.send(data)
   }
 
-  // The same seq order as every mirror (common/mirror.ts), but a session keeps no tasks: it
-  // forwards events, and answers each resync the client asks for with a snapshot of its own
-  // (concurrent ones are not merged: a client that asks faster than it reads is dropped by the
-  // backlog bound above, not served less).
-  const gate = new SeqGate(send)
-  const resync = async (): Promise<void> => {
-    gate.hold()
-    let snapshot: Snapshot
-    try {
-      snapshot = await engine.snapshot()
-    } catch (e) {
-      gate.release()
-      send({ type: 'error', error: TaskloopError.from(e).message })
+  const encoder = ws.protocol === COMPACT_PROTOCOL ? new WireEncoder() : null
+  /** The pages of a snapshot still to send, one per turn of the event loop, and the events heard meanwhile. */
+  let pages: Iterator<CompactMessage> | null = null
+  let waiting: EngineEvent[] = []
+  const nextPage = (): void => {
+    if (pages === null || closed) return
+    const page = pages.next()
+    if (!page.done) {
+      send(page.value)
+      // The first page is on its way (the table paints from it) while the next one is encoded.
+      setImmediate(nextPage)
       return
     }
-    if (!gate.fetched(snapshot)) void resync()
+    pages = null
+    const events = waiting
+    waiting = []
+    for (const event of events) deliver(event)
+  }
+  const deliver = (event: EngineEvent): void => {
+    if (encoder === null) return send(event)
+    if (event.type === 'snapshot') {
+      // A newer picture: what was left of the last one, and what came after it, is in this one.
+      waiting = []
+      pages = encoder.snapshot(event)
+      return nextPage()
+    }
+    // Batches follow the snapshot's last page (the encoder holds its tasks only then).
+    if (pages !== null) waiting.push(event)
+    else send(encoder.batch(event))
   }
 
-  // The subscription opens with the engine's snapshot, then its batches (TaskloopApi.subscribe).
-  const unsubscribe = engine.subscribe((event) => {
-    if (!gate.push(event)) void resync()
-  })
+  // The hub hears the engine in seq order (common/mirror.ts); the gate here keeps each session to
+  // it across the snapshots the session itself asks for. A resync is answered from the hub's
+  // picture, as of the last batch sent (concurrent ones are not merged: a client that asks faster
+  // than it reads is dropped by the backlog bound above, not served less).
+  const gate = new SeqGate(deliver)
+  const resync = (): void => {
+    // The hub's next picture (its first, or a fresh one it is fetching) reaches every session when it comes.
+    if (hub.resyncing) return
+    const snapshot = hub.snapshot()
+    if (snapshot) gate.push(snapshot)
+  }
+  const leave = hub.join({ event: (event) => gate.push(event), error: (error) => send({ type: 'error', error }) })
 
   const unwatch = (id: string): void => {
     logs.get(id)?.()
@@ -66,7 +165,7 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
   const handle = (message: ClientMessage): void => {
     switch (message.type) {
       case 'resync':
-        void resync()
+        resync()
         return
       case 'watch-log': {
         const { id } = message
@@ -102,7 +201,7 @@ export function serveEvents(ws: WebSocket, engine: EngineHandle): void {
 
   ws.on('close', () => {
     closed = true
-    unsubscribe()
+    leave()
     for (const off of logs.values()) off()
     logs.clear()
   })

@@ -4,14 +4,16 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { Mirror } from '../../common/mirror'
+import { COMPACT_PROTOCOL, FIRST_PAGE } from '../../common/wire'
 import { startServer, type TaskloopServer } from '../../server/server'
 import { httpApi } from '../../renderer/src/api/http'
 import { useEngines, waitFor } from '../helpers/engine'
 
 const sockets: WebSocket[] = []
 class TrackedSocket extends WebSocket {
-  constructor(url: string) {
-    super(url)
+  // The subprotocol too: the transport asks for the compact form, as in a browser.
+  constructor(url: string, protocols?: string | string[]) {
+    super(url, protocols)
     sockets.push(this)
   }
 }
@@ -44,12 +46,17 @@ describe('a WebSocket drop mid-run', () => {
     const stop = api.subscribe((e) => mirror.push(e))
     await waitFor('the first snapshot', async () => snapshots > 0)
 
-    const { ids } = await api.submit({ batch: { tasks: Array.from({ length: 150 }, (_, i) => ({ name: `tick ${i}`, job: 'ticker', params: { steps: 10, intervalMs: 30 } })) } })
+    const { ids } = await api.submit({ batch: { tasks: Array.from({ length: 250 }, (_, i) => ({ name: `tick ${i}`, job: 'ticker', params: { steps: 10, intervalMs: 30 } })) } })
     for (let drop = 0; drop < 3; drop++) {
       await new Promise((r) => setTimeout(r, 250))
       sockets.at(-1)!.terminate() // no close frame: a cable pulled
       await waitFor('a new connection', async () => sockets.length === drop + 2 && sockets.at(-1)!.readyState === WebSocket.OPEN)
+      // Its snapshot before the next cut: a loaded machine may take longer than the pause above.
+      await waitFor('its snapshot', async () => snapshots >= drop + 2)
     }
+    // The compact form, its snapshots paged (more tasks than its first page).
+    expect(sockets.map((s) => s.protocol)).toEqual(sockets.map(() => COMPACT_PROTOCOL))
+    expect(ids.length).toBeGreaterThan(FIRST_PAGE)
     await waitFor('every task to finish in the engine', async () => (await engine.stats()).counters.done === ids.length, 30_000)
     await waitFor('the client to catch up', async () => ids.every((id) => tasks.get(id)?.state === 'done'), 5000)
     const truth = await engine.list()

@@ -186,3 +186,21 @@ describe('task detail', () => {
     expect(mount(TaskDetail, { props: { id: 'up' } }).find('[data-batch]').exists()).toBe(false)
   })
 })
+
+describe('task detail over the compact events (no result, no stack in them)', () => {
+  it('fetches the result and the error stack with get, and again when the task changes state', async () => {
+    const { api, emit } = setup()
+    const failed = task({ id: 'x', name: 'boom', state: 'failed', reason: 'error', error: { message: 'bad' } })
+    delete (failed as { result?: unknown }).result
+    emit(batch(2, [failed]))
+    api.get.mockResolvedValue({ ...failed, result: null, error: { message: 'bad', stack: 'Error: bad\n    at job.mjs:3' }, log: [], logFile: null } as never)
+    const wrapper = mount(TaskDetail, { props: { id: 'x' } })
+    await vi.waitFor(() => expect(wrapper.find('.stack pre').text()).toContain('at job.mjs:3'))
+    expect(api.get).toHaveBeenCalledWith('x')
+
+    api.get.mockResolvedValue({ ...failed, state: 'done', result: { rows: 42 }, error: null, log: [], logFile: null } as never)
+    emit(batch(3, [{ ...failed, state: 'done', reason: null, error: null }]))
+    await vi.waitFor(() => expect(wrapper.find('.result').text()).toContain('"rows": 42'))
+    expect(api.get).toHaveBeenCalledTimes(2)
+  })
+})

@@ -1,11 +1,14 @@
 // TaskloopApi over the headless server (`taskloop serve`): same-origin fetch for operations, one
-// WebSocket at /api/events for snapshots, event batches and logs. The server authenticated the
-// page once (?token= then a cookie), so requests only need to carry cookies.
+// WebSocket at /api/events for snapshots, event batches and logs, in the compact form
+// (common/wire.ts: only what changed, strings by number, snapshots paged, compressed by the
+// browser's permessage-deflate), decoded back into plain events here. The server authenticated
+// the page once (?token= then a cookie), so requests only need to carry cookies.
 import type { TaskloopApi } from '../../../common/api'
 import { OPERATIONS, proxyOperations, type OperationName } from '../../../common/operations'
 import type { EngineEvent, ErrorCode, LogLine, Snapshot } from '../../../common/types'
 import { TaskloopError } from '../../../common/types'
-import type { ClientMessage, ServerMessage } from '../../../common/wire'
+import { COMPACT_PROTOCOL, WireDecoder } from '../../../common/wire'
+import type { ClientMessage, CompactMessage, ServerMessage } from '../../../common/wire'
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   400: 'invalid',
@@ -13,6 +16,19 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   409: 'conflict',
   429: 'overloaded',
   503: 'shutting-down',
+}
+
+/** Runs `fn` once the next frame is painted (at the latest after 100 ms: a hidden tab paints no frames). */
+function afterPaint(fn: () => void): void {
+  let done = false
+  const go = (): void => {
+    if (done) return
+    done = true
+    fn()
+  }
+  const raf = (globalThis as { requestAnimationFrame?: (cb: () => void) => unknown }).requestAnimationFrame
+  raf?.(() => setTimeout(go, 0))
+  setTimeout(go, 100)
 }
 
 /** Reconnect delays: quick at first, then at most every 5 s. */
@@ -85,11 +101,14 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
     return true
   }
 
-  function onMessage(message: ServerMessage): void {
+  /** `partial`: a snapshot's first page; the whole snapshot follows, and is what a resync waits for. */
+  function onMessage(message: ServerMessage, partial: boolean): void {
     switch (message.type) {
       case 'snapshot':
-        for (const waiter of snapshotWaiters) waiter.resolve(message)
-        snapshotWaiters = []
+        if (!partial) {
+          for (const waiter of snapshotWaiters) waiter.resolve(message)
+          snapshotWaiters = []
+        }
         for (const listener of eventListeners) listener(message)
         break
       case 'batch':
@@ -106,8 +125,10 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
 
   function connect(): void {
     if (socket || !wanted()) return
-    const ws = new Socket(`${base.replace(/^http/, 'ws')}/api/events`)
+    const ws = new Socket(`${base.replace(/^http/, 'ws')}/api/events`, COMPACT_PROTOCOL)
     socket = ws
+    // A new connection starts from a snapshot: a new decoder.
+    const decoder = new WireDecoder()
     let opened = false
     ws.onopen = () => {
       opened = true
@@ -116,7 +137,28 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       // The server starts every connection with a snapshot; logs must be asked for again.
       for (const id of logListeners.keys()) send({ type: 'watch-log', id })
     }
-    ws.onmessage = (e) => onMessage(JSON.parse(String(e.data)) as ServerMessage)
+    // After a snapshot's first page, what follows waits for a frame: the table paints its first
+    // rows before the browser decodes the rest (100k tasks take seconds to apply).
+    let held: string[] | null = null
+    const receive = (text: string): void => {
+      if (held) return void held.push(text)
+      const message = JSON.parse(text) as CompactMessage | ServerMessage
+      // A server that does not speak the compact form answers without the subprotocol.
+      if (ws.protocol !== COMPACT_PROTOCOL) return onMessage(message as ServerMessage, false)
+      decoder.decode(message as CompactMessage, (m, partial) => {
+        onMessage(m, partial)
+        if (partial) held = []
+      })
+      if (held) {
+        afterPaint(() => {
+          const queued = held ?? []
+          held = null
+          // Gone meanwhile: its successor starts from a snapshot of its own.
+          if (socket === ws) for (const t of queued) receive(t)
+        })
+      }
+    }
+    ws.onmessage = (e) => receive(String(e.data))
     ws.onclose = () => {
       for (const waiter of snapshotWaiters) waiter.reject(new TaskloopError('internal', 'connection to the server lost'))
       snapshotWaiters = []

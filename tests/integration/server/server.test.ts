@@ -275,6 +275,8 @@ describe('events WebSocket', () => {
       await client.next(isSnapshot)
       const [id] = await submit({ name: 'before resync', job: 'sleep', params: { ms: 1 } })
       await finalState(id!)
+      // A resync answers with the picture as of the last batch the session sent: wait for that one.
+      await client.next((m): m is EventBatch => isBatch(m) && m.tasks.some((t) => t.id === id && t.state === 'done'))
       const from = client.messages.length
       client.send({ type: 'resync' })
       const fresh = await client.next(isSnapshot, from)
@@ -318,27 +320,29 @@ describe('events WebSocket', () => {
   it('drops a client that stops reading once its backlog passes 8 MB', async () => {
     const ids = await submit({ batch: { tasks: Array.from({ length: 400 }, (_, i) => ({ name: `filler ${i}`, job: 'sleep', params: { ms: 1 } })) } })
     await finalState(ids.at(-1)!)
-    const engine = h.engine as unknown as { events: { listenerCount: number } }
-    const before = engine.events.listenerCount
-    const client = await connectEvents(wsUrl(h.server))
+    const before = h.server.clients
+    // Uncompressed: the bound counts bytes waiting on the socket, and 200 deflated snapshots of 400 tasks stay under it.
+    const client = await connectEvents(wsUrl(h.server), { perMessageDeflate: false })
     await client.next(isSnapshot)
     const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)))
     // Stop reading: what the server sends piles up in its buffer, as with a frozen tab.
     ;(client.ws as unknown as { _socket: { pause(): void } })._socket.pause()
     for (let i = 0; i < 200; i++) client.send({ type: 'resync' })
-    await waitFor('the server to give up on the client', () => engine.events.listenerCount === before)
+    await waitFor('the server to give up on the client', () => h.server.clients === before)
     ;(client.ws as unknown as { _socket: { resume(): void } })._socket.resume()
     expect(await closed).toBe(1006)
   })
 
-  it('drops its engine subscriptions when the socket closes', async () => {
+  it('drops its session when the socket closes; the engine keeps one subscription for every client', async () => {
     const engine = h.engine as unknown as { events: { listenerCount: number } }
-    const before = engine.events.listenerCount
+    const listening = engine.events.listenerCount
+    const before = h.server.clients
     const client = await connectEvents(wsUrl(h.server))
     await client.next(isSnapshot)
-    expect(engine.events.listenerCount).toBe(before + 1)
+    expect(h.server.clients).toBe(before + 1)
+    expect(engine.events.listenerCount).toBe(listening)
     await client.close()
-    await waitFor('the subscription to go', () => engine.events.listenerCount === before)
+    await waitFor('the session to go', () => h.server.clients === before)
   })
 })
 
