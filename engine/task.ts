@@ -34,6 +34,9 @@ export interface BatchInfo {
   failFast: boolean
 }
 
+/** Shared by every task without earlier attempts; never mutated (a new array replaces it). */
+const NO_ATTEMPTS: Attempt[] = []
+
 export class Task {
   readonly id: string
   readonly name: string
@@ -63,14 +66,21 @@ export class Task {
   ignoredCancel = false
   result: unknown = null
   error: TaskError | null = null
-  attempts: Attempt[] = []
+  /**
+   * Attempts that ended before the current one (retried, requeued) or were restored from the store.
+   * The current attempt is not kept as a record: it is this task's own fields (see `attempts`), so a
+   * task that runs once holds no attempt objects at all.
+   */
+  private earlier: Attempt[] = NO_ATTEMPTS
+  /** The current attempt started (and is described by this task's fields). */
+  private inAttempt = false
 
   /** The live run while running or cancelling. */
   run: Run | null = null
   /** Why the current run is being stopped: a cancel reason, or a timeout. */
   stopping: CancelReason | 'timeout' | 'interrupted' | null = null
-  /** Timers owned by this task (timeout, grace, retry delay); cleared on every transition out of running. */
-  timers: NodeJS.Timeout[] = []
+  /** Timers owned by this task (timeout, grace, retry delay); cleared on every transition out of running. Made on first use. */
+  private timers: NodeJS.Timeout[] | null = null
   /** Unfinished tasks named in `after`. */
   waitingOn = 0
 
@@ -102,7 +112,7 @@ export class Task {
       ignoredCancel: snap.ignoredCancel,
       result: snap.result,
       error: snap.error,
-      attempts: snap.attempts ?? [],
+      earlier: snap.attempts ?? NO_ATTEMPTS,
       retryOf: snap.retryOf ?? null,
       firstAttempt: snap.attempts?.[0]?.attempt ?? snap.attempt,
     })
@@ -113,29 +123,38 @@ export class Task {
     return this.state === 'done' || this.state === 'failed' || this.state === 'cancelled'
   }
 
-  /** Moves to `next`; returns the previous state (for counters). */
+  /**
+   * Moves to `next`; returns the previous state (for counters). A run that goes back to pending
+   * (a retry, a requeue) ends its attempt: the next run is attempt + 1.
+   */
   to(next: TaskState, reason: TaskReason | null = null): TaskState {
     const prev = this.state
     if (!NEXT[prev].includes(next)) throw new Error(`task ${this.id}: illegal transition ${prev} → ${next}`)
+    const now = Date.now()
+    if (next === 'pending' && this.inAttempt) {
+      // The record of the attempt that ended; its start is this task's startedAt.
+      const ended: Attempt = {
+        attempt: this.attempt,
+        worker: this.worker,
+        startedAt: this.startedAt!,
+        endedAt: now,
+        outcome: 'pending',
+        reason,
+        error: this.error?.message ?? null,
+      }
+      this.earlier = [...this.earlier, Object.freeze(ended)]
+      this.inAttempt = false
+      this.attempt++
+    }
     this.state = next
     this.reason = reason
     if (next !== 'pending') this.waiting = null
-    const now = Date.now()
     if (next === 'running') {
       this.startedAt = now
       this.endedAt = null
-      this.attempts.push({ attempt: this.attempt, worker: null, startedAt: now, endedAt: null, outcome: null, reason: null, error: null })
+      this.inAttempt = true
     } else if (next === 'done' || next === 'failed' || next === 'cancelled') {
       this.endedAt = now
-    }
-    // An attempt ends when the run settles: finished, or back to pending for a retry.
-    const current = this.attempts.at(-1)
-    if (current && current.endedAt === null && (prev === 'running' || prev === 'cancelling') && next !== 'cancelling') {
-      current.endedAt = now
-      current.outcome = next
-      current.reason = reason
-      current.worker = this.worker
-      current.error = next === 'failed' || next === 'pending' ? (this.error?.message ?? null) : null
     }
     if (next !== 'running' && next !== 'cancelling') {
       this.clearTimers()
@@ -145,13 +164,37 @@ export class Task {
     return prev
   }
 
-  clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t)
-    this.timers.length = 0
+  /** Every attempt, oldest first: the earlier ones (frozen, shared), then the current one (open while it runs). A new array. */
+  get attempts(): Attempt[] {
+    if (!this.inAttempt) return this.earlier.slice()
+    const final = this.final
+    const current: Attempt = {
+      attempt: this.attempt,
+      worker: this.worker,
+      startedAt: this.startedAt!,
+      endedAt: final ? this.endedAt : null,
+      outcome: final ? this.state : null,
+      reason: final ? this.reason : null,
+      error: this.state === 'failed' ? (this.error?.message ?? null) : null,
+    }
+    return this.earlier.length === 0 ? [current] : [...this.earlier, current]
   }
 
+  addTimer(timer: NodeJS.Timeout): void {
+    if (this.timers) this.timers.push(timer)
+    else this.timers = [timer]
+  }
+
+  clearTimers(): void {
+    if (!this.timers) return
+    for (const t of this.timers) clearTimeout(t)
+    this.timers = null
+  }
+
+  /** What clients see. Built field by field in one order: every snapshot shares one shape. */
   snapshot(): TaskSnapshot {
-    return {
+    const spec = this.spec
+    const s: TaskSnapshot = {
       id: this.id,
       name: this.name,
       executor: this.executor,
@@ -162,9 +205,9 @@ export class Task {
       progress: this.progress,
       progressMessage: this.progressMessage,
       worker: this.worker,
-      group: this.spec.group ?? null,
-      batchId: this.batch?.id ?? null,
-      after: this.spec.after ?? [],
+      group: spec.group ?? null,
+      batchId: this.batch === null ? null : this.batch.id,
+      after: spec.after ?? [],
       createdAt: this.createdAt,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
@@ -172,11 +215,12 @@ export class Task {
       ignoredCancel: this.ignoredCancel,
       result: this.result,
       error: this.error,
-      attempts: this.attempts.map((a) => ({ ...a, worker: a.worker ?? (a.endedAt === null ? this.worker : null) })),
-      spec: this.spec,
-      ...(this.spec.parent ? { parent: this.spec.parent } : {}),
-      ...(this.retryOf ? { retryOf: this.retryOf } : {}),
+      attempts: this.attempts,
+      spec,
     }
+    if (spec.parent) s.parent = spec.parent
+    if (this.retryOf) s.retryOf = this.retryOf
+    return s
   }
 }
 
