@@ -295,7 +295,8 @@ export class Engine implements EngineHandle {
     this.checkStore()
     const task = this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)
     task.retryOf = old.id
-    task.attempt = task.firstAttempt = old.attempt + 1
+    // Its first attempt (and the start of its retry budget) is one past the old task's last.
+    task.attempt = old.attempt + 1
     return { id: this.enqueue([task]).ids[0]! }
   }
 

@@ -24,6 +24,8 @@ import { TaskQueue } from './queue'
 import type { TaskLogs } from './task-log'
 import { gathered, INTERRUPTED_MESSAGE, type Task } from './task'
 
+const NO_GATES: readonly Gate[] = []
+
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
 const MAX_RETRY_DELAY_MS = 3_600_000
@@ -81,6 +83,8 @@ interface BatchState extends BatchConfig {
   members: Task[]
   /** The batch's concurrency: a semaphore over its tasks (asyncio's Semaphore). */
   gate: Gate
+  /** [gate]: what its members without a group limit pass, made once per batch rather than per task. */
+  gates: Gate[]
   /** Finished members, in the order they finished (as_completed). */
   completed: Task[]
   /** false after restored members were added: `completed` is put in finish order when next read. */
@@ -131,8 +135,12 @@ export class Scheduler {
   private readonly batches = new Map<string, BatchState>()
   /** Per-group concurrency limits; groups without one are not gated. */
   private readonly groups = new Map<string, Gate>()
-  /** Gates each task passed through, to leave them when it finishes. */
-  private readonly passed = new Map<Task, Gate[]>()
+  /**
+   * How many of its gates (gatesOf) each task passed, to leave them when it finishes. Gates are
+   * passed in order and a task's list only grows at its end (a group limit set later), so the
+   * ones passed are always the first n.
+   */
+  private readonly passed = new Map<Task, number>()
   private paused = false
   private dispatchQueued = false
   /** Set at shutdown: nothing new starts and failed attempts are not retried. */
@@ -155,7 +163,8 @@ export class Scheduler {
 
   /** `createdAt`: when it was submitted, which its timeoutMs counts from (a restored batch's is in the past). */
   addBatch(id: string, config: BatchConfig, createdAt = Date.now()): void {
-    const b: BatchState = { ...config, members: [], gate: new Gate(config.concurrency, 'batch-slot'), completed: [], settledBy: null, timer: null }
+    const gate = new Gate(config.concurrency, 'batch-slot')
+    const b: BatchState = { ...config, members: [], gate, gates: [gate], completed: [], settledBy: null, timer: null }
     this.batches.set(id, b)
     if (config.timeoutMs !== null) {
       const due = Math.max(0, createdAt + config.timeoutMs - Date.now())
@@ -263,8 +272,10 @@ export class Scheduler {
   }
 
   private link(task: Task): void {
+    const after = task.spec.after
+    if (after === undefined || after.length === 0) return this.dependenciesFinal(task)
     const when = task.spec.afterWhen ?? 'done'
-    for (const depId of task.spec.after ?? []) {
+    for (const depId of after) {
       const dep = this.tasks.get(depId)
       // A dependency pruned from history cannot feed this task; one that failed or was cancelled
       // cannot feed one that runs only when all are done.
@@ -445,32 +456,29 @@ export class Scheduler {
     this.pass(task, this.gatesOf(task), 0)
   }
 
-  private gatesOf(task: Task): Gate[] {
-    const gates: Gate[] = []
+  /** Not to be changed: shared. */
+  private gatesOf(task: Task): readonly Gate[] {
     const batch = task.batch && this.batches.get(task.batch.id)
-    if (batch) gates.push(batch.gate)
     const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
-    if (group) gates.push(group)
-    return gates
+    if (!group) return batch ? batch.gates : NO_GATES
+    return batch ? [batch.gate, group] : [group]
   }
 
-  private pass(task: Task, gates: Gate[], from: number): void {
+  private pass(task: Task, gates: readonly Gate[], from: number): void {
     for (let i = from; i < gates.length; i++) {
       if (!gates[i]!.enter(task)) return this.hold(task, gates[i]!.holds)
-      const list = this.passed.get(task)
-      if (list) list.push(gates[i]!)
-      else this.passed.set(task, [gates[i]!])
+      this.passed.set(task, i + 1)
     }
     this.enqueue(task)
   }
 
+  /** Tasks a gate let through after holding them: on to their next gate, or their queue. */
   private admitted(gate: Gate, tasks: readonly Task[]): void {
     for (const t of tasks) {
       const gates = this.gatesOf(t)
-      const list = this.passed.get(t)
-      if (list) list.push(gate)
-      else this.passed.set(t, [gate])
-      this.pass(t, gates, gates.indexOf(gate) + 1)
+      const at = gates.indexOf(gate)
+      this.passed.set(t, at + 1)
+      this.pass(t, gates, at + 1)
     }
   }
 
@@ -682,10 +690,11 @@ export class Scheduler {
     }
     const batch = task.batch && this.batches.get(task.batch.id)
     if (batch) this.memberFinished(task.batch!.id, batch, task)
-    const gates = this.passed.get(task)
-    if (gates) {
+    const passed = this.passed.get(task)
+    if (passed !== undefined) {
       this.passed.delete(task)
-      for (const g of gates) this.admitted(g, g.leave())
+      const gates = this.gatesOf(task)
+      for (let i = 0; i < passed; i++) this.admitted(gates[i]!, gates[i]!.leave())
     }
     this.o.onFinished?.(task)
   }

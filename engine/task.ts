@@ -34,6 +34,18 @@ export interface BatchInfo {
   failFast: boolean
 }
 
+type Stopping = CancelReason | 'timeout' | 'interrupted'
+
+/** The fields of a task most tasks never set, apart: a task in memory stays small. */
+class Rare {
+  retryOf: string | null = null
+  cancelRequestedAt: number | null = null
+  ignoredCancel = false
+  stopping: Stopping | null = null
+  timers: NodeJS.Timeout[] = []
+  waitingOn = 0
+}
+
 /** Shared by every task without earlier attempts; never mutated (a new array replaces it). */
 const NO_ATTEMPTS: Attempt[] = []
 
@@ -42,7 +54,6 @@ export class Task {
   readonly name: string
   readonly spec: TaskSpec
   readonly executor: ExecutorKind
-  readonly priority: number
   readonly createdAt = Date.now()
   /** FIFO order among equal priorities. */
   readonly seq: number
@@ -53,17 +64,11 @@ export class Task {
   /** Why it waits while pending; the scheduler sets it (Scheduler.hold). */
   waiting: Waiting | null = null
   attempt = 1
-  /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
-  firstAttempt = 1
-  /** The task this one was made to retry or run again (Engine.retry), or null. */
-  retryOf: string | null = null
   progress: number | null = null
   progressMessage: string | null = null
   worker: string | null = null
   startedAt: number | null = null
   endedAt: number | null = null
-  cancelRequestedAt: number | null = null
-  ignoredCancel = false
   result: unknown = null
   error: TaskError | null = null
   /**
@@ -77,12 +82,8 @@ export class Task {
 
   /** The live run while running or cancelling. */
   run: Run | null = null
-  /** Why the current run is being stopped: a cancel reason, or a timeout. */
-  stopping: CancelReason | 'timeout' | 'interrupted' | null = null
-  /** Timers owned by this task (timeout, grace, retry delay); cleared on every transition out of running. Made on first use. */
-  private timers: NodeJS.Timeout[] | null = null
-  /** Unfinished tasks named in `after`. */
-  waitingOn = 0
+  /** What few tasks need (a retry's origin, a cancel, timers, dependencies): made on first use. */
+  private rare: Rare | null = null
 
   constructor(id: string, seq: number, spec: TaskSpec, executor: ExecutorKind, batch: BatchInfo | null) {
     this.id = id
@@ -90,7 +91,6 @@ export class Task {
     this.spec = spec
     this.executor = executor
     this.batch = batch
-    this.priority = spec.priority ?? 0
     this.name = spec.name ?? defaultName(spec)
   }
 
@@ -114,9 +114,59 @@ export class Task {
       error: snap.error,
       earlier: snap.attempts ?? NO_ATTEMPTS,
       retryOf: snap.retryOf ?? null,
-      firstAttempt: snap.attempts?.[0]?.attempt ?? snap.attempt,
     })
     return t
+  }
+
+  get priority(): number {
+    return this.spec.priority ?? 0
+  }
+
+  /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
+  get firstAttempt(): number {
+    return this.earlier.length > 0 ? this.earlier[0]!.attempt : this.attempt
+  }
+
+  private get more(): Rare {
+    return (this.rare ??= new Rare())
+  }
+
+  /** The task this one was made to retry or run again (Engine.retry), or null. */
+  get retryOf(): string | null {
+    return this.rare?.retryOf ?? null
+  }
+  set retryOf(id: string | null) {
+    if (id !== null || this.rare) this.more.retryOf = id
+  }
+
+  get cancelRequestedAt(): number | null {
+    return this.rare?.cancelRequestedAt ?? null
+  }
+  set cancelRequestedAt(at: number | null) {
+    if (at !== null || this.rare) this.more.cancelRequestedAt = at
+  }
+
+  get ignoredCancel(): boolean {
+    return this.rare?.ignoredCancel ?? false
+  }
+  set ignoredCancel(ignored: boolean) {
+    if (ignored || this.rare) this.more.ignoredCancel = ignored
+  }
+
+  /** Why the current run is being stopped: a cancel reason, or a timeout. */
+  get stopping(): Stopping | null {
+    return this.rare?.stopping ?? null
+  }
+  set stopping(why: Stopping | null) {
+    if (why !== null || this.rare) this.more.stopping = why
+  }
+
+  /** Unfinished tasks named in `after`. */
+  get waitingOn(): number {
+    return this.rare?.waitingOn ?? 0
+  }
+  set waitingOn(n: number) {
+    if (n !== 0 || this.rare) this.more.waitingOn = n
   }
 
   get final(): boolean {
@@ -180,15 +230,16 @@ export class Task {
     return this.earlier.length === 0 ? [current] : [...this.earlier, current]
   }
 
+  /** A timer owned by this task (timeout, grace, retry delay): cleared on every transition out of running. */
   addTimer(timer: NodeJS.Timeout): void {
-    if (this.timers) this.timers.push(timer)
-    else this.timers = [timer]
+    this.more.timers.push(timer)
   }
 
   clearTimers(): void {
-    if (!this.timers) return
-    for (const t of this.timers) clearTimeout(t)
-    this.timers = null
+    const timers = this.rare?.timers
+    if (!timers || timers.length === 0) return
+    for (const t of timers) clearTimeout(t)
+    timers.length = 0
   }
 
   /** What clients see. Built field by field in one order: every snapshot shares one shape. */
