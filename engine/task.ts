@@ -46,6 +46,9 @@ class Rare {
   waitingOn = 0
 }
 
+/** The empty list of every snapshot without `after` ids or attempts: one frozen array, not one each. */
+const NONE: never[] = Object.freeze([]) as never[]
+
 /** Shared by every task without earlier attempts; never mutated (a new array replaces it). */
 const NO_ATTEMPTS: Attempt[] = []
 
@@ -258,7 +261,7 @@ export class Task {
       worker: this.worker,
       group: spec.group ?? null,
       batchId: this.batch === null ? null : this.batch.id,
-      after: spec.after ?? [],
+      after: spec.after ?? NONE,
       createdAt: this.createdAt,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
@@ -266,7 +269,7 @@ export class Task {
       ignoredCancel: this.ignoredCancel,
       result: this.result,
       error: this.error,
-      attempts: this.attempts,
+      attempts: this.inAttempt || this.earlier.length > 0 ? this.attempts : NONE,
       spec,
     }
     if (spec.parent) s.parent = spec.parent
