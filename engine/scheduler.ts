@@ -456,7 +456,7 @@ export class Scheduler {
     this.pass(task, this.gatesOf(task), 0)
   }
 
-  /** Not to be changed: shared. */
+  /** The gates a task passes, in order: its batch's, then its group's (often a shared array: not to be changed). */
   private gatesOf(task: Task): readonly Gate[] {
     const batch = task.batch && this.batches.get(task.batch.id)
     const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
