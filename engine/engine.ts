@@ -249,7 +249,7 @@ export class Engine implements EngineHandle {
     const task = this.createTask(planned, null)
     task.queue = run.queue
     task.node = run.node
-    task.attempt = task.firstAttempt = run.attempt ?? 1
+    task.attempt = run.attempt ?? 1 // its first attempt here, so the retry budget counts from it
     return this.enqueue([task])
   }
 
@@ -349,7 +349,8 @@ export class Engine implements EngineHandle {
     this.checkStore()
     const task = this.createTask({ id: this.newId(), spec: old.spec, executor: old.executor }, null)
     task.retryOf = old.id
-    task.attempt = task.firstAttempt = old.attempt + 1
+    // Its first attempt (and the start of its retry budget) is one past the old task's last.
+    task.attempt = old.attempt + 1
     return { id: this.enqueue([task]).ids[0]! }
   }
 

@@ -5,9 +5,12 @@ import type { Waiting } from '../common/types'
 import { TaskQueue } from './queue'
 import type { Task } from './task'
 
+/** What leave() gives when nothing is held: shared, never mutated. */
+const NONE: readonly Task[] = []
+
 export class Gate {
-  /** Tasks past the gate and not yet finished. */
-  readonly active = new Set<Task>()
+  /** Tasks past the gate and not yet finished (the scheduler leaves only with a task that entered). */
+  active = 0
   private readonly waiting = new TaskQueue()
 
   /** `holds`: what a task held here waits for, as its snapshot says. */
@@ -23,27 +26,27 @@ export class Gate {
 
   /** Lets the task through now (true) or holds it until a place frees up (false). */
   enter(task: Task): boolean {
-    if (this.active.size < this.limit) {
-      this.active.add(task)
+    if (this.active < this.limit) {
+      this.active++
       return true
     }
     this.waiting.push(task)
     return false
   }
 
-  /** Frees the task's place; returns the held tasks that may now go through. */
-  leave(task: Task): Task[] {
-    this.active.delete(task)
-    return this.admit()
+  /** Frees the place of a task that entered; returns the held tasks that may now go through. */
+  leave(): readonly Task[] {
+    this.active--
+    return this.waiting.size === 0 ? NONE : this.admit()
   }
 
   /** After a limit change, or a place freed: the held tasks that may now go through. */
   admit(): Task[] {
     const out: Task[] = []
-    while (this.active.size < this.limit) {
+    while (this.active < this.limit) {
       const t = this.waiting.pop() // skips tasks cancelled while held
       if (!t) break
-      this.active.add(t)
+      this.active++
       out.push(t)
     }
     return out

@@ -29,6 +29,7 @@ export class Locks {
 
   /** Every lock the task holds, released (its run ended). */
   releaseAll(taskId: string): void {
+    if (this.byName.size === 0) return
     for (const [name, lock] of [...this.byName]) if (lock.holder === taskId) this.handOn(name, lock)
   }
 

@@ -29,9 +29,11 @@ export class HistoryBound {
   }
 
   finished(task: Task): void {
+    const keep = this.o.keepInMemory
+    // Nothing is ever forgotten by count: no need to remember the order.
+    if (keep === Infinity) return
     this.finishedOrder.push(task)
     // Forget in steps of 10%, so the bound costs O(1) per task.
-    const keep = this.o.keepInMemory
     if (this.finishedOrder.length > keep + Math.max(1, keep / 10)) {
       const old = this.finishedOrder.splice(0, this.finishedOrder.length - keep).filter((x) => x.final)
       this.forget(old.map((x) => x.id))

@@ -10,6 +10,7 @@ import {
   type ExecutorKind,
   type FailReason,
   type Limits,
+  type LogLine,
   type ReturnWhen,
   type TaskError,
   type TaskReason,
@@ -23,23 +24,50 @@ import { TaskQueue } from './queue'
 import type { TaskLogs } from './task-log'
 import { gathered, INTERRUPTED_MESSAGE, type Task } from './task'
 
+const NO_GATES: readonly Gate[] = []
+
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
 const MAX_RETRY_DELAY_MS = 3_600_000
 
+/** What a handed run tells its scheduler: one set of functions per scheduler, not per run. */
+interface RunEvents {
+  started(task: Task, h: Handoff, label: string | null): void
+  progress(task: Task, fraction: number | null, message: string | undefined): void
+  log(task: Task, line: string, stream: LogLine['stream']): void
+}
+
 /**
  * One run handed to an executor. Pools take a few runs ahead of their workers, so a handed task
  * stays pending until its executor says the job started (hooks.worker): states stay honest.
+ * It is the run's hooks too, so handing a run over makes no closures.
  */
-interface Handoff {
-  kind: ExecutorKind
+class Handoff implements RunHooks {
   /** The scheduler still follows this run (not disowned by a cancel, a pause, or its settlement). */
-  live: boolean
-  started: boolean
+  live = true
+  started = false
   /** Its place under the executor's limit was given back. */
-  released: boolean
+  released = false
   /** Started before its executor's limit was lowered: it may be on a worker that is leaving. */
-  legacy: boolean
+  legacy = false
+
+  constructor(
+    readonly task: Task,
+    readonly kind: ExecutorKind,
+    private readonly to: RunEvents,
+  ) {}
+
+  worker(label: string): void {
+    this.to.started(this.task, this, label)
+  }
+
+  progress(fraction: number | null, message?: string): void {
+    if (this.live && this.started) this.to.progress(this.task, fraction, message)
+  }
+
+  log(line: string, stream: LogLine['stream'] = 'log'): void {
+    if (this.live) this.to.log(this.task, line, stream)
+  }
 }
 
 /** How a batch is gathered and when it settles (asyncio.wait's return_when and timeout). */
@@ -55,6 +83,8 @@ interface BatchState extends BatchConfig {
   members: Task[]
   /** The batch's concurrency: a semaphore over its tasks (asyncio's Semaphore). */
   gate: Gate
+  /** [gate]: what its members without a group limit pass, made once per batch rather than per task. */
+  gates: Gate[]
   /** Finished members, in the order they finished (as_completed). */
   completed: Task[]
   /** false after restored members were added: `completed` is put in finish order when next read. */
@@ -105,8 +135,12 @@ export class Scheduler {
   private readonly batches = new Map<string, BatchState>()
   /** Per-group concurrency limits; groups without one are not gated. */
   private readonly groups = new Map<string, Gate>()
-  /** Gates each task passed through, to leave them when it finishes. */
-  private readonly passed = new Map<Task, Gate[]>()
+  /**
+   * How many of its gates (gatesOf) each task passed, to leave them when it finishes. Gates are
+   * passed in order and a task's list only grows at its end (a group limit set later), so the
+   * ones passed are always the first n.
+   */
+  private readonly passed = new Map<Task, number>()
   private paused = false
   private dispatchQueued = false
   /** Set at shutdown: nothing new starts and failed attempts are not retried. */
@@ -129,7 +163,8 @@ export class Scheduler {
 
   /** `createdAt`: when it was submitted, which its timeoutMs counts from (a restored batch's is in the past). */
   addBatch(id: string, config: BatchConfig, createdAt = Date.now()): void {
-    const b: BatchState = { ...config, members: [], gate: new Gate(config.concurrency, 'batch-slot'), completed: [], settledBy: null, timer: null }
+    const gate = new Gate(config.concurrency, 'batch-slot')
+    const b: BatchState = { ...config, members: [], gate, gates: [gate], completed: [], settledBy: null, timer: null }
     this.batches.set(id, b)
     if (config.timeoutMs !== null) {
       const due = Math.max(0, createdAt + config.timeoutMs - Date.now())
@@ -237,8 +272,10 @@ export class Scheduler {
   }
 
   private link(task: Task): void {
+    const after = task.spec.after
+    if (after === undefined || after.length === 0) return this.dependenciesFinal(task)
     const when = task.spec.afterWhen ?? 'done'
-    for (const depId of task.spec.after ?? []) {
+    for (const depId of after) {
       const dep = this.tasks.get(depId)
       // A dependency pruned from history cannot feed this task; one that failed or was cancelled
       // cannot feed one that runs only when all are done.
@@ -419,32 +456,29 @@ export class Scheduler {
     this.pass(task, this.gatesOf(task), 0)
   }
 
-  private gatesOf(task: Task): Gate[] {
-    const gates: Gate[] = []
+  /** The gates a task passes, in order: its batch's, then its group's (often a shared array: not to be changed). */
+  private gatesOf(task: Task): readonly Gate[] {
     const batch = task.batch && this.batches.get(task.batch.id)
-    if (batch) gates.push(batch.gate)
     const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
-    if (group) gates.push(group)
-    return gates
+    if (!group) return batch ? batch.gates : NO_GATES
+    return batch ? [batch.gate, group] : [group]
   }
 
-  private pass(task: Task, gates: Gate[], from: number): void {
+  private pass(task: Task, gates: readonly Gate[], from: number): void {
     for (let i = from; i < gates.length; i++) {
       if (!gates[i]!.enter(task)) return this.hold(task, gates[i]!.holds)
-      const list = this.passed.get(task)
-      if (list) list.push(gates[i]!)
-      else this.passed.set(task, [gates[i]!])
+      this.passed.set(task, i + 1)
     }
     this.enqueue(task)
   }
 
-  private admitted(gate: Gate, tasks: Task[]): void {
+  /** Tasks a gate let through after holding them: on to their next gate, or their queue. */
+  private admitted(gate: Gate, tasks: readonly Task[]): void {
     for (const t of tasks) {
       const gates = this.gatesOf(t)
-      const list = this.passed.get(t)
-      if (list) list.push(gate)
-      else this.passed.set(t, [gate])
-      this.pass(t, gates, gates.indexOf(gate) + 1)
+      const at = gates.indexOf(gate)
+      this.passed.set(t, at + 1)
+      this.pass(t, gates, at + 1)
     }
   }
 
@@ -491,30 +525,31 @@ export class Scheduler {
     for (const task of claimed) this.start(task)
   }
 
+  private readonly runEvents: RunEvents = {
+    started: (task, h, label) => this.started(task, h, label),
+    progress: (task, fraction, message) => {
+      task.progress = fraction
+      if (message !== undefined) task.progressMessage = message
+      this.o.events.changedTask(task)
+    },
+    log: (task, line, stream) => this.o.logs.append(task.id, line, stream),
+  }
+
   /** Hands the task to its executor; it stays pending until the executor says the job started. */
   private start(task: Task): void {
     const kind = task.executor
-    const h: Handoff = { kind, live: true, started: false, released: false, legacy: false }
+    const h = new Handoff(task, kind, this.runEvents)
     this.handed[kind]++
     this.handoffs.set(task, h)
-    const hooks: RunHooks = {
-      worker: (label) => this.started(task, h, label),
-      progress: (fraction, message) => {
-        if (!h.live || !h.started) return
-        task.progress = fraction
-        if (message !== undefined) task.progressMessage = message
-        this.o.events.changedTask(task)
-      },
-      log: (line, stream = 'log') => h.live && this.o.logs.append(task.id, line, stream),
-    }
     // Results, or error slots for an "always"/"failed" follower (a "done" one only runs after successes).
-    const inputs = (task.spec.after ?? []).map((id) => {
+    const after = task.spec.after
+    const inputs = after === undefined || after.length === 0 ? [] : after.map((id) => {
       const dep = this.tasks.get(id)
       return dep ? gathered(dep) : null
     })
     let run: Run
     try {
-      run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, hooks)
+      run = this.o.executors[kind].start({ taskId: task.id, attempt: task.attempt, spec: task.spec, inputs }, h)
     } catch (e) {
       run = failedRun(e)
     }
@@ -535,7 +570,7 @@ export class Scheduler {
     task.worker = label
     this.move(task, 'running')
     const { timeoutMs } = task.spec
-    if (timeoutMs !== undefined) task.timers.push(setTimeout(() => this.stop(task, 'timeout'), timeoutMs))
+    if (timeoutMs !== undefined) task.addTimer(setTimeout(() => this.stop(task, 'timeout'), timeoutMs))
   }
 
   /** The scheduler stops following the task's handed run (cancelled or paused before it started). */
@@ -569,7 +604,7 @@ export class Scheduler {
     this.move(task, 'cancelling', why)
     task.run.cancel()
     const grace = graceMs ?? task.spec.killGraceMs ?? this.o.killGraceMs
-    task.timers.push(setTimeout(() => this.force(task), grace))
+    task.addTimer(setTimeout(() => this.force(task), grace))
   }
 
   private force(task: Task): void {
@@ -577,7 +612,7 @@ export class Scheduler {
     const run = task.run
     this.o.onForced?.(task)
     if (run.kill()) {
-      task.timers.push(setTimeout(() => this.abandon(task), FORCE_SETTLE_MS))
+      task.addTimer(setTimeout(() => this.abandon(task), FORCE_SETTLE_MS))
     } else {
       // A loop job cannot be forced: the engine stops waiting for it and says so.
       task.ignoredCancel = true
@@ -610,7 +645,6 @@ export class Scheduler {
       task.error = { message: INTERRUPTED_MESSAGE }
       if (task.spec.onInterrupt === 'requeue') {
         // Not queued here: the engine is stopping; the store keeps it pending for the next start.
-        task.attempt++
         this.move(task, 'pending')
       } else {
         this.move(task, 'failed', 'interrupted')
@@ -633,14 +667,14 @@ export class Scheduler {
       return
     }
     this.o.logs.append(task.id, `attempt ${task.attempt} failed (${reason}): ${error.message}; retrying`, 'log')
-    task.attempt++
+    // Back to pending ends the attempt: the next run is attempt + 1.
     this.move(task, 'pending')
     const base = task.spec.retryDelayMs ?? 0
     // Exponential backoff: base, 2·base, 4·base …
     const delay = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (task.attempt - task.firstAttempt - 1))
     if (delay === 0) return this.enqueue(task)
     this.hold(task, 'retry-backoff')
-    task.timers.push(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
+    task.addTimer(setTimeout(() => task.state === 'pending' && this.enqueue(task), delay))
   }
 
   /** Consequences of a task reaching a final state: dependents, its batch, listeners. */
@@ -656,10 +690,11 @@ export class Scheduler {
     }
     const batch = task.batch && this.batches.get(task.batch.id)
     if (batch) this.memberFinished(task.batch!.id, batch, task)
-    const gates = this.passed.get(task)
-    if (gates) {
+    const passed = this.passed.get(task)
+    if (passed !== undefined) {
       this.passed.delete(task)
-      for (const g of gates) this.admitted(g, g.leave(task))
+      const gates = this.gatesOf(task)
+      for (let i = 0; i < passed; i++) this.admitted(gates[i]!, gates[i]!.leave())
     }
     this.o.onFinished?.(task)
   }

@@ -34,12 +34,32 @@ export interface BatchInfo {
   failFast: boolean
 }
 
+type Stopping = CancelReason | 'timeout' | 'interrupted'
+
+/** The fields of a task most tasks never set, apart: a task in memory stays small. */
+class Rare {
+  retryOf: string | null = null
+  /** A cluster task's BullMQ queue (or `list:KEY`) and the node running it (Engine.submitWith). */
+  queue: string | null = null
+  node: string | null = null
+  cancelRequestedAt: number | null = null
+  ignoredCancel = false
+  stopping: Stopping | null = null
+  timers: NodeJS.Timeout[] = []
+  waitingOn = 0
+}
+
+/** The empty list of every snapshot without `after` ids or attempts: one frozen array, not one each. */
+const NONE: never[] = Object.freeze([]) as never[]
+
+/** Shared by every task without earlier attempts; never mutated (a new array replaces it). */
+const NO_ATTEMPTS: Attempt[] = []
+
 export class Task {
   readonly id: string
   readonly name: string
   readonly spec: TaskSpec
   readonly executor: ExecutorKind
-  readonly priority: number
   readonly createdAt = Date.now()
   /** FIFO order among equal priorities. */
   readonly seq: number
@@ -50,32 +70,26 @@ export class Task {
   /** Why it waits while pending; the scheduler sets it (Scheduler.hold). */
   waiting: Waiting | null = null
   attempt = 1
-  /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
-  firstAttempt = 1
-  /** The task this one was made to retry or run again (Engine.retry), or null. */
-  retryOf: string | null = null
-  /** A cluster task's BullMQ queue (or `list:KEY`) and the node running it (Engine.submitWith); null for a local task. */
-  queue: string | null = null
-  node: string | null = null
   progress: number | null = null
   progressMessage: string | null = null
   worker: string | null = null
   startedAt: number | null = null
   endedAt: number | null = null
-  cancelRequestedAt: number | null = null
-  ignoredCancel = false
   result: unknown = null
   error: TaskError | null = null
-  attempts: Attempt[] = []
+  /**
+   * Attempts that ended before the current one (retried, requeued) or were restored from the store.
+   * The current attempt is not kept as a record: it is this task's own fields (see `attempts`), so a
+   * task that runs once holds no attempt objects at all.
+   */
+  private earlier: Attempt[] = NO_ATTEMPTS
+  /** The current attempt started (and is described by this task's fields). */
+  private inAttempt = false
 
   /** The live run while running or cancelling. */
   run: Run | null = null
-  /** Why the current run is being stopped: a cancel reason, or a timeout. */
-  stopping: CancelReason | 'timeout' | 'interrupted' | null = null
-  /** Timers owned by this task (timeout, grace, retry delay); cleared on every transition out of running. */
-  timers: NodeJS.Timeout[] = []
-  /** Unfinished tasks named in `after`. */
-  waitingOn = 0
+  /** What few tasks need (a retry's origin, a cancel, timers, dependencies): made on first use. */
+  private rare: Rare | null = null
 
   constructor(id: string, seq: number, spec: TaskSpec, executor: ExecutorKind, batch: BatchInfo | null) {
     this.id = id
@@ -83,7 +97,6 @@ export class Task {
     this.spec = spec
     this.executor = executor
     this.batch = batch
-    this.priority = spec.priority ?? 0
     this.name = spec.name ?? defaultName(spec)
   }
 
@@ -105,42 +118,117 @@ export class Task {
       ignoredCancel: snap.ignoredCancel,
       result: snap.result,
       error: snap.error,
-      attempts: snap.attempts ?? [],
+      earlier: snap.attempts ?? NO_ATTEMPTS,
       retryOf: snap.retryOf ?? null,
       queue: snap.queue ?? null,
       node: snap.node ?? null,
-      firstAttempt: snap.attempts?.[0]?.attempt ?? snap.attempt,
     })
     return t
+  }
+
+  get priority(): number {
+    return this.spec.priority ?? 0
+  }
+
+  /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
+  get firstAttempt(): number {
+    return this.earlier.length > 0 ? this.earlier[0]!.attempt : this.attempt
+  }
+
+  private get more(): Rare {
+    return (this.rare ??= new Rare())
+  }
+
+  /** The task this one was made to retry or run again (Engine.retry), or null. */
+  get retryOf(): string | null {
+    return this.rare?.retryOf ?? null
+  }
+  set retryOf(id: string | null) {
+    if (id !== null || this.rare) this.more.retryOf = id
+  }
+
+  /** A cluster task's BullMQ queue (or `list:KEY`); null for a local task. */
+  get queue(): string | null {
+    return this.rare?.queue ?? null
+  }
+  set queue(name: string | null) {
+    if (name !== null || this.rare) this.more.queue = name
+  }
+
+  /** The node running a cluster task; null for a local task. */
+  get node(): string | null {
+    return this.rare?.node ?? null
+  }
+  set node(id: string | null) {
+    if (id !== null || this.rare) this.more.node = id
+  }
+
+  get cancelRequestedAt(): number | null {
+    return this.rare?.cancelRequestedAt ?? null
+  }
+  set cancelRequestedAt(at: number | null) {
+    if (at !== null || this.rare) this.more.cancelRequestedAt = at
+  }
+
+  get ignoredCancel(): boolean {
+    return this.rare?.ignoredCancel ?? false
+  }
+  set ignoredCancel(ignored: boolean) {
+    if (ignored || this.rare) this.more.ignoredCancel = ignored
+  }
+
+  /** Why the current run is being stopped: a cancel reason, or a timeout. */
+  get stopping(): Stopping | null {
+    return this.rare?.stopping ?? null
+  }
+  set stopping(why: Stopping | null) {
+    if (why !== null || this.rare) this.more.stopping = why
+  }
+
+  /** Unfinished tasks named in `after`. */
+  get waitingOn(): number {
+    return this.rare?.waitingOn ?? 0
+  }
+  set waitingOn(n: number) {
+    if (n !== 0 || this.rare) this.more.waitingOn = n
   }
 
   get final(): boolean {
     return this.state === 'done' || this.state === 'failed' || this.state === 'cancelled'
   }
 
-  /** Moves to `next`; returns the previous state (for counters). */
+  /**
+   * Moves to `next`; returns the previous state (for counters). A run that goes back to pending
+   * (a retry, a requeue) ends its attempt: the next run is attempt + 1.
+   */
   to(next: TaskState, reason: TaskReason | null = null): TaskState {
     const prev = this.state
     if (!NEXT[prev].includes(next)) throw new Error(`task ${this.id}: illegal transition ${prev} → ${next}`)
+    const now = Date.now()
+    if (next === 'pending' && this.inAttempt) {
+      // The record of the attempt that ended; its start is this task's startedAt.
+      const ended: Attempt = {
+        attempt: this.attempt,
+        worker: this.worker,
+        startedAt: this.startedAt!,
+        endedAt: now,
+        outcome: 'pending',
+        reason,
+        error: this.error?.message ?? null,
+      }
+      this.earlier = [...this.earlier, Object.freeze(ended)]
+      this.inAttempt = false
+      this.attempt++
+    }
     this.state = next
     this.reason = reason
     if (next !== 'pending') this.waiting = null
-    const now = Date.now()
     if (next === 'running') {
       this.startedAt = now
       this.endedAt = null
-      this.attempts.push({ attempt: this.attempt, worker: null, startedAt: now, endedAt: null, outcome: null, reason: null, error: null })
+      this.inAttempt = true
     } else if (next === 'done' || next === 'failed' || next === 'cancelled') {
       this.endedAt = now
-    }
-    // An attempt ends when the run settles: finished, or back to pending for a retry.
-    const current = this.attempts.at(-1)
-    if (current && current.endedAt === null && (prev === 'running' || prev === 'cancelling') && next !== 'cancelling') {
-      current.endedAt = now
-      current.outcome = next
-      current.reason = reason
-      current.worker = this.worker
-      current.error = next === 'failed' || next === 'pending' ? (this.error?.message ?? null) : null
     }
     if (next !== 'running' && next !== 'cancelling') {
       this.clearTimers()
@@ -150,13 +238,38 @@ export class Task {
     return prev
   }
 
-  clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t)
-    this.timers.length = 0
+  /** Every attempt, oldest first: the earlier ones (frozen, shared), then the current one (open while it runs). A new array. */
+  get attempts(): Attempt[] {
+    if (!this.inAttempt) return this.earlier.slice()
+    const final = this.final
+    const current: Attempt = {
+      attempt: this.attempt,
+      worker: this.worker,
+      startedAt: this.startedAt!,
+      endedAt: final ? this.endedAt : null,
+      outcome: final ? this.state : null,
+      reason: final ? this.reason : null,
+      error: this.state === 'failed' ? (this.error?.message ?? null) : null,
+    }
+    return this.earlier.length === 0 ? [current] : [...this.earlier, current]
   }
 
+  /** A timer owned by this task (timeout, grace, retry delay): cleared on every transition out of running. */
+  addTimer(timer: NodeJS.Timeout): void {
+    this.more.timers.push(timer)
+  }
+
+  clearTimers(): void {
+    const timers = this.rare?.timers
+    if (!timers || timers.length === 0) return
+    for (const t of timers) clearTimeout(t)
+    timers.length = 0
+  }
+
+  /** What clients see. Built field by field in one order: every snapshot shares one shape. */
   snapshot(): TaskSnapshot {
-    return {
+    const spec = this.spec
+    const s: TaskSnapshot = {
       id: this.id,
       name: this.name,
       executor: this.executor,
@@ -167,9 +280,9 @@ export class Task {
       progress: this.progress,
       progressMessage: this.progressMessage,
       worker: this.worker,
-      group: this.spec.group ?? null,
-      batchId: this.batch?.id ?? null,
-      after: this.spec.after ?? [],
+      group: spec.group ?? null,
+      batchId: this.batch === null ? null : this.batch.id,
+      after: spec.after ?? NONE,
       createdAt: this.createdAt,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
@@ -177,12 +290,16 @@ export class Task {
       ignoredCancel: this.ignoredCancel,
       result: this.result,
       error: this.error,
-      attempts: this.attempts.map((a) => ({ ...a, worker: a.worker ?? (a.endedAt === null ? this.worker : null) })),
-      spec: this.spec,
-      ...(this.spec.parent ? { parent: this.spec.parent } : {}),
-      ...(this.retryOf ? { retryOf: this.retryOf } : {}),
-      ...(this.queue !== null ? { queue: this.queue, node: this.node } : {}),
+      attempts: this.inAttempt || this.earlier.length > 0 ? this.attempts : NONE,
+      spec,
     }
+    if (spec.parent) s.parent = spec.parent
+    if (this.retryOf) s.retryOf = this.retryOf
+    if (this.queue !== null) {
+      s.queue = this.queue
+      s.node = this.node
+    }
+    return s
   }
 }
 
