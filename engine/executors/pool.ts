@@ -21,8 +21,14 @@ export interface PoolOptions {
 
 /** How a kind of pool uses the shared mechanism. */
 export interface PoolTraits {
-  /** Runs sent to a worker ahead of the one it runs. */
+  /** Runs sent to a worker ahead of the one it runs (at most). */
   depth: number
+  /**
+   * Without shared claims a run sent ahead cannot be taken back from a busy worker: then a worker
+   * holds at most about this much work (ms) beyond a first run ahead, each run counted at its
+   * job's recent run time (a job not seen yet fills it alone). null: always `depth`.
+   */
+  aheadMs: number | null
   /** Claim cells in shared memory (threads): a queued run can be taken back from a busy worker. */
   sharedClaims: boolean
   /** Keep one worker started and idle, so a killed or crashed one is replaced without a wait. */
@@ -64,6 +70,8 @@ interface PoolRun {
   requeued: number
   /** Its job's calls waiting in the engine, by call number: aborted when it settles. */
   calls: Map<number, AbortController>
+  /** What it counts against its worker's `aheadMs` while assigned. */
+  expectMs: number
 }
 
 interface Slot {
@@ -82,6 +90,8 @@ interface Slot {
   started: Promise<void>
   exited: Promise<void>
   busy: BusyMeter
+  /** Sum of `expectMs` of its runs. */
+  expectMs: number
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
@@ -91,6 +101,8 @@ const SPARE_DELAY_MS = 100
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
 const CLAIM_CELLS = 16384
+/** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
+const JOB_TIMES = 1000
 
 export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
@@ -107,6 +119,8 @@ export abstract class WorkerPool implements Executor {
   private backlog: PoolRun[] = []
   private readonly claims: Int32Array | null
   private readonly freeCells: number[] = []
+  /** Recent run time per job (ms), for `aheadMs`: each run moves it halfway (one slow run under load does not stick). */
+  private readonly jobMs = new Map<string, number>()
   private nextRunId = 1
   private distributeQueued = false
   private stealQueued = false
@@ -147,6 +161,7 @@ export abstract class WorkerPool implements Executor {
       settled: false,
       requeued: 0,
       calls: new Map(),
+      expectMs: 0,
     }
     this.backlog.push(run)
     this.distributeSoon()
@@ -222,17 +237,21 @@ export abstract class WorkerPool implements Executor {
     let starting = 0
     for (const s of this.slots) if (!s.ready && !s.retiring && s.runs.length === 0) starting++
     const kept: PoolRun[] = []
+    const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
+      const expect = aheadMs === null ? 0 : this.expectMs(this.backlog[0]!)
       let best: Slot | null = null
       for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.runs.length > this.traits.depth) continue
+        if (!s.ready || s.retiring || s.runs.length > depth) continue
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
-        if (s.runs.length > Math.max(1, this.traits.depth >> 2) && !outgoing.has(s)) continue
+        if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
+        if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
       if (!best) break
       const run = this.backlog.shift()!
+      run.expectMs = expect
       if (best.runs.length > 0 && starting > 0) {
         starting--
         kept.push(run)
@@ -248,6 +267,18 @@ export abstract class WorkerPool implements Executor {
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
 
+  /** A run's share of `aheadMs`: its job's recent run time; a job not seen yet counts as all of it. */
+  private expectMs(run: PoolRun): number {
+    return this.jobMs.get(run.request.job) ?? this.traits.aheadMs ?? 0
+  }
+
+  private ranFor(run: PoolRun, ms: number): void {
+    if (this.traits.aheadMs === null) return
+    const was = this.jobMs.get(run.request.job)
+    if (was === undefined && this.jobMs.size >= JOB_TIMES) this.jobMs.clear()
+    this.jobMs.set(run.request.job, was === undefined ? ms : (was + ms) / 2)
+  }
+
   private assign(slot: Slot, run: PoolRun, outgoing: Map<Slot, RunMessage[]>): boolean {
     const id = this.nextRunId
     this.nextRunId = id >= 0x7fffffff ? 1 : id + 1
@@ -260,6 +291,7 @@ export abstract class WorkerPool implements Executor {
     run.id = id
     run.slot = slot
     slot.runs.push(run)
+    slot.expectMs += run.expectMs
     const msg: RunMessage = { id, cell: run.cell, request: run.request }
     const list = outgoing.get(slot)
     if (list) list.push(msg)
@@ -323,6 +355,7 @@ export abstract class WorkerPool implements Executor {
       if (run.started || run.settled) break
       if (!this.unclaim(run)) break // the worker has begun it, and so everything before it
       slot.runs.splice(i, 1)
+      slot.expectMs -= run.expectMs
       taken.unshift(run)
     }
     return taken
@@ -355,6 +388,7 @@ export abstract class WorkerPool implements Executor {
     }
     if (!run.started && this.unclaim(run)) {
       slot.runs.splice(slot.runs.indexOf(run), 1)
+      slot.expectMs -= run.expectMs
       this.distributeSoon()
       return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
     }
@@ -394,6 +428,7 @@ export abstract class WorkerPool implements Executor {
       started: new Promise<void>((res) => (onStarted = res)),
       exited: new Promise<void>((res) => (onExit = res)),
       busy: new BusyMeter(),
+      expectMs: 0,
     }
     slot.worker = this.spawnWorker({
       message: (msgs) => this.onMessages(slot, msgs, onStarted),
@@ -447,8 +482,13 @@ export abstract class WorkerPool implements Executor {
         case 'result':
         case 'error':
           slot.runs.splice(slot.runs.indexOf(run), 1)
+          // Recounted when empty: sums of fractions drift.
+          slot.expectMs = slot.runs.length === 0 ? 0 : slot.expectMs - run.expectMs
           this.freeCell(run)
-          if (run.started) slot.busy.end(msg.ms)
+          if (run.started) {
+            slot.busy.end(msg.ms)
+            this.ranFor(run, msg.ms)
+          }
           if (slot.current === run) slot.current = null
           if (msg.type === 'result') this.settle(run, null, msg.value)
           else this.settle(run, failureFrom(msg))
@@ -506,6 +546,7 @@ export abstract class WorkerPool implements Executor {
       back.push(run)
     }
     slot.runs = []
+    slot.expectMs = 0
     slot.current = null
     this.backlog.unshift(...back)
     if (replace) this.replenish()

@@ -10,16 +10,19 @@ import type { FromWorker } from './protocol'
 export const TERM_GRACE_MS = 1000
 
 /**
- * One run sent ahead to each child, so it starts the next job without a round trip. No shared
- * memory to take it back from a busy child: at most this one short job waits behind a long one.
+ * Runs sent ahead to each child, at most, so it starts the next job without a round trip and one
+ * message carries many runs. No shared memory to take a run back from a busy child: a child gets
+ * only about PROCESS_AHEAD_MS of work ahead, judged by its recent runs (tiny jobs: up to the
+ * depth; jobs of a few ms or more: one), so a long job holds few runs behind it.
  */
-export const PROCESS_DEPTH = 1
+export const PROCESS_DEPTH = 32
+export const PROCESS_AHEAD_MS = 2
 
 export class ProcessPool extends WorkerPool {
   readonly kind = 'process' as const
 
   constructor(opts: PoolOptions = {}) {
-    super(opts, { depth: PROCESS_DEPTH, sharedClaims: false, spare: false })
+    super(opts, { depth: PROCESS_DEPTH, aheadMs: PROCESS_AHEAD_MS, sharedClaims: false, spare: false })
   }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
