@@ -4,7 +4,7 @@ import { childEnded, childStarted } from '../children'
 import entry from './process-child?modulePath'
 import { pipeLines } from './lines'
 import { WorkerPool, type PoolOptions, type PoolWorker, type WorkerEvents } from './pool'
-import type { FromWorker } from './protocol'
+import { fromChild, toChild } from './process-wire'
 
 /** After SIGTERM, how long a pool child may take before SIGKILL. */
 export const TERM_GRACE_MS = 1000
@@ -27,7 +27,7 @@ export class ProcessPool extends WorkerPool {
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
     const child = fork(entry, [], {
-      serialization: 'advanced',
+      serialization: 'json', // see process-wire.ts
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // A debugger flag would make every child fight for the same port.
       execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
@@ -37,7 +37,7 @@ export class ProcessPool extends WorkerPool {
     if (child.pid !== undefined) childStarted(child.pid, false)
     pipeLines(child.stdout!, (l) => events.output(l, 'stdout'))
     pipeLines(child.stderr!, (l) => events.output(l, 'stderr'))
-    child.on('message', (msgs) => events.message(msgs as FromWorker[]))
+    child.on('message', (msgs) => events.message(fromChild(msgs)))
     child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
     child.on('exit', (code, signal) => {
       exited = true
@@ -52,7 +52,7 @@ export class ProcessPool extends WorkerPool {
     return {
       label: `pid ${child.pid}`,
       send: (msg) => {
-        if (child.connected) child.send(msg)
+        if (child.connected) child.send(toChild(msg))
       },
       kill,
       // Disconnecting makes an idle child exit by itself; SIGTERM backs it up.
