@@ -95,8 +95,8 @@ interface Slot {
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
-/** A new spare is built this long after the last one was used: never on a cancel's hot path. */
-const SPARE_DELAY_MS = 100
+/** What a pool lacks after a loss (workers, its spare) is built this long after the last loss. */
+const REFILL_DELAY_MS = 1000
 /** A run whose worker died before starting it goes back this many times at most (a worker that dies on sight). */
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
@@ -114,7 +114,7 @@ export abstract class WorkerPool implements Executor {
   private readonly host: JobHost | null
   private readonly slots = new Set<Slot>()
   private spare: Slot | null = null
-  private spareTimer: NodeJS.Timeout | null = null
+  private refillTimer: NodeJS.Timeout | null = null
   /** Runs not yet sent to a worker, oldest first. */
   private backlog: PoolRun[] = []
   private readonly claims: Int32Array | null
@@ -202,7 +202,7 @@ export abstract class WorkerPool implements Executor {
 
   async close(): Promise<void> {
     this.closed = true
-    if (this.spareTimer) clearTimeout(this.spareTimer)
+    if (this.refillTimer) clearTimeout(this.refillTimer)
     const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
     for (const run of this.backlog.splice(0)) this.settle(run, closed())
     const exits: Promise<void>[] = []
@@ -299,9 +299,15 @@ export abstract class WorkerPool implements Executor {
     return true
   }
 
-  /** Pool size reached lazily: the spare joins first, else a new worker starts. */
+  /**
+   * Pool size reached lazily, one worker per run that finds no idle or starting one: the spare
+   * joins first, else a new worker starts. Never more: a worker starting uses a core for a while
+   * (after a loss the pool refills later, see refillSoon).
+   */
   private grow(): void {
-    while (this.workers() < this.size) {
+    let free = 0
+    for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
+    for (let needed = this.backlog.length - free; needed > 0 && this.workers() < this.size; needed--) {
       if (this.spare) this.promoteSpare()
       else this.spawn()
     }
@@ -506,7 +512,7 @@ export abstract class WorkerPool implements Executor {
     slot.ready = false
     if (slot === this.spare) {
       this.spare = null
-      if (wasReady) this.spareSoon()
+      if (wasReady) this.refillSoon()
       return
     }
     if (slot.gone) return // retired, killed or closed: already off the books
@@ -604,36 +610,37 @@ export abstract class WorkerPool implements Executor {
     const spare = this.spare!
     this.spare = null
     this.slots.add(spare)
-    this.spareSoon()
+    this.refillSoon()
   }
 
   /**
-   * Keeps the pool at its size after a loss: the spare at once, else a new worker off the hot
-   * path. A pool that loses workers keeps a spare from then on (warm() starts one up front).
+   * After a loss: the spare takes the lost worker's place at once; runs waiting for a worker get
+   * one as they come (grow); the rest of the pool and a new spare are built once losses stop.
+   * A pool that loses workers keeps a spare from then on (warm() starts one up front).
    */
   private replenish(): void {
     if (this.closed) return
-    if (this.spare && this.workers() < this.size) {
-      this.promoteSpare()
-      this.distributeSoon()
-      return
-    }
-    this.spareSoon()
-    setImmediate(() => {
-      if (this.closed) return
-      while (this.workers() < this.size) this.spawn()
-      this.distributeSoon()
-    })
+    if (this.spare && this.workers() < this.size) this.promoteSpare()
+    this.refillSoon()
+    this.distributeSoon()
   }
 
-  /** A new spare, later: building a worker blocks this thread for a moment, so never right after a loss. */
-  private spareSoon(): void {
-    if (!this.traits.spare || this.closed || this.spare || this.spareTimer) return
-    this.spareTimer = setTimeout(() => {
-      this.spareTimer = null
-      if (!this.closed && !this.spare) this.spare = this.spawn(true)
-    }, SPARE_DELAY_MS)
-    this.spareTimer.unref()
+  /**
+   * Builds what the pool lacks (workers up to its size, the spare) once no worker was lost for
+   * REFILL_DELAY_MS: a worker starting takes a core for tens of ms, which must not land on a
+   * cancel's path, nor again and again during a series of forced cancels.
+   */
+  private refillSoon(): void {
+    if (this.closed) return
+    if (this.refillTimer) clearTimeout(this.refillTimer)
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null
+      if (this.closed) return
+      while (this.workers() < this.size) this.spawn()
+      if (this.traits.spare && !this.spare) this.spare = this.spawn(true)
+      this.distributeSoon()
+    }, REFILL_DELAY_MS)
+    this.refillTimer.unref()
   }
 }
 
