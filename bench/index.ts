@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { BENCH_DIR, QUICK, codeVersion, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
 import { cancel } from './scenarios/cancel'
+import { firstUse } from './scenarios/first-use'
 import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
 import { processTiny } from './scenarios/process-tiny'
@@ -12,7 +13,7 @@ import { submitScaling } from './scenarios/submit-scaling'
 import { threadCpu } from './scenarios/thread-cpu'
 import { threadTiny } from './scenarios/thread-tiny'
 
-const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue]
+const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue, firstUse]
 
 const quick = QUICK
 const cfg: Config = quick
