@@ -533,20 +533,24 @@ export abstract class WorkerPool implements Executor {
     this.drop(slot)
     slot.busy.end()
     const back: PoolRun[] = []
+    // Processes: a child reports a start before calling the job, so an unreported run had not
+    // begun, unless its report was still on the way: only the first such run, as a child starts
+    // them in order. It alone counts a requeue; the runs behind it are sent again freely.
+    let suspect = true
     for (const run of slot.runs) {
       if (run.settled) continue
       if (run.started) {
         this.settle(run, new TaskFailure('crashed', why))
         continue
       }
-      // Threads: the claim says for sure whether it began. Processes: it reported its start
-      // before calling the job, so an unreported run had not begun.
+      // Threads: the claim says for sure whether it began.
       const unstarted = this.claims ? this.unclaim(run) : true
-      if (!unstarted || run.requeued >= MAX_REQUEUES) {
+      if (!unstarted || (suspect && run.requeued >= MAX_REQUEUES)) {
         this.settle(run, new TaskFailure('crashed', why))
         continue
       }
-      if (!this.claims) run.requeued++
+      if (!this.claims && suspect) run.requeued++
+      suspect = false
       run.slot = null
       this.freeCell(run)
       back.push(run)

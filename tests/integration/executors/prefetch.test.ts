@@ -185,6 +185,14 @@ describe('process pool: runs sent ahead to a child, as many as its jobs are shor
     expect(queued[0]!.heard.worker).not.toBe(crash.heard.worker)
   })
 
+  it('runs held behind crashing runs are sent again as often as it takes; only a run that may have started counts', async () => {
+    const p = await taught(1)
+    const crashes = [1, 2, 3].map(() => drive(p, { job: sometimes, params: { exitAfterMs: 50 } }))
+    const queued = behind(p, 10)
+    for (const c of crashes) expect(await fails(c.outcome)).toMatchObject({ kind: 'crashed', message: expect.stringMatching(/exited with code 3/) })
+    expect(await Promise.all(queued.map((q) => succeeds(q.outcome)))).toEqual(queued.map((_, i) => 100 + i))
+  })
+
   it('a kill forces only its own run; one cancelled while queued never runs, the others run on', async () => {
     const p = await taught(1)
     const file = path.join(jobsDir, `marks-ahead-${Date.now()}`)
