@@ -300,14 +300,19 @@ export abstract class WorkerPool implements Executor {
   }
 
   /**
-   * Pool size reached lazily, one worker per run that finds no idle or starting one: the spare
-   * joins first, else a new worker starts. Never more: a worker starting uses a core for a while
-   * (after a loss the pool refills later, see refillSoon).
+   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, all
+   * together so the first runs do not wait for each other's start. Shortly after a loss (a refill
+   * pending) only one per run that finds no idle or starting worker: a worker starting uses a core
+   * for a while, which must not land on a series of forced cancels.
    */
   private grow(): void {
-    let free = 0
-    for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
-    for (let needed = this.backlog.length - free; needed > 0 && this.workers() < this.size; needed--) {
+    let needed = Infinity
+    if (this.refillTimer) {
+      let free = 0
+      for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
+      needed = this.backlog.length - free
+    }
+    for (; needed > 0 && this.workers() < this.size; needed--) {
       if (this.spare) this.promoteSpare()
       else this.spawn()
     }
