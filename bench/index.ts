@@ -5,6 +5,7 @@ import path from 'node:path'
 import { BENCH_DIR, QUICK, codeVersion, fmtMs, fmtOps, loadavg, machine, type Config, type Row, type Scenario } from './harness'
 import { cancel } from './scenarios/cancel'
 import { cluster } from './scenarios/cluster'
+import { firstUse } from './scenarios/first-use'
 import { loopNoop } from './scenarios/loop-noop'
 import { mixed } from './scenarios/mixed'
 import { processTiny } from './scenarios/process-tiny'
@@ -14,7 +15,7 @@ import { submitScaling } from './scenarios/submit-scaling'
 import { threadCpu } from './scenarios/thread-cpu'
 import { threadTiny } from './scenarios/thread-tiny'
 
-const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue, serveE2e, cluster]
+const SCENARIOS: Scenario[] = [threadTiny, threadCpu, processTiny, loopNoop, cancel, mixed, submitScaling, queue, serveE2e, cluster, firstUse]
 
 const quick = QUICK
 const cfg: Config = quick

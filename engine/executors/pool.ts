@@ -21,8 +21,14 @@ export interface PoolOptions {
 
 /** How a kind of pool uses the shared mechanism. */
 export interface PoolTraits {
-  /** Runs sent to a worker ahead of the one it runs. */
+  /** Runs sent to a worker ahead of the one it runs (at most). */
   depth: number
+  /**
+   * Without shared claims a run sent ahead cannot be taken back from a busy worker: then a worker
+   * holds at most about this much work (ms) beyond a first run ahead, each run counted at its
+   * job's recent run time (a job not seen yet fills it alone). null: always `depth`.
+   */
+  aheadMs: number | null
   /** Claim cells in shared memory (threads): a queued run can be taken back from a busy worker. */
   sharedClaims: boolean
   /** Keep one worker started and idle, so a killed or crashed one is replaced without a wait. */
@@ -64,6 +70,8 @@ interface PoolRun {
   requeued: number
   /** Its job's calls waiting in the engine, by call number: aborted when it settles. */
   calls: Map<number, AbortController>
+  /** What it counts against its worker's `aheadMs` while assigned. */
+  expectMs: number
 }
 
 interface Slot {
@@ -82,15 +90,19 @@ interface Slot {
   started: Promise<void>
   exited: Promise<void>
   busy: BusyMeter
+  /** Sum of `expectMs` of its runs. */
+  expectMs: number
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
-/** A new spare is built this long after the last one was used: never on a cancel's hot path. */
-const SPARE_DELAY_MS = 100
+/** What a pool lacks after a loss (workers, its spare) is built this long after the last loss. */
+const REFILL_DELAY_MS = 1000
 /** A run whose worker died before starting it goes back this many times at most (a worker that dies on sight). */
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
 const CLAIM_CELLS = 16384
+/** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
+const JOB_TIMES = 1000
 
 export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
@@ -102,11 +114,13 @@ export abstract class WorkerPool implements Executor {
   private readonly host: JobHost | null
   private readonly slots = new Set<Slot>()
   private spare: Slot | null = null
-  private spareTimer: NodeJS.Timeout | null = null
+  private refillTimer: NodeJS.Timeout | null = null
   /** Runs not yet sent to a worker, oldest first. */
   private backlog: PoolRun[] = []
   private readonly claims: Int32Array | null
   private readonly freeCells: number[] = []
+  /** Recent run time per job (ms), for `aheadMs`: each run moves it halfway (one slow run under load does not stick). */
+  private readonly jobMs = new Map<string, number>()
   private nextRunId = 1
   private distributeQueued = false
   private stealQueued = false
@@ -147,6 +161,7 @@ export abstract class WorkerPool implements Executor {
       settled: false,
       requeued: 0,
       calls: new Map(),
+      expectMs: 0,
     }
     this.backlog.push(run)
     this.distributeSoon()
@@ -187,7 +202,7 @@ export abstract class WorkerPool implements Executor {
 
   async close(): Promise<void> {
     this.closed = true
-    if (this.spareTimer) clearTimeout(this.spareTimer)
+    if (this.refillTimer) clearTimeout(this.refillTimer)
     const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
     for (const run of this.backlog.splice(0)) this.settle(run, closed())
     const exits: Promise<void>[] = []
@@ -222,17 +237,21 @@ export abstract class WorkerPool implements Executor {
     let starting = 0
     for (const s of this.slots) if (!s.ready && !s.retiring && s.runs.length === 0) starting++
     const kept: PoolRun[] = []
+    const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
+      const expect = aheadMs === null ? 0 : this.expectMs(this.backlog[0]!)
       let best: Slot | null = null
       for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.runs.length > this.traits.depth) continue
+        if (!s.ready || s.retiring || s.runs.length > depth) continue
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
-        if (s.runs.length > Math.max(1, this.traits.depth >> 2) && !outgoing.has(s)) continue
+        if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
+        if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
       if (!best) break
       const run = this.backlog.shift()!
+      run.expectMs = expect
       if (best.runs.length > 0 && starting > 0) {
         starting--
         kept.push(run)
@@ -248,6 +267,18 @@ export abstract class WorkerPool implements Executor {
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
 
+  /** A run's share of `aheadMs`: its job's recent run time; a job not seen yet counts as all of it. */
+  private expectMs(run: PoolRun): number {
+    return this.jobMs.get(run.request.job) ?? this.traits.aheadMs ?? 0
+  }
+
+  private ranFor(run: PoolRun, ms: number): void {
+    if (this.traits.aheadMs === null) return
+    const was = this.jobMs.get(run.request.job)
+    if (was === undefined && this.jobMs.size >= JOB_TIMES) this.jobMs.clear()
+    this.jobMs.set(run.request.job, was === undefined ? ms : (was + ms) / 2)
+  }
+
   private assign(slot: Slot, run: PoolRun, outgoing: Map<Slot, RunMessage[]>): boolean {
     const id = this.nextRunId
     this.nextRunId = id >= 0x7fffffff ? 1 : id + 1
@@ -260,6 +291,7 @@ export abstract class WorkerPool implements Executor {
     run.id = id
     run.slot = slot
     slot.runs.push(run)
+    slot.expectMs += run.expectMs
     const msg: RunMessage = { id, cell: run.cell, request: run.request }
     const list = outgoing.get(slot)
     if (list) list.push(msg)
@@ -267,9 +299,20 @@ export abstract class WorkerPool implements Executor {
     return true
   }
 
-  /** Pool size reached lazily: the spare joins first, else a new worker starts. */
+  /**
+   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, all
+   * together so the first runs do not wait for each other's start. Shortly after a loss (a refill
+   * pending) only one per run that finds no idle or starting worker: a worker starting uses a core
+   * for a while, which must not land on a series of forced cancels.
+   */
   private grow(): void {
-    while (this.workers() < this.size) {
+    let needed = Infinity
+    if (this.refillTimer) {
+      let free = 0
+      for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
+      needed = this.backlog.length - free
+    }
+    for (; needed > 0 && this.workers() < this.size; needed--) {
       if (this.spare) this.promoteSpare()
       else this.spawn()
     }
@@ -323,6 +366,7 @@ export abstract class WorkerPool implements Executor {
       if (run.started || run.settled) break
       if (!this.unclaim(run)) break // the worker has begun it, and so everything before it
       slot.runs.splice(i, 1)
+      slot.expectMs -= run.expectMs
       taken.unshift(run)
     }
     return taken
@@ -355,6 +399,7 @@ export abstract class WorkerPool implements Executor {
     }
     if (!run.started && this.unclaim(run)) {
       slot.runs.splice(slot.runs.indexOf(run), 1)
+      slot.expectMs -= run.expectMs
       this.distributeSoon()
       return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
     }
@@ -394,6 +439,7 @@ export abstract class WorkerPool implements Executor {
       started: new Promise<void>((res) => (onStarted = res)),
       exited: new Promise<void>((res) => (onExit = res)),
       busy: new BusyMeter(),
+      expectMs: 0,
     }
     slot.worker = this.spawnWorker({
       message: (msgs) => this.onMessages(slot, msgs, onStarted),
@@ -447,8 +493,13 @@ export abstract class WorkerPool implements Executor {
         case 'result':
         case 'error':
           slot.runs.splice(slot.runs.indexOf(run), 1)
+          // Recounted when empty: sums of fractions drift.
+          slot.expectMs = slot.runs.length === 0 ? 0 : slot.expectMs - run.expectMs
           this.freeCell(run)
-          if (run.started) slot.busy.end(msg.ms)
+          if (run.started) {
+            slot.busy.end(msg.ms)
+            this.ranFor(run, msg.ms)
+          }
           if (slot.current === run) slot.current = null
           if (msg.type === 'result') this.settle(run, null, msg.value)
           else this.settle(run, failureFrom(msg))
@@ -466,7 +517,7 @@ export abstract class WorkerPool implements Executor {
     slot.ready = false
     if (slot === this.spare) {
       this.spare = null
-      if (wasReady) this.spareSoon()
+      if (wasReady) this.refillSoon()
       return
     }
     if (slot.gone) return // retired, killed or closed: already off the books
@@ -487,25 +538,30 @@ export abstract class WorkerPool implements Executor {
     this.drop(slot)
     slot.busy.end()
     const back: PoolRun[] = []
+    // Processes: a child reports a start before calling the job, so an unreported run had not
+    // begun, unless its report was still on the way: only the first such run, as a child starts
+    // them in order. It alone counts a requeue; the runs behind it are sent again freely.
+    let suspect = true
     for (const run of slot.runs) {
       if (run.settled) continue
       if (run.started) {
         this.settle(run, new TaskFailure('crashed', why))
         continue
       }
-      // Threads: the claim says for sure whether it began. Processes: it reported its start
-      // before calling the job, so an unreported run had not begun.
+      // Threads: the claim says for sure whether it began.
       const unstarted = this.claims ? this.unclaim(run) : true
-      if (!unstarted || run.requeued >= MAX_REQUEUES) {
+      if (!unstarted || (suspect && run.requeued >= MAX_REQUEUES)) {
         this.settle(run, new TaskFailure('crashed', why))
         continue
       }
-      if (!this.claims) run.requeued++
+      if (!this.claims && suspect) run.requeued++
+      suspect = false
       run.slot = null
       this.freeCell(run)
       back.push(run)
     }
     slot.runs = []
+    slot.expectMs = 0
     slot.current = null
     this.backlog.unshift(...back)
     if (replace) this.replenish()
@@ -563,36 +619,37 @@ export abstract class WorkerPool implements Executor {
     const spare = this.spare!
     this.spare = null
     this.slots.add(spare)
-    this.spareSoon()
+    this.refillSoon()
   }
 
   /**
-   * Keeps the pool at its size after a loss: the spare at once, else a new worker off the hot
-   * path. A pool that loses workers keeps a spare from then on (warm() starts one up front).
+   * After a loss: the spare takes the lost worker's place at once; runs waiting for a worker get
+   * one as they come (grow); the rest of the pool and a new spare are built once losses stop.
+   * A pool that loses workers keeps a spare from then on (warm() starts one up front).
    */
   private replenish(): void {
     if (this.closed) return
-    if (this.spare && this.workers() < this.size) {
-      this.promoteSpare()
-      this.distributeSoon()
-      return
-    }
-    this.spareSoon()
-    setImmediate(() => {
-      if (this.closed) return
-      while (this.workers() < this.size) this.spawn()
-      this.distributeSoon()
-    })
+    if (this.spare && this.workers() < this.size) this.promoteSpare()
+    this.refillSoon()
+    this.distributeSoon()
   }
 
-  /** A new spare, later: building a worker blocks this thread for a moment, so never right after a loss. */
-  private spareSoon(): void {
-    if (!this.traits.spare || this.closed || this.spare || this.spareTimer) return
-    this.spareTimer = setTimeout(() => {
-      this.spareTimer = null
-      if (!this.closed && !this.spare) this.spare = this.spawn(true)
-    }, SPARE_DELAY_MS)
-    this.spareTimer.unref()
+  /**
+   * Builds what the pool lacks (workers up to its size, the spare) once no worker was lost for
+   * REFILL_DELAY_MS: a worker starting takes a core for tens of ms, which must not land on a
+   * cancel's path, nor again and again during a series of forced cancels.
+   */
+  private refillSoon(): void {
+    if (this.closed) return
+    if (this.refillTimer) clearTimeout(this.refillTimer)
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null
+      if (this.closed) return
+      while (this.workers() < this.size) this.spawn()
+      if (this.traits.spare && !this.spare) this.spare = this.spawn(true)
+      this.distributeSoon()
+    }, REFILL_DELAY_MS)
+    this.refillTimer.unref()
   }
 }
 

@@ -1,8 +1,9 @@
 // Entry of a pool child process: runs its queued jobs one at a time through the shared protocol.
-import { serveJobs, type FromWorker, type ToWorker } from './protocol'
+import { fromParent, toParent } from './process-wire'
+import { serveJobs, type FromWorker } from './protocol'
 
 if (!process.send) throw new Error('process-child must be started with an IPC channel (fork)')
-const send = (msgs: FromWorker[]): void => void process.send?.(msgs)
+const send = (msgs: FromWorker[]): void => void process.send?.(toParent(msgs))
 
 // The parent went away (crash, SIGKILL): no pool child may outlive the app.
 process.on('disconnect', () => process.exit(0))
@@ -19,4 +20,4 @@ process.on('uncaughtException', (e) => {
   if (!process.connected) process.exit(1)
 })
 
-serveJobs({ send, onMessage: (listener) => process.on('message', (msg) => listener(msg as ToWorker)) }, 'process')
+serveJobs({ send, onMessage: (listener) => process.on('message', (msg) => listener(fromParent(msg))) }, 'process')

@@ -4,27 +4,30 @@ import { childEnded, childStarted } from '../children'
 import entry from './process-child?modulePath'
 import { pipeLines } from './lines'
 import { WorkerPool, type PoolOptions, type PoolWorker, type WorkerEvents } from './pool'
-import type { FromWorker } from './protocol'
+import { fromChild, toChild } from './process-wire'
 
 /** After SIGTERM, how long a pool child may take before SIGKILL. */
 export const TERM_GRACE_MS = 1000
 
 /**
- * One run sent ahead to each child, so it starts the next job without a round trip. No shared
- * memory to take it back from a busy child: at most this one short job waits behind a long one.
+ * Runs sent ahead to each child, at most, so it starts the next job without a round trip and one
+ * message carries many runs. No shared memory to take a run back from a busy child: a child gets
+ * only about PROCESS_AHEAD_MS of work ahead, judged by its recent runs (tiny jobs: up to the
+ * depth; jobs of a few ms or more: one), so a long job holds few runs behind it.
  */
-export const PROCESS_DEPTH = 1
+export const PROCESS_DEPTH = 32
+export const PROCESS_AHEAD_MS = 2
 
 export class ProcessPool extends WorkerPool {
   readonly kind = 'process' as const
 
   constructor(opts: PoolOptions = {}) {
-    super(opts, { depth: PROCESS_DEPTH, sharedClaims: false, spare: false })
+    super(opts, { depth: PROCESS_DEPTH, aheadMs: PROCESS_AHEAD_MS, sharedClaims: false, spare: false })
   }
 
   protected spawnWorker(events: WorkerEvents): PoolWorker {
     const child = fork(entry, [], {
-      serialization: 'advanced',
+      serialization: 'json', // see process-wire.ts
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // A debugger flag would make every child fight for the same port.
       execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
@@ -34,7 +37,7 @@ export class ProcessPool extends WorkerPool {
     if (child.pid !== undefined) childStarted(child.pid, false)
     pipeLines(child.stdout!, (l) => events.output(l, 'stdout'))
     pipeLines(child.stderr!, (l) => events.output(l, 'stderr'))
-    child.on('message', (msgs) => events.message(msgs as FromWorker[]))
+    child.on('message', (msgs) => events.message(fromChild(msgs)))
     child.on('error', () => {}) // a failed send to a dying child: 'exit' tells the story
     child.on('exit', (code, signal) => {
       exited = true
@@ -49,7 +52,7 @@ export class ProcessPool extends WorkerPool {
     return {
       label: `pid ${child.pid}`,
       send: (msg) => {
-        if (child.connected) child.send(msg)
+        if (child.connected) child.send(toChild(msg))
       },
       kill,
       // Disconnecting makes an idle child exit by itself; SIGTERM backs it up.

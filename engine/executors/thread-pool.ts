@@ -19,7 +19,7 @@ export class ThreadPool extends WorkerPool {
 
   constructor(opts: PoolOptions & { heapMb?: number } = {}) {
     // A spare thread: a terminated one is replaced without building a Worker on the cancel's path.
-    super(opts, { depth: THREAD_DEPTH, sharedClaims: true, spare: true })
+    super(opts, { depth: THREAD_DEPTH, aheadMs: null, sharedClaims: true, spare: true })
     this.heapMb = opts.heapMb ?? THREAD_HEAP_MB
   }
 

@@ -40,6 +40,17 @@ export async function submitAndWait(p, ctx) {
   const r = await ctx.wait(ids, p.wait)
   return { ids, done: r.done.map((t) => t.id), pending: r.pending.map((t) => t.id), where: ctx.executor }
 }
+export async function putRich(p, ctx) {
+  await ctx.queue(p.queue).put({ map: new Map([['a', 1]]), when: new Date(5), bytes: new Uint8Array([1, 2]), nothing: undefined })
+  return 'put'
+}
+export async function getRich(p, ctx) {
+  const v = await ctx.queue(p.queue).get()
+  return { map: v.map instanceof Map && v.map.get('a'), when: v.when instanceof Date && v.when.getTime(), bytes: v.bytes instanceof Uint8Array && [...v.bytes], nothing: 'nothing' in v && v.nothing === undefined }
+}
+export async function putFunction(p, ctx) {
+  await ctx.queue(p.queue).put(() => 1)
+}
 export async function submitAndHang(p, ctx) {
   const { ids } = await ctx.submit(p.spec)
   ctx.progress(0, ids.join(','))
@@ -65,6 +76,19 @@ describe('ctx.queue', () => {
     expect(p!.state).toBe('done')
     expect(c!.state).toBe('done')
     expect(c!.result).toEqual({ consumed: [1, 2, 3, 4, 5] })
+  })
+
+  it.each(['thread', 'process'] as const)('an item crosses from and to %s jobs as a structured clone; one that cannot be cloned fails its job', async (executor) => {
+    const engine = newEngine()
+    const queue = `rich-${executor}`
+    const { ids: [getter] } = await engine.submit({ job: `${mod}#getRich`, executor, params: { queue } })
+    const { ids: [putter] } = await engine.submit({ job: `${mod}#putRich`, executor, params: { queue } })
+    const [g, p] = await waitFinal(engine, [getter!, putter!])
+    expect(p!.state).toBe('done')
+    expect(g!.result).toEqual({ map: 1, when: 5, bytes: [1, 2], nothing: true })
+    const { ids: [bad] } = await engine.submit({ job: `${mod}#putFunction`, executor, params: { queue } })
+    const [b] = await waitFinal(engine, [bad!])
+    expect(b).toMatchObject({ state: 'failed', error: { message: '() => 1 could not be cloned.' } })
   })
 
   it('pipelines 5 × (1 s produce, 1 s consume) in about 6 s, producer on process, consumer on thread', async () => {

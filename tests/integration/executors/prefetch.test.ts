@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Engine } from '../../../engine/engine'
 import { ProcessPool } from '../../../engine/executors/process-pool'
 import { ThreadPool } from '../../../engine/executors/thread-pool'
-import type { WorkerPool } from '../../../engine/executors/pool'
+import { KILLED_MESSAGE, type WorkerPool } from '../../../engine/executors/pool'
 import { CANCELLED_BEFORE_START } from '../../../engine/executors/protocol'
 import { waitState } from '../../helpers/engine'
 import { delay, drive, fails, succeeds, waitFor } from './harness'
@@ -120,5 +120,93 @@ describe('engine with a thread pool of 1', () => {
     } finally {
       await engine.shutdown()
     }
+  })
+})
+
+/** Tiny unless told otherwise: once the pool has seen it run, many of its runs go to a child at once. */
+const sometimes = path.join(jobsDir, 'sometimes.mjs')
+writeFileSync(
+  sometimes,
+  `import { appendFileSync } from 'node:fs'
+export default async function (params, ctx) {
+  if (params.file) appendFileSync(params.file, params.n + '\\n')
+  if (params.exitAfterMs !== undefined) {
+    ctx.progress(0)
+    await new Promise((r) => setTimeout(r, params.exitAfterMs))
+    process.exit(3)
+  }
+  if (params.spinMs !== undefined) {
+    ctx.progress(0)
+    const end = Date.now() + params.spinMs
+    while (Date.now() < end) {} // deaf to its signal: only a kill ends it
+  }
+  return params.n
+}`,
+)
+
+describe('process pool: runs sent ahead to a child, as many as its jobs are short', () => {
+  const pools: ProcessPool[] = []
+  afterAll(() => Promise.all(pools.map((p) => p.close())))
+  /** A pool of `size` that has seen `sometimes` run short, so the next runs of it go many to a child. */
+  const taught = async (size: number): Promise<ProcessPool> => {
+    const p = new ProcessPool({ size })
+    pools.push(p)
+    await p.warm()
+    const runs = Array.from({ length: 60 }, (_, n) => drive(p, { job: sometimes, params: { n } }))
+    expect(await Promise.all(runs.map((r) => succeeds(r.outcome)))).toEqual(runs.map((_, n) => n))
+    return p
+  }
+  const behind = (p: ProcessPool, n: number): ReturnType<typeof drive>[] =>
+    Array.from({ length: n }, (_, i) => drive(p, { job: sometimes, params: { n: 100 + i } }))
+
+  it('a job not seen yet holds at most one run behind it while another child is free', async () => {
+    const p = await taught(2)
+    const long = drive(p, { job: 'spin', params: { ms: 1500 } })
+    const short = behind(p, 20)
+    let longDone = false
+    void long.outcome.then(() => (longDone = true))
+    let before = 0
+    await Promise.all(short.map((s) => succeeds(s.outcome).then(() => void (longDone || before++))))
+    expect(before).toBeGreaterThanOrEqual(19)
+    await succeeds(long.outcome)
+  })
+
+  it('a crash fails only the run that crashed its child; the runs queued there run on the replacement', async () => {
+    const p = await taught(1)
+    const crash = drive(p, { job: sometimes, params: { exitAfterMs: 50 } })
+    const queued = behind(p, 10)
+    await waitFor(() => crash.heard.worker !== null, 10_000, 'the crashing run to start')
+    const f = await fails(crash.outcome)
+    expect(f.kind).toBe('crashed')
+    expect(f.message).toMatch(/exited with code 3/)
+    expect(await Promise.all(queued.map((q) => succeeds(q.outcome)))).toEqual(queued.map((_, i) => 100 + i))
+    // Each ran once, on the replacement: none was reported started in the child that died.
+    expect(new Set(queued.map((q) => q.heard.worker)).size).toBe(1)
+    expect(queued[0]!.heard.worker).not.toBe(crash.heard.worker)
+  })
+
+  it('runs held behind crashing runs are sent again as often as it takes; only a run that may have started counts', async () => {
+    const p = await taught(1)
+    const crashes = [1, 2, 3].map(() => drive(p, { job: sometimes, params: { exitAfterMs: 50 } }))
+    const queued = behind(p, 10)
+    for (const c of crashes) expect(await fails(c.outcome)).toMatchObject({ kind: 'crashed', message: expect.stringMatching(/exited with code 3/) })
+    expect(await Promise.all(queued.map((q) => succeeds(q.outcome)))).toEqual(queued.map((_, i) => 100 + i))
+  })
+
+  it('a kill forces only its own run; one cancelled while queued never runs, the others run on', async () => {
+    const p = await taught(1)
+    const file = path.join(jobsDir, `marks-ahead-${Date.now()}`)
+    const stuck = drive(p, { job: sometimes, params: { spinMs: 60_000 } })
+    const queued = behind(p, 10)
+    const dropped = drive(p, { job: sometimes, params: { n: -1, file } })
+    await waitFor(() => stuck.heard.worker !== null, 10_000, 'the deaf run to start')
+    dropped.run.cancel()
+    expect(await fails(dropped.outcome)).toMatchObject({ kind: 'error', message: CANCELLED_BEFORE_START })
+    stuck.run.cancel() // not heard: the job never looks at its signal
+    expect(stuck.run.kill()).toBe(true)
+    expect(await fails(stuck.outcome)).toMatchObject({ kind: 'crashed', message: KILLED_MESSAGE })
+    expect(await Promise.all(queued.map((q) => succeeds(q.outcome)))).toEqual(queued.map((_, i) => 100 + i))
+    expect(queued.every((q) => q.heard.worker !== stuck.heard.worker)).toBe(true)
+    expect(marks(file)).toEqual([])
   })
 })
