@@ -1,4 +1,4 @@
-// 9. First use of a pool: a fresh Engine (nothing warmed) gets 4 spins of 1 s at once with a
+// 11. First use of a pool: a fresh Engine (nothing warmed) gets 4 spins of 1 s at once with a
 // limit of 3, on threads and on processes. On 2 cores 4 s of CPU take 2 s at best, so what a
 // pool adds beyond 2 s is the cost of starting its workers when the work arrives: they must
 // start together, and while they start the cores should already be working.
