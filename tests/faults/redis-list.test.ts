@@ -33,20 +33,23 @@ afterEach(async () => {
   redis?.cli('FLUSHALL')
 })
 
+/** waitFor with a bound for a busy machine. */
+const until = <T,>(what: string, probe: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> => waitFor(what, probe, ms)
+
 const newDataDir = (): string => mkdtempSync(path.join(os.tmpdir(), 'taskloop-list-'))
 
 async function node(dataDir: string, args: string[]): Promise<ServeProcess> {
-  const s = await serve(dataDir, ['--shutdown-grace-ms', '1000', '--redis', redis.url, ...args])
+  const s = await serve(dataDir, ['--shutdown-grace-ms', '1000', '--redis', redis.url, ...args], { startMs: 120_000 })
   started.push(s)
-  await waitFor('the list consumer to start', async () => s.output().includes('Consuming Redis list'), 30_000)
+  await until('the list consumer to start', async () => s.output().includes('Consuming Redis list'), 120_000)
   return s
 }
 
 const tasks = async (s: ServeProcess): Promise<TaskSnapshot[]> => (await api<{ tasks: TaskSnapshot[] }>(s.url, 'GET', '/api/tasks')).tasks
 
 /** Waits until `n` tasks are final, and returns every task in creation order. */
-const finals = (s: ServeProcess, n: number, timeoutMs = 30_000): Promise<TaskSnapshot[]> =>
-  waitFor(
+const finals = (s: ServeProcess, n: number, timeoutMs = 60_000): Promise<TaskSnapshot[]> =>
+  until(
     `${n} tasks final`,
     async () => {
       const all = await tasks(s)
@@ -57,7 +60,8 @@ const finals = (s: ServeProcess, n: number, timeoutMs = 30_000): Promise<TaskSna
 
 const lrange = (key: string): string[] => redis.cli('LRANGE', key, '0', '-1').split('\n').filter(Boolean)
 
-describe.skipIf(missing)('taskloop serve --redis-list', () => {
+// Real serve processes on a shared, busy machine: generous bounds.
+describe.skipIf(missing)('taskloop serve --redis-list', { timeout: 180_000 }, () => {
   it('runs JSON task specs and plain items (params.item of --list-job) in the order they were pushed', async () => {
     const dataDir = newDataDir()
     const s = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
@@ -80,7 +84,7 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     expect(starts).toEqual([...starts].sort((a, b) => a - b))
     // Every item left the processing list once its task ended.
     const keys = listKeys(defaultNodeId(dataDir), 'queue')
-    await waitFor('the processing list to empty', async () => lrange(keys.processing).length === 0)
+    await until('the processing list to empty', async () => lrange(keys.processing).length === 0)
     expect(redis.cli('HLEN', keys.tasks).trim()).toBe('0')
     expect(lrange('queue')).toEqual([])
   })
@@ -91,14 +95,14 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     for (const item of ['0.01', '0.02', '0.03']) redis.cli('LPUSH', 'queue', item)
     await finals(first, 3)
     redis.cli('LPUSH', 'queue', '2.5')
-    const killed = await waitFor('the long item to run', async () => (await tasks(first)).find((t) => t.name === 'queue: 2.5' && t.state === 'running'))
+    const killed = await until('the long item to run', async () => (await tasks(first)).find((t) => t.name === 'queue: 2.5' && t.state === 'running'))
     first.child.kill('SIGKILL')
     await first.exited
     const keys = listKeys(defaultNodeId(dataDir), 'queue')
     expect(lrange(keys.processing)).toEqual(['2.5'])
 
     const second = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
-    const all = await waitFor('the item to run again and finish', async () => {
+    const all = await until('the item to run again and finish', async () => {
       const now = await tasks(second)
       return now.some((t) => t.name === 'queue: 2.5' && t.state === 'done') && now
     })
@@ -111,25 +115,25 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     )
     expect(byName('queue: 2.5').find((t) => t.state === 'done')!.id).not.toBe(killed.id)
     for (const name of ['queue: 0.01', 'queue: 0.02', 'queue: 0.03']) expect(byName(name)).toHaveLength(1)
-    await waitFor('the processing list to empty', async () => lrange(keys.processing).length === 0)
+    await until('the processing list to empty', async () => lrange(keys.processing).length === 0)
   })
 
   it('SIGTERM with one item running and two waiting: the next start runs each of the three once more, nothing twice', async () => {
     const dataDir = newDataDir()
     const first = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
     redis.cli('LPUSH', 'queue', '30')
-    await waitFor('the long item to run', async () => (await tasks(first)).some((t) => t.state === 'running'))
+    await until('the long item to run', async () => (await tasks(first)).some((t) => t.state === 'running'))
     // Paused intake: the next items become tasks that wait (pending), as behind a busy executor.
     await api(first.url, 'POST', '/api/pause')
     for (const item of ['0.01', '0.02']) redis.cli('LPUSH', 'queue', item)
-    await waitFor('two pending', async () => (await tasks(first)).filter((t) => t.state === 'pending').length === 2)
+    await until('two pending', async () => (await tasks(first)).filter((t) => t.state === 'pending').length === 2)
     first.child.kill('SIGTERM')
     expect(await first.exited).toBe(0)
     const keys = listKeys(defaultNodeId(dataDir), 'queue')
     expect(lrange(keys.processing).sort()).toEqual(['0.01', '0.02', '30'])
 
     const second = await node(dataDir, ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
-    const all = await waitFor(
+    const all = await until(
       'the two short items done and the long one running again',
       async () => {
         const now = await tasks(second)
@@ -145,8 +149,8 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
       expect(runs).toHaveLength(2)
       expect(runs[0]!.state === 'failed' || runs[0]!.state === 'cancelled').toBe(true)
     }
-    await waitFor('only the running item left in the processing list', async () => lrange(keys.processing).join() === '30')
-  }, 120_000)
+    await until('only the running item left in the processing list', async () => lrange(keys.processing).join() === '30')
+  })
 
   it('a Redis restart and a dropped connection: no crash, consumption goes on', async () => {
     const s = await node(newDataDir(), ['--redis-list', 'queue', '--list-job', 'sleep-seconds'])
@@ -167,7 +171,7 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     ])
     expect(s.child.exitCode).toBeNull()
     expect(s.output()).toMatch(/Redis \S+ unreachable/)
-    await waitFor('the node to say Redis is back', async () => /Redis \S+ reachable again/.test(s.output()))
+    await until('the node to say Redis is back', async () => /Redis \S+ reachable again/.test(s.output()))
   })
 
   it('a plain item without --list-job is refused, said, and kept in taskloop:list-refused:KEY', async () => {
@@ -177,7 +181,7 @@ describe.skipIf(missing)('taskloop serve --redis-list', () => {
     redis.cli('LPUSH', 'jobs', JSON.stringify({ job: 'sleep', params: { ms: -1 } }))
     const all = await finals(s, 1)
     expect(all.map((t) => [t.name, t.state])).toEqual([['a spec', 'done']])
-    await waitFor('both refusals', async () => lrange(listKeys('-', 'jobs').refused).length === 2)
+    await until('both refusals', async () => lrange(listKeys('-', 'jobs').refused).length === 2)
     expect(lrange(listKeys('-', 'jobs').refused)).toEqual([JSON.stringify({ job: 'sleep', params: { ms: -1 } }), 'not a spec'])
     expect(s.output()).toContain('item "not a spec" refused (moved to taskloop:list-refused:jobs): not a JSON task spec, and no --list-job')
     expect(s.output()).toMatch(/params\.ms.*0 or more/)
