@@ -134,7 +134,7 @@ export async function serve(argv: string[]): Promise<number> {
       'no-store': { type: 'boolean', default: false },
       'on-stop': { type: 'string' },
       'reset-store': { type: 'boolean', default: false },
-      // A cluster node (issue 12): cluster/ is loaded only with --redis.
+      // A cluster node: cluster/ is loaded only with --redis.
       redis: { type: 'string' },
       'node-id': { type: 'string' },
       queue: { type: 'string', multiple: true },

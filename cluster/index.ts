@@ -1,4 +1,4 @@
-// A Taskloop node in a cluster (issue 12; docs/ARCHITECTURE.md, "The cluster layer"): the
+// A Taskloop node in a cluster (docs/ARCHITECTURE.md, "The cluster layer"): the
 // engine's handle, decorated. BullMQ on Redis does the distributing: one BullMQ Worker per served
 // queue hands each job to this node's own engine as a cluster task (Engine.submitWith: same id as
 // the job, validated like any submit, same states, cancel ladder, progress and logs). A spec with

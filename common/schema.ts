@@ -238,7 +238,7 @@ export const parseCancelAllOptions = (value: unknown): CancelAllOptions =>
 export const quitOptionsSchema = z.strictObject({ pending: z.enum(ON_STOP).optional() })
 export const parseQuitOptions = (value: unknown): QuitOptions => parseWith<QuitOptions>(quitOptionsSchema, value ?? {}, 'quit')
 
-// Cluster settings (issue 12): a Redis URL, a node id and the BullMQ queues a node serves.
+// Cluster settings: a Redis URL, a node id and the BullMQ queues a node serves.
 /** The password of a Redis URL as it is shown and logged. */
 export const REDACTED = '***'
 

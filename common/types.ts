@@ -506,7 +506,7 @@ export interface ClusterInfo {
 }
 
 /**
- * The cluster a host joins at its start (issue 12). `app`: the Electron app's settings.json, which
+ * The cluster a host joins at its start. `app`: the Electron app's settings.json, which
  * the UI may change (saved now, used from the next start; the password of `redis` shown as `***`).
  * `flags`: `taskloop serve` takes them from its flags (`--redis`, `--node-id`, `--queue`), read-only;
  * GET /api/cluster says what the node runs with.

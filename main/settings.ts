@@ -2,7 +2,7 @@
 //   { "jobsDirs": ["/home/me/jobs"], "redis": "redis://:secret@10.0.0.5:6379", "nodeId": "desk", "queues": ["taskloop"] }
 // Job modules in those folders can be named by export alone (like `taskloop serve --jobs DIR`).
 // TASKLOOP_JOBS (folders separated by the path delimiter) adds to them. With `redis` the app joins
-// that cluster at its start, like `taskloop serve --redis URL --node-id ID --queue NAME` (issue 12);
+// that cluster at its start, like `taskloop serve --redis URL --node-id ID --queue NAME`;
 // the UI changes these three (saveClusterSettings), for the next start. The password in `redis` is
 // never shown or logged: redactRedisUrl. A broken file is reported, never fatal: the app starts
 // with what could be read, and a save refuses to overwrite it.

@@ -1,5 +1,5 @@
-// Taskloop beside Bull Board, watched by the same browser under the same load, in one run
-// (issue 14). `npm run bench:ui`; BENCH_QUICK=1 for a smoke run (not comparable, RESULTS.md kept).
+// Taskloop beside Bull Board, watched by the same browser under the same load, in one run.
+// `npm run bench:ui`; BENCH_QUICK=1 for a smoke run (not comparable, RESULTS.md kept).
 //
 // The load (load.ts): 10,000 jobs sleeping 0.5–6 s (the same seeded durations for both), 400 at a
 // time. Each monitor gets it in turn, in its own server process: Bull Board 9.10.1 (defaults) on a
@@ -40,7 +40,7 @@ const SETTLE_S = QUICK ? 2 : 5
 const TAIL_MS = 20_000
 const VIEWPORT = { width: 1400, height: 900 }
 const CHROMIUM = playwrightConfig.use?.launchOptions?.executablePath ?? '/usr/bin/chromium'
-/** The goals of issue 14, for Taskloop. */
+/** The goals set for Taskloop's live UI. */
 const GOALS = { watchKB: 450, openingKB: 1024, firstRowsMs: 700, freshP95Ms: 100 }
 
 const log = (msg: string): void => console.log(`[ui-compare ${new Date().toISOString().slice(11, 19)}] ${msg}`)
@@ -220,7 +220,7 @@ function table(results: Figures[]): { head: string[]; rows: string[][] } {
     ['1-min load average (start → end)', (f) => f.load, ''],
   ]
   return {
-    head: ['figure', bull.monitor, taskloop.monitor, 'Taskloop goal (issue 14)'],
+    head: ['figure', bull.monitor, taskloop.monitor, 'Taskloop goal'],
     rows: rows.map(([name, get, goal]) => [name, get(bull), get(taskloop), goal]),
   }
 }

@@ -1,4 +1,4 @@
-// What the live UI costs on the wire (issue 14): a measurement, not a timed test. Prints figures.
+// What the live UI costs on the wire: a measurement, not a timed test. Prints figures.
 //
 //   npx electron-vite build            # `taskloop serve` runs the built CLI and serves the built renderer
 //   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/measure.ts [--seconds 30] [--big 100000] [--no-paint]

@@ -2,7 +2,7 @@
 // thread, one per pool process, one for commands; per attempt a wait segment (queued) and a run
 // segment (on a worker), coloured by how the attempt ended. The loop and commands run many tasks
 // at once, so their lanes split into sub-lanes (rows) where runs overlap; a thread or process runs
-// one at a time and keeps one row. In a cluster (issue 12), once some task carries a `node`, every
+// one at a time and keeps one row. In a cluster, once some task carries a `node`, every
 // lane belongs to a node: the same lanes per node, this node's first (its local tasks are its own).
 // Pure functions, cached per snapshot and per lane.
 import type { Attempt, TaskSnapshot, TaskState, WorkerStat } from '../../common/types'

@@ -1,4 +1,4 @@
-// The cluster in Chromium (issue 12), all real: a redis-server on a free loopback port and two
+// The cluster in Chromium, all real: a redis-server on a free loopback port and two
 // `taskloop serve --redis` nodes as separate processes. Node 1's UI shows both nodes and the
 // queues, launches a task to a queue only node 2 serves, and shows it with its node, queue,
 // progress and log lines live (node 1's API lists it too) and its lanes in the timeline; cancels

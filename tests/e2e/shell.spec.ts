@@ -315,7 +315,7 @@ test.describe('main process with a store it cannot use', () => {
   })
 })
 
-test.describe('main process with a cluster in its settings.json (issue 12)', () => {
+test.describe('main process with a cluster in its settings.json', () => {
   const PASSWORD = 's3cret-pw'
   let shell: Shell | null = null
   let redis: RedisServer | null = null

@@ -1,4 +1,4 @@
-// The presets of the concurrency primitives (issue 11) run to the end in Chromium against the
+// The presets of the concurrency primitives run to the end in Chromium against the
 // real headless server: as_completed, FIRST_COMPLETED, wait with a timeout, a done callback.
 import { expect, test } from '@playwright/test'
 import type { BatchSnapshot } from '../../common/types'

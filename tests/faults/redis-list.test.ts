@@ -1,4 +1,4 @@
-// The notes' Redis-list worker (issue 12, item 5) with a real redis-server and real `taskloop serve`
+// The notes' Redis-list worker with a real redis-server and real `taskloop serve`
 // processes: items become tasks in list order, a node killed with SIGKILL mid-item runs that item
 // again at its next start (and nothing else twice), a Redis restart or a dropped connection is
 // ridden out, a plain item with no --list-job is refused and kept aside, not lost.

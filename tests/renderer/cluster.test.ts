@@ -234,7 +234,7 @@ describe('a cluster task in the detail', () => {
         state: 'pending',
         queue: 'gpu',
         node: null,
-        // `queue` and `delayMs` are spec fields of the cluster layer (issue 12).
+        // `queue` and `delayMs` are spec fields of the cluster layer.
         spec: { job: 'sleep', params: { ms: 10 }, queue: 'gpu', retries: 2, retryDelayMs: 500, priority: 5, delayMs: 2000 } as TaskSnapshot['spec'],
       }),
       task({ id: 'r', name: 'remote', state: 'running', queue: 'taskloop', node: 'n2', spec: { job: 'sleep', queue: 'taskloop' } as TaskSnapshot['spec'] }),

@@ -110,7 +110,7 @@ describe('launcher', () => {
   })
 })
 
-describe('launcher refusals and notes (issue 9 item 14)', () => {
+describe('launcher refusals and notes', () => {
   beforeEach(() => setActivePinia(createPinia()))
 
   it('says when intake is paused', async () => {
@@ -121,7 +121,7 @@ describe('launcher refusals and notes (issue 9 item 14)', () => {
   })
 })
 
-describe('launcher group and recent launches (issue 9 item 11)', () => {
+describe('launcher group and recent launches', () => {
   beforeEach(() => {
     setActivePinia(createPinia())
     localStorage.clear()

@@ -78,7 +78,7 @@ describe('concurrency limits', () => {
 const pool = { running: 0, pending: 0 }
 const pools = { loop: pool, thread: pool, process: pool, command: pool }
 
-describe('group limits (issue 9 item 11)', () => {
+describe('group limits', () => {
   beforeEach(() => setActivePinia(createPinia()))
 
   it('lists the groups with a limit, sets a new one, edits one keeping the typed value, and removes one when emptied', async () => {

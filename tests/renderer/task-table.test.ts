@@ -152,7 +152,7 @@ describe('task table', () => {
     expect(api.retry.mock.calls.map((c) => c[0]).sort()).toEqual(['c', 'f'])
   })
 
-  describe('bulk actions act on what is shown (issue 9 item 8)', () => {
+  describe('bulk actions act on what is shown', () => {
     const button = (wrapper: ReturnType<typeof mount>, text: string) => wrapper.findAll('button').find((b) => b.text() === text)
 
     it('with a filter on, the button reads "Cancel N shown" and cancels only those', async () => {

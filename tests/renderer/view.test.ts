@@ -123,7 +123,7 @@ describe('task view', () => {
               add(task({ id, executor: c.id % 2 ? 'loop' : 'thread' }))
               added.push(id)
             }
-            // A cluster task gets its node when it starts (issue 12).
+            // A cluster task gets its node when it starts.
             const node = c.id % 3 === 0 && c.state !== 'pending' ? 'n2' : null
             tasks.set(id, { ...(old ?? task({ id })), ...(old ? {} : { executor: c.id % 2 ? 'loop' : 'thread' }), state: c.state, progress: c.progress, attempt: c.id % 3, node })
             changed.push(id)

@@ -73,7 +73,7 @@ export const useActionsStore = defineStore('actions', () => {
     retryMany: (ids: readonly string[]) => each(ids, isRetryable, (a, id) => a.retry(id)),
     /** This node's unfinished tasks (in a cluster, what it runs or waits to run). */
     cancelAll: () => attempt((a) => a.cancelAll()),
-    /** In a cluster: every unfinished cluster task too, wherever it runs or waits (issue 12). */
+    /** In a cluster: every unfinished cluster task too, wherever it runs or waits. */
     cancelCluster: () => attempt((a) => a.cancelAll({ cluster: true })),
     setLimits: async (next: Partial<Limits>) => {
       const updated = await attempt((a) => a.setLimits(next))

@@ -1,4 +1,4 @@
-// The cluster this node belongs to (issue 12), as GET /api/cluster says: nodes, queue counts,
+// The cluster this node belongs to, as GET /api/cluster says: nodes, queue counts,
 // whether Redis is reachable. No event carries it, so it is polled: every 2 s while the Cluster view
 // is shown (`watch`), every 10 s otherwise so the Redis banner shows wherever the user is, and not
 // at all once the node says it is in no cluster (a node joins only at its start). The tab being in

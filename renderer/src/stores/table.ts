@@ -1,7 +1,7 @@
 // What the user looks at in the task table: the query (filters, search, sort), the rows it gives
 // (an incremental index over the mirrored tasks, ./view.ts), the keyboard cursor, the selection
 // and the task whose detail is open. Ids throughout, so they survive rows scrolling out and tasks
-// changing. Also the cluster nodes and queues the tasks name (issue 12), for the node filter and
+// changing. Also the cluster nodes and queues the tasks name, for the node filter and
 // columns that show only when some task has them.
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, shallowRef } from 'vue'

@@ -11,7 +11,7 @@ export interface Query {
   state: TaskState | ''
   executor: ExecutorKind | ''
   group: string
-  /** A cluster node's id: its tasks only (issue 12). */
+  /** A cluster node's id: its tasks only. */
   node: string
   /** Matched against id, name, params (or command) and error text, case-insensitive. */
   search: string

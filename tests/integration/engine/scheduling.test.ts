@@ -222,7 +222,7 @@ const spans = (tasks: TaskSnapshot[]) => tasks.map((t) => ({ name: t.name, start
 const runningAt = (all: ReturnType<typeof spans>, s: { start: number }) =>
   all.filter((o) => o.start <= s.start && s.start < o.end - 5).length
 
-describe('limits and order (issue 9)', () => {
+describe('limits and order', () => {
   it('raising a thread limit after lowering it starts the waiting tasks at once, in submission order', async () => {
     const engine = newEngine({ limits: { thread: 3 } })
     // As hosts do at start: the pool's spare thread takes the first new place at once (a new thread
