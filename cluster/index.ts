@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { Job, Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
-import { parseSubmitSpec, parseTaskId, parseWaitOptions } from '../common/schema'
+import { nodeIdSchema, parseSubmitSpec, parseTaskId, parseWaitOptions, queueNameSchema } from '../common/schema'
 import {
   EXECUTORS,
   isFinal,
@@ -185,10 +185,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   ) {
     this.address = parseRedisUrl(options.redis)
     this.nodeId = options.nodeId ?? `${os.hostname()}-${process.pid}`
-    if (!/^[A-Za-z0-9._-]{1,100}$/.test(this.nodeId)) throw new Error('--node-id: letters, digits, ".", "_" or "-", at most 100')
+    if (!nodeIdSchema.safeParse(this.nodeId).success) throw new Error('--node-id: letters, digits, ".", "_" or "-", at most 100')
     this.served = options.queues ?? [DEFAULT_QUEUE]
     for (const q of this.served) {
-      if (!/^[A-Za-z0-9._-]{1,200}$/.test(q)) throw new Error(`--queue ${q}: letters, digits, ".", "_" or "-"`)
+      if (!queueNameSchema.safeParse(q).success) throw new Error(`--queue ${q}: letters, digits, ".", "_" or "-"`)
       this.knownQueues.add(q)
     }
     this.allow = options.queueAllow

@@ -2,6 +2,7 @@
 // The password goes to ioredis and nowhere else: everything a node logs or shows is redacted.
 import { isIP } from 'node:net'
 import type { RedisOptions } from 'ioredis'
+import { redactRedisUrl } from '../common/schema'
 
 export interface RedisAddress {
   /** ioredis options for a new connection (password and TLS included). */
@@ -37,12 +38,10 @@ export function parseRedisUrl(url: string): RedisAddress {
     // TLS checks the certificate against the host name (an IP address is not sent as SNI).
     ...(u.protocol === 'rediss:' ? { tls: isIP(host) ? {} : { servername: host } } : {}),
   }
-  const shownUrl = new URL(url)
-  if (shownUrl.password) shownUrl.password = '***'
   const secrets = [password, u.password].filter((s): s is string => !!s)
   return {
     options,
-    shown: shownUrl.toString(),
+    shown: redactRedisUrl(url),
     redact: (text) => secrets.reduce((t, s) => t.split(s).join('***'), text),
   }
 }

@@ -4,6 +4,9 @@ import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
 import type { AfterWhen, CancelAllOptions, ClusterSettingsUpdate, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
+/** A BullMQ queue name: no ':' (BullMQ's key separator). */
+export const queueNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
+
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
 
@@ -58,8 +61,7 @@ const common = {
   killGraceMs: ms(600_000).optional(),
   onInterrupt: z.enum(['fail', 'requeue']).optional(),
   detached: z.boolean().optional(),
-  // A BullMQ queue name: no ':' (BullMQ's key separator).
-  queue: z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"').optional(),
+  queue: queueNameSchema.optional(),
   delayMs: ms(7 * DAY_MS).optional(),
 }
 
@@ -270,9 +272,7 @@ export const redisUrlSchema = z
       ctx.addIssue({ code: 'custom', message: 'expected redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://…' })
     }
   })
-export const nodeIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
-/** A BullMQ queue name: no ':' (BullMQ's key separator). */
-export const queueNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
+export const nodeIdSchema = z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
 export const queueNamesSchema = z
   .array(queueNameSchema)
   .max(100)
