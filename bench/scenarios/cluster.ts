@@ -185,7 +185,7 @@ async function bareBullmq(url: string, n: number, probes: number): Promise<Row[]
     }
     return [
       {
-        scenario: '9b. bare BullMQ Worker, concurrency 16, no-op jobs',
+        scenario: '10b. bare BullMQ Worker, concurrency 16, no-op jobs',
         contender: `BullMQ ${n.toLocaleString('en-US')} jobs`,
         medianMs: ms,
         opsPerSec: (n / ms) * 1000,
@@ -320,7 +320,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
     const p95Cancel = percentile(cancels, 95)
     return [
       {
-        scenario: '9c. Taskloop cluster: two serve --redis nodes, tiny tasks, full tracking',
+        scenario: '10c. Taskloop cluster: two serve --redis nodes, tiny tasks, full tracking',
         contender: `2 nodes, ${n.toLocaleString('en-US')} tasks`,
         medianMs: ms,
         opsPerSec: ops,
@@ -330,7 +330,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         note: `one run after a warm-up of 1,000`,
       },
       {
-        scenario: '9c. Taskloop cluster: enqueue → start',
+        scenario: '10c. Taskloop cluster: enqueue → start',
         contender: '200 single tasks',
         medianMs: p50Start,
         opsPerSec: null,
@@ -340,7 +340,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         got: `p50 ${p50Start.toFixed(1)} ms (ms clock)`,
       },
       {
-        scenario: '9c. Taskloop cluster: cross-node cancel → cancelled via another node',
+        scenario: '10c. Taskloop cluster: cross-node cancel → cancelled via another node',
         contender: '50 cancels',
         medianMs: median(cancels),
         opsPerSec: null,
@@ -383,7 +383,7 @@ export const cluster: Scenario = {
       })
       const times = await measure(contenders, n, Math.ceil(n / 10), Math.min(cfg.runs, 3))
       // A reference, no goal: every item is a tracked task of the full engine, and the BLMOVE loop does nothing else.
-      const listRows = throughputRows(`9a. Redis list, ${n.toLocaleString('en-US')} items`, n, times, 'bare BLMOVE + LREM loop (ioredis)', {
+      const listRows = throughputRows(`10a. Redis list, ${n.toLocaleString('en-US')} items`, n, times, 'bare BLMOVE + LREM loop (ioredis)', {
         text: '',
         ratio: 0,
         applies: () => false,
@@ -402,7 +402,7 @@ export const cluster: Scenario = {
         // Until `serve --redis` joins a cluster (cluster/index.ts), these rows cannot be measured.
         const why = `Taskloop nodes on BullMQ not measured: ${(e as Error).message}`
         console.log(`  ${why}`)
-        rows.push({ scenario: '9c. Taskloop cluster', contender: 'not measured', medianMs: null, opsPerSec: null, vsPeer: '', goal: 'runs', met: false, got: why })
+        rows.push({ scenario: '10c. Taskloop cluster', contender: 'not measured', medianMs: null, opsPerSec: null, vsPeer: '', goal: 'runs', met: false, got: why })
       }
       return rows
     } finally {
