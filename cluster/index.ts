@@ -51,7 +51,7 @@ export const DEFAULT_QUEUE = 'taskloop'
 export const STALLED_INTERVAL_MS = 5000
 export const HEARTBEAT_MS = 2000
 /** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
-const DEFAULT_CONCURRENCY = 16
+const DEFAULT_CONCURRENCY = 64
 /** Publishes of one node's cluster-task changes are coalesced this long. */
 const PUBLISH_MS = 10
 /** Ids cancelled cluster-wide are remembered this long (a job re-delivered later than that is unlikely). */
@@ -171,6 +171,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private outTasks = new Map<string, TaskSnapshot>()
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
+  private flushImmediate: NodeJS.Immediate | null = null
+  private cancelChecks: { id: string; resolve: (cancelled: boolean) => void }[] = []
   private heartbeat: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
@@ -595,14 +597,15 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new UnrecoverableError(error.message)
     }
     this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
-    // Cancelled between the check and the submit: the relay found no task yet.
+    // Cancelled between the check and the submit: the relay found no task yet (it aborted the
+    // signal, if its message arrived; the second check covers a lost one).
     if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
     const snap = await Promise.race([final, this.untilFinal(id).catch(() => final)])
     signal?.removeEventListener('abort', onAbort)
     if (!this.leaving) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
-      this.flushNow()
+      this.flushSoon()
     }
     // This node is stopping: the job is left unsettled, for BullMQ to hand to another node.
     if (this.leaving && (snap.reason === 'shutdown' || snap.reason === 'interrupted')) return new Promise(() => {})
@@ -663,12 +666,24 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
-  private async wasCancelled(id: string): Promise<boolean> {
-    try {
-      return (await this.workerConn.zscore(KEYS.cancelled, id)) !== null
-    } catch {
-      return false
-    }
+  /**
+   * Whether the id is in `taskloop:cancelled`. The checks of the jobs started in one turn go as one
+   * ZMSCORE: a round trip per turn, not per job.
+   */
+  private wasCancelled(id: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.cancelChecks.push({ id, resolve })
+      if (this.cancelChecks.length === 1) setImmediate(() => this.checkCancelled())
+    })
+  }
+
+  private checkCancelled(): void {
+    const checks = this.cancelChecks
+    this.cancelChecks = []
+    this.workerConn.zmscore(KEYS.cancelled, ...checks.map((c) => c.id)).then(
+      (scores) => checks.forEach((c, i) => c.resolve(scores[i] !== null)),
+      () => checks.forEach((c) => c.resolve(false)),
+    )
   }
 
   private async remember(id: string): Promise<void> {
@@ -747,6 +762,15 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private schedulePublish(): void {
     if (this.publishTimer) return
     this.publishTimer = setTimeout(() => this.flushNow(), PUBLISH_MS)
+  }
+
+  /** Published at the end of this turn: the jobs settled in one turn go as one message. */
+  private flushSoon(): void {
+    if (this.flushImmediate) return
+    this.flushImmediate = setImmediate(() => {
+      this.flushImmediate = null
+      this.flushNow()
+    })
   }
 
   private flushNow(): void {
