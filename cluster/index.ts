@@ -91,7 +91,7 @@ export interface ClusterOptions {
   stalledIntervalMs?: number
   /** How often the node's heartbeat is written (default 2 s); it lapses after three. */
   heartbeatMs?: number
-  /** Jobs taken at once per served queue (default 16). */
+  /** Jobs taken at once per served queue (default 64). */
   concurrency?: number
   /**
    * `own`: the view holds only the cluster tasks this node submitted or runs (`taskloop run
