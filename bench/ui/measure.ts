@@ -26,7 +26,6 @@
 // Chrome trace of the measurement, UI_BENCH_PROFILE=FILE a JS CPU profile, UI_BENCH_CSS='...'
 // injects CSS (to see what a style costs).
 import { chromium, type CDPSession } from '@playwright/test'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -34,8 +33,8 @@ import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import type { Counters } from '../../common/types'
 import type { ServerMessage } from '../../common/wire'
+import { startServe } from '../serve-process'
 
-const root = path.resolve(import.meta.dirname, '../..')
 const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: '10000' },
@@ -63,41 +62,6 @@ const GOALS = { frameP95Ms: 20, longTaskMs: 50, heapMb: 150, rows: 150, behind: 
 
 const log = (msg: string): void => console.log(`[ui-bench ${new Date().toISOString().slice(11, 19)}] ${msg}`)
 
-async function startServer(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL from taskloop serve:\n${out}`)), 30_000)
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /Taskloop UI: (http:\/\/\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    })
-  })
-  return {
-    url,
-    async stop() {
-      child.kill('SIGINT')
-      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
-      try {
-        process.kill(-child.pid!, 'SIGKILL')
-      } catch {
-        // the group is gone
-      }
-    },
-  }
-}
 
 async function api<T>(base: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
   const res = await fetch(new URL(route, base), {
@@ -187,7 +151,7 @@ const PROBE = `(() => {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-ui-bench-'))
-  const server = await startServer(dataDir)
+  const server = await startServe(dataDir)
   const browser = await chromium.launch({
     executablePath: process.env['TASKLOOP_CHROMIUM'] || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

@@ -16,7 +16,6 @@
 //   3. `--big` tasks listed (pending backlog: group limit 1): Chromium's first painted row and the
 //      time until the heading counts them all; a watcher's snapshot bytes.
 import { chromium } from '@playwright/test'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -25,8 +24,8 @@ import WebSocket from 'ws'
 import { Mirror } from '../../common/mirror'
 import type { Counters } from '../../common/types'
 import { httpApi } from '../../renderer/src/api/http'
+import { startServe } from '../serve-process'
 
-const root = path.resolve(import.meta.dirname, '../..')
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '30' },
@@ -47,41 +46,6 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
 
-async function startServe(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL from taskloop serve:\n${out}`)), 60_000)
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /Taskloop UI: (http:\/\/\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!.replace(/\?.*$/, '').replace(/\/$/, ''))
-      }
-    })
-  })
-  return {
-    url,
-    async stop() {
-      child.kill('SIGINT')
-      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
-      try {
-        process.kill(-child.pid!, 'SIGKILL')
-      } catch {
-        // the group is gone
-      }
-    },
-  }
-}
 
 async function post(base: string, route: string, body: unknown): Promise<unknown> {
   for (let attempt = 0; ; attempt++) {
