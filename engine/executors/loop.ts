@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { JobCall } from '../../common/types'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import type { JobHost } from '../job-calls'
-import { runJob } from './run-job'
+import { RunAbort, runJob } from './run-job'
 
 export interface LoopRunInfo {
   taskId: string
@@ -40,7 +40,7 @@ export class LoopExecutor implements Executor {
   private readonly cwd: string
   private readonly jobsDirs: string[]
   private readonly host: JobHost | null
-  private readonly running = new Set<AbortController>()
+  private readonly running = new Set<RunAbort>()
 
   constructor(opts: LoopOptions = {}) {
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
@@ -51,7 +51,7 @@ export class LoopExecutor implements Executor {
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec
     if (!('job' in spec)) return failedRun('the loop executor runs jobs, not commands')
-    const ac = new AbortController()
+    const ac = new RunAbort()
     this.running.add(ac)
     hooks.worker('loop')
     // Copies, as a worker would get: a job mutating its params or inputs must not touch the
@@ -77,7 +77,7 @@ export class LoopExecutor implements Executor {
     }
     const info: LoopRunInfo = { taskId: request.taskId, name: spec.name ?? spec.job, killGraceMs: spec.killGraceMs }
     for (const l of runListeners) l(info, true)
-    const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac.signal, sink)).finally(() => {
+    const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac, sink)).finally(() => {
       this.running.delete(ac)
       host?.runEnded(request.taskId)
       for (const l of runListeners) l(info, false)

@@ -12,7 +12,7 @@
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { TaskFailure, type FailureKind } from './executor'
-import { runJob, type JobRequest } from './run-job'
+import { RunAbort, runJob, type JobRequest } from './run-job'
 
 /** A run as the worker gets it; cwd and jobsDirs come once, with the config. */
 export interface RunMessage {
@@ -60,7 +60,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let jobsDirs: string[] = []
   let claims: Int32Array | null = null
   const queue: RunMessage[] = []
-  let current: { id: number; ac: AbortController } | null = null
+  let current: { id: number; abort: RunAbort } | null = null
   let outbox: FromWorker[] = []
   let pumpQueued = false
   let nextCall = 0
@@ -79,9 +79,9 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
 
   const begin = (run: RunMessage): void => {
     const { id } = run
-    const ac = new AbortController()
+    const abort = new RunAbort()
     const t0 = performance.now()
-    current = { id, ac }
+    current = { id, abort }
     // Out before the job: a long synchronous job must not hide that it started.
     report({ type: 'started', id })
     const sink = {
@@ -106,7 +106,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
           else signal.addEventListener('abort', onAbort, { once: true })
         }),
     }
-    runJob({ ...run.request, cwd, jobsDirs }, executor, ac.signal, sink).then(
+    runJob({ ...run.request, cwd, jobsDirs }, executor, abort, sink).then(
       (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
       (e: TaskFailure) =>
         end({
@@ -168,7 +168,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         return pending.reject(Object.assign(new Error(msg.error.message), { name: msg.error.name, ...(msg.error.code ? { code: msg.error.code } : {}) }))
       }
       case 'cancel': {
-        if (current?.id === msg.id) return current.ac.abort()
+        if (current?.id === msg.id) return current.abort.abort()
         const i = queue.findIndex((r) => r.id === msg.id)
         if (i < 0) return // finished already
         queue.splice(i, 1)
