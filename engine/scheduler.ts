@@ -25,6 +25,8 @@ import type { TaskLogs } from './task-log'
 import { gathered, INTERRUPTED_MESSAGE, type Task } from './task'
 
 const NO_GATES: readonly Gate[] = []
+/** The inputs of every run without `after`: one frozen array, not one each (executors copy what a job gets). */
+const NO_INPUTS = Object.freeze([]) as unknown as unknown[]
 
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
@@ -550,7 +552,7 @@ export class Scheduler {
     this.handoffs.set(task, h)
     // Results, or error slots for an "always"/"failed" follower (a "done" one only runs after successes).
     const after = task.spec.after
-    const inputs = after === undefined || after.length === 0 ? [] : after.map((id) => {
+    const inputs = after === undefined || after.length === 0 ? NO_INPUTS : after.map((id) => {
       const dep = this.tasks.get(id)
       return dep ? gathered(dep) : null
     })
