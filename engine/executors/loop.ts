@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { JobCall } from '../../common/types'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import type { JobHost } from '../job-calls'
-import { RunAbort, runJob } from './run-job'
+import { RunAbort, runJob, type JobSink } from './run-job'
 
 export interface LoopRunInfo {
   taskId: string
@@ -33,6 +33,45 @@ export interface LoopOptions {
   jobsDirs?: string[]
   /** Where the jobs' ctx calls go (queues, locks, submit, wait). */
   host?: JobHost
+}
+
+/** What a loop job reports and asks, to its run's hooks and the engine; one object per run, no closures. */
+class LoopSink implements JobSink {
+  constructor(
+    private readonly taskId: string,
+    private readonly hooks: RunHooks,
+    private readonly host: JobHost | null,
+  ) {}
+
+  progress(fraction: number | null, message?: string): void {
+    this.hooks.progress(fraction, message)
+  }
+
+  log(line: string): void {
+    this.hooks.log(line, 'log')
+  }
+
+  /** Cloned both ways, as a worker's call would be: a job never shares objects with another. */
+  async call(call: JobCall, signal: AbortSignal): Promise<unknown> {
+    if (!this.host) throw new Error('this executor has no engine to call')
+    return structuredClone(await this.host.call(this.taskId, structuredClone(call), signal))
+  }
+}
+
+class LoopRun implements Run {
+  constructor(
+    readonly result: Promise<unknown>,
+    private readonly abort: RunAbort,
+  ) {}
+
+  cancel(): void {
+    this.abort.abort()
+  }
+
+  /** A job on the engine's own loop cannot be forced. */
+  kill(): boolean {
+    return false
+  }
 }
 
 export class LoopExecutor implements Executor {
@@ -66,15 +105,7 @@ export class LoopExecutor implements Executor {
       jobsDirs: this.jobsDirs,
     }
     const host = this.host
-    const sink = {
-      progress: (f: number | null, m?: string) => hooks.progress(f, m),
-      log: (line: string) => hooks.log(line, 'log'),
-      // Cloned both ways, as a worker's call would be: a job never shares objects with another.
-      call: async (call: JobCall, signal: AbortSignal) => {
-        if (!host) throw new Error('this executor has no engine to call')
-        return structuredClone(await host.call(request.taskId, structuredClone(call), signal))
-      },
-    }
+    const sink = new LoopSink(request.taskId, hooks, host)
     const info: LoopRunInfo = { taskId: request.taskId, name: spec.name ?? spec.job, killGraceMs: spec.killGraceMs }
     for (const l of runListeners) l(info, true)
     const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac, sink)).finally(() => {
@@ -82,7 +113,7 @@ export class LoopExecutor implements Executor {
       host?.runEnded(request.taskId)
       for (const l of runListeners) l(info, false)
     })
-    return { result, cancel: () => ac.abort(), kill: () => false }
+    return new LoopRun(result, ac)
   }
 
   resize(): void {}

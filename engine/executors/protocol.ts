@@ -12,7 +12,7 @@
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { TaskFailure, type FailureKind } from './executor'
-import { RunAbort, runJob, type JobRequest } from './run-job'
+import { RunAbort, runJob, type JobRequest, type JobSink } from './run-job'
 
 /** A run as the worker gets it; cwd and jobsDirs come once, with the config. */
 export interface RunMessage {
@@ -77,6 +77,40 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     flush()
   }
 
+  /** What run `id` reports and asks, over the channel; one object per run, no closures. */
+  class Sink implements JobSink {
+    constructor(private readonly id: number) {}
+
+    progress(fraction: number | null, message?: string): void {
+      report({ type: 'progress', id: this.id, fraction, message })
+    }
+
+    log(line: string): void {
+      report({ type: 'log', id: this.id, line })
+    }
+
+    call(req: JobCall, signal: AbortSignal): Promise<unknown> {
+      const id = this.id
+      return new Promise<unknown>((resolve, reject) => {
+        const call = ++nextCall
+        const onAbort = (): void => report({ type: 'call-cancel', id, call })
+        calls.set(call, {
+          resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+          reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+        })
+        try {
+          report({ type: 'call', id, call, req })
+        } catch (e) {
+          // An item that cannot be cloned (a function, a socket): the job's own error.
+          calls.delete(call)
+          return reject(e)
+        }
+        if (signal.aborted) onAbort()
+        else signal.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+
   const begin = (run: RunMessage): void => {
     const { id } = run
     const abort = new RunAbort()
@@ -84,29 +118,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     current = { id, abort }
     // Out before the job: a long synchronous job must not hide that it started.
     report({ type: 'started', id })
-    const sink = {
-      progress: (fraction: number | null, message?: string) => report({ type: 'progress', id, fraction, message }),
-      log: (line: string) => report({ type: 'log', id, line }),
-      call: (req: JobCall, signal: AbortSignal) =>
-        new Promise<unknown>((resolve, reject) => {
-          const call = ++nextCall
-          const onAbort = (): void => report({ type: 'call-cancel', id, call })
-          calls.set(call, {
-            resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-            reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-          })
-          try {
-            report({ type: 'call', id, call, req })
-          } catch (e) {
-            // An item that cannot be cloned (a function, a socket): the job's own error.
-            calls.delete(call)
-            return reject(e)
-          }
-          if (signal.aborted) onAbort()
-          else signal.addEventListener('abort', onAbort, { once: true })
-        }),
-    }
-    runJob({ ...run.request, cwd, jobsDirs }, executor, abort, sink).then(
+    runJob({ ...run.request, cwd, jobsDirs }, executor, abort, new Sink(id)).then(
       (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
       (e: TaskFailure) =>
         end({
