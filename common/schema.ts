@@ -18,6 +18,22 @@ const MAX_PARAMS_CHARS = 1_000_000
  * stringifies it next (the store, a client), and a huge one would sit in every snapshot.
  */
 function jsonProblem(value: unknown): string | null {
+  // The common case first, without a stack: a flat object of strings, numbers, booleans and nulls.
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    let chars = 0
+    let flat = true
+    for (const k in value) {
+      const x = (value as Record<string, unknown>)[k]
+      chars += k.length
+      if (typeof x === 'string') chars += x.length
+      else if (typeof x === 'number' || typeof x === 'boolean' || x === null) chars += 8
+      else {
+        flat = false
+        break
+      }
+    }
+    if (flat) return chars > MAX_PARAMS_CHARS ? `larger than ${MAX_PARAMS_CHARS} characters` : null
+  }
   const stack: [unknown, number][] = [[value, 0]]
   let chars = 0
   while (stack.length > 0) {
@@ -106,6 +122,8 @@ function forwardIssues(schema: z.ZodType, value: unknown, ctx: z.RefinementCtx):
 }
 
 const PLAIN_JOB_KEYS = new Set(['job', 'params', 'executor', 'name'])
+/** The job string plainJobSpec last found valid: a batch names one job thousands of times, checked once. */
+let lastPlainJob = ''
 
 /**
  * The common job spec (job, params, executor, name: nothing else, each plainly valid), checked
@@ -117,7 +135,11 @@ function plainJobSpec(value: object): boolean {
   if (Object.getPrototypeOf(value) !== Object.prototype) return false
   for (const key in value) if (!PLAIN_JOB_KEYS.has(key)) return false
   const { job, params, executor, name } = value as Record<string, unknown>
-  if (typeof job !== 'string' || job.length < 1 || job.length > 4096 || !JOB_PATTERN.test(job)) return false
+  if (typeof job !== 'string') return false
+  if (job !== lastPlainJob) {
+    if (job.length < 1 || job.length > 4096 || !JOB_PATTERN.test(job)) return false
+    lastPlainJob = job
+  }
   if (executor !== undefined && !(JOB_EXECUTORS as readonly unknown[]).includes(executor)) return false
   if (name !== undefined && (typeof name !== 'string' || name.length > 200)) return false
   if (params === undefined) return true
@@ -156,6 +178,28 @@ export const batchSpecSchema = z.strictObject({
     }),
 })
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype
+
+/**
+ * A batch of plain job specs only (plainJobSpec), checked without running zod per task: its own
+ * fields go through the schema once, with its first task standing for all. Says yes only to
+ * what batchSpecSchema accepts; anything else goes through the schema.
+ */
+function plainBatch(value: unknown): boolean {
+  if (!isPlainObject(value)) return false
+  for (const key in value) if (key !== 'batch') return false
+  const b = value.batch
+  if (!isPlainObject(b)) return false
+  const tasks = b.tasks
+  if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_TASKS_PER_SUBMIT) return false
+  for (let i = 0; i < tasks.length; i++) {
+    const t: unknown = tasks[i]
+    if (!isPlainObject(t) || !plainJobSpec(t)) return false
+  }
+  return batchSpecSchema.safeParse({ batch: { ...b, tasks: [tasks[0]] } }).success
+}
+
 export const submitSpecSchema = z.custom<unknown>().superRefine((value, ctx) => {
   const schema = value && typeof value === 'object' && 'batch' in value ? batchSpecSchema : taskSpecSchema
   forwardIssues(schema, value, ctx)
@@ -188,6 +232,8 @@ function afterIdsOnly<T extends TaskSpec>(spec: T, at: string): T {
 }
 
 export function parseSubmitSpec(value: unknown): SubmitSpec {
+  // Plain job specs have no `after` to rewrite: accepted as they are.
+  if (plainBatch(value) || (isPlainObject(value) && 'job' in value && plainJobSpec(value))) return value as SubmitSpec
   const spec = parseWith<SubmitSpec>(submitSpecSchema, value, 'spec')
   if (!('batch' in spec)) return afterIdsOnly(spec, '')
   const tasks = spec.batch.tasks.map((t, i) => afterIdsOnly(t, `batch.tasks.${i}.`))

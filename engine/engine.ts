@@ -218,7 +218,7 @@ export class Engine implements EngineHandle {
     const b = plan.batch
     if (!b) return this.enqueue(plan.tasks.map((t) => this.createTask(t, null)))
     const createdAt = Date.now()
-    this.scheduler.addBatch(b.id, b, createdAt)
+    this.scheduler.addBatch(b.id, b, createdAt, plan.tasks.length)
     const failFast = b.returnWhen === 'firstError'
     this.store?.saveBatch({ ...b, failFast, createdAt })
     const batch: BatchInfo = { id: b.id, failFast }

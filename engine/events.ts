@@ -1,11 +1,12 @@
 // Coalesces task changes into event batches ("event batch" in docs/ARCHITECTURE.md):
 // at most one batch per interval, only the latest snapshot of each changed task, increasing seq.
-import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats } from '../common/types'
+import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats, TaskSnapshot } from '../common/types'
 import type { Task } from './task'
 
 export class EventBatcher {
   seq = 0
-  private changed = new Set<Task>()
+  /** Tasks changed since the last batch, each once (marked by Task.inEventBatch): cheaper than a Set. */
+  private changed: Task[] = []
   private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats'> = {}
   private timer: NodeJS.Timeout | null = null
   private listeners = new Set<(e: EngineEvent) => void>()
@@ -20,7 +21,9 @@ export class EventBatcher {
   }
 
   changedTask(task: Task): void {
-    this.changed.add(task)
+    if (task.inEventBatch) return
+    task.inEventBatch = true
+    this.changed.push(task)
     this.schedule()
   }
 
@@ -48,10 +51,15 @@ export class EventBatcher {
   flush(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    if (this.changed.size === 0 && Object.keys(this.extra).length === 0) return
-    const tasks = []
-    for (const t of this.changed) tasks.push(t.snapshot())
-    this.changed.clear()
+    const changed = this.changed
+    if (changed.length === 0 && Object.keys(this.extra).length === 0) return
+    this.changed = []
+    const tasks: TaskSnapshot[] = []
+    for (let i = 0; i < changed.length; i++) {
+      const t = changed[i]!
+      t.inEventBatch = false
+      tasks.push(t.snapshot())
+    }
     const batch: EventBatch = { type: 'batch', seq: ++this.seq, tasks, counters: this.counters(), ...this.extra }
     this.extra = {}
     for (const l of this.listeners) {

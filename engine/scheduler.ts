@@ -25,6 +25,8 @@ import type { TaskLogs } from './task-log'
 import { gathered, INTERRUPTED_MESSAGE, type Task } from './task'
 
 const NO_GATES: readonly Gate[] = []
+/** The inputs of every run without `after`: one frozen array, not one each (executors copy what a job gets). */
+const NO_INPUTS = Object.freeze([]) as unknown as unknown[]
 
 /** After a forced stop the run should settle at once; if it does not, it is abandoned after this. */
 const FORCE_SETTLE_MS = 3000
@@ -83,8 +85,11 @@ interface BatchState extends BatchConfig {
   members: Task[]
   /** The batch's concurrency: a semaphore over its tasks (asyncio's Semaphore). */
   gate: Gate
-  /** [gate]: what its members without a group limit pass, made once per batch rather than per task. */
-  gates: Gate[]
+  /**
+   * [gate]: what its members without a group limit pass, made once per batch rather than per task;
+   * none when the gate can never hold one (its concurrency covers every member, the default).
+   */
+  gates: readonly Gate[]
   /** Finished members, in the order they finished (as_completed). */
   completed: Task[]
   /** false after restored members were added: `completed` is put in finish order when next read. */
@@ -161,10 +166,14 @@ export class Scheduler {
     return this.pendingOf[kind]
   }
 
-  /** `createdAt`: when it was submitted, which its timeoutMs counts from (a restored batch's is in the past). */
-  addBatch(id: string, config: BatchConfig, createdAt = Date.now()): void {
+  /**
+   * `createdAt`: when it was submitted, which its timeoutMs counts from (a restored batch's is in the past).
+   * `size`: how many members it will have, when known (a batch gets its members once, at its submit).
+   */
+  addBatch(id: string, config: BatchConfig, createdAt = Date.now(), size = Infinity): void {
     const gate = new Gate(config.concurrency, 'batch-slot')
-    const b: BatchState = { ...config, members: [], gate, gates: [gate], completed: [], settledBy: null, timer: null }
+    const gates = config.concurrency >= size ? NO_GATES : [gate]
+    const b: BatchState = { ...config, members: [], gate, gates, completed: [], settledBy: null, timer: null }
     this.batches.set(id, b)
     if (config.timeoutMs !== null) {
       const due = Math.max(0, createdAt + config.timeoutMs - Date.now())
@@ -461,7 +470,7 @@ export class Scheduler {
     const batch = task.batch && this.batches.get(task.batch.id)
     const group = task.spec.group !== undefined ? this.groups.get(task.spec.group) : undefined
     if (!group) return batch ? batch.gates : NO_GATES
-    return batch ? [batch.gate, group] : [group]
+    return batch && batch.gates.length > 0 ? [batch.gate, group] : [group]
   }
 
   private pass(task: Task, gates: readonly Gate[], from: number): void {
@@ -543,7 +552,7 @@ export class Scheduler {
     this.handoffs.set(task, h)
     // Results, or error slots for an "always"/"failed" follower (a "done" one only runs after successes).
     const after = task.spec.after
-    const inputs = after === undefined || after.length === 0 ? [] : after.map((id) => {
+    const inputs = after === undefined || after.length === 0 ? NO_INPUTS : after.map((id) => {
       const dep = this.tasks.get(id)
       return dep ? gathered(dep) : null
     })

@@ -34,28 +34,40 @@ export function planSubmit(spec: SubmitSpec, ctx: PlanContext): SubmitPlan {
   }
   const b = spec.batch
   const batchId = ctx.newBatchId()
-  const ids = b.tasks.map(() => ctx.newTaskId())
+  const n = b.tasks.length
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) ids.push(ctx.newTaskId())
   // One string per distinct job in memory, not one per task (a parsed batch has a copy in each spec).
   const jobs = new Map<string, string>()
-  const specs = b.tasks.map((t, i) => {
+  const batchName = b.name ?? 'batch'
+  const tasks: PlannedTask[] = []
+  let withAfter = false
+  for (let i = 0; i < n; i++) {
+    const t = b.tasks[i]!
     // Not `{ ...t, name }`: spreading specs of mixed shapes gives every copy a hidden class of its
     // own (V8), which cost ~170 B per task kept in memory and slowed every later read of it.
     const spec: TaskSpec = Object.assign({}, t)
-    spec.name = t.name ?? `${b.name ?? 'batch'} #${i + 1}`
+    spec.name = t.name ?? `${batchName} #${i + 1}`
     if ('job' in spec) {
       const job = jobs.get(spec.job)
       if (job === undefined) jobs.set(spec.job, spec.job)
       else spec.job = job
     }
-    if (t.after) spec.after = t.after.map((dep, j) => resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`))
-    return spec
-  })
-  // One set for the whole batch: building it per task made a big submit quadratic.
-  const siblings = new Set(ids)
-  specs.forEach((t, i) => checkAfter(t, `batch.tasks.${i}.`, siblings, ctx))
-  checkCycles(specs, ids)
+    if (t.after) {
+      spec.after = t.after.map((dep, j) => resolveLocal(dep, ids, i, `batch.tasks.${i}.after.${j}`))
+      withAfter = true
+    }
+    tasks.push(planned(ids[i]!, spec))
+  }
+  if (withAfter) {
+    // One set for the whole batch: building it per task made a big submit quadratic.
+    const siblings = new Set(ids)
+    const specs = tasks.map((t) => t.spec)
+    specs.forEach((t, i) => checkAfter(t, `batch.tasks.${i}.`, siblings, ctx))
+    checkCycles(specs, ids)
+  }
   return {
-    tasks: specs.map((t, i) => planned(ids[i]!, t)),
+    tasks,
     batch: {
       id: batchId,
       name: b.name ?? 'batch',

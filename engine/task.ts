@@ -55,6 +55,11 @@ const NONE: never[] = Object.freeze([]) as never[]
 /** Shared by every task without earlier attempts; never mutated (a new array replaces it). */
 const NO_ATTEMPTS: Attempt[] = []
 
+/** The current attempt started (and is described by this task's fields). */
+const IN_ATTEMPT = 1
+/** Marked as changed for the next event batch (EventBatcher). */
+const IN_EVENT_BATCH = 2
+
 export class Task {
   readonly id: string
   readonly name: string
@@ -83,8 +88,8 @@ export class Task {
    * task that runs once holds no attempt objects at all.
    */
   private earlier: Attempt[] = NO_ATTEMPTS
-  /** The current attempt started (and is described by this task's fields). */
-  private inAttempt = false
+  /** IN_ATTEMPT and IN_EVENT_BATCH: two flags in one field, so a task kept in memory stays small. */
+  private flags = 0
 
   /** The live run while running or cancelling. */
   run: Run | null = null
@@ -133,6 +138,21 @@ export class Task {
   /** The attempt it started at: 1, or one past the task it retries (the retry budget counts from here). */
   get firstAttempt(): number {
     return this.earlier.length > 0 ? this.earlier[0]!.attempt : this.attempt
+  }
+
+  private get inAttempt(): boolean {
+    return (this.flags & IN_ATTEMPT) !== 0
+  }
+  private set inAttempt(on: boolean) {
+    this.flags = on ? this.flags | IN_ATTEMPT : this.flags & ~IN_ATTEMPT
+  }
+
+  /** Marked as changed for the next event batch: the batcher keeps a list, not a set (EventBatcher). */
+  get inEventBatch(): boolean {
+    return (this.flags & IN_EVENT_BATCH) !== 0
+  }
+  set inEventBatch(on: boolean) {
+    this.flags = on ? this.flags | IN_EVENT_BATCH : this.flags & ~IN_EVENT_BATCH
   }
 
   private get more(): Rare {

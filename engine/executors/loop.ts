@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { JobCall } from '../../common/types'
 import { failedRun, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import type { JobHost } from '../job-calls'
-import { runJob } from './run-job'
+import { RunAbort, runJob, type JobSink } from './run-job'
 
 export interface LoopRunInfo {
   taskId: string
@@ -35,12 +35,51 @@ export interface LoopOptions {
   host?: JobHost
 }
 
+/** What a loop job reports and asks, to its run's hooks and the engine; one object per run, no closures. */
+class LoopSink implements JobSink {
+  constructor(
+    private readonly taskId: string,
+    private readonly hooks: RunHooks,
+    private readonly host: JobHost | null,
+  ) {}
+
+  progress(fraction: number | null, message?: string): void {
+    this.hooks.progress(fraction, message)
+  }
+
+  log(line: string): void {
+    this.hooks.log(line, 'log')
+  }
+
+  /** Cloned both ways, as a worker's call would be: a job never shares objects with another. */
+  async call(call: JobCall, signal: AbortSignal): Promise<unknown> {
+    if (!this.host) throw new Error('this executor has no engine to call')
+    return structuredClone(await this.host.call(this.taskId, structuredClone(call), signal))
+  }
+}
+
+class LoopRun implements Run {
+  constructor(
+    readonly result: Promise<unknown>,
+    private readonly abort: RunAbort,
+  ) {}
+
+  cancel(): void {
+    this.abort.abort()
+  }
+
+  /** A job on the engine's own loop cannot be forced. */
+  kill(): boolean {
+    return false
+  }
+}
+
 export class LoopExecutor implements Executor {
   readonly kind = 'loop' as const
   private readonly cwd: string
   private readonly jobsDirs: string[]
   private readonly host: JobHost | null
-  private readonly running = new Set<AbortController>()
+  private readonly running = new Set<RunAbort>()
 
   constructor(opts: LoopOptions = {}) {
     this.cwd = path.resolve(opts.cwd ?? process.cwd())
@@ -51,7 +90,7 @@ export class LoopExecutor implements Executor {
   start(request: RunRequest, hooks: RunHooks): Run {
     const spec = request.spec
     if (!('job' in spec)) return failedRun('the loop executor runs jobs, not commands')
-    const ac = new AbortController()
+    const ac = new RunAbort()
     this.running.add(ac)
     hooks.worker('loop')
     // Copies, as a worker would get: a job mutating its params or inputs must not touch the
@@ -66,23 +105,15 @@ export class LoopExecutor implements Executor {
       jobsDirs: this.jobsDirs,
     }
     const host = this.host
-    const sink = {
-      progress: (f: number | null, m?: string) => hooks.progress(f, m),
-      log: (line: string) => hooks.log(line, 'log'),
-      // Cloned both ways, as a worker's call would be: a job never shares objects with another.
-      call: async (call: JobCall, signal: AbortSignal) => {
-        if (!host) throw new Error('this executor has no engine to call')
-        return structuredClone(await host.call(request.taskId, structuredClone(call), signal))
-      },
-    }
+    const sink = new LoopSink(request.taskId, hooks, host)
     const info: LoopRunInfo = { taskId: request.taskId, name: spec.name ?? spec.job, killGraceMs: spec.killGraceMs }
     for (const l of runListeners) l(info, true)
-    const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac.signal, sink)).finally(() => {
+    const result = loopTask.run(request.taskId, () => runJob(req, 'loop', ac, sink)).finally(() => {
       this.running.delete(ac)
       host?.runEnded(request.taskId)
       for (const l of runListeners) l(info, false)
     })
-    return { result, cancel: () => ac.abort(), kill: () => false }
+    return new LoopRun(result, ac)
   }
 
   resize(): void {}

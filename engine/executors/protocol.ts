@@ -12,7 +12,7 @@
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { TaskFailure, type FailureKind } from './executor'
-import { runJob, type JobRequest } from './run-job'
+import { RunAbort, runJob, type JobRequest, type JobSink } from './run-job'
 
 /** A run as the worker gets it; cwd and jobsDirs come once, with the config. */
 export interface RunMessage {
@@ -60,7 +60,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let jobsDirs: string[] = []
   let claims: Int32Array | null = null
   const queue: RunMessage[] = []
-  let current: { id: number; ac: AbortController } | null = null
+  let current: { id: number; abort: RunAbort } | null = null
   let outbox: FromWorker[] = []
   let pumpQueued = false
   let nextCall = 0
@@ -77,36 +77,48 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     flush()
   }
 
+  /** What run `id` reports and asks, over the channel; one object per run, no closures. */
+  class Sink implements JobSink {
+    constructor(private readonly id: number) {}
+
+    progress(fraction: number | null, message?: string): void {
+      report({ type: 'progress', id: this.id, fraction, message })
+    }
+
+    log(line: string): void {
+      report({ type: 'log', id: this.id, line })
+    }
+
+    call(req: JobCall, signal: AbortSignal): Promise<unknown> {
+      const id = this.id
+      return new Promise<unknown>((resolve, reject) => {
+        const call = ++nextCall
+        const onAbort = (): void => report({ type: 'call-cancel', id, call })
+        calls.set(call, {
+          resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+          reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+        })
+        try {
+          report({ type: 'call', id, call, req })
+        } catch (e) {
+          // An item that cannot be cloned (a function, a socket): the job's own error.
+          calls.delete(call)
+          return reject(e)
+        }
+        if (signal.aborted) onAbort()
+        else signal.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+
   const begin = (run: RunMessage): void => {
     const { id } = run
-    const ac = new AbortController()
+    const abort = new RunAbort()
     const t0 = performance.now()
-    current = { id, ac }
+    current = { id, abort }
     // Out before the job: a long synchronous job must not hide that it started.
     report({ type: 'started', id })
-    const sink = {
-      progress: (fraction: number | null, message?: string) => report({ type: 'progress', id, fraction, message }),
-      log: (line: string) => report({ type: 'log', id, line }),
-      call: (req: JobCall, signal: AbortSignal) =>
-        new Promise<unknown>((resolve, reject) => {
-          const call = ++nextCall
-          const onAbort = (): void => report({ type: 'call-cancel', id, call })
-          calls.set(call, {
-            resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-            reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-          })
-          try {
-            report({ type: 'call', id, call, req })
-          } catch (e) {
-            // An item that cannot be cloned (a function, a socket): the job's own error.
-            calls.delete(call)
-            return reject(e)
-          }
-          if (signal.aborted) onAbort()
-          else signal.addEventListener('abort', onAbort, { once: true })
-        }),
-    }
-    runJob({ ...run.request, cwd, jobsDirs }, executor, ac.signal, sink).then(
+    runJob({ ...run.request, cwd, jobsDirs }, executor, abort, new Sink(id)).then(
       (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
       (e: TaskFailure) =>
         end({
@@ -168,7 +180,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         return pending.reject(Object.assign(new Error(msg.error.message), { name: msg.error.name, ...(msg.error.code ? { code: msg.error.code } : {}) }))
       }
       case 'cancel': {
-        if (current?.id === msg.id) return current.ac.abort()
+        if (current?.id === msg.id) return current.abort.abort()
         const i = queue.findIndex((r) => r.id === msg.id)
         if (i < 0) return // finished already
         queue.splice(i, 1)

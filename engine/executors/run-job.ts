@@ -75,30 +75,114 @@ async function resolveJob(req: JobRequest): Promise<JobFn> {
   return fn
 }
 
+/**
+ * A run's abort, made into an AbortController only when something reads its signal (the job, or
+ * a call it makes): building one costs microseconds, more than a tiny job, and most never look.
+ * An abort before that leaves the signal aborted from its making.
+ */
+export class RunAbort {
+  private controller: AbortController | null = null
+  private abortedEarly = false
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController()
+      if (this.abortedEarly) this.controller.abort()
+    }
+    return this.controller.signal
+  }
+
+  get aborted(): boolean {
+    return this.controller === null ? this.abortedEarly : this.controller.signal.aborted
+  }
+
+  abort(): void {
+    if (this.controller === null) this.abortedEarly = true
+    else this.controller.abort()
+  }
+}
+
+type EngineCalls = ReturnType<typeof primitives>
+
+/**
+ * A job's ctx. Its functions are made on first use, each once per run, so a job may still take
+ * them apart (`const { progress, queue } = ctx`): a tiny job uses none of them, and making them
+ * all for every run cost more than such a job itself.
+ */
+class RunContext implements JobContext {
+  readonly inputs: unknown[]
+  readonly taskId: string
+  readonly attempt: number
+  readonly executor: JobExecutor
+  readonly cwd: string
+  readonly #abort: RunAbort
+  readonly #sink: JobSink
+  #throttle: ReturnType<typeof throttle> | null = null
+  #log: ((line: string) => void) | null = null
+  #calls: EngineCalls | null = null
+
+  constructor(req: JobRequest, executor: JobExecutor, abort: RunAbort, sink: JobSink) {
+    this.inputs = req.inputs
+    this.taskId = req.taskId
+    this.attempt = req.attempt
+    this.executor = executor
+    this.cwd = req.cwd
+    this.#abort = abort
+    this.#sink = sink
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal
+  }
+
+  get progress(): JobContext['progress'] {
+    return (this.#throttle ??= throttle(this.#sink)).progress
+  }
+
+  get log(): JobContext['log'] {
+    return (this.#log ??= (line) => this.#sink.log(capLine(String(line))))
+  }
+
+  get queue(): JobContext['queue'] {
+    return this.#engine().queue
+  }
+
+  get lock(): JobContext['lock'] {
+    return this.#engine().lock
+  }
+
+  get submit(): JobContext['submit'] {
+    return this.#engine().submit
+  }
+
+  get wait(): JobContext['wait'] {
+    return this.#engine().wait
+  }
+
+  #engine(): EngineCalls {
+    return (this.#calls ??= primitives((call) => this.#sink.call(call, this.#abort.signal)))
+  }
+
+  /** The run ended: the last progress report held back by the throttle goes out. */
+  static end(ctx: RunContext): void {
+    ctx.#throttle?.flush()
+  }
+}
+
 /** Resolves with the JSON result; rejects with a TaskFailure. */
-export async function runJob(req: JobRequest, executor: JobExecutor, signal: AbortSignal, sink: JobSink): Promise<unknown> {
-  const progress = throttle(sink)
+export async function runJob(req: JobRequest, executor: JobExecutor, abort: RunAbort, sink: JobSink): Promise<unknown> {
+  let ctx: RunContext | null = null
   try {
     // Awaited even when known: a cancel right behind the start still ends the run before the job.
     const fn = await (recentJob(req) ?? resolveJob(req))
     // A cancel that arrived while the module loaded: the job would never see the abort event.
-    if (signal.aborted) throw new TaskFailure('error', 'cancelled before the job started')
-    const ctx: JobContext = {
-      signal,
-      progress: progress.progress,
-      log: (line) => sink.log(capLine(String(line))),
-      inputs: req.inputs,
-      taskId: req.taskId,
-      attempt: req.attempt,
-      executor,
-      cwd: req.cwd,
-      ...primitives((call) => sink.call(call, signal)),
-    }
+    if (abort.aborted) throw new TaskFailure('error', 'cancelled before the job started')
+    ctx = new RunContext(req, executor, abort, sink)
     const value = await fn(req.params, ctx)
     return toResult(value)
   } catch (e) {
     throw TaskFailure.from(e)
   } finally {
-    progress.flush()
+    if (ctx) RunContext.end(ctx)
   }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { jobSpecSchema, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../../../common/schema'
+import { batchSpecSchema, jobSpecSchema, parseLimits, parseListQuery, parseSubmitSpec, parseTaskId } from '../../../common/schema'
 
 const refusal = (f: () => unknown) => {
   try {
@@ -111,6 +111,28 @@ describe('plain job specs skip the schema (a fast path for big batches)', () => 
         expect([alone, inBatch]).toEqual([ok, ok])
       }),
       { numRuns: 2000 },
+    )
+  })
+
+  it('checks the fields of a batch of plain specs as batchSpecSchema does', () => {
+    const field = fc.oneof(fc.integer({ min: -1, max: 3 }), fc.boolean(), fc.constantFrom('all', 'first', 'firstError', 'leave', 'cancel', 'x'), fc.constant(undefined))
+    const batch = fc.record(
+      { name: fc.oneof(fc.string({ maxLength: 3 }), fc.integer()), concurrency: field, failFast: field, returnWhen: field, timeoutMs: field, onSettled: field, bogus: field },
+      { requiredKeys: [] },
+    )
+    fc.assert(
+      fc.property(batch, fc.boolean(), (b, extraTopKey) => {
+        const value = { batch: { ...b, tasks: [{ job: 'sleep' }, { job: 'sleep', params: { n: 1 } }] }, ...(extraTopKey ? { more: 1 } : {}) }
+        const ok = batchSpecSchema.safeParse(value).success
+        let accepted = true
+        try {
+          parseSubmitSpec(value)
+        } catch {
+          accepted = false
+        }
+        expect(accepted).toBe(ok)
+      }),
+      { numRuns: 1000 },
     )
   })
 
