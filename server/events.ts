@@ -13,6 +13,7 @@ import { TaskloopError } from '../common/types'
 import { COMPACT_PROTOCOL, WireEncoder } from '../common/wire'
 import type { ClientMessage, CompactMessage, ServerMessage } from '../common/wire'
 import type { EngineHandle } from '../engine/handle'
+import { eventText } from '../engine/thread/protocol'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
@@ -114,7 +115,8 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       ws.terminate()
       return
     }
-    const data = JSON.stringify(message)
+    // A batch of the plain form as the engine thread wrote it, when it came as text.
+    const data = (message.type === 'batch' ? eventText.get(message) : undefined) ?? JSON.stringify(message)
     if (message.type === 'snapshot') snapshotBytes = data.length
     else if (message.type === 'page') snapshotBytes += data.length
     else if (message.type === 'batch') {
