@@ -12,6 +12,7 @@ import { timed } from './costs'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
 import { checkLock, StoreLock } from './store-lock'
+import { BACKSTOP_PAGES, Checkpointer } from './store-checkpoint'
 
 export const DB_FILE = 'taskloop.db'
 
@@ -84,6 +85,8 @@ const ROWS_PER_UPSERT = 64
  * the event loop, so its first tasks run while the rest are written (about 10 ms of writing each).
  */
 export const SUBMIT_CHUNK = 1000
+/** Rows written past which the store's checkpoints move to a thread of their own (engine/store-checkpoint.ts): a few MB of WAL. */
+export const CHECKPOINT_THREAD_AFTER_ROWS = 5000
 
 /** A task as saveNew needs it: its snapshot is taken when its rows are written, not before. */
 export interface Snapshotted {
@@ -116,6 +119,10 @@ export class TaskStore {
   /** Tasks of a submission being written in turns (saveNew) whose chunk has not come yet. */
   private readonly unwritten = new Set<string>()
   private closed = false
+  /** Rows written since the store was opened, until the checkpoint thread starts. */
+  private rowsWritten = 0
+  /** The checkpoints' own thread, once this store has written CHECKPOINT_THREAD_AFTER_ROWS rows. */
+  checkpointer: Checkpointer | null = null
   /** The folder and the database file as opened: another file at the same path means ours is gone. */
   private readonly dirId: FileId
   private readonly dbId: FileId
@@ -294,6 +301,7 @@ export class TaskStore {
         else this.stored.set(id, row)
       }
       this.lastError = null
+      if (this.checkpointer === null && (this.rowsWritten += written.length) > CHECKPOINT_THREAD_AFTER_ROWS) this.startCheckpointer()
       return true
     } catch (e) {
       // SQLite may already have rolled back (disk full); the first error is the one worth telling.
@@ -307,6 +315,18 @@ export class TaskStore {
       // A write error may mean the folder is gone: then say that instead.
       this.check()
       return false
+    }
+  }
+
+  private startCheckpointer(): void {
+    try {
+      this.checkpointer = new Checkpointer(this.file)
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+    } catch {
+      // No thread (none is tried again): SQLite's own checkpoints go on as they were.
+      this.checkpointer?.stop()
+      this.checkpointer = null
+      this.rowsWritten = Number.NEGATIVE_INFINITY
     }
   }
 
@@ -456,6 +476,7 @@ export class TaskStore {
 
   close(): void {
     this.closed = true
+    this.checkpointer?.stop()
     try {
       this.db.close()
     } catch {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSnapshot } from '../../../common/types'
 import { openDatabase } from '../../../engine/sqlite'
-import { DB_FILE, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
+import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
 
 const open: TaskStore[] = []
 afterEach(() => {
@@ -140,5 +140,26 @@ describe('store writes', () => {
     store.close()
     open.splice(open.indexOf(store), 1)
     await expect(written).rejects.toMatchObject({ code: 'shutting-down' })
+  })
+
+  it('past a few thousand rows the checkpoints move to a thread of their own; every row is still there after a reopen', async () => {
+    const { store, row, dir } = setup()
+    store.save(Array.from({ length: 100 }, (_, i) => snapshot(`s${i}`)))
+    expect(store.checkpointer).toBeNull()
+    const n = CHECKPOINT_THREAD_AFTER_ROWS + 100
+    store.save(Array.from({ length: n }, (_, i) => snapshot(`b${i}`)))
+    expect(store.checkpointer).not.toBeNull()
+    store.save(Array.from({ length: 2000 }, (_, i) => snapshot(`b${i}`, { state: 'done', endedAt: 2, result: i })))
+    for (const until = Date.now() + 20_000; store.checkpointer!.checkpointed === 0; ) {
+      if (Date.now() > until) throw new Error('no checkpoint from the thread in 20 s')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(row('b1999')).toMatchObject({ state: 'done', data: { result: 1999 } })
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const reopened = TaskStore.open(dir)
+    open.push(reopened.store)
+    expect(reopened.saved.tasks).toHaveLength(100 + n)
+    expect(reopened.saved.tasks.filter((t) => t.state === 'done')).toHaveLength(2000)
   })
 })
