@@ -28,11 +28,13 @@ let Database
 try { Database = require(workerData.libsql) } catch { Database = require(workerData.libsql) }
 let db = null
 try { db = new Database(workerData.file) } catch {}
+let told = 0
 const tick = () => {
   if (db === null) return
   try {
-    const r = db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get()
-    parentPort.postMessage({ checkpointed: Number(r?.checkpointed ?? 0) })
+    const checkpointed = Number(db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get()?.checkpointed ?? 0)
+    // Only news wakes the engine thread.
+    if (checkpointed !== told) parentPort.postMessage({ checkpointed: (told = checkpointed) })
   } catch {}
 }
 const timer = setInterval(tick, workerData.ms)
