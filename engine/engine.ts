@@ -222,7 +222,7 @@ export class Engine implements EngineHandle {
     const failFast = b.returnWhen === 'firstError'
     this.store?.saveBatch({ ...b, failFast, createdAt })
     const batch: BatchInfo = { id: b.id, failFast }
-    return { ...this.enqueue(plan.tasks.map((t) => this.createTask(t, batch))), batchId: b.id }
+    return { ...(await this.enqueue(plan.tasks.map((t) => this.createTask(t, batch)))), batchId: b.id }
   }
 
   onQueuedSubmit(handler: QueuedSubmit): void {
@@ -351,7 +351,7 @@ export class Engine implements EngineHandle {
     task.retryOf = old.id
     // Its first attempt (and the start of its retry budget) is one past the old task's last.
     task.attempt = old.attempt + 1
-    return { id: this.enqueue([task]).ids[0]! }
+    return { id: (await this.enqueue([task])).ids[0]! }
   }
 
   /** A lone engine is the whole of its cluster: `cluster` changes nothing here (cluster/ handles it on a node). */
@@ -537,11 +537,11 @@ export class Engine implements EngineHandle {
 
   /**
    * Schedules new tasks, written to the store before the ids go back:
-   * an acknowledged submission is never lost.
+   * an acknowledged submission is never lost. A big one is written in turns (TaskStore.saveNew).
    */
-  private enqueue(tasks: Task[]): { ids: string[] } {
+  private async enqueue(tasks: Task[]): Promise<{ ids: string[] }> {
     this.scheduler.add(tasks)
-    this.store?.save(tasks.map((t) => t.snapshot()))
+    await this.store?.saveNew(tasks)
     return { ids: tasks.map((t) => t.id) }
   }
 

@@ -4,7 +4,7 @@
 // one pulled away while running (folder deleted, lock lost) stops the writes and the submissions.
 import { renameSync } from 'node:fs'
 import path from 'node:path'
-import { EXECUTORS, TASK_STATES } from '../common/types'
+import { EXECUTORS, TASK_STATES, TaskloopError } from '../common/types'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
@@ -12,6 +12,7 @@ import { timed } from './costs'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
 import { checkLock, StoreLock } from './store-lock'
+import { BACKSTOP_PAGES, Checkpointer } from './store-checkpoint'
 
 export const DB_FILE = 'taskloop.db'
 
@@ -79,6 +80,19 @@ export interface BatchRecord {
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']
 /** Rows per upsert statement in a big write: 64 at once cost about a fifth less CPU than 64 statements (fewer calls into libsql). */
 const ROWS_PER_UPSERT = 64
+/**
+ * A submission of more tasks than this is written this many at a time, one transaction per turn of
+ * the event loop, so its first tasks run while the rest are written (about 10 ms of writing each).
+ */
+export const SUBMIT_CHUNK = 1000
+/** Rows written past which the store's checkpoints move to a thread of their own (engine/store-checkpoint.ts): a few MB of WAL. */
+export const CHECKPOINT_THREAD_AFTER_ROWS = 5000
+
+/** A task as saveNew needs it: its snapshot is taken when its rows are written, not before. */
+export interface Snapshotted {
+  readonly id: string
+  snapshot(): TaskSnapshot
+}
 
 export class TaskStore {
   readonly file: string
@@ -91,6 +105,8 @@ export class TaskStore {
   private readonly upsertMany: Statement
   /** A claim of a task whose row is its submit's: the state column alone (readTask lets it win over the data). */
   private readonly markRunning: Statement
+  /** The same for ROWS_PER_UPSERT tasks at once. */
+  private readonly markRunningMany: Statement
   /**
    * What the stored row of each unfinished task says, as `attempt * 2 + (running ? 1 : 0)` (a claim
    * not written yet: `-attempt`): a snapshot that would only repeat it is not written again. A pending task's row is written at
@@ -100,6 +116,13 @@ export class TaskStore {
    * again, or a crash would run it twice.
    */
   private readonly stored = new Map<string, number>()
+  /** Tasks of a submission being written in turns (saveNew) whose chunk has not come yet. */
+  private readonly unwritten = new Set<string>()
+  private closed = false
+  /** Rows written since the store was opened, until the checkpoint thread starts. */
+  private rowsWritten = 0
+  /** The checkpoints' own thread, once this store has written CHECKPOINT_THREAD_AFTER_ROWS rows. */
+  checkpointer: Checkpointer | null = null
   /** The folder and the database file as opened: another file at the same path means ours is gone. */
   private readonly dirId: FileId
   private readonly dbId: FileId
@@ -122,6 +145,7 @@ export class TaskStore {
     this.upsert = upsert(1)
     this.upsertMany = upsert(ROWS_PER_UPSERT)
     this.markRunning = this.db.prepare(`UPDATE tasks SET state = 'running' WHERE id = ?`)
+    this.markRunningMany = this.db.prepare(`UPDATE tasks SET state = 'running' WHERE id IN (${Array(ROWS_PER_UPSERT).fill('?').join(', ')})`)
   }
 
   /**
@@ -204,6 +228,32 @@ export class TaskStore {
     return reason
   }
 
+  /**
+   * New tasks, just handed to the scheduler: resolves once every row is written (then the
+   * submission may be acknowledged). Past SUBMIT_CHUNK tasks they are written in chunks, one per
+   * turn, so the first ones can be claimed meanwhile: a claim writes its task's row itself
+   * (markStarted) before the job starts, whether its chunk came yet or not. Each row is the task's
+   * snapshot when its chunk is written. Rejects (shutting-down) if the store closes before the last chunk.
+   */
+  async saveNew(tasks: readonly Snapshotted[]): Promise<void> {
+    if (tasks.length <= SUBMIT_CHUNK) {
+      this.save(tasks.map((t) => t.snapshot()))
+      return
+    }
+    for (const t of tasks) this.unwritten.add(t.id)
+    try {
+      for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
+        if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve))
+        if (this.closed) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: the submission was not stored whole and is not acknowledged')
+        const chunk = tasks.slice(i, i + SUBMIT_CHUNK)
+        for (const t of chunk) this.unwritten.delete(t.id)
+        this.save(chunk.map((t) => t.snapshot()))
+      }
+    } finally {
+      for (const t of tasks) this.unwritten.delete(t.id)
+    }
+  }
+
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
   save(tasks: TaskSnapshot[]): boolean {
     return timed('engine: store writes', () => this.saveRows(tasks))
@@ -214,14 +264,21 @@ export class TaskStore {
     if (tasks.length === 0) return true
     const written: [string, number | null][] = []
     const rows: unknown[] = []
+    const claimed: string[] = []
     try {
       this.db.exec('BEGIN')
       for (const t of tasks) {
         const row = this.stored.get(t.id)
         const pending = t.state === 'pending'
         if (pending && !claim && (row === t.attempt * 2 || row === t.attempt * 2 + 1)) continue
+        // Written by its submission's next chunk (saveNew), in a turn or two.
+        if (pending && !claim && row === undefined && this.unwritten.has(t.id)) continue
         if (claim && pending && row === t.attempt * 2) {
-          this.markRunning.run(t.id)
+          claimed.push(t.id)
+          if (claimed.length === ROWS_PER_UPSERT) {
+            this.markRunningMany.run(...claimed)
+            claimed.length = 0
+          }
           written.push([t.id, t.attempt * 2 + 1])
           continue
         }
@@ -236,6 +293,7 @@ export class TaskStore {
         written.push([t.id, FINAL.includes(t.state) ? null : t.attempt * 2 + (pending && !asRunning ? 0 : 1)])
       }
       for (let i = 0; i < rows.length; i += 5) this.upsert.run(...rows.slice(i, i + 5))
+      for (const id of claimed) this.markRunning.run(id)
       this.db.exec('COMMIT')
       // Only what was committed: after a failed write the next batch tries again.
       for (const [id, row] of written) {
@@ -243,6 +301,7 @@ export class TaskStore {
         else this.stored.set(id, row)
       }
       this.lastError = null
+      if (this.checkpointer === null && (this.rowsWritten += written.length) > CHECKPOINT_THREAD_AFTER_ROWS) this.startCheckpointer()
       return true
     } catch (e) {
       // SQLite may already have rolled back (disk full); the first error is the one worth telling.
@@ -256,6 +315,18 @@ export class TaskStore {
       // A write error may mean the folder is gone: then say that instead.
       this.check()
       return false
+    }
+  }
+
+  private startCheckpointer(): void {
+    try {
+      this.checkpointer = new Checkpointer(this.file)
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+    } catch {
+      // No thread (none is tried again): SQLite's own checkpoints go on as they were.
+      this.checkpointer?.stop()
+      this.checkpointer = null
+      this.rowsWritten = Number.NEGATIVE_INFINITY
     }
   }
 
@@ -404,6 +475,8 @@ export class TaskStore {
   }
 
   close(): void {
+    this.closed = true
+    this.checkpointer?.stop()
     try {
       this.db.close()
     } catch {

@@ -13,9 +13,12 @@ import { TaskloopError } from '../common/types'
 import { COMPACT_PROTOCOL, WireEncoder } from '../common/wire'
 import type { ClientMessage, CompactMessage, ServerMessage } from '../common/wire'
 import type { EngineHandle } from '../engine/handle'
+import { eventText } from '../engine/thread/protocol'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/** How long a big batch widens that bound (see `bigBatch` below). */
+const BIG_BATCH_MS = 5000
 
 const clientMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resync') }),
@@ -101,15 +104,25 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
 
   /** The last snapshot's size (all its pages): a client with 100k tasks has that much in flight right after it, and is not slow for it. */
   let snapshotBytes = 0
+  /**
+   * The largest batch of the last few seconds: one submit of 20k tasks makes a batch of megabytes,
+   * which the client may still be reading a few batches later; a backlog of that much is not slowness either.
+   */
+  let bigBatch = { bytes: 0, at: 0 }
   const send = (message: ServerMessage | CompactMessage): void => {
     if (closed || ws.readyState !== ws.OPEN) return
-    if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes) {
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes + bigBatch.bytes) {
       ws.terminate()
       return
     }
-    const data = JSON.stringify(message)
+    // A batch of the plain form as the engine thread wrote it, when it came as text.
+    const data = (message.type === 'batch' ? eventText.get(message) : undefined) ?? JSON.stringify(message)
     if (message.type === 'snapshot') snapshotBytes = data.length
     else if (message.type === 'page') snapshotBytes += data.length
+    else if (message.type === 'batch') {
+      const now = Date.now()
+      if (data.length >= bigBatch.bytes || now - bigBatch.at > BIG_BATCH_MS) bigBatch = { bytes: data.length, at: now }
+    }
     ws.send(data)
   }
 

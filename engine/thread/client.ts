@@ -18,7 +18,7 @@ import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOpt
 import { COSTS_ON, threadCosts, timed } from '../costs'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
-import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
+import { eventText, type CallName, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
 import { addBlame, type Blame } from '../blame'
 import { createShared, SharedReader, type BoardEntry } from './shared'
 
@@ -256,15 +256,13 @@ export class EngineClient implements EngineHandle {
           else p?.reject(TaskloopError.from(m.error))
           return
         }
-        case 'event': {
-          // Snapshots are fetched per subscriber; the stream carries the batches.
-          const e = m.event
-          if (e.type !== 'batch') return
-          this.last = { seq: e.seq, counters: e.counters }
-          if (e.stats) e.stats.hostLag = this.lagFigures()
-          timed('host: event fan-out (WebSocket included)', () => {
-            for (const l of this.listeners) l(e)
-          })
+        case 'event':
+          this.heard(m.event)
+          return
+        case 'event-text': {
+          const e = timed('host: event parse', () => JSON.parse(m.text) as EngineEvent)
+          eventText.set(e, m.text)
+          this.heard(e)
           return
         }
         case 'log':
@@ -306,6 +304,17 @@ export class EngineClient implements EngineHandle {
     }
     worker.on('error', (e) => died(e.message, e))
     worker.on('exit', (code) => died(`exit code ${code}`))
+  }
+
+  /** An event from the engine thread, to every subscriber. */
+  private heard(e: EngineEvent): void {
+    // Snapshots are fetched per subscriber; the stream carries the batches.
+    if (e.type !== 'batch') return
+    this.last = { seq: e.seq, counters: e.counters }
+    if (e.stats) e.stats.hostLag = this.lagFigures()
+    timed('host: event fan-out (WebSocket included)', () => {
+      for (const l of this.listeners) l(e)
+    })
   }
 
   private onDeath(why: string): void {

@@ -6,7 +6,7 @@ import { watchChildren } from '../children'
 import { add, COSTS_ON, threadCosts, timed } from '../costs'
 import { Engine } from '../engine'
 import { loopTask, watchLoopRuns } from '../executors/loop'
-import { CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
+import { CALLS, eventMessage, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
 import { SharedWriter } from './shared'
 
 /** How often this thread's event loop proves to the host that it turns. */
@@ -35,7 +35,7 @@ const logWatches = new Map<number, () => void>()
 const queued = new Map<number, { resolve(v: { ids: string[] }): void; reject(e: unknown): void }>()
 let nextQueued = 0
 
-engine.subscribe((event) => timed('engine: post events to the host', () => post({ type: 'event', event })))
+engine.subscribe((event) => timed('engine: post events to the host', () => post(eventMessage(event))))
 engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {

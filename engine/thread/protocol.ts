@@ -31,6 +31,12 @@ export type FromEngine =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
   | { type: 'event'; event: EngineEvent }
+  /**
+   * A batch of tasks and counters only (no stats, limits or shutdown status), as its JSON text:
+   * cheaper to read back than a structured clone, and the text is what the plain form of the
+   * WebSocket sends (eventText), so the host does not write it again.
+   */
+  | { type: 'event-text'; text: string }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
   /** The loop task whose code was running when this thread threw past every handler or exited. */
@@ -38,3 +44,14 @@ export type FromEngine =
   | { type: 'quit'; options: QuitOptions }
   /** A job's ctx.submit of a spec with `queue`, for the host's cluster layer. */
   | { type: 'queued-submit'; id: number; spec: SubmitSpec }
+
+/** The JSON text an event crossed the thread boundary as (event-text), for a transport that sends it as it is. */
+export const eventText = new WeakMap<object, string>()
+
+/** How the engine thread posts an event: a plain batch of tasks as its JSON text, anything else as it is. */
+export function eventMessage(event: EngineEvent): FromEngine {
+  if (event.type === 'batch' && event.stats === undefined && event.limits === undefined && event.shutdown === undefined) {
+    return { type: 'event-text', text: JSON.stringify(event) }
+  }
+  return { type: 'event', event }
+}

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSnapshot } from '../../../common/types'
 import { openDatabase } from '../../../engine/sqlite'
-import { DB_FILE, TaskStore } from '../../../engine/store'
+import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
 
 const open: TaskStore[] = []
 afterEach(() => {
@@ -82,6 +82,15 @@ describe('store writes', () => {
     expect(reopened.saved.tasks.find((t) => t.id === 'b')?.state).toBe('running')
   })
 
+  it('a claim of many tasks (several statements of 64) marks each one running', () => {
+    const { store, row } = setup()
+    const many = Array.from({ length: 150 }, (_, i) => snapshot(`m${i}`))
+    store.save([...many, snapshot('other')])
+    store.markStarted(many)
+    for (const t of many) expect(row(t.id).state).toBe('running')
+    expect(row('other').state).toBe('pending')
+  })
+
   it('a claim of a task the store has not written yet writes its whole row as running', () => {
     const { store, row } = setup()
     store.markStarted([snapshot('d', { name: 'restored' })])
@@ -94,5 +103,63 @@ describe('store writes', () => {
     store.markStarted([snapshot('c')])
     store.save([snapshot('c', { attempt: 2, waiting: 'retry-backoff' })])
     expect(row('c')).toMatchObject({ state: 'pending', data: { attempt: 2, waiting: 'retry-backoff' } })
+  })
+
+  it('a big submission is written in chunks, one per turn: a task claimed before its chunk is stored running, and every row is there when it resolves', async () => {
+    const { store, row } = setup()
+    const n = SUBMIT_CHUNK * 2 + 10
+    const states = new Map<string, TaskSnapshot>()
+    const tasks = Array.from({ length: n }, (_, i) => {
+      const id = `t${i}`
+      states.set(id, snapshot(id))
+      return { id, snapshot: () => states.get(id)! }
+    })
+    const written = store.saveNew(tasks)
+    // The first chunk is written before anything else can run.
+    expect(row('t0').state).toBe('pending')
+    const last = `t${n - 1}`
+    // A claim of a task whose chunk has not come yet writes its whole row, as running.
+    store.markStarted([states.get(last)!])
+    expect(row(last)).toMatchObject({ state: 'running', data: { state: 'running' } })
+    // An event batch meanwhile leaves the others to their chunk; one that finished is written.
+    states.set(`t${n - 2}`, snapshot(`t${n - 2}`, { state: 'done', endedAt: 5, result: 1 }))
+    store.save([states.get(`t${n - 3}`)!, states.get(`t${n - 2}`)!])
+    expect(row(`t${n - 2}`).state).toBe('done')
+    await written
+    for (let i = 0; i < n - 3; i++) expect(row(`t${i}`).state).toBe('pending')
+    expect(row(`t${n - 3}`).state).toBe('pending')
+    expect(row(`t${n - 2}`)).toMatchObject({ state: 'done', data: { result: 1 } })
+    // Still running: its chunk did not write it back as pending (a restart must not run it again).
+    expect(row(last).state).toBe('running')
+  })
+
+  it('a store closed before the last chunk rejects the submission (it is not acknowledged)', async () => {
+    const { store } = setup()
+    const tasks = Array.from({ length: SUBMIT_CHUNK + 1 }, (_, i) => ({ id: `c${i}`, snapshot: () => snapshot(`c${i}`) }))
+    const written = store.saveNew(tasks)
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    await expect(written).rejects.toMatchObject({ code: 'shutting-down' })
+  })
+
+  it('past a few thousand rows the checkpoints move to a thread of their own; every row is still there after a reopen', async () => {
+    const { store, row, dir } = setup()
+    store.save(Array.from({ length: 100 }, (_, i) => snapshot(`s${i}`)))
+    expect(store.checkpointer).toBeNull()
+    const n = CHECKPOINT_THREAD_AFTER_ROWS + 100
+    store.save(Array.from({ length: n }, (_, i) => snapshot(`b${i}`)))
+    expect(store.checkpointer).not.toBeNull()
+    store.save(Array.from({ length: 2000 }, (_, i) => snapshot(`b${i}`, { state: 'done', endedAt: 2, result: i })))
+    for (const until = Date.now() + 20_000; store.checkpointer!.checkpointed === 0; ) {
+      if (Date.now() > until) throw new Error('no checkpoint from the thread in 20 s')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(row('b1999')).toMatchObject({ state: 'done', data: { result: 1999 } })
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const reopened = TaskStore.open(dir)
+    open.push(reopened.store)
+    expect(reopened.saved.tasks).toHaveLength(100 + n)
+    expect(reopened.saved.tasks.filter((t) => t.state === 'done')).toHaveLength(2000)
   })
 })

@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TaskloopApi } from '../../../common/api'
 import { OPERATION_NAMES, type OperationName } from '../../../common/operations'
-import { TaskloopError } from '../../../common/types'
+import { TaskloopError, type EngineEvent, type EventBatch } from '../../../common/types'
 import { startEngineThread, type EngineClient } from '../../../engine/thread/client'
 import { createIpcHandlers } from '../../../main/ipc-handlers'
 import { httpApi } from '../../../renderer/src/api/http'
@@ -77,4 +77,30 @@ describe('a bad payload is refused once, by the engine, the same over every tran
     expect((await http.stats()).hostLag).not.toBeNull()
     expect(OPERATION_NAMES.every((name) => typeof http[name] === 'function' && typeof client[name] === 'function')).toBe(true)
   })
+
+  it("a batch crosses from the engine thread as JSON text: the host's subscribers get the same tasks, and a plain WebSocket that very text", async () => {
+    const heard: EngineEvent[] = []
+    const off = client.subscribe((e) => heard.push(e))
+    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/events?token=${server.token}`)
+    const texts: string[] = []
+    ws.on('message', (data) => texts.push(String(data)))
+    await new Promise((resolve) => ws.once('open', resolve))
+    const { ids } = await client.submit({ name: 'as text', job: 'sleep', params: { ms: 1 } })
+    const done = (e: EngineEvent) => e.type === 'batch' && e.tasks.some((t) => t.id === ids[0] && t.state === 'done')
+    await waitUntil(() => heard.some(done) && texts.some((t) => done(JSON.parse(t) as EngineEvent)))
+    const batch = heard.find(done) as EventBatch
+    expect(batch.tasks.find((t) => t.id === ids[0])).toMatchObject({ name: 'as text', state: 'done', spec: { job: 'sleep', params: { ms: 1 } } })
+    // Sent as the engine thread wrote it: the text parses to the batch the host's subscribers heard.
+    const sent = texts.map((t) => JSON.parse(t) as EngineEvent).find((e) => e.type === 'batch' && e.seq === batch.seq)
+    expect(sent).toEqual(batch)
+    off()
+    ws.close()
+  })
 })
+
+async function waitUntil(ok: () => boolean): Promise<void> {
+  for (const until = Date.now() + 20_000; !ok(); ) {
+    if (Date.now() > until) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
