@@ -9,7 +9,7 @@ import { shimFor } from './tests/helpers/ts-entry.mjs'
 
 const root = path.dirname(fileURLToPath(import.meta.url))
 
-/** `?modulePath` under Vitest: the path of a tsx shim for the TypeScript entry (tests/helpers/ts-entry.mjs). */
+/** `?modulePath` under Vitest: the path of the TypeScript entry compiled to one module (tests/helpers/ts-entry.mjs). */
 function modulePathForTests(): Plugin {
   return {
     name: 'taskloop:module-path-for-tests',
@@ -19,9 +19,9 @@ function modulePathForTests(): Plugin {
       const resolved = await this.resolve(source.slice(0, -'?modulePath'.length), importer, { skipSelf: true })
       return resolved ? `\0modulePath:${resolved.id}` : null
     },
-    load(id) {
+    async load(id) {
       if (!id.startsWith('\0modulePath:')) return null
-      return `export default ${JSON.stringify(shimFor(id.slice('\0modulePath:'.length)))}`
+      return `export default ${JSON.stringify(await shimFor(id.slice('\0modulePath:'.length)))}`
     },
   }
 }

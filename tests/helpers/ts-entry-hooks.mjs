@@ -1,4 +1,4 @@
-// Node module hooks: `import p from './x?modulePath'` → the path of a tsx shim for ./x.ts (see ts-entry.mjs).
+// Node module hooks: `import p from './x?modulePath'` → the path of ./x.ts compiled to one module (see ts-entry.mjs).
 import { fileURLToPath } from 'node:url'
 import { shimFor } from './ts-entry.mjs'
 
@@ -13,6 +13,6 @@ export async function resolve(specifier, context, nextResolve) {
 
 export async function load(url, context, nextLoad) {
   if (!url.startsWith(SCHEME)) return nextLoad(url, context)
-  const file = shimFor(fileURLToPath(url.slice(SCHEME.length)))
+  const file = await shimFor(fileURLToPath(url.slice(SCHEME.length)))
   return { format: 'module', source: `export default ${JSON.stringify(file)}`, shortCircuit: true }
 }
