@@ -332,7 +332,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const remote = this.remote.tasks.get(key)
     if (!remote) return this.engine.get(id, options)
     const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
-    if (local && !isNewer(remote, local)) return this.engine.get(id, options)
+    // Running here: the engine answers (the remote copy only waits for the engine's next event batch to go).
+    if (local && (this.running.has(key) || !isNewer(remote, local))) return this.engine.get(id, options)
     const { waitMs = 0 } = parseWaitOptions(options)
     const until = Date.now() + waitMs
     // A remote task changes through `taskloop:events`; a blocking read looks again at each change until it is final.
