@@ -40,7 +40,8 @@ import {
   type TaskState,
   type WaitOptions,
 } from '../common/types'
-import type { ClusterRun, EngineHandle, ShutdownOptions, ShutdownReport } from '../engine/handle'
+import type { ClusterRun, ClusterSubmit, ClusterSubmitted, EngineHandle, ShutdownOptions, ShutdownReport } from '../engine/handle'
+import { PerTurn } from './per-turn'
 import { startListConsumer, type TaskEnd } from './redis-list'
 import { executorOf } from '../engine/submit-plan'
 import { parseRedisUrl, type RedisAddress } from './redis-url'
@@ -126,6 +127,8 @@ interface ClusterEvents {
 interface Running {
   settle(snap: TaskSnapshot): void
   unlog: (() => void) | null
+  /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
+  toldFinal?: boolean
 }
 
 export async function joinCluster(engine: EngineHandle, options: ClusterOptions): Promise<ClusterNodeHandle> {
@@ -172,7 +175,17 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
-  private cancelChecks: { id: string; resolve: (cancelled: boolean) => void }[] = []
+  /** Whether ids are in `taskloop:cancelled`: the checks of one turn as one ZMSCORE. */
+  private readonly cancelChecks = new PerTurn<string, boolean>((ids) =>
+    this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
+      (scores) => scores.map((s) => s !== null),
+      () => ids.map(() => false),
+    ),
+  )
+  /** The jobs taken in one turn go to the engine as one call (one store write). */
+  private readonly submits = new PerTurn<ClusterSubmit, ClusterSubmitted>((items) => this.engine.submitManyWith(items))
+  /** Tasks started in this turn whose final state the engine is not yet asked for (followFinals). */
+  private finalWatch: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
@@ -319,7 +332,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const remote = this.remote.tasks.get(key)
     if (!remote) return this.engine.get(id, options)
     const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
-    if (local && !isNewer(remote, local)) return this.engine.get(id, options)
+    // Running here: the engine answers (the remote copy only waits for the engine's next event batch to go).
+    if (local && (this.running.has(key) || !isNewer(remote, local))) return this.engine.get(id, options)
     const { waitMs = 0 } = parseWaitOptions(options)
     const until = Date.now() + waitMs
     // A remote task changes through `taskloop:events`; a blocking read looks again at each change until it is final.
@@ -430,6 +444,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
     return this.engine.submitWith(spec, run)
+  }
+
+  submitManyWith(items: ClusterSubmit[]): Promise<ClusterSubmitted[]> {
+    return this.engine.submitManyWith(items)
+  }
+
+  finals(ids: string[], waitMs: number): Promise<{ final: TaskSnapshot[]; unknown: string[] }> {
+    return this.engine.finals(ids, waitMs)
   }
 
   onQuitRequested(listener: (options: QuitOptions) => void): void {
@@ -584,27 +606,34 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       ended({ state: 'failed', reason: 'interrupted', error: { message } })
       throw new UnrecoverableError(message)
     }
-    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, { settle, unlog: null }))
+    let entry!: Running
+    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
     const onAbort = (): void => void this.engine.cancel(id).catch(() => {})
     signal?.addEventListener('abort', onAbort, { once: true })
     this.takeOver(id)
+    let refused: TaskloopError | null
     try {
-      await this.engine.submitWith(spec as SubmitSpec, { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) })
+      const taken = await this.submits.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
+      refused = taken.ok ? null : TaskloopError.from(taken.error)
     } catch (e) {
-      this.running.delete(id)
-      const error = TaskloopError.from(e)
-      ended({ state: 'failed', reason: 'error', error: { name: 'TaskloopError', message: error.message, code: error.code } })
-      throw new UnrecoverableError(error.message)
+      refused = TaskloopError.from(e)
     }
-    this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
+    if (refused) {
+      this.running.delete(id)
+      ended({ state: 'failed', reason: 'error', error: { name: 'TaskloopError', message: refused.message, code: refused.code } })
+      throw new UnrecoverableError(refused.message)
+    }
+    entry.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     // Cancelled between the check and the submit: the relay found no task yet (it aborted the
     // signal, if its message arrived; the second check covers a lost one).
     if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
-    const snap = await Promise.race([final, this.untilFinal(id).catch(() => final)])
+    this.watchFinal(id)
+    const snap = await final
     signal?.removeEventListener('abort', onAbort)
     if (!this.leaving) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
+      entry.toldFinal = true
       this.flushSoon()
     }
     // This node is stopping: the job is left unsettled, for BullMQ to hand to another node.
@@ -635,9 +664,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return id
   }
 
-  /** This node's engine holds the task from now on: the view's remote copy goes. */
+  /**
+   * This node's engine holds the task from now on. The view's remote copy goes with the engine's
+   * first event that carries the task (onEngineEvent), not before: until then the merged counters
+   * would count it nowhere while a subscriber's picture holds it, and a picture holding more tasks
+   * than the counters count takes a full snapshot (common/mirror.ts).
+   */
   private takeOver(id: string): void {
-    this.remote.drop(id)
     this.ranHere.add(id)
     if (this.ranHere.size > RAN_HERE_KEPT) for (const old of this.ranHere) if (this.ranHere.delete(old) && this.ranHere.size <= RAN_HERE_KEPT) break
   }
@@ -671,19 +704,40 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * ZMSCORE: a round trip per turn, not per job.
    */
   private wasCancelled(id: string): Promise<boolean> {
-    return new Promise((resolve) => {
-      this.cancelChecks.push({ id, resolve })
-      if (this.cancelChecks.length === 1) setImmediate(() => this.checkCancelled())
+    return this.cancelChecks.add(id)
+  }
+
+  /**
+   * The engine answers a blocking read the moment a task is final (its event batch comes later):
+   * the tasks started in one turn are followed by one such read at a time, not one each.
+   */
+  private watchFinal(id: string): void {
+    this.finalWatch.push(id)
+    if (this.finalWatch.length > 1) return
+    setImmediate(() => {
+      const ids = this.finalWatch
+      this.finalWatch = []
+      void this.followFinals(ids)
     })
   }
 
-  private checkCancelled(): void {
-    const checks = this.cancelChecks
-    this.cancelChecks = []
-    this.workerConn.zmscore(KEYS.cancelled, ...checks.map((c) => c.id)).then(
-      (scores) => checks.forEach((c, i) => c.resolve(scores[i] !== null)),
-      () => checks.forEach((c) => c.resolve(false)),
-    )
+  private async followFinals(ids: string[]): Promise<void> {
+    let left = ids
+    while (left.length > 0) {
+      let got: { final: TaskSnapshot[]; unknown: string[] }
+      try {
+        got = await this.engine.finals(left, 60_000)
+      } catch {
+        // The engine thread restarted or stops: the engine's events settle them (track, onEngineEvent).
+        return
+      }
+      const gone = new Set(got.unknown)
+      for (const snap of got.final) {
+        gone.add(snap.id)
+        this.running.get(snap.id)?.settle(snap)
+      }
+      left = left.filter((id) => !gone.has(id) && this.running.has(id))
+    }
   }
 
   private async remember(id: string): Promise<void> {
@@ -696,6 +750,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private onEngineEvent(e: EngineEvent): void {
     const mine: TaskSnapshot[] = []
     for (const t of e.tasks) if (t.queue && t.node === this.nodeId) mine.push(t)
+    // Counted by the engine from this event on: the view's remote copy goes before the counters are merged.
+    for (const t of mine) this.remote.drop(t.id)
     if (e.type === 'snapshot') {
       const restarted = this.counters !== null
       this.counters = e.counters
@@ -730,8 +786,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         ? { ...t, state: 'pending', reason: null, node: null, worker: null, endedAt: null }
         : { ...t, state: 'failed', reason: 'interrupted', error: { message: 'its node stopped while it ran' } }
     }
-    this.outTasks.set(t.id, shown)
-    this.schedulePublish()
+    if (!(r?.toldFinal && isFinal(t.state))) {
+      this.outTasks.set(t.id, shown)
+      this.schedulePublish()
+    }
     if (r && isFinal(t.state)) {
       this.running.delete(t.id)
       r.settle(t)

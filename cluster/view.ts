@@ -67,9 +67,14 @@ export class RemoteTasks {
     }
   }
 
+  /**
+   * Forgets in steps of a tenth, as the engine does (engine/retention.ts): a subscriber's picture
+   * that holds more tasks than the counters count takes a full snapshot, once per step, not per put.
+   */
   private trim(): void {
+    const keep = MAX_TASKS - MAX_TASKS / 10
     for (const [id, t] of this.tasks) {
-      if (this.tasks.size <= MAX_TASKS) return
+      if (this.tasks.size <= keep) return
       if (isFinal(t.state)) this.drop(id)
     }
   }

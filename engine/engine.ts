@@ -53,7 +53,7 @@ import {
 import { EventBatcher } from './events'
 import { createExecutors } from './executors'
 import type { Executor } from './executors/executor'
-import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from './handle'
+import type { ClusterRun, ClusterSubmit, ClusterSubmitted, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from './handle'
 import { JobCalls } from './job-calls'
 import { markerScope } from './orphans'
 import { persistTo, recover } from './recovery'
@@ -232,6 +232,40 @@ export class Engine implements EngineHandle {
   async submitWith(input: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
+    return this.enqueue([await this.clusterTask(input, run)])
+  }
+
+  async submitManyWith(items: ClusterSubmit[]): Promise<ClusterSubmitted[]> {
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    this.checkStore()
+    const planned = await Promise.allSettled(items.map((i) => this.clusterTask(i.spec, i.run)))
+    if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
+    const tasks: Task[] = []
+    for (const p of planned) if (p.status === 'fulfilled') tasks.push(p.value)
+    if (tasks.length > 0) this.enqueue(tasks)
+    return planned.map((p) => (p.status === 'fulfilled' ? { ok: true } : { ok: false, error: TaskloopError.from(p.reason).toJSON() }))
+  }
+
+  async finals(ids: string[], waitMs: number): Promise<{ final: TaskSnapshot[]; unknown: string[] }> {
+    const held: Task[] = []
+    const unknown: string[] = []
+    for (const id of ids) {
+      const t = this.scheduler.tasks.get(id)
+      if (t) held.push(t)
+      else unknown.push(id)
+    }
+    if (unknown.length === 0 && held.length > 0 && !held.some((t) => t.final)) {
+      await this.waitUntil(held.map((t) => t.id), waitMs, () => held.some((t) => t.final))
+      // The others finishing in this turn come along.
+      await new Promise((r) => setImmediate(r))
+    }
+    const final: TaskSnapshot[] = []
+    for (const t of held) if (t.final) final.push(t.snapshot())
+    return { final, unknown }
+  }
+
+  /** A cluster task planned and validated (not yet scheduled): submitWith and submitManyWith. */
+  private async clusterTask(input: SubmitSpec, run: ClusterRun): Promise<Task> {
     const parsed = parseSubmitSpec(input)
     if ('batch' in parsed) throw new TaskloopError('invalid', 'a cluster task is one task spec, not a batch', 'batch')
     // BullMQ retried, delayed and ordered it already; `after` names tasks of other nodes.
@@ -250,7 +284,7 @@ export class Engine implements EngineHandle {
     task.queue = run.queue
     task.node = run.node
     task.attempt = run.attempt ?? 1 // its first attempt here, so the retry budget counts from it
-    return this.enqueue([task])
+    return task
   }
 
   async batch(id: string, options?: WaitOptions): Promise<BatchSnapshot> {
@@ -308,17 +342,23 @@ export class Engine implements EngineHandle {
     }
   }
 
-  /** Resolves when `done()` holds (checked whenever `key` is woken) or after waitMs (Future.result(timeout)). */
-  private waitUntil(key: string, waitMs: number, done: () => boolean): Promise<void> {
+  /** Resolves when `done()` holds (checked whenever a key is woken) or after waitMs (Future.result(timeout)). */
+  private waitUntil(key: string | string[], waitMs: number, done: () => boolean): Promise<void> {
     if (waitMs === 0 || done()) return Promise.resolve()
+    const keys = typeof key === 'string' ? [key] : key
     return new Promise((resolve) => {
-      let set = this.waiters.get(key)
-      if (!set) this.waiters.set(key, (set = new Set()))
+      const sets = keys.map((k) => {
+        let set = this.waiters.get(k)
+        if (!set) this.waiters.set(k, (set = new Set()))
+        return set
+      })
       const waiter = {
         finish: (): void => {
           clearTimeout(timer)
-          set.delete(waiter)
-          if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key)
+          sets.forEach((set, i) => {
+            set.delete(waiter)
+            if (set.size === 0 && this.waiters.get(keys[i]!) === set) this.waiters.delete(keys[i]!)
+          })
           resolve()
         },
         check: (): void => {
@@ -326,7 +366,7 @@ export class Engine implements EngineHandle {
         },
       }
       const timer = setTimeout(waiter.finish, waitMs)
-      set.add(waiter)
+      for (const set of sets) set.add(waiter)
     })
   }
 

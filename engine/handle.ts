@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../common/api'
-import type { ExecutorKind, Limits, OnStop, QuitOptions, SubmitSpec } from '../common/types'
+import type { ExecutorKind, Limits, OnStop, QuitOptions, SubmitSpec, TaskSnapshot } from '../common/types'
 import type { FileId } from './data-folder'
 import type { Retention } from './store'
 
@@ -88,6 +88,15 @@ export interface ClusterRun {
   allow?: readonly ExecutorKind[]
 }
 
+/** One cluster task for submitManyWith. */
+export interface ClusterSubmit {
+  spec: SubmitSpec
+  run: ClusterRun
+}
+
+/** How one item of submitManyWith went: taken, or refused with the error submitWith would throw. */
+export type ClusterSubmitted = { ok: true } | { ok: false; error: { code: string; error: string; path?: string } }
+
 /** Where a job's queued submit goes (the cluster layer's submit). */
 export type QueuedSubmit = (spec: SubmitSpec) => Promise<{ ids: string[] }>
 
@@ -98,6 +107,16 @@ export interface EngineHandle extends TaskloopApi {
    * BullMQ's business, so the local task runs once.
    */
   submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }>
+  /**
+   * Host only: several cluster tasks at once (the jobs a node takes in one turn), written to the
+   * store in one go. Each item's outcome in order: a refused spec fails only its own item.
+   */
+  submitManyWith(items: ClusterSubmit[]): Promise<ClusterSubmitted[]>
+  /**
+   * Host only: waits until at least one of the tasks is final (or waitMs passes), then returns the
+   * final ones among them (their finishes of that turn together) and the ids this engine does not hold.
+   */
+  finals(ids: string[], waitMs: number): Promise<{ final: TaskSnapshot[]; unknown: string[] }>
   /**
    * Host only: a running job's ctx.submit of a spec with `queue` goes to `handler` (the cluster
    * layer) instead of being refused. Set once; it holds across engine-thread restarts.

@@ -37,8 +37,8 @@ async function push(producer: RedisClient, key: string, n: number): Promise<void
 
 let lists = 0
 
-/** CPU time redis-server has used so far, ms (Linux /proc; null elsewhere): its share of each item's cost. */
-function redisCpuMs(pid: number): number | null {
+/** CPU time a process (redis-server, a node) has used so far, ms (Linux /proc; null elsewhere): its share of each item's cost. */
+function processCpuMs(pid: number): number | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
     // utime and stime, fields 14 and 15 of the line (11 and 12 after the command), in clock ticks (100 Hz).
@@ -46,6 +46,12 @@ function redisCpuMs(pid: number): number | null {
   } catch {
     return null
   }
+}
+
+/** CPU per job of this process and of redis-server over a run of n jobs. */
+function cpuNote(n: number, own: NodeJS.CpuUsage, redisBefore: number | null, redisAfter: number | null, what: string): string {
+  const redis = redisBefore === null || redisAfter === null ? '?' : (((redisAfter - redisBefore) / n) * 1000).toFixed(0)
+  return `CPU per job: ${what} ${((own.user + own.system) / n).toFixed(0)} µs, redis-server ${redis} µs`
 }
 
 /** Adds redis-server's CPU per item to each run of a contender. */
@@ -56,9 +62,9 @@ function withRedisCpu(c: Contender, pid: () => number, spent: number[]): Contend
       const session = await c.open()
       return {
         async run(n) {
-          const before = redisCpuMs(pid())
+          const before = processCpuMs(pid())
           await session.run(n)
-          const after = redisCpuMs(pid())
+          const after = processCpuMs(pid())
           if (before !== null && after !== null) spent.push(((after - before) / n) * 1000)
         },
         close: () => session.close(),
@@ -139,7 +145,7 @@ function bareBlmove(url: string): Contender {
 }
 
 /** (b) Bare BullMQ, as its docs start one: a Queue, a Worker at concurrency 16, no-op processor. */
-async function bareBullmq(url: string, n: number, probes: number): Promise<Row[]> {
+async function bareBullmq(url: string, n: number, probes: number, redisPid: number): Promise<Row[]> {
   const { Queue, Worker } = await import('bullmq')
   const name = `bench-bull-${Date.now()}`
   const connection = { host: '127.0.0.1', port: Number(new URL(url).port), maxRetriesPerRequest: null }
@@ -173,7 +179,9 @@ async function bareBullmq(url: string, n: number, probes: number): Promise<Row[]
       return performance.now() - t0
     }
     await throughput(Math.min(1000, n))
+    const cpu0 = [process.cpuUsage(), processCpuMs(redisPid)] as const
     const ms = await throughput(n)
+    const cpu = cpuNote(n, process.cpuUsage(cpu0[0]), cpu0[1], processCpuMs(redisPid), 'this process (adds and worker)')
     // Enqueue → processor start, one job at a time on an idle worker: latency, not backlog.
     const latencies: number[] = []
     for (let i = 0; i < probes; i++) {
@@ -192,7 +200,7 @@ async function bareBullmq(url: string, n: number, probes: number): Promise<Row[]
         vsPeer: `enqueue → start p50 ${median(latencies).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
         goal: '',
         met: null,
-        note: `${probes} single-job probes; removeOnComplete; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
+        note: `${probes} single-job probes; removeOnComplete; ${cpu}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
       },
     ]
   } finally {
@@ -247,7 +255,7 @@ const waitFinal = async (node: Node, id: string): Promise<TaskDetail> => {
   }
 }
 
-async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | null): Promise<Row[]> {
+async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | null, redisPid: number): Promise<Row[]> {
   const nodes = await Promise.all([startNode(redisUrl, 'bench-1'), startNode(redisUrl, 'bench-2')])
   const [a, b] = nodes as [Node, Node]
   try {
@@ -283,8 +291,13 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
       return performance.now() - t0
     }
     await throughput(Math.min(1000, n))
+    const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
+    const redis0 = processCpuMs(redisPid)
     const ms = await throughput(n)
     const ops = (n / ms) * 1000
+    const perTask = (before: number | null, after: number | null): string => (before === null || after === null ? '?' : (((after - before) / n) * 1000).toFixed(0))
+    const nodesCpu = nodes.map((node, i) => perTask(nodes0[i]!, processCpuMs(node.child.pid!))).join(' + ')
+    const redisCpu = perTask(redis0, processCpuMs(redisPid))
 
     // Enqueue → start, one at a time: the task's own startedAt against the submit (both on this machine's clock).
     const starts: number[] = []
@@ -327,7 +340,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of 1,000`,
+        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks), redis-server ${redisCpu} µs`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
@@ -394,10 +407,10 @@ export const cluster: Scenario = {
         if (cpu.length > 0) row.note = `${row.note}; redis-server CPU ${median(cpu).toFixed(1)} µs/item`
       }
       rows.push(...listRows)
-      const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500)
+      const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500, server.pid)
       rows.push(...bull)
       try {
-        rows.push(...(await clusterNodes(redis.url, n, bull[0]!.opsPerSec)))
+        rows.push(...(await clusterNodes(redis.url, n, bull[0]!.opsPerSec, server.pid)))
       } catch (e) {
         // Until `serve --redis` joins a cluster (cluster/index.ts), these rows cannot be measured.
         const why = `Taskloop nodes on BullMQ not measured: ${(e as Error).message}`

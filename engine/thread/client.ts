@@ -11,10 +11,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { SHUTDOWN_GRACE_MS } from '../../common/defaults'
 import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
-import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec } from '../../common/types'
+import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec, TaskSnapshot } from '../../common/types'
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
-import type { ClusterRun, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from '../handle'
+import type { ClusterRun, ClusterSubmit, ClusterSubmitted, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from '../handle'
 import { COSTS_ON, threadCosts, timed } from '../costs'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
@@ -140,6 +140,14 @@ export class EngineClient implements EngineHandle {
 
   submitWith(spec: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
     return this.call('submitWith', spec, run)
+  }
+
+  submitManyWith(items: ClusterSubmit[]): Promise<ClusterSubmitted[]> {
+    return this.call('submitManyWith', items)
+  }
+
+  finals(ids: string[], waitMs: number): Promise<{ final: TaskSnapshot[]; unknown: string[] }> {
+    return this.call('finals', ids, waitMs)
   }
 
   subscribe(listener: (event: EngineEvent) => void): () => void {

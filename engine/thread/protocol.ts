@@ -5,8 +5,8 @@ import type { EngineOptions } from '../handle'
 import type { SharedState } from './shared'
 
 /** The operations of common/operations.ts, plus what only the host may call. */
-export const CALLS: readonly CallName[] = [...OPERATION_NAMES, 'shutdown', 'submitWith']
-export type CallName = OperationName | 'shutdown' | 'submitWith'
+export const CALLS: readonly CallName[] = [...OPERATION_NAMES, 'shutdown', 'submitWith', 'submitManyWith', 'finals']
+export type CallName = OperationName | 'shutdown' | 'submitWith' | 'submitManyWith' | 'finals'
 
 export interface EngineThreadData {
   options: EngineOptions

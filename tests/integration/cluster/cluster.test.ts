@@ -38,7 +38,10 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
   })
 
   it('runs 500 queued tasks each exactly once across three nodes', async () => {
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((id) => start(redis.url, id, ['--queue', 'many'])))
+    // Exactly once, not interrupts: BullMQ's default-length lock (5 s), as a second-long one can lapse
+    // on a machine this busy, and a job re-delivered so is failed "interrupted" although it ran.
+    const args = ['--queue', 'many', '--stalled-interval-ms', '5000']
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((id) => start(redis.url, id, args)))
     const file = path.join(dir, 'runs.txt')
     const tasks = Array.from({ length: 500 }, (_, n) => ({ job: `${jobs}#record`, params: { file, n }, queue: 'many' }))
     // Half as one batch of queued tasks (one BullMQ addBulk), half one by one through another node.
@@ -52,7 +55,8 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
       const list = (await c!.list()).filter((t) => t.queue === 'many')
       const byState = new Map<string, number>()
       for (const t of list) byState.set(`${t.state}@${t.node}`, (byState.get(`${t.state}@${t.node}`) ?? 0) + 1)
-      last = `${list.length} tasks, ${new Set(list.map((t) => t.id)).size} ids: ${JSON.stringify([...byState])}`
+      const failed = list.find((t) => t.state === 'failed')
+      last = `${list.length} tasks, ${new Set(list.map((t) => t.id)).size} ids: ${JSON.stringify([...byState])}${failed ? `; one failed: ${failed.reason} ${failed.error?.message}` : ''}`
       return list.length === 500 && list.every((t) => t.state === 'done') && list
     }, 150_000).catch((e: Error) => {
       throw new Error(`${e.message}; node c saw ${last}`)
