@@ -47,6 +47,23 @@ async function settledHeap(): Promise<void> {
   }
 }
 
+/** The previous run's engine: the next baseline is read once it is collected, or its release would be subtracted. */
+let previous: WeakRef<Engine> | null = null
+
+/** gc until the previous run's engine is collected (a timer or pending promise may hold it a while after its shutdown). */
+async function previousReleased(): Promise<void> {
+  if (!previous) return
+  // deref() keeps its target alive until the current job ends: each gc runs in a new job, before the deref.
+  let alive = true
+  for (let i = 0; i < 100 && alive; i++) {
+    await sleep(50)
+    gc()
+    alive = previous.deref() !== undefined
+  }
+  if (alive) throw new Error('the previous run\'s engine is still reachable 5 s after its shutdown')
+  previous = null
+}
+
 async function once(n: number): Promise<Figures> {
   // Allocated before the baseline so the bench's own bookkeeping is not counted as engine heap.
   const seen = new Uint8Array(SEEN_SIZE)
@@ -62,7 +79,9 @@ async function once(n: number): Promise<Figures> {
     }
   }
   // Every task stays live, so memory per finished task is measured and the probe's counters add up.
+  await previousReleased()
   const engine = new Engine({ keepInMemory: Infinity })
+  previous = new WeakRef(engine)
   const probe = new EngineProbe(engine, onEvent)
   // Warm every executor kind: workers and children up, the job module loaded in each.
   await engine.submit({ batch: { tasks: specs(100) } })
@@ -70,8 +89,6 @@ async function once(n: number): Promise<Figures> {
   await sleep(100)
   seen.fill(0)
   seenCount = 0
-  // The previous run's engine may still be reachable from a timer or a pending promise at the
-  // first gc: collect until the heap stops shrinking, or its release would be subtracted here.
   await settledHeap()
   const heap0 = process.memoryUsage().heapUsed
   const t0 = performance.now()
@@ -87,11 +104,9 @@ async function once(n: number): Promise<Figures> {
   const done = (await engine.snapshot()).counters.done - 100
   probe.unsubscribe()
   await engine.shutdown()
-  await settledHeap()
-  const heapReleased = process.memoryUsage().heapUsed
-  // What the engine held for the finished tasks: grown since the baseline, and given back once it is
-  // shut down (whichever is larger: an earlier run's engine freed late makes the first too small).
-  const heapPerTask = Math.max(heapEnd - heap0, heapEnd - heapReleased) / n
+  // What the engine holds for the finished tasks: grown since the baseline (read with the previous
+  // run's engine collected, so none of its release is subtracted).
+  const heapPerTask = (heapEnd - heap0) / n
   return { ms, submitMs, seen: seenCount, duplicates, done, heapPerTask }
 }
 
