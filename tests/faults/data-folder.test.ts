@@ -101,7 +101,7 @@ describe('the data folder deleted under a running taskloop serve', () => {
     const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'taskloop-pulled-')), 'data')
     const child = spawn(
       process.execPath,
-      ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
+      ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     servers.push(child)

@@ -15,7 +15,7 @@ afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
 })
 
-const serveArgs = (dataDir: string) => ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir]
+const serveArgs = (dataDir: string) => ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir]
 
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, serveArgs(dataDir), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })

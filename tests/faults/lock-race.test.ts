@@ -19,7 +19,7 @@ interface Racer {
 }
 
 function racer(): Racer {
-  const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/store-racer.ts'], {
+  const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'tests/fixtures/store-racer.ts'], {
     cwd: root,
     stdio: ['pipe', 'pipe', 'inherit'],
   })

@@ -116,7 +116,7 @@ describe('a stop of taskloop serve and the queue', () => {
     const specs = [{ name: 'long', job: 'sleep', params: { ms: 120_000 } }, ...Array.from({ length: 10 }, (_, i) => ({ name: `queued ${i}`, job: 'sleep', params: { ms: 1 } }))]
     writeFileSync(file, JSON.stringify({ batch: { concurrency: 1, tasks: specs } }))
     const runUntilSigterm = async (args: string[]): Promise<{ code: number | null; out: string }> => {
-      const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'run', file, '--grace-ms', '1000', ...args], {
+      const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'run', file, '--grace-ms', '1000', ...args], {
         cwd: path.resolve(import.meta.dirname, '../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       })

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { afterEach } from 'vitest'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
-export const FROM_SOURCE = ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts']
+export const FROM_SOURCE = ['./tests/helpers/ts-run.mjs', 'cli/cli.ts']
 
 export interface Cli {
   child: ChildProcess

@@ -70,7 +70,7 @@ describe('task store', () => {
 
   it('after kill -9: every acknowledged task is there, running ones interrupted or requeued, none duplicated', async () => {
     const dataDir = tmp()
-    const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'tests/fixtures/engine-child.ts', dataDir], {
+    const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'tests/fixtures/engine-child.ts', dataDir], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const { treeWorker, ...ids } = await new Promise<Record<string, string>>((resolve, reject) => {

@@ -166,7 +166,7 @@ describe('taskloop run: task output cannot drive the terminal', () => {
   it('and on a terminal (a real pty through script(1)), where the view draws with escapes of its own', async () => {
     const file = path.join(dir, 'hostile-tty.json')
     await writeFile(file, JSON.stringify(spec))
-    const command = [process.execPath, '--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'run', file, '--no-store']
+    const command = [process.execPath, './tests/helpers/ts-run.mjs', 'cli/cli.ts', 'run', file, '--no-store']
     const shell = command.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
     const child = spawn('script', ['-qec', shell, '/dev/null'], {
       cwd: root,

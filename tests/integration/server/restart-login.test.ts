@@ -26,7 +26,7 @@ afterEach(async () => {
 })
 
 function serve(args: string[], env: NodeJS.ProcessEnv = {}): Serve {
-  const child = spawn(process.execPath, ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', ...args], {
+  const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1', TASKLOOP_TOKEN: '', ...env },
