@@ -55,8 +55,7 @@ test.describe('two nodes on one Redis', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    // Needs a real redis-server (Debian's package; .ci/run installs it): none here, so nothing to join.
-    test.skip(missing !== null, `redis-server is not installed here: ${missing}`)
+    test.skip(missing !== null, 'needs a real redis-server (Debian package; .ci/run installs it), and none is installed here')
   })
   test.afterEach(async () => {
     const testInfo = test.info()

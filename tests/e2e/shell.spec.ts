@@ -324,8 +324,7 @@ test.describe('main process with a cluster in its settings.json', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    // Needs a real redis-server (Debian's package; .ci/run installs it): none here, so nothing to join.
-    test.skip(missing !== null, `redis-server is not installed here: ${missing}`)
+    test.skip(missing !== null, 'needs a real redis-server (Debian package; .ci/run installs it), and none is installed here')
     userData = mkdtempSync(path.join(os.tmpdir(), 'taskloop-shell-user-'))
   })
 
