@@ -184,8 +184,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   )
   /** The jobs taken in one turn go to the engine as one call (one store write). */
   private readonly submits = new PerTurn<ClusterSubmit, ClusterSubmitted>((items) => this.engine.submitManyWith(items))
-  /** Tasks started in this turn whose final state the engine is not yet asked for (followFinals). */
-  private finalWatch: string[] = []
+  /** The tasks started in one turn, followed to their final states together (followFinals). */
+  private readonly finalWatch = new PerTurn<string, void>((ids) => {
+    void this.followFinals(ids)
+    return Promise.resolve(ids.map(() => undefined))
+  })
   private heartbeat: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
@@ -712,13 +715,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * the tasks started in one turn are followed by one such read at a time, not one each.
    */
   private watchFinal(id: string): void {
-    this.finalWatch.push(id)
-    if (this.finalWatch.length > 1) return
-    setImmediate(() => {
-      const ids = this.finalWatch
-      this.finalWatch = []
-      void this.followFinals(ids)
-    })
+    void this.finalWatch.add(id)
   }
 
   private async followFinals(ids: string[]): Promise<void> {

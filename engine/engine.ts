@@ -242,7 +242,7 @@ export class Engine implements EngineHandle {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const tasks: Task[] = []
     for (const p of planned) if (p.status === 'fulfilled') tasks.push(p.value)
-    if (tasks.length > 0) this.enqueue(tasks)
+    if (tasks.length > 0) await this.enqueue(tasks)
     return planned.map((p) => (p.status === 'fulfilled' ? { ok: true } : { ok: false, error: TaskloopError.from(p.reason).toJSON() }))
   }
 

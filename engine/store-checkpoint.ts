@@ -24,8 +24,7 @@ const loadCjs = createRequire(import.meta.url)
 // connection reports write errors.
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
-let Database
-try { Database = require(workerData.libsql) } catch { Database = require(workerData.libsql) }
+const Database = require(workerData.libsql)
 let db = null
 try { db = new Database(workerData.file) } catch {}
 let told = 0
