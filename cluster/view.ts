@@ -2,7 +2,7 @@
 // (or finished) on another node. Fed by `taskloop:events` (every node publishes its cluster
 // tasks' changes and log lines there) and by this node's own submits; bounded, oldest finished
 // forgotten first. The node merges it into list/get/snapshot/subscribe (cluster/index.ts).
-import { emptyCounters, isFinal, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
+import { emptyCounters, isFinal, SNAPSHOT_DEFAULTS, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
 import { executorOf } from '../engine/submit-plan'
 
 /** Remote tasks kept; past it the oldest finished ones are forgotten (their own node keeps them). */
@@ -106,23 +106,10 @@ export function queuedSnapshot(
     name,
     executor,
     state: 'pending',
-    reason: null,
-    waiting: null,
+    ...SNAPSHOT_DEFAULTS,
     attempt: 1,
-    progress: null,
-    progressMessage: null,
-    worker: null,
     group: typeof s.group === 'string' ? s.group : null,
-    batchId: null,
-    after: [],
     createdAt: Date.now(),
-    startedAt: null,
-    endedAt: null,
-    cancelRequestedAt: null,
-    ignoredCancel: false,
-    result: null,
-    error: null,
-    attempts: [],
     spec: s,
     queue,
     node: null,

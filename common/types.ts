@@ -177,6 +177,34 @@ export interface TaskSnapshot {
   node?: string | null
 }
 
+/**
+ * The fields of a TaskSnapshot at their defaults: a task not started, with nothing set. Its arrays
+ * are frozen and shared (a snapshot's arrays are never changed in place).
+ */
+export const SNAPSHOT_DEFAULTS: Readonly<
+  Pick<
+    TaskSnapshot,
+    | 'reason' | 'waiting' | 'progress' | 'progressMessage' | 'worker' | 'group' | 'batchId' | 'after'
+    | 'startedAt' | 'endedAt' | 'cancelRequestedAt' | 'ignoredCancel' | 'result' | 'error' | 'attempts'
+  >
+> = Object.freeze({
+  reason: null,
+  waiting: null,
+  progress: null,
+  progressMessage: null,
+  worker: null,
+  group: null,
+  batchId: null,
+  after: Object.freeze([]) as unknown as string[],
+  startedAt: null,
+  endedAt: null,
+  cancelRequestedAt: null,
+  ignoredCancel: false,
+  result: null,
+  error: null,
+  attempts: Object.freeze([]) as unknown as Attempt[],
+})
+
 export type Counters = Record<TaskState, number>
 
 export const emptyCounters = (): Counters => ({

@@ -4,7 +4,7 @@
 // one pulled away while running (folder deleted, lock lost) stops the writes and the submissions.
 import { renameSync } from 'node:fs'
 import path from 'node:path'
-import { EXECUTORS, TASK_STATES, TaskloopError } from '../common/types'
+import { EXECUTORS, SNAPSHOT_DEFAULTS, TASK_STATES, TaskloopError } from '../common/types'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
@@ -35,6 +35,14 @@ const MIGRATIONS: string[] = [
    CREATE TABLE IF NOT EXISTS children (pid INTEGER PRIMARY KEY, grp INTEGER NOT NULL, start_time TEXT);`,
   // → 2: rows recovery cannot read are moved here, kept for a look, never run.
   `CREATE TABLE IF NOT EXISTS broken_tasks (id TEXT PRIMARY KEY, data, error TEXT NOT NULL, set_aside_at INTEGER NOT NULL);`,
+  // → 3: a row's data leaves out the fields at their defaults (rowData): a Taskloop that does not put
+  // them back (readTask) must refuse the store rather than misread it. And fewer index writes per
+  // task: tasks_state (state, ended_at) changed at submit, claim and end, tasks_created at submit;
+  // the one left is written once, when a task ends (a claim writes no index). Start-up reads the
+  // newest finished rows by rowid (submission order, as history pages do), retention by end time.
+  `DROP INDEX IF EXISTS tasks_state;
+   DROP INDEX IF EXISTS tasks_created;
+   CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_at) WHERE ended_at IS NOT NULL;`,
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 
@@ -78,6 +86,23 @@ export interface BatchRecord {
 }
 
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']
+/** A snapshot field at its default (SNAPSHOT_DEFAULTS), which a row's data leaves out: a third fewer bytes per row, so fewer pages for SQLite to write. readTask puts them back. */
+const isDefault = (k: string, v: unknown): boolean => {
+  if (!Object.hasOwn(SNAPSHOT_DEFAULTS, k)) return false
+  const d: unknown = SNAPSHOT_DEFAULTS[k as keyof typeof SNAPSHOT_DEFAULTS]
+  return v === d || (Array.isArray(d) && Array.isArray(v) && v.length === 0)
+}
+
+/** A task's row data: its snapshot without the fields at their defaults, in `state`. */
+function rowData(t: TaskSnapshot, state: TaskState): string {
+  const row: Record<string, unknown> = {}
+  for (const k in t) {
+    const v = (t as unknown as Record<string, unknown>)[k]
+    if (!isDefault(k, v)) row[k] = v
+  }
+  row.state = state
+  return JSON.stringify(row)
+}
 /** Rows per upsert statement in a big write: 64 at once cost about a fifth less CPU than 64 statements (fewer calls into libsql). */
 const ROWS_PER_UPSERT = 64
 /**
@@ -284,8 +309,8 @@ export class TaskStore {
         }
         // A claim whose own write failed is written as running by the next batch that can.
         const asRunning = pending && (claim || row === -t.attempt)
-        const data = JSON.stringify(asRunning ? { ...t, state: 'running' } : t)
-        rows.push(t.id, t.createdAt, asRunning ? 'running' : t.state, t.endedAt, data)
+        const state = asRunning ? 'running' : t.state
+        rows.push(t.id, t.createdAt, state, t.endedAt, rowData(t, state))
         if (rows.length === ROWS_PER_UPSERT * 5) {
           this.upsertMany.run(...rows)
           rows.length = 0
@@ -380,7 +405,7 @@ export class TaskStore {
         `SELECT id, state, data FROM (
            SELECT id, state, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
            UNION ALL
-           SELECT * FROM (SELECT id, state, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT ?)
+           SELECT * FROM (SELECT id, state, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY rowid DESC LIMIT ?)
          ) ORDER BY created_at, rowid`,
       )
       .all(...FINAL, ...FINAL, keepFinished)
@@ -543,6 +568,8 @@ function readTask(row: Record<string, unknown>): TaskSnapshot | string {
   if (!(TASK_STATES as readonly unknown[]).includes(t.state)) return `unknown state ${JSON.stringify(t.state)}`
   if (!(EXECUTORS as readonly unknown[]).includes(t.executor)) return `unknown executor ${JSON.stringify(t.executor)}`
   if (typeof t.createdAt !== 'number') return 'no creation time'
+  const full = t as Record<string, unknown>
+  for (const [k, d] of Object.entries(SNAPSHOT_DEFAULTS)) if (!(k in full)) full[k] = d
   // A claim writes the state column only (TaskStore.markRunning): the data is still the submit's.
   if (row.state === 'running' && t.state === 'pending') t.state = 'running'
   return t as TaskSnapshot

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TaskSnapshot } from '../../../common/types'
+import { SNAPSHOT_DEFAULTS, type TaskSnapshot } from '../../../common/types'
 import { openDatabase } from '../../../engine/sqlite'
 import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
 
@@ -20,23 +20,9 @@ function snapshot(id: string, over: Partial<TaskSnapshot> = {}): TaskSnapshot {
     name: id,
     executor: 'thread',
     state: 'pending',
-    reason: null,
-    waiting: null,
+    ...SNAPSHOT_DEFAULTS,
     attempt: 1,
-    progress: null,
-    progressMessage: null,
-    worker: null,
-    group: null,
-    batchId: null,
-    after: [],
     createdAt: 1,
-    startedAt: null,
-    endedAt: null,
-    cancelRequestedAt: null,
-    ignoredCancel: false,
-    result: null,
-    error: null,
-    attempts: [],
     spec: { job: 'sleep' },
     ...over,
   } as TaskSnapshot
@@ -80,6 +66,22 @@ describe('store writes', () => {
     const reopened = TaskStore.open(dir)
     open.push(reopened.store)
     expect(reopened.saved.tasks.find((t) => t.id === 'b')?.state).toBe('running')
+  })
+
+  it('a row leaves out the fields at their defaults, and a restart reads it, and a row written whole, back as it was', () => {
+    const { store, row, dir } = setup()
+    const done = snapshot('c', { state: 'done', worker: 'thread 3', startedAt: 2, endedAt: 5, result: 7, after: ['a'], progress: 1 })
+    store.save([done, snapshot('d', { waiting: 'executor-limit', result: false, batchId: 'b1' })])
+    expect(Object.keys(row('c').data).sort()).toEqual(['after', 'attempt', 'createdAt', 'endedAt', 'executor', 'id', 'name', 'progress', 'result', 'spec', 'startedAt', 'state', 'worker'])
+    // As versions before the compact rows wrote it: the whole snapshot.
+    const whole = snapshot('e', { state: 'failed', reason: 'error', endedAt: 9, error: { message: 'no' } })
+    const db = openDatabase(path.join(dir, DB_FILE))
+    db.prepare('INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)').run('e', 1, 'failed', 9, JSON.stringify(whole))
+    db.close()
+    store.close()
+    const { store: again, saved } = TaskStore.open(dir)
+    open.push(again)
+    expect(saved.tasks).toEqual([done, snapshot('d', { waiting: 'executor-limit', result: false, batchId: 'b1' }), whole])
   })
 
   it('a claim of many tasks (several statements of 64) marks each one running', () => {

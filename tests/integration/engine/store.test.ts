@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { StoreError } from '../../../engine/data-folder'
 import { Engine } from '../../../engine/engine'
 import { openDatabase } from '../../../engine/sqlite'
+import { SCHEMA_VERSION } from '../../../engine/store'
 import type { Database } from '../../../engine/sqlite'
 import { LOG_HEAD_BYTES } from '../../../engine/task-log'
 import { useEngines, waitFinal, waitFor, waitState } from '../../helpers/engine'
@@ -213,14 +214,20 @@ describe('a store that cannot be used stops the start; nothing is deleted', () =
     const { dataDir, ids } = await pendingStore(3)
     // As the first versions wrote it: user_version 0, no broken_tasks table.
     const db = raw(dataDir)
-    db.exec('DROP TABLE IF EXISTS broken_tasks; PRAGMA user_version = 0; PRAGMA wal_checkpoint(TRUNCATE);')
+    db.exec(
+      `DROP TABLE IF EXISTS broken_tasks; DROP INDEX IF EXISTS tasks_ended;
+       CREATE INDEX tasks_created ON tasks (created_at); CREATE INDEX tasks_state ON tasks (state, ended_at);
+       PRAGMA user_version = 0; PRAGMA wal_checkpoint(TRUNCATE);`,
+    )
     db.close()
     const e = new Engine({ dataDir })
     expect((await waitFinal(e, ids)).map((t) => t.state)).toEqual(['done', 'done', 'done'])
     await e.shutdown()
-    expect(userVersion(dataDir)).toBe(2)
+    expect(userVersion(dataDir)).toBe(SCHEMA_VERSION)
     const check = raw(dataDir)
     expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'broken_tasks'").get()!.n).toBe(1)
+    const indexes = check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' AND sql IS NOT NULL").all()
+    expect(indexes.map((r) => r.name)).toEqual(['tasks_ended'])
     check.close()
   })
 
@@ -238,7 +245,7 @@ describe('a store that cannot be used stops the start; nothing is deleted', () =
       refused = err
     }
     expect(refused).toBeInstanceOf(StoreError)
-    expect(refused).toMatchObject({ problem: 'newer', message: expect.stringMatching(/written by a newer Taskloop \(schema version 99; this one knows up to 2\)/) })
+    expect(refused).toMatchObject({ problem: 'newer', message: expect.stringContaining(`written by a newer Taskloop (schema version 99; this one knows up to ${SCHEMA_VERSION})`) })
     expect((refused as Error).message).toContain(path.join(dataDir, 'taskloop.db'))
     expect(fingerprint(dataDir)).toBe(before)
     expect(userVersion(dataDir)).toBe(99)
