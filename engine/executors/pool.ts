@@ -228,41 +228,40 @@ export abstract class WorkerPool implements Executor {
 
   /**
    * Sends backlog runs to the least loaded workers, one message per worker. A worker still
-   * starting keeps its place: the next run waits for it rather than queue behind a busy worker.
+   * starting gets one run at once, before it says it is ready: it finds the run waiting as soon as
+   * it has loaded (no round trip through this thread on its start). A second run waits for the
+   * first worker ready rather than queue behind one still starting.
    */
   private distribute(): void {
     if (this.closed) return
     if (this.backlog.length > 0) this.grow()
     const outgoing = new Map<Slot, RunMessage[]>()
-    let starting = 0
-    for (const s of this.slots) if (!s.ready && !s.retiring && s.runs.length === 0) starting++
-    const kept: PoolRun[] = []
     const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
       const expect = aheadMs === null ? 0 : this.expectMs(this.backlog[0]!)
       let best: Slot | null = null
+      let starting: Slot | null = null
       for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.runs.length > depth) continue
+        if (s.retiring || s.runs.length > depth) continue
+        if (!s.ready) {
+          if (s.runs.length === 0) starting ??= s
+          continue
+        }
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
         if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
         if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
+      if (starting && (!best || best.runs.length > 0)) best = starting
       if (!best) break
       const run = this.backlog.shift()!
       run.expectMs = expect
-      if (best.runs.length > 0 && starting > 0) {
-        starting--
-        kept.push(run)
-        continue
-      }
       if (!this.assign(best, run, outgoing)) {
         this.backlog.unshift(run)
         break
       }
     }
-    this.backlog.unshift(...kept)
     for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
