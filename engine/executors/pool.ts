@@ -2,6 +2,7 @@
 // worker so it never waits a round trip between two jobs, lazy spawning, replacement of a dead or
 // killed worker off the hot path (a spare, where kept), resize, close, and per-worker busy time.
 // thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
+import os from 'node:os'
 import path from 'node:path'
 import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
 import type { JobHost } from '../job-calls'
@@ -101,6 +102,8 @@ const REFILL_DELAY_MS = 1000
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
 const CLAIM_CELLS = 16384
+/** Workers a pool starts at once (see grow). */
+const START_AT_ONCE = Math.max(1, os.availableParallelism())
 /** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
 const JOB_TIMES = 1000
 
@@ -299,21 +302,30 @@ export abstract class WorkerPool implements Executor {
   }
 
   /**
-   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, all
-   * together so the first runs do not wait for each other's start. Shortly after a loss (a refill
-   * pending) only one per run that finds no idle or starting worker: a worker starting uses a core
-   * for a while, which must not land on a series of forced cancels.
+   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, as
+   * many at once as there are cores, the next ones as those become ready. A start is mostly CPU
+   * (a child process takes ~100 ms of a core): started all at once on fewer cores they share them
+   * and the first ready comes later for all, while its run (and the one queued behind it) wait; in
+   * waves the first runs start sooner, and the later workers' runs, started a moment after, would
+   * have waited for a core anyway. Shortly after a loss (a refill pending) only one per run that
+   * finds no idle or starting worker: a worker starting uses a core for a while, which must not
+   * land on a series of forced cancels.
    */
   private grow(): void {
     let needed = Infinity
+    let starting = 0
+    for (const s of this.slots) if (!s.retiring && !s.ready) starting++
     if (this.refillTimer) {
       let free = 0
-      for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
+      for (const s of this.slots) if (!s.retiring && s.runs.length === 0) free++
       needed = this.backlog.length - free
     }
     for (; needed > 0 && this.workers() < this.size; needed--) {
       if (this.spare) this.promoteSpare()
-      else this.spawn()
+      else if (starting < START_AT_ONCE) {
+        this.spawn()
+        starting++
+      } else break
     }
   }
 
