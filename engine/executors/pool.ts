@@ -104,6 +104,12 @@ const MAX_REQUEUES = 2
 const CLAIM_CELLS = 16384
 /** Workers a pool starts at once (see grow). */
 const START_AT_ONCE = Math.max(1, os.availableParallelism())
+/**
+ * Beyond those, the next starts when one is ready or this long after the last start: a child is
+ * ready in ~100-150 ms on a quiet machine, but on a loaded one its start can take seconds, and a
+ * worker that waited for another's start would then put its run's start that much later.
+ */
+const START_GAP_MS = 150
 /** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
 const JOB_TIMES = 1000
 
@@ -118,6 +124,9 @@ export abstract class WorkerPool implements Executor {
   private readonly slots = new Set<Slot>()
   private spare: Slot | null = null
   private refillTimer: NodeJS.Timeout | null = null
+  private growTimer: NodeJS.Timeout | null = null
+  /** performance.now() of the last worker started by grow(). */
+  private lastSpawnAt = -Infinity
   /** Runs not yet sent to a worker, oldest first. */
   private backlog: PoolRun[] = []
   private readonly claims: Int32Array | null
@@ -206,6 +215,7 @@ export abstract class WorkerPool implements Executor {
   async close(): Promise<void> {
     this.closed = true
     if (this.refillTimer) clearTimeout(this.refillTimer)
+    if (this.growTimer) clearTimeout(this.growTimer)
     const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
     for (const run of this.backlog.splice(0)) this.settle(run, closed())
     const exits: Promise<void>[] = []
@@ -303,7 +313,8 @@ export abstract class WorkerPool implements Executor {
 
   /**
    * Pool size reached lazily, when runs come: the spare joins first, else new workers start, as
-   * many at once as there are cores, the next ones as those become ready. A start is mostly CPU
+   * many at once as there are cores, the next ones as those become ready (or START_GAP_MS after
+   * the last start at the latest). A start is mostly CPU
    * (a child process takes ~100 ms of a core): started all at once on fewer cores they share them
    * and the first ready comes later for all, while its run (and the one queued behind it) wait; in
    * waves the first runs start sooner, and the later workers' runs, started a moment after, would
@@ -321,12 +332,30 @@ export abstract class WorkerPool implements Executor {
       needed = this.backlog.length - free
     }
     for (; needed > 0 && this.workers() < this.size; needed--) {
-      if (this.spare) this.promoteSpare()
-      else if (starting < START_AT_ONCE) {
-        this.spawn()
-        starting++
-      } else break
+      if (this.spare) {
+        this.promoteSpare()
+        continue
+      }
+      const now = performance.now()
+      const wait = this.lastSpawnAt + START_GAP_MS - now
+      if (starting >= START_AT_ONCE && wait > 0) {
+        this.growLater(wait)
+        break
+      }
+      this.spawn()
+      starting++
+      this.lastSpawnAt = now
     }
+  }
+
+  /** Past START_GAP_MS the next worker starts even if none got ready (a machine so loaded that a start takes long). */
+  private growLater(ms: number): void {
+    if (this.growTimer) return
+    this.growTimer = setTimeout(() => {
+      this.growTimer = null
+      this.distributeSoon()
+    }, ms)
+    this.growTimer.unref()
   }
 
   /**
