@@ -7,7 +7,9 @@
 // harness.ts stallMonitor); the wall-clock stalls are reported beside two baselines in the same
 // run: the same window with nothing running, and with a busy job running on a pool thread that is
 // not cancelled (the cores are as loaded as in the forced cancel). A gc runs before each window,
-// so a window does not pay for garbage made before it.
+// so a window does not pay for garbage made before it; the note says in how many windows a gc ran
+// anyway (the thread's own stall includes a gc's wait for its helper threads on a loaded machine).
+import { PerformanceObserver } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { isFinal } from '../../common/types'
 import { Engine } from '../../engine/engine'
@@ -130,11 +132,27 @@ interface Sample {
   wallMs: number
   /** Its longest stall less the time the thread waited for a core; null where the kernel does not tell. */
   ownMs: number | null
+  /** The longest gc of this thread that overlapped the window, ms; 0: none. */
+  gcMs: number
+}
+
+/** This thread's gc pauses (start, duration), recorded while `sample` runs. */
+function gcLog(): { within(t0: number, t1: number): number; stop(): void } {
+  const seen: { start: number; ms: number }[] = []
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) seen.push({ start: e.startTime, ms: e.duration })
+  })
+  obs.observe({ entryTypes: ['gc'] })
+  return {
+    within: (t0, t1) => seen.reduce((m, g) => (g.start < t1 && g.start + g.ms > t0 ? Math.max(m, g.ms) : m), 0),
+    stop: () => obs.disconnect(),
+  }
 }
 
 async function sample(target: Target, n: number, warm: number): Promise<Sample[]> {
   const inst = await target.open()
-  const out: Sample[] = []
+  const windows: { t0: number; t1: number; s: Omit<Sample, 'gcMs'> }[] = []
+  const gcs = gcLog()
   try {
     for (let i = 0; i < warm + n; i++) {
       const running = await inst.start()
@@ -147,19 +165,28 @@ async function sample(target: Target, n: number, warm: number): Promise<Sample[]
       const settleMs = performance.now() - t0
       await sleep(TRAIL_MS)
       const { wallMs, ownMs } = monitor.stop()
+      const t1 = performance.now()
       await running.after?.()
-      if (i >= warm) out.push({ settleMs, wallMs, ownMs })
+      if (i >= warm) windows.push({ t0, t1, s: { settleMs, wallMs, ownMs } })
     }
+    await sleep(1) // the observer hears of the last gcs a turn later
   } finally {
+    gcs.stop()
     await inst.close()
   }
-  return out
+  return windows.map((w) => ({ ...w.s, gcMs: gcs.within(w.t0, w.t1) }))
 }
 
 const ms = (x: number): string => `${x.toFixed(2)} ms`
 
 /** "median 0.21, p99 0.90, max 1.40 ms" of the windows' longest stalls. */
 const spread = (xs: number[]): string => `median ${median(xs).toFixed(2)}, p99 ${percentile(xs, 99).toFixed(2)}, max ${Math.max(...xs).toFixed(2)} ms`
+
+/** "; a gc in 3 windows (longest 1.20 ms)": a window's stall may be a gc of the bench's own heap as well as the engine's work. */
+function gcNote(s: Sample[]): string {
+  const hit = s.filter((x) => x.gcMs > 0)
+  return hit.length === 0 ? '; no gc in any window' : `; a gc in ${hit.length} windows (longest ${ms(Math.max(...hit.map((x) => x.gcMs)))})`
+}
 
 export const cancel: Scenario = {
   name: 'cancel',
@@ -209,6 +236,7 @@ export const cancel: Scenario = {
           (isBaseline ? '' : `settle p95 ${ms(percentile(settles, 95))}, max ${ms(Math.max(...settles))}; `) +
           `longest stall per window, wall: ${spread(wall)}` +
           (own ? `; own (run-queue waits taken out): ${spread(own)}` : '') +
+          gcNote(s) +
           versus,
       })
     }

@@ -2,6 +2,7 @@
 // worker so it never waits a round trip between two jobs, lazy spawning, replacement of a dead or
 // killed worker off the hot path (a spare, where kept), resize, close, and per-worker busy time.
 // thread-pool.ts and process-pool.ts only say how to start, message and stop one worker.
+import os from 'node:os'
 import path from 'node:path'
 import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
 import type { JobHost } from '../job-calls'
@@ -101,6 +102,14 @@ const REFILL_DELAY_MS = 1000
 const MAX_REQUEUES = 2
 /** Claim cells: more than any pool has runs sent ahead (size × (depth + 1)). */
 const CLAIM_CELLS = 16384
+/** Workers a pool starts at once (see grow). */
+const START_AT_ONCE = Math.max(1, os.availableParallelism())
+/**
+ * Beyond those, the next starts when one is ready or this long after the last start: a child is
+ * ready in ~100-150 ms on a quiet machine, but on a loaded one its start can take seconds, and a
+ * worker that waited for another's start would then put its run's start that much later.
+ */
+const START_GAP_MS = 150
 /** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
 const JOB_TIMES = 1000
 
@@ -115,6 +124,9 @@ export abstract class WorkerPool implements Executor {
   private readonly slots = new Set<Slot>()
   private spare: Slot | null = null
   private refillTimer: NodeJS.Timeout | null = null
+  private growTimer: NodeJS.Timeout | null = null
+  /** performance.now() of the last worker started by grow(). */
+  private lastSpawnAt = -Infinity
   /** Runs not yet sent to a worker, oldest first. */
   private backlog: PoolRun[] = []
   private readonly claims: Int32Array | null
@@ -203,6 +215,7 @@ export abstract class WorkerPool implements Executor {
   async close(): Promise<void> {
     this.closed = true
     if (this.refillTimer) clearTimeout(this.refillTimer)
+    if (this.growTimer) clearTimeout(this.growTimer)
     const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
     for (const run of this.backlog.splice(0)) this.settle(run, closed())
     const exits: Promise<void>[] = []
@@ -228,41 +241,40 @@ export abstract class WorkerPool implements Executor {
 
   /**
    * Sends backlog runs to the least loaded workers, one message per worker. A worker still
-   * starting keeps its place: the next run waits for it rather than queue behind a busy worker.
+   * starting gets one run at once, before it says it is ready: it finds the run waiting as soon as
+   * it has loaded (no round trip through this thread on its start). A second run waits for the
+   * first worker ready rather than queue behind one still starting.
    */
   private distribute(): void {
     if (this.closed) return
     if (this.backlog.length > 0) this.grow()
     const outgoing = new Map<Slot, RunMessage[]>()
-    let starting = 0
-    for (const s of this.slots) if (!s.ready && !s.retiring && s.runs.length === 0) starting++
-    const kept: PoolRun[] = []
     const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
       const expect = aheadMs === null ? 0 : this.expectMs(this.backlog[0]!)
       let best: Slot | null = null
+      let starting: Slot | null = null
       for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.runs.length > depth) continue
+        if (s.retiring || s.runs.length > depth) continue
+        if (!s.ready) {
+          if (s.runs.length === 0) starting ??= s
+          continue
+        }
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
         if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
         if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
+      if (starting && (!best || best.runs.length > 0)) best = starting
       if (!best) break
       const run = this.backlog.shift()!
       run.expectMs = expect
-      if (best.runs.length > 0 && starting > 0) {
-        starting--
-        kept.push(run)
-        continue
-      }
       if (!this.assign(best, run, outgoing)) {
         this.backlog.unshift(run)
         break
       }
     }
-    this.backlog.unshift(...kept)
     for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
@@ -300,22 +312,50 @@ export abstract class WorkerPool implements Executor {
   }
 
   /**
-   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, all
-   * together so the first runs do not wait for each other's start. Shortly after a loss (a refill
-   * pending) only one per run that finds no idle or starting worker: a worker starting uses a core
-   * for a while, which must not land on a series of forced cancels.
+   * Pool size reached lazily, when runs come: the spare joins first, else new workers start, as
+   * many at once as there are cores, the next ones as those become ready (or START_GAP_MS after
+   * the last start at the latest). A start is mostly CPU
+   * (a child process takes ~100 ms of a core): started all at once on fewer cores they share them
+   * and the first ready comes later for all, while its run (and the one queued behind it) wait; in
+   * waves the first runs start sooner, and the later workers' runs, started a moment after, would
+   * have waited for a core anyway. Shortly after a loss (a refill pending) only one per run that
+   * finds no idle or starting worker: a worker starting uses a core for a while, which must not
+   * land on a series of forced cancels.
    */
   private grow(): void {
     let needed = Infinity
+    let starting = 0
+    for (const s of this.slots) if (!s.retiring && !s.ready) starting++
     if (this.refillTimer) {
       let free = 0
-      for (const s of this.slots) if (!s.retiring && (!s.ready || s.runs.length === 0)) free++
+      for (const s of this.slots) if (!s.retiring && s.runs.length === 0) free++
       needed = this.backlog.length - free
     }
     for (; needed > 0 && this.workers() < this.size; needed--) {
-      if (this.spare) this.promoteSpare()
-      else this.spawn()
+      if (this.spare) {
+        this.promoteSpare()
+        continue
+      }
+      const now = performance.now()
+      const wait = this.lastSpawnAt + START_GAP_MS - now
+      if (starting >= START_AT_ONCE && wait > 0) {
+        this.growLater(wait)
+        break
+      }
+      this.spawn()
+      starting++
+      this.lastSpawnAt = now
     }
+  }
+
+  /** Past START_GAP_MS the next worker starts even if none got ready (a machine so loaded that a start takes long). */
+  private growLater(ms: number): void {
+    if (this.growTimer) return
+    this.growTimer = setTimeout(() => {
+      this.growTimer = null
+      this.distributeSoon()
+    }, ms)
+    this.growTimer.unref()
   }
 
   /**

@@ -4,7 +4,6 @@
 // job passes to the engine and gets back (ctx.queue, ctx.submit, ctx.wait) must keep their
 // structured-clone meaning, as on a thread: those travel as V8-serialized bytes in base64.
 import type { Serializable } from 'node:child_process'
-import v8 from 'node:v8'
 import type { JobCall } from '../../common/types'
 import type { FromWorker, ToWorker } from './protocol'
 
@@ -13,8 +12,10 @@ interface Cloned {
   v8: string
 }
 
-const pack = (value: unknown): Cloned => ({ v8: v8.serialize(value).toString('base64') })
-const unpack = (c: Cloned): unknown => v8.deserialize(Buffer.from(c.v8, 'base64'))
+// node:v8 is loaded at the first such item: most children never carry one, and it costs a child's start.
+const v8 = (): typeof import('node:v8') => process.getBuiltinModule('node:v8')
+const pack = (value: unknown): Cloned => ({ v8: v8().serialize(value).toString('base64') })
+const unpack = (c: Cloned): unknown => v8().deserialize(Buffer.from(c.v8, 'base64'))
 
 /** Throws (DataCloneError) for an item that cannot be cloned: the job's own error, as on a thread. */
 export function toParent(msgs: FromWorker[]): Serializable {

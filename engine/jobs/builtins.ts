@@ -1,16 +1,16 @@
 // The built-in jobs: enough to exercise every path (I/O wait, CPU, progress, failure, crash).
 // Each reads its params through PARAMS, which throws a ParamError naming the bad one; submit
 // runs the same reader, so bad params are refused before a task exists.
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
 import path from 'node:path'
-import { setTimeout as sleepFor } from 'node:timers/promises'
 import { MAX_RESULT_CHARS } from '../../common/defaults'
 import type { BuiltinJob } from '../../common/types'
 import type { JobContext, JobFn } from './job'
 
 type Params = Record<string, unknown>
+
+// node:crypto, node:fs/promises and node:timers/promises are loaded when a job first needs them:
+// every pool child loads this file as it starts, and they cost it more CPU than the rest of its entry.
+const sleepFor = (ms: number, signal?: AbortSignal): Promise<void> => process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, { signal })
 
 /** A bad param, in the user's words: `rule` completes "params.<key> …". Submit refuses with it (../submit-plan.ts). */
 export class ParamError extends TypeError {
@@ -126,14 +126,14 @@ const SLICE_MS = 10
 const sleep: JobFn = async (params, ctx) => {
   const { ms, ignoreCancel } = PARAMS.sleep(params)
   // ignoreCancel simulates a job that does not honour its signal (to exercise escalation).
-  await sleepFor(ms, undefined, ignoreCancel ? {} : { signal: ctx.signal })
+  await sleepFor(ms, ignoreCancel ? undefined : ctx.signal)
   return { ms }
 }
 
 /** The notes' Redis-list job: `params.item` seconds (a number, or a number as text, as list items are). */
 const sleepSeconds: JobFn = async (params, ctx) => {
   const { seconds } = PARAMS['sleep-seconds'](params)
-  await sleepFor(seconds * 1000, undefined, { signal: ctx.signal })
+  await sleepFor(seconds * 1000, ctx.signal)
   return { seconds }
 }
 
@@ -260,17 +260,18 @@ const primes: JobFn = async (params, ctx) => {
 }
 
 const CHUNK = 64 * 1024
-/** Deterministic bytes: byte k is k mod 256, so every chunk (a multiple of 256) is the same buffer. */
-const PATTERN = Buffer.from(Array.from({ length: CHUNK }, (_, i) => i & 0xff))
+/** Deterministic bytes: byte k is k mod 256, so every chunk (a multiple of 256) is the same buffer. Built on first use. */
+let pattern: Buffer | null = null
 
 const hash: JobFn = async (params, ctx) => {
-  const sha = createHash('sha256')
+  const sha = process.getBuiltinModule('node:crypto').createHash('sha256')
   const read = PARAMS.hash(params)
   if (read.path !== undefined) {
     const file = path.resolve(ctx.cwd, read.path)
-    const size = (await stat(file)).size
+    const fs = process.getBuiltinModule('node:fs')
+    const size = (await fs.promises.stat(file)).size
     let bytes = 0
-    for await (const chunk of createReadStream(file, { signal: ctx.signal })) {
+    for await (const chunk of fs.createReadStream(file, { signal: ctx.signal })) {
       sha.update(chunk as Buffer)
       bytes += (chunk as Buffer).byteLength
       if (size > 0) ctx.progress(bytes / size)
@@ -278,6 +279,7 @@ const hash: JobFn = async (params, ctx) => {
     return { sha256: sha.digest('hex'), bytes }
   }
   const total = read.bytes
+  const PATTERN = (pattern ??= Buffer.from(Array.from({ length: CHUNK }, (_, i) => i & 0xff)))
   let done = 0
   let sliceEnd = performance.now() + SLICE_MS
   while (done < total) {
@@ -296,7 +298,7 @@ const hash: JobFn = async (params, ctx) => {
 const ticker: JobFn = async (params, ctx) => {
   const { steps, intervalMs } = PARAMS.ticker(params)
   for (let i = 1; i <= steps; i++) {
-    await sleepFor(intervalMs, undefined, { signal: ctx.signal })
+    await sleepFor(intervalMs, ctx.signal)
     ctx.progress(i / steps, `step ${i}/${steps}`)
     ctx.log(`tick ${i}`)
   }
@@ -305,7 +307,7 @@ const ticker: JobFn = async (params, ctx) => {
 
 const fail: JobFn = async (params, ctx) => {
   const { message, afterMs } = PARAMS.fail(params)
-  await sleepFor(afterMs, undefined, { signal: ctx.signal })
+  await sleepFor(afterMs, ctx.signal)
   throw new Error(message)
 }
 
@@ -313,7 +315,7 @@ const crash: JobFn = async (params, ctx: JobContext) => {
   const { afterMs } = PARAMS.crash(params)
   // On the loop, process.exit would take the whole engine down.
   if (ctx.executor === 'loop') throw new Error('crash only runs on the thread or process executor')
-  await sleepFor(afterMs, undefined, { signal: ctx.signal })
+  await sleepFor(afterMs, ctx.signal)
   // In a worker thread this ends only that thread; in a pool child, that process.
   process.exit(1)
 }
@@ -325,7 +327,7 @@ const produce: JobFn = async (params, ctx) => {
   const { queue, maxSize, items, intervalMs } = PARAMS.produce(params)
   const q = ctx.queue(queue, { maxSize })
   for (let i = 1; i <= items; i++) {
-    if (intervalMs > 0) await sleepFor(intervalMs, undefined, { signal: ctx.signal })
+    if (intervalMs > 0) await sleepFor(intervalMs, ctx.signal)
     await q.put(i)
     ctx.progress(i / items, `put ${i}/${items}`)
   }
@@ -339,7 +341,7 @@ const consume: JobFn = async (params, ctx) => {
   const got: unknown[] = []
   for (let i = 1; i <= count; i++) {
     const item = await q.get()
-    if (workMs > 0) await sleepFor(workMs, undefined, { signal: ctx.signal })
+    if (workMs > 0) await sleepFor(workMs, ctx.signal)
     got.push(item)
     await q.taskDone()
     ctx.progress(i / count, `consumed ${i}/${count}`)
@@ -370,7 +372,7 @@ const counter: JobFn = async (params, ctx) => {
   const held = lock === undefined ? null : await ctx.lock(lock)
   try {
     const before = await read()
-    await sleepFor(delayMs, undefined, { signal: ctx.signal })
+    await sleepFor(delayMs, ctx.signal)
     await cell.get()
     await cell.put(before + add)
     return { before, after: before + add }
