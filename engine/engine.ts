@@ -242,7 +242,8 @@ export class Engine implements EngineHandle {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const tasks: Task[] = []
     for (const p of planned) if (p.status === 'fulfilled') tasks.push(p.value)
-    if (tasks.length > 0) await this.enqueue(tasks)
+    // Taken by this node to run now: claimed at once, their rows written as running by the claim (one write, not two).
+    if (tasks.length > 0) await this.enqueue(tasks, true)
     return planned.map((p) => (p.status === 'fulfilled' ? { ok: true } : { ok: false, error: TaskloopError.from(p.reason).toJSON() }))
   }
 
@@ -578,9 +579,12 @@ export class Engine implements EngineHandle {
   /**
    * Schedules new tasks, written to the store before the ids go back:
    * an acknowledged submission is never lost. A big one is written in turns (TaskStore.saveNew).
+   * `claimNow`: what can start is claimed in this turn, its rows inserted by the claim's write
+   * (saveNew writes the rest).
    */
-  private async enqueue(tasks: Task[]): Promise<{ ids: string[] }> {
+  private async enqueue(tasks: Task[], claimNow = false): Promise<{ ids: string[] }> {
     this.scheduler.add(tasks)
+    if (claimNow) this.scheduler.claimNow()
     await this.store?.saveNew(tasks)
     return { ids: tasks.map((t) => t.id) }
   }
