@@ -175,13 +175,29 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
-  /** Whether ids are in `taskloop:cancelled`: the checks of one turn as one ZMSCORE. */
-  private readonly cancelChecks = new PerTurn<string, boolean>((ids) =>
-    this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
+  /**
+   * Whether ids are in `taskloop:cancelled`, looked at the end of the turn that took their jobs:
+   * in this node's copy of the set when it holds it whole (cancelledHere), else the checks of one
+   * turn as one ZMSCORE.
+   */
+  private readonly cancelChecks = new PerTurn<string, boolean>((ids) => {
+    const known = this.cancelledHere
+    if (known) return Promise.resolve(ids.map((id) => known.has(id)))
+    return this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
       (scores) => scores.map((s) => s !== null),
       () => ids.map(() => false),
-    ),
-  )
+    )
+  })
+  /**
+   * `taskloop:cancelled` as this node knows it (id → when), or null while it may miss some: read
+   * whole once the relay's subscription is (re)made, then fed by the relay, which every cancel
+   * publishes in the same transaction as its ZADD. A job's cancel check is then no round trip.
+   */
+  private cancelledHere: Map<string, number> | null = null
+  /** Ids relayed while the set is being read (they may be newer than the read). */
+  private cancelledRelayed: Map<string, number> | null = null
+  private cancelledSync = 0
+  private cancelledPruneAt = 0
   /** The jobs taken in one turn go to the engine as one call (one store write). */
   private readonly submits = new PerTurn<ClusterSubmit, ClusterSubmitted>((items) => this.engine.submitManyWith(items))
   /** The tasks started in one turn, followed to their final states together (followFinals). */
@@ -238,7 +254,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
-    void this.sub.subscribe(KEYS.events, KEYS.cancel).catch(() => {})
+    // Until the subscription is back and the set read again, a relayed id may have been missed.
+    this.sub.on('close', () => {
+      this.cancelledSync++
+      this.cancelledHere = null
+      this.cancelledRelayed = null
+    })
+    this.sub.on('ready', () => void this.syncCancelled())
+    void this.syncCancelled()
     for (const name of this.served) this.workers.push(this.startWorker(name))
     const o = this.options
     // Items in flight per list: as many as the list job's executor runs at once (back-pressure stays in Redis).
@@ -365,7 +388,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new TaskloopError('unavailable', `cannot cancel a cluster task while Redis is unreachable: ${this.address.redact(String(e))}`)
     }
     if (this.running.has(key)) return this.engine.cancel(key)
-    // Running elsewhere: straight to the relay. Else it may still wait in its queue.
+    // Running elsewhere: the relay went with remember(). Else it may still wait in its queue.
     if (remote?.queue && remote.state === 'pending' && !remote.queue.startsWith('list:')) {
       const job = await Job.fromId(this.producer(remote.queue), key)
       const state = job ? await job.getState() : 'unknown'
@@ -380,7 +403,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         }
       }
     }
-    await this.cmd.publish(KEYS.cancel, JSON.stringify({ id: key }))
+    // Running elsewhere, or taken by a worker meanwhile: the relay remember() published reaches it.
   }
 
   /** A cluster task goes to its queue again as a new task; a local one is the engine's. */
@@ -737,9 +760,50 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
+  /**
+   * The id goes into `taskloop:cancelled` and out on the relay in one transaction: every node's
+   * copy of the set hears of it, and the node running it (if one does) cancels it.
+   */
   private async remember(id: string): Promise<void> {
     const now = Date.now()
-    await this.cmd.multi().zadd(KEYS.cancelled, now, id).zremrangebyscore(KEYS.cancelled, 0, now - CANCELLED_KEEP_MS).exec()
+    await this.cmd
+      .multi()
+      .zadd(KEYS.cancelled, now, id)
+      .zremrangebyscore(KEYS.cancelled, 0, now - CANCELLED_KEEP_MS)
+      .publish(KEYS.cancel, JSON.stringify({ id, at: now }))
+      .exec()
+  }
+
+  /** The subscription (re)made, then `taskloop:cancelled` read whole: from then on the relay keeps the copy. */
+  private async syncCancelled(): Promise<void> {
+    const sync = ++this.cancelledSync
+    this.cancelledHere = null
+    const relayed = (this.cancelledRelayed = new Map())
+    try {
+      await this.sub.subscribe(KEYS.events, KEYS.cancel)
+      const rows = await this.workerConn.zrange(KEYS.cancelled, '0', '-1', 'WITHSCORES')
+      if (sync !== this.cancelledSync) return
+      const known = new Map<string, number>()
+      for (let i = 0; i + 1 < rows.length; i += 2) known.set(rows[i]!, Number(rows[i + 1]))
+      for (const [id, at] of relayed) known.set(id, at)
+      this.cancelledHere = known
+      this.cancelledRelayed = null
+      this.cancelledPruneAt = known.size * 2 + 1000
+    } catch {
+      // The connection went meanwhile: its 'ready' syncs again; until then Redis is asked.
+    }
+  }
+
+  /** A relayed cancel: into the copy of `taskloop:cancelled` (forgotten when Redis forgets it). */
+  private heardCancel(id: string, at: number): void {
+    const into = this.cancelledHere ?? this.cancelledRelayed
+    if (!into) return
+    into.set(id, at)
+    if (into === this.cancelledHere && into.size > this.cancelledPruneAt) {
+      const old = Date.now() - CANCELLED_KEEP_MS
+      for (const [k, when] of into) if (when < old) into.delete(k)
+      this.cancelledPruneAt = into.size * 2 + 1000
+    }
   }
 
   // ---- the stream: engine batches and the cluster's changes, one seq ----
@@ -847,8 +911,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       return
     }
     if (channel === KEYS.cancel) {
-      const id = (value as { id?: unknown })?.id
+      const { id, at } = (value ?? {}) as { id?: unknown; at?: unknown }
       if (typeof id !== 'string') return
+      this.heardCancel(id, typeof at === 'number' ? at : Date.now())
       for (const w of this.workers) w.cancelJob(id, 'cancelled')
       if (this.running.has(id)) void this.engine.cancel(id).catch(() => {})
       return
