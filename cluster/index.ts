@@ -165,6 +165,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** Blocking reads of remote tasks (get with waitMs), woken when their task changes. */
   private readonly remoteWaits = new Map<string, Set<() => void>>()
   private readonly idPrefix = `q${randomBytes(4).toString('hex')}`
+  /** How this node's own `taskloop:events` messages begin (flushNow: `node` is their first field). */
+  private readonly ownEvents: Buffer
   private nextId = 0
   /** This node's own event seq: engine batches and the cluster's changes in one order. */
   private seq = 0
@@ -219,6 +221,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   ) {
     this.address = parseRedisUrl(options.redis)
     this.nodeId = options.nodeId ?? `${os.hostname()}-${process.pid}`
+    this.ownEvents = Buffer.from(`${JSON.stringify({ node: this.nodeId }).slice(0, -1)},`)
     if (!nodeIdSchema.safeParse(this.nodeId).success) throw new Error('--node-id: letters, digits, ".", "_" or "-", at most 100')
     this.served = options.queues ?? [DEFAULT_QUEUE]
     for (const q of this.served) {
@@ -253,7 +256,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
-    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
+    // As bytes: this node hears its own `taskloop:events` messages too, and skips them undecoded.
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (message.length >= this.ownEvents.length && message.compare(this.ownEvents, 0, this.ownEvents.length, 0, this.ownEvents.length) === 0) return
+      this.onMessage(channel.toString(), message.toString())
+    })
     // Until the subscription is back and the set read again, a relayed id may have been missed.
     this.sub.on('close', () => {
       this.cancelledSync++
@@ -896,6 +903,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (this.publishTimer) clearTimeout(this.publishTimer)
     this.publishTimer = null
     if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    // `node` first: a node skips its own messages by their first bytes (ownEvents).
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
