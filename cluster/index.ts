@@ -184,11 +184,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    */
   private readonly cancelChecks = new PerTurn<string, boolean>((ids) => {
     const known = this.cancelledHere
-    if (known) return Promise.resolve(ids.map((id) => known.has(id)))
-    return this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
-      (scores) => scores.map((s) => s !== null),
-      () => ids.map(() => false),
-    )
+    return known ? Promise.resolve(ids.map((id) => known.has(id))) : this.askCancelled(ids)
   })
   /**
    * `taskloop:cancelled` as this node knows it (id → when), or null while it may miss some: read
@@ -200,8 +196,18 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private cancelledRelayed: Map<string, number> | null = null
   private cancelledSync = 0
   private cancelledPruneAt = 0
-  /** The jobs taken in one turn go to the engine as one call (one store write). */
-  private readonly submits = new PerTurn<ClusterSubmit, ClusterSubmitted>((items) => this.engine.submitManyWith(items))
+  /**
+   * The jobs taken in one turn, at its end: their cancel checks, then the ones not cancelled to the
+   * engine as one call (one store write). One deferral for both, not one each.
+   */
+  private readonly starts = new PerTurn<ClusterSubmit, ClusterSubmitted | 'cancelled'>(async (items) => {
+    const known = this.cancelledHere
+    const cancelled = known ? items.map((i) => known.has(i.run.id)) : await this.askCancelled(items.map((i) => i.run.id))
+    const go = items.filter((_, k) => !cancelled[k])
+    const out = go.length > 0 ? await this.engine.submitManyWith(go) : []
+    let n = 0
+    return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
+  })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
   private readonly finalWatch = new PerTurn<string, void>((ids) => {
     void this.followFinals(ids)
@@ -629,15 +635,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       const now = Date.now()
       this.announce([queuedSnapshot(id, spec, queue, { attempt, node: this.nodeId, startedAt: now, endedAt: now, ...fields })])
     }
-    if (await this.wasCancelled(id)) {
+    const cancelled = (): never => {
       ended({ state: 'cancelled', reason: 'user' })
       throw new UnrecoverableError('cancelled before it started')
     }
-    // Re-delivered after its node stopped or died: onInterrupt says whether it runs again.
-    if (job.stalledCounter > 0 && spec?.onInterrupt !== 'requeue') {
-      const message = 'the node running it stopped or died (onInterrupt "fail")'
-      ended({ state: 'failed', reason: 'interrupted', error: { message } })
-      throw new UnrecoverableError(message)
+    // Re-delivered after its node stopped or died: cancelled meanwhile, it ends so; else onInterrupt
+    // says whether it runs again. (A first delivery is checked with its submit: `starts`.)
+    if (job.stalledCounter > 0) {
+      if (await this.wasCancelled(id)) cancelled()
+      if (spec?.onInterrupt !== 'requeue') {
+        const message = 'the node running it stopped or died (onInterrupt "fail")'
+        ended({ state: 'failed', reason: 'interrupted', error: { message } })
+        throw new UnrecoverableError(message)
+      }
     }
     let entry!: Running
     const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
@@ -645,11 +655,18 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     signal?.addEventListener('abort', onAbort, { once: true })
     this.takeOver(id)
     let refused: TaskloopError | null
+    let taken: ClusterSubmitted | 'cancelled'
     try {
-      const taken = await this.submits.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
-      refused = taken.ok ? null : TaskloopError.from(taken.error)
+      taken = await this.starts.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
+      refused = taken === 'cancelled' || taken.ok ? null : TaskloopError.from(taken.error)
     } catch (e) {
+      taken = { ok: false, error: TaskloopError.from(e).toJSON() }
       refused = TaskloopError.from(e)
+    }
+    if (taken === 'cancelled') {
+      this.running.delete(id)
+      signal?.removeEventListener('abort', onAbort)
+      cancelled()
     }
     if (refused) {
       this.running.delete(id)
@@ -732,9 +749,17 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
+  /** Redis answers whether the ids are in `taskloop:cancelled` (one ZMSCORE); unreachable: not known to be. */
+  private askCancelled(ids: string[]): Promise<boolean[]> {
+    return this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
+      (scores) => scores.map((s) => s !== null),
+      () => ids.map(() => false),
+    )
+  }
+
   /**
-   * Whether the id is in `taskloop:cancelled`. The checks of the jobs started in one turn go as one
-   * ZMSCORE: a round trip per turn, not per job.
+   * Whether the id is in `taskloop:cancelled`, at the end of this turn: in the node's copy, or
+   * (while it is not whole) the checks of one turn as one ZMSCORE.
    */
   private wasCancelled(id: string): Promise<boolean> {
     return this.cancelChecks.add(id)
