@@ -165,6 +165,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** Blocking reads of remote tasks (get with waitMs), woken when their task changes. */
   private readonly remoteWaits = new Map<string, Set<() => void>>()
   private readonly idPrefix = `q${randomBytes(4).toString('hex')}`
+  /** How this node's own `taskloop:events` messages begin (flushNow: `node` is their first field). */
+  private readonly ownEvents: Buffer
   private nextId = 0
   /** This node's own event seq: engine batches and the cluster's changes in one order. */
   private seq = 0
@@ -175,15 +177,37 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
-  /** Whether ids are in `taskloop:cancelled`: the checks of one turn as one ZMSCORE. */
-  private readonly cancelChecks = new PerTurn<string, boolean>((ids) =>
-    this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
-      (scores) => scores.map((s) => s !== null),
-      () => ids.map(() => false),
-    ),
-  )
-  /** The jobs taken in one turn go to the engine as one call (one store write). */
-  private readonly submits = new PerTurn<ClusterSubmit, ClusterSubmitted>((items) => this.engine.submitManyWith(items))
+  /**
+   * Whether ids are in `taskloop:cancelled`, looked at the end of the turn that took their jobs:
+   * in this node's copy of the set when it holds it whole (cancelledHere), else the checks of one
+   * turn as one ZMSCORE.
+   */
+  private readonly cancelChecks = new PerTurn<string, boolean>((ids) => {
+    const known = this.cancelledHere
+    return known ? Promise.resolve(ids.map((id) => known.has(id))) : this.askCancelled(ids)
+  })
+  /**
+   * `taskloop:cancelled` as this node knows it (id → when), or null while it may miss some: read
+   * whole once the relay's subscription is (re)made, then fed by the relay, which every cancel
+   * publishes in the same transaction as its ZADD. A job's cancel check is then no round trip.
+   */
+  private cancelledHere: Map<string, number> | null = null
+  /** Ids relayed while the set is being read (they may be newer than the read). */
+  private cancelledRelayed: Map<string, number> | null = null
+  private cancelledSync = 0
+  private cancelledPruneAt = 0
+  /**
+   * The jobs taken in one turn, at its end: their cancel checks, then the ones not cancelled to the
+   * engine as one call (one store write). One deferral for both, not one each.
+   */
+  private readonly starts = new PerTurn<ClusterSubmit, ClusterSubmitted | 'cancelled'>(async (items) => {
+    const known = this.cancelledHere
+    const cancelled = known ? items.map((i) => known.has(i.run.id)) : await this.askCancelled(items.map((i) => i.run.id))
+    const go = items.filter((_, k) => !cancelled[k])
+    const out = go.length > 0 ? await this.engine.submitManyWith(go) : []
+    let n = 0
+    return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
+  })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
   private readonly finalWatch = new PerTurn<string, void>((ids) => {
     void this.followFinals(ids)
@@ -203,6 +227,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   ) {
     this.address = parseRedisUrl(options.redis)
     this.nodeId = options.nodeId ?? `${os.hostname()}-${process.pid}`
+    this.ownEvents = Buffer.from(`${JSON.stringify({ node: this.nodeId }).slice(0, -1)},`)
     if (!nodeIdSchema.safeParse(this.nodeId).success) throw new Error('--node-id: letters, digits, ".", "_" or "-", at most 100')
     this.served = options.queues ?? [DEFAULT_QUEUE]
     for (const q of this.served) {
@@ -237,8 +262,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
-    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message))
-    void this.sub.subscribe(KEYS.events, KEYS.cancel).catch(() => {})
+    // As bytes: this node hears its own `taskloop:events` messages too, and skips them undecoded.
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (message.length >= this.ownEvents.length && message.compare(this.ownEvents, 0, this.ownEvents.length, 0, this.ownEvents.length) === 0) return
+      this.onMessage(channel.toString(), message.toString())
+    })
+    // Until the subscription is back and the set read again, a relayed id may have been missed.
+    this.sub.on('close', () => {
+      this.cancelledSync++
+      this.cancelledHere = null
+      this.cancelledRelayed = null
+    })
+    this.sub.on('ready', () => void this.syncCancelled())
+    void this.syncCancelled()
     for (const name of this.served) this.workers.push(this.startWorker(name))
     const o = this.options
     // Items in flight per list: as many as the list job's executor runs at once (back-pressure stays in Redis).
@@ -365,7 +401,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new TaskloopError('unavailable', `cannot cancel a cluster task while Redis is unreachable: ${this.address.redact(String(e))}`)
     }
     if (this.running.has(key)) return this.engine.cancel(key)
-    // Running elsewhere: straight to the relay. Else it may still wait in its queue.
+    // Running elsewhere: the relay went with remember(). Else it may still wait in its queue.
     if (remote?.queue && remote.state === 'pending' && !remote.queue.startsWith('list:')) {
       const job = await Job.fromId(this.producer(remote.queue), key)
       const state = job ? await job.getState() : 'unknown'
@@ -380,7 +416,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         }
       }
     }
-    await this.cmd.publish(KEYS.cancel, JSON.stringify({ id: key }))
+    // Running elsewhere, or taken by a worker meanwhile: the relay remember() published reaches it.
   }
 
   /** A cluster task goes to its queue again as a new task; a local one is the engine's. */
@@ -599,15 +635,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       const now = Date.now()
       this.announce([queuedSnapshot(id, spec, queue, { attempt, node: this.nodeId, startedAt: now, endedAt: now, ...fields })])
     }
-    if (await this.wasCancelled(id)) {
+    const cancelled = (): never => {
       ended({ state: 'cancelled', reason: 'user' })
       throw new UnrecoverableError('cancelled before it started')
     }
-    // Re-delivered after its node stopped or died: onInterrupt says whether it runs again.
-    if (job.stalledCounter > 0 && spec?.onInterrupt !== 'requeue') {
-      const message = 'the node running it stopped or died (onInterrupt "fail")'
-      ended({ state: 'failed', reason: 'interrupted', error: { message } })
-      throw new UnrecoverableError(message)
+    // Re-delivered after its node stopped or died: cancelled meanwhile, it ends so; else onInterrupt
+    // says whether it runs again. (A first delivery is checked with its submit: `starts`.)
+    if (job.stalledCounter > 0) {
+      if (await this.wasCancelled(id)) cancelled()
+      if (spec?.onInterrupt !== 'requeue') {
+        const message = 'the node running it stopped or died (onInterrupt "fail")'
+        ended({ state: 'failed', reason: 'interrupted', error: { message } })
+        throw new UnrecoverableError(message)
+      }
     }
     let entry!: Running
     const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
@@ -615,11 +655,18 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     signal?.addEventListener('abort', onAbort, { once: true })
     this.takeOver(id)
     let refused: TaskloopError | null
+    let taken: ClusterSubmitted | 'cancelled'
     try {
-      const taken = await this.submits.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
-      refused = taken.ok ? null : TaskloopError.from(taken.error)
+      taken = await this.starts.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
+      refused = taken === 'cancelled' || taken.ok ? null : TaskloopError.from(taken.error)
     } catch (e) {
+      taken = { ok: false, error: TaskloopError.from(e).toJSON() }
       refused = TaskloopError.from(e)
+    }
+    if (taken === 'cancelled') {
+      this.running.delete(id)
+      signal?.removeEventListener('abort', onAbort)
+      cancelled()
     }
     if (refused) {
       this.running.delete(id)
@@ -702,9 +749,17 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
+  /** Redis answers whether the ids are in `taskloop:cancelled` (one ZMSCORE); unreachable: not known to be. */
+  private askCancelled(ids: string[]): Promise<boolean[]> {
+    return this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
+      (scores) => scores.map((s) => s !== null),
+      () => ids.map(() => false),
+    )
+  }
+
   /**
-   * Whether the id is in `taskloop:cancelled`. The checks of the jobs started in one turn go as one
-   * ZMSCORE: a round trip per turn, not per job.
+   * Whether the id is in `taskloop:cancelled`, at the end of this turn: in the node's copy, or
+   * (while it is not whole) the checks of one turn as one ZMSCORE.
    */
   private wasCancelled(id: string): Promise<boolean> {
     return this.cancelChecks.add(id)
@@ -737,9 +792,50 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
+  /**
+   * The id goes into `taskloop:cancelled` and out on the relay in one transaction: every node's
+   * copy of the set hears of it, and the node running it (if one does) cancels it.
+   */
   private async remember(id: string): Promise<void> {
     const now = Date.now()
-    await this.cmd.multi().zadd(KEYS.cancelled, now, id).zremrangebyscore(KEYS.cancelled, 0, now - CANCELLED_KEEP_MS).exec()
+    await this.cmd
+      .multi()
+      .zadd(KEYS.cancelled, now, id)
+      .zremrangebyscore(KEYS.cancelled, 0, now - CANCELLED_KEEP_MS)
+      .publish(KEYS.cancel, JSON.stringify({ id, at: now }))
+      .exec()
+  }
+
+  /** The subscription (re)made, then `taskloop:cancelled` read whole: from then on the relay keeps the copy. */
+  private async syncCancelled(): Promise<void> {
+    const sync = ++this.cancelledSync
+    this.cancelledHere = null
+    const relayed = (this.cancelledRelayed = new Map())
+    try {
+      await this.sub.subscribe(KEYS.events, KEYS.cancel)
+      const rows = await this.workerConn.zrange(KEYS.cancelled, '0', '-1', 'WITHSCORES')
+      if (sync !== this.cancelledSync) return
+      const known = new Map<string, number>()
+      for (let i = 0; i + 1 < rows.length; i += 2) known.set(rows[i]!, Number(rows[i + 1]))
+      for (const [id, at] of relayed) known.set(id, at)
+      this.cancelledHere = known
+      this.cancelledRelayed = null
+      this.cancelledPruneAt = known.size * 2 + 1000
+    } catch {
+      // The connection went meanwhile: its 'ready' syncs again; until then Redis is asked.
+    }
+  }
+
+  /** A relayed cancel: into the copy of `taskloop:cancelled` (forgotten when Redis forgets it). */
+  private heardCancel(id: string, at: number): void {
+    const into = this.cancelledHere ?? this.cancelledRelayed
+    if (!into) return
+    into.set(id, at)
+    if (into === this.cancelledHere && into.size > this.cancelledPruneAt) {
+      const old = Date.now() - CANCELLED_KEEP_MS
+      for (const [k, when] of into) if (when < old) into.delete(k)
+      this.cancelledPruneAt = into.size * 2 + 1000
+    }
   }
 
   // ---- the stream: engine batches and the cluster's changes, one seq ----
@@ -832,6 +928,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (this.publishTimer) clearTimeout(this.publishTimer)
     this.publishTimer = null
     if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    // `node` first: a node skips its own messages by their first bytes (ownEvents).
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
@@ -847,8 +944,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       return
     }
     if (channel === KEYS.cancel) {
-      const id = (value as { id?: unknown })?.id
+      const { id, at } = (value ?? {}) as { id?: unknown; at?: unknown }
       if (typeof id !== 'string') return
+      this.heardCancel(id, typeof at === 'number' ? at : Date.now())
       for (const w of this.workers) w.cancelJob(id, 'cancelled')
       if (this.running.has(id)) void this.engine.cancel(id).catch(() => {})
       return

@@ -238,11 +238,14 @@ export class Engine implements EngineHandle {
   async submitManyWith(items: ClusterSubmit[]): Promise<ClusterSubmitted[]> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()
-    const planned = await Promise.allSettled(items.map((i) => this.clusterTask(i.spec, i.run)))
+    // The jobs of one turn mostly name the same module: it is looked at once for all of them.
+    const looked = new Map<string, Promise<string | null>>()
+    const planned = await Promise.allSettled(items.map((i) => this.clusterTask(i.spec, i.run, looked)))
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     const tasks: Task[] = []
     for (const p of planned) if (p.status === 'fulfilled') tasks.push(p.value)
-    if (tasks.length > 0) await this.enqueue(tasks)
+    // Taken by this node to run now: claimed at once, their rows written as running by the claim (one write, not two).
+    if (tasks.length > 0) await this.enqueue(tasks, true)
     return planned.map((p) => (p.status === 'fulfilled' ? { ok: true } : { ok: false, error: TaskloopError.from(p.reason).toJSON() }))
   }
 
@@ -265,7 +268,7 @@ export class Engine implements EngineHandle {
   }
 
   /** A cluster task planned and validated (not yet scheduled): submitWith and submitManyWith. */
-  private async clusterTask(input: SubmitSpec, run: ClusterRun): Promise<Task> {
+  private async clusterTask(input: SubmitSpec, run: ClusterRun, looked?: Map<string, Promise<string | null>>): Promise<Task> {
     const parsed = parseSubmitSpec(input)
     if ('batch' in parsed) throw new TaskloopError('invalid', 'a cluster task is one task spec, not a batch', 'batch')
     // BullMQ retried, delayed and ordered it already; `after` names tasks of other nodes.
@@ -275,7 +278,7 @@ export class Engine implements EngineHandle {
     if (run.allow && !run.allow.includes(planned.executor)) {
       throw new TaskloopError('invalid', `executor "${planned.executor}" is not allowed from the cluster on node ${run.node} (--queue-allow ${run.allow.join(',')})`, 'executor')
     }
-    await checkJobs(plan, this.jobs)
+    await checkJobs(plan, this.jobs, looked)
     const old = this.scheduler.tasks.get(run.id)
     if (old && !old.final) throw new TaskloopError('conflict', `task ${run.id} is already ${old.state} on this node`)
     // A BullMQ retry of a job this node ran before: the new attempt takes the id over.
@@ -578,9 +581,12 @@ export class Engine implements EngineHandle {
   /**
    * Schedules new tasks, written to the store before the ids go back:
    * an acknowledged submission is never lost. A big one is written in turns (TaskStore.saveNew).
+   * `claimNow`: what can start is claimed in this turn, its rows inserted by the claim's write
+   * (saveNew writes the rest).
    */
-  private async enqueue(tasks: Task[]): Promise<{ ids: string[] }> {
+  private async enqueue(tasks: Task[], claimNow = false): Promise<{ ids: string[] }> {
     this.scheduler.add(tasks)
+    if (claimNow) this.scheduler.claimNow()
     await this.store?.saveNew(tasks)
     return { ids: tasks.map((t) => t.id) }
   }

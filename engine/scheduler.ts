@@ -510,6 +510,11 @@ export class Scheduler {
     })
   }
 
+  /** Claims and starts what can start, in this turn rather than the next (a cluster task a node took to run). */
+  claimNow(): void {
+    this.dispatch()
+  }
+
   private dispatch(): void {
     if (this.draining || this.paused) return
     const claimed: Task[] = []

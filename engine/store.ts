@@ -258,9 +258,11 @@ export class TaskStore {
    * submission may be acknowledged). Past SUBMIT_CHUNK tasks they are written in chunks, one per
    * turn, so the first ones can be claimed meanwhile: a claim writes its task's row itself
    * (markStarted) before the job starts, whether its chunk came yet or not. Each row is the task's
-   * snapshot when its chunk is written. Rejects (shutting-down) if the store closes before the last chunk.
+   * snapshot when its chunk is written. A task claimed in the same turn already has its row (the
+   * claim inserted it as running). Rejects (shutting-down) if the store closes before the last chunk.
    */
-  async saveNew(tasks: readonly Snapshotted[]): Promise<void> {
+  async saveNew(all: readonly Snapshotted[]): Promise<void> {
+    const tasks = all.filter((t) => !this.stored.has(t.id))
     if (tasks.length <= SUBMIT_CHUNK) {
       this.save(tasks.map((t) => t.snapshot()))
       return

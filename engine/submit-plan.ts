@@ -135,8 +135,9 @@ function checkCycles(specs: TaskSpec[], ids: string[]): void {
  * Refuses a plan whose job specs name no job (an unknown built-in, a missing module or export) or
  * give a built-in params it cannot take, naming the field in the user's words ("params.ms: ms must
  * be 0 or more"). A module that exists but throws when loaded is let through: its tasks fail.
+ * `looked`: the looks already made for other plans (the many one-task plans of one call).
  */
-export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions): Promise<void> {
+export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions, looked?: Map<string, Promise<string | null>>): Promise<void> {
   const known = new Set<string>()
   for (let i = 0; i < plan.tasks.length; i++) {
     const spec = plan.tasks[i]!.spec
@@ -151,7 +152,12 @@ export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions): Promise
     // imports it once and waits once (a failure was thrown at that first task).
     if (known.has(spec.job)) continue
     known.add(spec.job)
-    const message = await checkJob(spec.job, opts)
+    let look = looked?.get(spec.job)
+    if (!look) {
+      look = checkJob(spec.job, opts)
+      looked?.set(spec.job, look)
+    }
+    const message = await look
     if (message) throw new TaskloopError('invalid', `${prefix}job: ${message}`, `${prefix}job`)
   }
 }
