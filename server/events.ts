@@ -109,7 +109,8 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
    * which the client may still be reading a few batches later; a backlog of that much is not slowness either.
    */
   let bigBatch = { bytes: 0, at: 0 }
-  const send = (message: ServerMessage | CompactMessage): void => {
+  /** `written`: called once the message is on the socket. */
+  const send = (message: ServerMessage | CompactMessage, written?: () => void): void => {
     if (closed || ws.readyState !== ws.OPEN) return
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes + bigBatch.bytes) {
       ws.terminate()
@@ -123,7 +124,7 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       const now = Date.now()
       if (data.length >= bigBatch.bytes || now - bigBatch.at > BIG_BATCH_MS) bigBatch = { bytes: data.length, at: now }
     }
-    ws.send(data)
+    ws.send(data, written && ((e) => e || written()))
   }
 
   const encoder = ws.protocol === COMPACT_PROTOCOL ? new WireEncoder() : null
@@ -134,9 +135,15 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
     if (pages === null || closed) return
     const page = pages.next()
     if (!page.done) {
-      send(page.value)
-      // The first page is on its way (the table paints from it) while the next one is encoded.
-      setImmediate(nextPage)
+      // The first page goes out before the next is encoded: deflate runs on the thread pool and
+      // its frame would otherwise wait behind the encoding of 5,000 tasks (the table paints from it).
+      if (page.value.type === 'snapshot') {
+        const current = pages
+        send(page.value, () => pages === current && setImmediate(nextPage))
+      } else {
+        send(page.value)
+        setImmediate(nextPage)
+      }
       return
     }
     pages = null
