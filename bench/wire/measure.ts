@@ -12,9 +12,10 @@
 //      endedAt (the engine's clock, same machine) to the watcher holding it final, p50/p95.
 //   2. opening with those 10k tasks listed: new watchers' (compact and plain, alternating) bytes and time to their first snapshot
 //      event (the first page, when the snapshot comes paged) and to the whole snapshot; Chromium's
-//      first painted task row (`tr[data-task-id]`) after navigation.
+//      first painted task row (`tr[data-task-id]`) after navigation, seen from inside the page
+//      (the frame it is in: ../ui/probe.ts).
 //   3. `--big` tasks listed (pending backlog: group limit 1): Chromium's first painted row and the
-//      time until the heading counts them all; a watcher's snapshot bytes.
+//      frame whose heading counts them all; a watcher's snapshot bytes.
 import { chromium } from '@playwright/test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
