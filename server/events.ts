@@ -128,22 +128,18 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
   }
 
   const encoder = ws.protocol === COMPACT_PROTOCOL ? new WireEncoder() : null
-  /** The pages of a snapshot still to send, one per turn of the event loop, and the events heard meanwhile. */
+  /** The pages of a snapshot still to send, one at a time, and the events heard meanwhile. */
   let pages: Iterator<CompactMessage> | null = null
   let waiting: EngineEvent[] = []
   const nextPage = (): void => {
     if (pages === null || closed) return
     const page = pages.next()
     if (!page.done) {
-      // The first page goes out before the next is encoded: deflate runs on the thread pool and
-      // its frame would otherwise wait behind the encoding of 5,000 tasks (the table paints from it).
-      if (page.value.type === 'snapshot') {
-        const current = pages
-        send(page.value, () => pages === current && setImmediate(nextPage))
-      } else {
-        send(page.value)
-        setImmediate(nextPage)
-      }
+      // The next page is encoded once this one is on the socket. Deflate runs on the thread pool
+      // 16 KB at a time, each step waiting for a turn of this event loop: encoding pages back to
+      // back (5,000 tasks a turn) starved it, and the first pages reached the client seconds late.
+      const current = pages
+      send(page.value, () => pages === current && setImmediate(nextPage))
       return
     }
     pages = null
