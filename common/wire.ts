@@ -20,8 +20,11 @@
 // A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
 import type { Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
 
-/** The WebSocket subprotocol that asks for the compact form. */
-export const COMPACT_PROTOCOL = 'taskloop.compact.1'
+/**
+ * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
+ * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
+ */
+export const COMPACT_PROTOCOL = 'taskloop.compact.2'
 
 /** Messages besides the engine's events, the same in both forms. */
 type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
