@@ -17,6 +17,12 @@ import { eventText } from '../engine/thread/protocol'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/**
+ * Batches held while a snapshot's pages go out (each once the one before it is on the socket): a
+ * client that takes no page while this many come (100 s of them at the engine's fastest) is too
+ * slow as well: dropped, it reconnects and resyncs.
+ */
+export const MAX_WAITING_BATCHES = 2000
 /** How long a big batch widens that bound (see `bigBatch` below). */
 const BIG_BATCH_MS = 5000
 
@@ -156,7 +162,10 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       return nextPage()
     }
     // Batches follow the snapshot's last page (the encoder holds its tasks only then).
-    if (pages !== null) waiting.push(event)
+    if (pages !== null) {
+      waiting.push(event)
+      if (waiting.length > MAX_WAITING_BATCHES) ws.terminate()
+    }
     else send(encoder.batch(event))
   }
 
