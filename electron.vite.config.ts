@@ -108,6 +108,8 @@ export default defineConfig({
     plugins: [vue(), devCsp(), checkCsp()],
     build: {
       outDir: resolve(root, 'out/renderer'),
+      // The browser parses every byte before the first rows: minified, the page is ready sooner.
+      minify: true,
       rolldownOptions: { input: { index: resolve(root, 'renderer/index.html') } },
     },
   },

@@ -20,8 +20,11 @@
 // A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
 import type { Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
 
-/** The WebSocket subprotocol that asks for the compact form. */
-export const COMPACT_PROTOCOL = 'taskloop.compact.1'
+/**
+ * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
+ * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
+ */
+export const COMPACT_PROTOCOL = 'taskloop.compact.2'
 
 /** Messages besides the engine's events, the same in both forms. */
 type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
@@ -213,13 +216,19 @@ export class WireEncoder {
 
   private tasks(list: readonly TaskSnapshot[], from: number, to: number): TaskDelta[] {
     const out = new Array<TaskDelta>(to - from)
-    for (let i = from; i < to; i++) out[i - from] = this.task(list[i]!)
+    let last: TaskSnapshot | undefined
+    for (let i = from; i < to; i++) {
+      const task = list[i]!
+      out[i - from] = this.task(task, last)
+      last = task
+    }
     return out
   }
 
-  private task(task: TaskSnapshot): TaskDelta {
+  /** `last`: the task before it in the message, the base of a task the client does not hold. */
+  private task(task: TaskSnapshot, last: TaskSnapshot | undefined): TaskDelta {
     const t = task as unknown as Record<string, unknown>
-    const prev = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
+    const prev = (this.sent.get(task.id) ?? last) as unknown as Record<string, unknown> | undefined
     this.sent.set(task.id, task)
     const strings: number[] = []
     const values: unknown[] = []
@@ -319,18 +328,21 @@ export class WireDecoder {
   private decodeTasks(deltas: TaskDelta[]): TaskSnapshot[] {
     const strings = this.strings
     const out = new Array<TaskSnapshot>(deltas.length)
+    let last: TaskSnapshot | undefined
     for (let i = 0; i < deltas.length; i++) {
       const [idRef, pairs, values, removed] = deltas[i]!
       const id = strings[idRef]!
-      const prev = this.tasks.get(id)
+      // A task new to this end comes against the task before it in the message.
+      const prev = this.tasks.get(id) ?? last
       // A fresh object per change: the mirror and the views rely on snapshots being replaced, never mutated.
-      const t: Record<string, unknown> = prev ? { ...prev } : { id }
+      const t: Record<string, unknown> = prev ? { ...prev, id } : { id }
       for (let j = 0; j < pairs.length; j += 2) t[strings[pairs[j]!]!] = strings[pairs[j + 1]!]
       for (let j = 0; j < values.length; j += 2) t[strings[values[j] as number]!] = values[j + 1]
       if (removed) for (const k of removed) delete t[strings[k]!]
       const task = t as unknown as TaskSnapshot
       this.tasks.set(id, task)
       out[i] = task
+      last = task
     }
     return out
   }

@@ -17,6 +17,12 @@ import { eventText } from '../engine/thread/protocol'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/**
+ * Batches held while a snapshot's pages go out (each once the one before it is on the socket): a
+ * client that takes no page while this many come (100 s of them at the engine's fastest) is too
+ * slow as well: dropped, it reconnects and resyncs.
+ */
+export const MAX_WAITING_BATCHES = 2000
 /** How long a big batch widens that bound (see `bigBatch` below). */
 const BIG_BATCH_MS = 5000
 
@@ -109,7 +115,8 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
    * which the client may still be reading a few batches later; a backlog of that much is not slowness either.
    */
   let bigBatch = { bytes: 0, at: 0 }
-  const send = (message: ServerMessage | CompactMessage): void => {
+  /** `written`: called once the message is on the socket. */
+  const send = (message: ServerMessage | CompactMessage, written?: () => void): void => {
     if (closed || ws.readyState !== ws.OPEN) return
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES + snapshotBytes + bigBatch.bytes) {
       ws.terminate()
@@ -123,20 +130,22 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       const now = Date.now()
       if (data.length >= bigBatch.bytes || now - bigBatch.at > BIG_BATCH_MS) bigBatch = { bytes: data.length, at: now }
     }
-    ws.send(data)
+    ws.send(data, written && ((e) => e || written()))
   }
 
   const encoder = ws.protocol === COMPACT_PROTOCOL ? new WireEncoder() : null
-  /** The pages of a snapshot still to send, one per turn of the event loop, and the events heard meanwhile. */
+  /** The pages of a snapshot still to send, one at a time, and the events heard meanwhile. */
   let pages: Iterator<CompactMessage> | null = null
   let waiting: EngineEvent[] = []
   const nextPage = (): void => {
     if (pages === null || closed) return
     const page = pages.next()
     if (!page.done) {
-      send(page.value)
-      // The first page is on its way (the table paints from it) while the next one is encoded.
-      setImmediate(nextPage)
+      // The next page is encoded once this one is on the socket. Deflate runs on the thread pool
+      // 16 KB at a time, each step waiting for a turn of this event loop: encoding pages back to
+      // back (5,000 tasks a turn) starved it, and the first pages reached the client seconds late.
+      const current = pages
+      send(page.value, () => pages === current && setImmediate(nextPage))
       return
     }
     pages = null
@@ -153,7 +162,10 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       return nextPage()
     }
     // Batches follow the snapshot's last page (the encoder holds its tasks only then).
-    if (pages !== null) waiting.push(event)
+    if (pages !== null) {
+      waiting.push(event)
+      if (waiting.length > MAX_WAITING_BATCHES) ws.terminate()
+    }
     else send(encoder.batch(event))
   }
 

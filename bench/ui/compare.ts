@@ -29,6 +29,7 @@ import { codeVersion, loadavg, machine, percentile, sleep } from '../harness'
 import { freshness } from './freshness'
 import { FULL_LOAD, QUICK_LOAD, type Load } from './load'
 import { startBullBoard, startTaskloop, type Monitor } from './monitors'
+import { probe, until } from './probe'
 import { startTap, TAP_HOST, type Tap } from './tap'
 
 const QUICK = process.env['BENCH_QUICK'] === '1'
@@ -44,27 +45,6 @@ const CHROMIUM = playwrightConfig.use?.launchOptions?.executablePath ?? '/usr/bi
 const GOALS = { watchKB: 450, openingKB: 1024, firstRowsMs: 700, freshP95Ms: 100 }
 
 const log = (msg: string): void => console.log(`[ui-compare ${new Date().toISOString().slice(11, 19)}] ${msg}`)
-
-/** Checks the DOM every frame: when the first rows are in a frame, and each change of the finished count. */
-const probe = (rows: string, finished: string): string => `(() => {
-  const probe = { firstRowsAt: null, counts: [] }
-  window.__uiCompare = probe
-  let last = null
-  const frame = () => {
-    const now = Date.now()
-    if (probe.firstRowsAt === null && document.querySelector(${JSON.stringify(rows)})) probe.firstRowsAt = now
-    const el = document.querySelector(${JSON.stringify(finished)})
-    if (el) {
-      const n = Number((el.textContent || '').replace(/[^0-9]/g, ''))
-      if (n !== last) {
-        last = n
-        probe.counts.push([now, n])
-      }
-    }
-    requestAnimationFrame(frame)
-  }
-  requestAnimationFrame(frame)
-})()`
 
 /**
  * What DevTools reports the page received: [ms since the epoch, bytes] per chunk or frame. The
@@ -110,17 +90,6 @@ interface Figures {
   /** Jobs that finished in the window but the page never counted (within TAIL_MS after it). */
   unseen: number
   load: string
-}
-
-/** Polls `get` until it gives a value (not null). */
-async function until<T>(timeoutMs: number, get: () => Promise<T | null>, what = 'waiting'): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await get()
-    if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms (${what})`)
-    await sleep(50)
-  }
 }
 
 async function watch(browser: Browser, monitor: Monitor, tap: Tap): Promise<Figures> {

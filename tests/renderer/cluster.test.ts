@@ -392,6 +392,7 @@ describe('the launcher in a cluster', () => {
     await wrapper.find('input[name="count"]').setValue(2)
     expect(wrapper.find('input[name="concurrency"]').attributes('disabled')).toBeDefined()
     await wrapper.find('form').trigger('submit')
+    await vi.dynamicImportSettled() // the spec's checks load with the first launch
     await flush()
     expect(api.submit).toHaveBeenCalledWith({
       batch: {

@@ -2,7 +2,8 @@
 // The browser transport without a server: a fake fetch and a fake WebSocket.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TaskloopError } from '../../common/types'
-import type { ClientMessage } from '../../common/wire'
+import type { EngineEvent, Snapshot } from '../../common/types'
+import { COMPACT_PROTOCOL, FIRST_PAGE, PAGE, WireEncoder, type ClientMessage } from '../../common/wire'
 import { backoffMs, httpApi } from '../../renderer/src/api/http'
 import { batch, snapshot, task } from './fixtures'
 
@@ -10,6 +11,7 @@ class FakeSocket {
   static readonly OPEN = 1
   static all: FakeSocket[] = []
   readyState = 0
+  protocol = ''
   sent: ClientMessage[] = []
   onopen: (() => void) | null = null
   onmessage: ((e: { data: string }) => void) | null = null
@@ -132,6 +134,41 @@ describe('http api', () => {
     expect(ws.sent).toContainEqual({ type: 'resync' })
     ws.receive(snapshot(9, []))
     expect((await fresh).seq).toBe(9)
+  })
+
+  it('paints the first page of a paged snapshot, then takes the rest one message a turn, in order, batches after it', () => {
+    vi.useFakeTimers()
+    const api = setup()
+    const events: EngineEvent[] = []
+    api.subscribe((e) => events.push(e))
+    const ws = FakeSocket.all[0]!
+    ws.protocol = COMPACT_PROTOCOL
+    ws.open()
+    const tasks = Array.from({ length: FIRST_PAGE + 2 * PAGE + 1 }, (_, i) => task({ id: `t${i}`, name: `job ${i}` }))
+    const encoder = new WireEncoder()
+    const pages = [...encoder.snapshot(snapshot(1, tasks))]
+    expect(pages).toHaveLength(4)
+    // Every page and a batch arrive at once, as from a fast server.
+    for (const page of pages) ws.receive(page)
+    ws.receive(encoder.batch(batch(2, [{ ...tasks[0]!, state: 'running' }])))
+    expect(events.map((e) => [e.type, e.type === 'snapshot' ? e.tasks.length : e.seq])).toEqual([['snapshot', FIRST_PAGE]])
+    // The rest waits for a painted frame, then comes one message a turn of the event loop: the
+    // page answers input in between.
+    let turns = 0
+    while (events.length < 3) {
+      expect(turns++).toBeLessThan(20)
+      vi.advanceTimersToNextTimer()
+    }
+    expect(turns).toBeGreaterThan(pages.length)
+    expect(events.map((e) => [e.type, e.type === 'snapshot' ? e.tasks.length : e.seq])).toEqual([
+      ['snapshot', FIRST_PAGE],
+      ['snapshot', tasks.length],
+      ['batch', 2],
+    ])
+    expect((events[1] as Snapshot).tasks.map((t) => t.name)).toEqual(tasks.map((t) => t.name))
+    // Caught up: the next message is taken at once.
+    ws.receive(encoder.batch(batch(3, [])))
+    expect(events).toHaveLength(4)
   })
 
   it('reconnects with backoff while someone listens, and asks again for the logs it watched', () => {

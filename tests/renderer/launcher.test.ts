@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import Launcher from '../../renderer/src/components/Launcher.vue'
 import { useTasksStore } from '../../renderer/src/stores/tasks'
 import type { BatchSpec, Stats } from '../../common/types'
@@ -17,6 +17,8 @@ function setup() {
   const wrapper = mount(Launcher)
   const launch = async () => {
     await wrapper.find('form').trigger('submit')
+    // The spec's checks load with the first launch.
+    await vi.dynamicImportSettled()
     await flush()
   }
   return { api, wrapper, launch }

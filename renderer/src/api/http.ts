@@ -31,6 +31,23 @@ function afterPaint(fn: () => void): void {
   setTimeout(go, 100)
 }
 
+/**
+ * Runs `fn` soon, after the browser had a chance to handle input and paint (a macrotask, without
+ * setTimeout's 4 ms clamp).
+ */
+function soon(fn: () => void): void {
+  type Channel = { port1: { onmessage: (() => void) | null; close(): void }; port2: { postMessage(message: unknown): void } }
+  const g = globalThis as unknown as { setImmediate?: (cb: () => void) => unknown; MessageChannel?: new () => Channel }
+  if (g.setImmediate) return void g.setImmediate(fn)
+  if (!g.MessageChannel) return void setTimeout(fn, 0)
+  const channel = new g.MessageChannel()
+  channel.port1.onmessage = () => {
+    channel.port1.close()
+    fn()
+  }
+  channel.port2.postMessage(null)
+}
+
 /** Reconnect delays: quick at first, then at most every 5 s. */
 export const backoffMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt)
 
@@ -137,28 +154,48 @@ export function httpApi(options: HttpApiOptions = {}): TaskloopApi {
       // The server starts every connection with a snapshot; logs must be asked for again.
       for (const id of logListeners.keys()) send({ type: 'watch-log', id })
     }
-    // After a snapshot's first page, what follows waits for a frame: the table paints its first
-    // rows before the browser decodes the rest (100k tasks take seconds to apply).
-    let held: string[] | null = null
-    const receive = (text: string): void => {
-      if (held) return void held.push(text)
+    /** Decodes one message and passes it on; true when it was a snapshot's first page alone. */
+    const receive = (text: string): boolean => {
       const message = JSON.parse(text) as CompactMessage | ServerMessage
       // A server that does not speak the compact form answers without the subprotocol.
-      if (ws.protocol !== COMPACT_PROTOCOL) return onMessage(message as ServerMessage, false)
-      decoder.decode(message as CompactMessage, (m, partial) => {
-        onMessage(m, partial)
-        if (partial) held = []
+      if (ws.protocol !== COMPACT_PROTOCOL) {
+        onMessage(message as ServerMessage, false)
+        return false
+      }
+      let partial = false
+      decoder.decode(message as CompactMessage, (m, first) => {
+        onMessage(m, first)
+        partial ||= first
       })
-      if (held) {
-        afterPaint(() => {
-          const queued = held ?? []
-          held = null
-          // Gone meanwhile: its successor starts from a snapshot of its own.
-          if (socket === ws) for (const t of queued) receive(t)
-        })
+      return partial
+    }
+    // After a snapshot's first page, what follows waits for a frame: the table paints its first
+    // rows before the browser decodes the rest. Then one message a task, yielding in between, so
+    // the page stays responsive while 100k tasks come in (the whole snapshot is applied at its
+    // last page). Messages heard meanwhile queue behind, in order.
+    let held: string[] | null = null
+    const drain = (): void => {
+      // Gone meanwhile: its successor starts from a snapshot of its own.
+      if (socket !== ws || held === null) return
+      const text = held.shift()
+      if (text === undefined) return void (held = null)
+      let partial = false
+      try {
+        partial = receive(text)
+      } finally {
+        if (partial) afterPaint(drain)
+        else if (held.length > 0) soon(drain)
+        else held = null
       }
     }
-    ws.onmessage = (e) => receive(String(e.data))
+    ws.onmessage = (e) => {
+      const text = String(e.data)
+      if (held) return void held.push(text)
+      if (receive(text)) {
+        held = []
+        afterPaint(drain)
+      }
+    }
     ws.onclose = () => {
       for (const waiter of snapshotWaiters) waiter.reject(new TaskloopError('internal', 'connection to the server lost'))
       snapshotWaiters = []

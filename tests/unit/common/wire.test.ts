@@ -123,6 +123,26 @@ describe('WireEncoder → WireDecoder', () => {
     expect(wire.at(-1)!.length).toBeLessThan(JSON.stringify(plain).length / 3)
   })
 
+  it('sends a task new to the client as what differs from the task before it in the message', () => {
+    const { send, out, wire } = link()
+    const backlog = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => task({ id: `t${from + i}`, name: `backlog ${from + i}`, group: 'backlog', spec: { job: 'sleep', params: { ms: 3_600_000 }, group: 'backlog' } }))
+    const listed = backlog(0, 1000)
+    const snap = snapshot(1, listed)
+    send(snap)
+    expect(JSON.parse(JSON.stringify(out.at(-1)!.message))).toEqual(light(snap))
+    // Each task: its id and name (new strings) and its creation time; nothing the one before it has.
+    const perTask = wire.join('').length / listed.length
+    expect(perTask).toBeLessThan(80)
+    expect(perTask).toBeLessThan(JSON.stringify(lightTask(listed[1]!)).length / 5)
+    // A submission of alike tasks in a batch, after a change to a task the client holds.
+    const submitted = backlog(1000, 500)
+    const b = batch(2, [{ ...listed[0]!, state: 'running', worker: 'loop', group: null }, ...submitted])
+    send(b)
+    expect(JSON.parse(JSON.stringify(out.at(-1)!.message))).toEqual(light(b))
+    expect(wire.at(-1)!.length / submitted.length).toBeLessThan(80)
+  })
+
   it('sends a string once per connection and starts over at a snapshot', () => {
     const { send, wire } = link()
     const a = task({ id: 'a', name: 'nightly report', group: 'reports' })
