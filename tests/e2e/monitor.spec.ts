@@ -82,7 +82,9 @@ test('search by name, params and error; filter by state and executor', async ({ 
 
 test('the detail follows a live log, can pause it, and shows attempts and the error', async ({ page }) => {
   await ui.open(page)
-  await submit({ name: 'talkative', job: 'ticker', params: { steps: 40, intervalMs: 100 }, executor: 'loop' })
+  // 10 s of ticks: on a loaded machine opening the detail alone has taken 4 s, and the pause must
+  // come while lines still arrive.
+  await submit({ name: 'talkative', job: 'ticker', params: { steps: 50, intervalMs: 200 }, executor: 'loop' })
   await submit({ name: 'flaky', job: 'fail', params: { message: 'nope', afterMs: 10 }, retries: 1, retryDelayMs: 10 })
   await row(page, 'talkative').getByRole('button', { name: 'talkative', exact: true }).click()
   const detail = page.getByRole('region', { name: 'talkative' })
@@ -93,7 +95,7 @@ test('the detail follows a live log, can pause it, and shows attempts and the er
   await expect(detail.getByRole('button', { name: /Follow log \(\d+ new\)/ })).toBeVisible()
   expect(await log.textContent()).toBe(frozen)
   await detail.getByRole('button', { name: /Follow log/ }).click()
-  await expect(log).toContainText('tick 40', { timeout: 15_000 })
+  await expect(log).toContainText('tick 50', { timeout: 30_000 })
   await expect(detail.getByRole('table', { name: 'Attempts' })).toContainText('done')
   await screenshot(page, 'monitor-detail-log')
 
