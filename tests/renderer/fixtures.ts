@@ -2,7 +2,7 @@
 import { vi } from 'vitest'
 import type { TaskloopApi } from '../../common/api'
 import type { ClusterInfo, ClusterSettings, ClusterSettingsUpdate, Counters, EngineEvent, EventBatch, Limits, Snapshot, SubmitSpec, TaskSnapshot } from '../../common/types'
-import { emptyCounters } from '../../common/types'
+import { emptyCounters, SNAPSHOT_DEFAULTS } from '../../common/types'
 
 let clock = 1_700_000_000_000
 
@@ -12,22 +12,11 @@ export function task(overrides: Partial<TaskSnapshot> & { id: string }): TaskSna
     name: `task ${overrides.id}`,
     executor: 'loop',
     state: 'pending',
-    reason: null,
-    attempt: 1,
-    progress: null,
-    progressMessage: null,
-    worker: null,
-    group: null,
-    batchId: null,
+    ...SNAPSHOT_DEFAULTS,
     after: [],
-    createdAt: clock,
-    startedAt: null,
-    endedAt: null,
-    cancelRequestedAt: null,
-    ignoredCancel: false,
-    result: null,
-    error: null,
     attempts: [],
+    attempt: 1,
+    createdAt: clock,
     spec: { job: 'sleep', params: { ms: 1000 } },
     ...overrides,
   }
