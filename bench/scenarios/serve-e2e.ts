@@ -1,7 +1,9 @@
 // 9. End to end through `taskloop serve`, as a user gets it: the real command (bin/taskloop.mjs, store on,
-// a fresh data folder per run), one WebSocket subscriber on /api/events as the UI, one batch POSTed over
-// HTTP, timed from the POST to the last final state heard on the WebSocket. Piscina runs the same jobs
-// in-process on 2 threads, interleaved. With TASKLOOP_COSTS=1 the server sums its time per phase
+// a fresh data folder per run), one WebSocket subscriber on /api/events attached as the UI is (the
+// renderer's own transport, renderer/src/api/http.ts, on the `ws` client: the compact form, deflate
+// offered, decoded by common/wire.ts), one batch POSTed over HTTP, timed from the POST to the last
+// final state heard on the WebSocket. Piscina runs the same jobs in-process on 2 threads, interleaved;
+// so does a server whose subscriber takes the plain form (what scripts get), as a diagnostic. With TASKLOOP_COSTS=1 the server sums its time per phase
 // (engine/costs.ts: a few hrtime reads per call or event batch, none per task); the scenario prints it per task.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -9,8 +11,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { Piscina } from 'piscina'
 import { WebSocket } from 'ws'
-import type { Stats, TaskSpec, ThreadCosts } from '../../common/types'
-import { BENCH_DIR, HANG_MS, JOBS_URL, job, measure, median, opsOf, runsNote, sleep, withTimeout, type Contender, type Row, type Scenario } from '../harness'
+import type { EngineEvent, Stats, TaskSpec, ThreadCosts } from '../../common/types'
+import { httpApi } from '../../renderer/src/api/http'
+import { BENCH_DIR, HANG_MS, JOBS_URL, job, measure, median, opsOf, runsNote, sleep, withTimeout, type Contender, type Row, type Scenario, type Timing } from '../harness'
 
 const THREADS = 2
 const TASK_MS = 1
@@ -105,8 +108,58 @@ const diffThread = (a: ThreadCosts, b: ThreadCosts): ThreadCosts => ({
   ),
 })
 
+/** How the subscriber reads /api/events: as the UI does, or the plain form a script reads. */
+type Form = 'compact' | 'plain'
+
+/**
+ * One subscriber on /api/events that hears every event: `compact`, the UI's transport itself
+ * (httpApi: the compact subprotocol, permessage-deflate offered as a browser does, WireDecoder; it
+ * reconnects as the UI does when the server drops it); `plain`, JSON of whole tasks (deflate
+ * offered, as the `ws` client does by default).
+ * Resolves once connected; `close` ends it.
+ */
+async function subscribe(s: Served, form: Form, listener: (event: EngineEvent) => void, dropped: () => void): Promise<() => void> {
+  let closing = false
+  const url = `${s.url.replace(/^http/, 'ws')}/api/events`
+  if (form === 'compact') {
+    let opened!: () => void
+    const open = new Promise<void>((r) => (opened = r))
+    // The page's login is a cookie; from Node the token goes as a header.
+    class Authed extends WebSocket {
+      constructor(address: string, protocols?: string | string[]) {
+        super(address, protocols, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: true })
+        this.on('open', opened)
+        this.on('close', () => closing || dropped())
+      }
+    }
+    const api = httpApi({ base: s.url, WebSocket: Authed as unknown as typeof globalThis.WebSocket, fetch })
+    const stop = api.subscribe(listener)
+    await withTimeout(open, 'WebSocket open')
+    return () => {
+      closing = true
+      stop()
+    }
+  }
+  let ws!: WebSocket
+  const connect = (): Promise<unknown> => {
+    ws = new WebSocket(`${url}?token=${TOKEN}`)
+    ws.on('message', (data) => listener(JSON.parse(String(data)) as EngineEvent))
+    ws.on('close', () => {
+      if (closing) return
+      dropped()
+      void connect()
+    })
+    return withTimeout(new Promise((r, j) => (ws.once('open', r), ws.once('error', j))), 'WebSocket open')
+  }
+  await connect()
+  return () => {
+    closing = true
+    ws.close()
+  }
+}
+
 /** `taskloop serve` with one WebSocket subscriber; each run POSTs one batch of n tasks and waits to hear them final. */
-function serveContender(name: string, spec: (i: number) => TaskSpec, warm: number, breakdowns: Breakdown[], drops: { n: number }): Contender {
+function serveContender(name: string, form: Form, spec: (i: number) => TaskSpec, warm: number, breakdowns: Breakdown[], drops: { n: number }): Contender {
   return {
     name,
     async open() {
@@ -114,28 +167,21 @@ function serveContender(name: string, spec: (i: number) => TaskSpec, warm: numbe
       try {
         await api(s, 'POST', '/api/limits', JSON.stringify({ limits: { thread: THREADS } }))
         // Every task of this server is ours: the run is over when as many are heard final as were posted.
+        // A subscriber the server dropped (too slow for its backlog bound) reconnects and takes a
+        // fresh snapshot, which lists every task it keeps in memory with its state.
         const finals = new Set<string>()
         let waiter: { n: number; resolve(): void } | null = null
-        let closing = false
-        let ws!: WebSocket
-        // As the UI does: a subscriber the server dropped (too slow for its backlog bound) reconnects and
-        // takes a fresh snapshot, which lists every task it keeps in memory with its state.
-        const connect = (): Promise<unknown> => {
-          ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}/api/events?token=${TOKEN}`)
-          ws.on('message', (data) => {
-            const f = finalsIn(JSON.parse(String(data)))
+        const unsubscribe = await subscribe(
+          s,
+          form,
+          (event) => {
+            const f = finalsIn(event)
             for (const id of f.ids) finals.add(id)
             if (f.failed > 0) console.error(`  ! ${f.failed} failed tasks in the server`)
             if (waiter && finals.size >= waiter.n) waiter.resolve()
-          })
-          ws.on('close', () => {
-            if (closing) return
-            drops.n++
-            void connect()
-          })
-          return withTimeout(new Promise((r, j) => (ws.once('open', r), ws.once('error', j))), 'WebSocket open')
-        }
-        await connect()
+          },
+          () => drops.n++,
+        )
         const until = (n: number): Promise<void> =>
           finals.size >= n
             ? Promise.resolve()
@@ -159,8 +205,7 @@ function serveContender(name: string, spec: (i: number) => TaskSpec, warm: numbe
               cpuMs: after.cpuMs - before.cpuMs,
               threads: { host: diffThread(before.host, after.host), engine: diffThread(before.engine, after.engine) },
             })
-            closing = true
-            ws.close()
+            unsubscribe()
             await stop(s)
           },
         }
@@ -218,38 +263,58 @@ export function breakdownLines(n: number, runs: Breakdown[]): string[] {
   return lines
 }
 
-/** One part of the scenario: serve and Piscina interleaved on the same jobs, and their rows. */
+/** One server contender's figures in a part. */
+interface Served1 {
+  form: Form
+  name: string
+  costs: Breakdown[]
+  drops: { n: number }
+  runs: Timing[]
+  ms: number
+  lines: string[]
+}
+
+/** The server's CPU per task, µs (the median run). */
+const serverCpuUs = (n: number, runs: Breakdown[]): number => (median(runs.map((b) => b.cpuMs)) / n) * 1000
+
+/** One part of the scenario: serve (subscribed as the UI, then as a script) and Piscina interleaved on the same jobs, and their rows. */
 async function part(
   title: string,
   o: { n: number; runs: number; exportName: string; params: (i: number) => Record<string, unknown>; warm: number },
   judge: (ms: number, piscinaMs: number) => { vsPeer: string; goal: string; met: boolean; got?: string },
 ): Promise<Row[]> {
-  const costs: Breakdown[] = []
-  const drops = { n: 0 }
+  const spec = (i: number): TaskSpec => ({ job: job(o.exportName), executor: 'thread', params: o.params(i) })
+  const forms = [
+    { form: 'compact' as const, name: 'taskloop serve', costs: [] as Breakdown[], drops: { n: 0 } },
+    { form: 'plain' as const, name: 'taskloop serve, plain-form subscriber', costs: [] as Breakdown[], drops: { n: 0 } },
+  ]
   const times = await measure(
-    [
-      serveContender('taskloop serve', (i) => ({ job: job(o.exportName), executor: 'thread', params: o.params(i) }), o.warm, costs, drops),
-      piscina('Piscina', o.exportName, o.params),
-    ],
+    [...forms.map((f) => serveContender(f.name, f.form, spec, o.warm, f.costs, f.drops)), piscina('Piscina', o.exportName, o.params)],
     o.n,
     Math.ceil(o.n / 10),
     o.runs,
   )
   const piscinaMs = median(times.get('Piscina')!.map((t) => t.ms))
-  const serveRuns = times.get('taskloop serve')!
-  const serveMs = median(serveRuns.map((t) => t.ms))
-  // The warm-up round's costs come first: the measured runs are the last ones.
-  const lines = breakdownLines(o.n, costs.slice(-serveRuns.length))
-  console.log(`  ${title}, per task (medians):\n${lines.map((l) => `    ${l}`).join('\n')}`)
+  const [compact, plain] = forms.map((f) => {
+    const runs = times.get(f.name)!
+    // The warm-up round's costs come first: the measured runs are the last ones.
+    const lines = breakdownLines(o.n, f.costs.slice(-runs.length))
+    console.log(`  ${title}, ${f.form} subscriber, per task (medians):\n${lines.map((l) => `    ${l}`).join('\n')}`)
+    return { ...f, runs, ms: median(runs.map((t) => t.ms)), lines }
+  }) as [Served1, Served1]
   const ideal = judge(piscinaMs, piscinaMs)
+  const asPlain = judge(plain.ms, piscinaMs)
+  // The figure the row had before it measured the UI's form, so a change of method stays visible.
+  const plainLine = `with a plain-form subscriber instead (JSON of whole tasks, what scripts read): ${plain.ms.toFixed(0)} ms, ${asPlain.got ?? asPlain.vsPeer}; ${runsNote(o.n, plain.runs)} in the bench process; server CPU ${serverCpuUs(o.n, plain.costs.slice(-plain.runs.length)).toFixed(1)} µs/task`
+  console.log(`  ${title}: ${plainLine}`)
   return [
     {
       scenario: title,
       contender: 'taskloop serve',
-      medianMs: serveMs,
-      opsPerSec: opsOf(o.n, serveMs),
-      ...judge(serveMs, piscinaMs),
-      note: `${runsNote(o.n, serveRuns)} in the bench process; subscriber dropped and reconnected ${drops.n} times; per task: ${lines.join('; ')}`,
+      medianMs: compact.ms,
+      opsPerSec: opsOf(o.n, compact.ms),
+      ...judge(compact.ms, piscinaMs),
+      note: `subscriber in the UI's compact form; ${runsNote(o.n, compact.runs)} in the bench process; subscriber dropped and reconnected ${compact.drops.n} times; per task: ${compact.lines.join('; ')}. Diagnostic, ${plainLine}; dropped ${plain.drops.n} times`,
     },
     {
       scenario: title,

@@ -1,7 +1,11 @@
 // Which permessage-deflate settings pay on the events (server/server.ts EVENTS_DEFLATE): a real
 // in-process engine runs `--tasks` sleep jobs of 0.5–6 s, 400 at a time (the issue's load); its stream is recorded in
 // both forms (plain, compact), then each message is deflated as permessage-deflate does (raw
-// deflate, a sync flush per message) at several levels, with and without context takeover.
+// deflate, a sync flush per message) at several levels, with and without context takeover. Beside
+// the bytes, the CPU each costs per task (this process, zlib's threads included): the compact form's
+// encoding (WireEncoder and JSON.stringify, on events parsed from text as the server's host thread
+// gets them), which the plain form does not pay (the host sends the engine thread's text), and each
+// deflate setting.
 //
 //   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/deflate.ts [--tasks 2000]
 import { parseArgs } from 'node:util'
@@ -25,12 +29,31 @@ stop()
 await engine.shutdown({ graceMs: 100 })
 
 const plain = events.map((e) => JSON.stringify(e))
-const encoder = new WireEncoder()
-const compact: string[] = []
-for (const e of events) {
-  if (e.type === 'batch') compact.push(JSON.stringify(encoder.batch(e)))
-  else for (const page of encoder.snapshot(e)) compact.push(JSON.stringify(page))
+/** CPU µs per task of `fn` (the whole process: zlib's threads too), the median of 5 runs. */
+async function cpuPerTask<T>(fn: () => T | Promise<T>): Promise<{ us: number; value: T }> {
+  const runs: number[] = []
+  let value!: T
+  for (let r = 0; r < 5; r++) {
+    const c0 = process.cpuUsage()
+    value = await fn()
+    const c = process.cpuUsage(c0)
+    runs.push((c.user + c.system) / TASKS)
+  }
+  return { us: runs.sort((a, b) => a - b)[2]!, value }
 }
+const encode = (parsed: EngineEvent[]): string[] => {
+  const encoder = new WireEncoder()
+  const out: string[] = []
+  for (const e of parsed) {
+    if (e.type === 'batch') out.push(JSON.stringify(encoder.batch(e)))
+    else for (const page of encoder.snapshot(e)) out.push(JSON.stringify(page))
+  }
+  return out
+}
+let parsed: EngineEvent[][] = []
+const fresh = (): EngineEvent[] => (parsed.length > 0 ? parsed.pop()! : plain.map((t) => JSON.parse(t) as EngineEvent))
+parsed = Array.from({ length: 5 }, fresh)
+const { us: encodeUs, value: compact } = await cpuPerTask(() => encode(fresh()))
 
 async function deflated(messages: string[], level: number, takeover: boolean): Promise<number> {
   let total = 0
@@ -55,13 +78,22 @@ async function deflated(messages: string[], level: number, takeover: boolean): P
 
 const kb = (n: number): number => Math.round(n / 1024)
 const rows: Record<string, Record<string, number>> = {}
+const cpuRows: Record<string, Record<string, number>> = {}
 for (const [name, messages] of [['plain', plain], ['compact', compact]] as const) {
   const row: Record<string, number> = { raw: kb(messages.reduce((n, m) => n + m.length, 0)) }
+  const cpu: Record<string, number> = { raw: name === 'compact' ? Math.round(encodeUs * 10) / 10 : 0 }
   for (const level of [1, 6, 9]) {
-    row[`level ${level}`] = kb(await deflated(messages, level, true))
-    row[`level ${level}, no takeover`] = kb(await deflated(messages, level, false))
+    for (const takeover of [true, false]) {
+      const key = `level ${level}${takeover ? '' : ', no takeover'}`
+      const { us, value } = await cpuPerTask(() => deflated(messages, level, takeover))
+      row[key] = kb(value)
+      cpu[key] = Math.round(us * 10) / 10
+    }
   }
   rows[name] = row
+  cpuRows[name] = cpu
 }
 console.log(`${TASKS} tasks, ${events.length} events; KB on the wire:`)
 console.table(rows)
+console.log('CPU µs per task (median of 5): "raw" is the encoding before any deflate (none for plain: the engine thread wrote its text)')
+console.table(cpuRows)
