@@ -239,10 +239,13 @@ export abstract class WorkerPool implements Executor {
   private distributeSoon(): void {
     if (this.distributeQueued) return
     this.distributeQueued = true
-    queueMicrotask(() => {
-      this.distributeQueued = false
-      this.distribute()
-    })
+    queueMicrotask(this.distributeQueuedRuns)
+  }
+
+  /** One function for every distributeSoon (called once per settled run): no closure made each time. */
+  private readonly distributeQueuedRuns = (): void => {
+    this.distributeQueued = false
+    this.distribute()
   }
 
   /**
@@ -253,7 +256,12 @@ export abstract class WorkerPool implements Executor {
    */
   private distribute(): void {
     if (this.closed) return
-    if (this.backlog.length > 0) this.grow()
+    if (this.backlog.length === 0) {
+      // Most calls (one per settled run): nothing to place, only maybe an idle worker to feed.
+      if (this.claims) this.stealSoon()
+      return
+    }
+    this.grow()
     const outgoing = new Map<Slot, RunMessage[]>()
     const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
