@@ -504,10 +504,13 @@ export class Scheduler {
   private scheduleDispatch(): void {
     if (this.dispatchQueued) return
     this.dispatchQueued = true
-    setImmediate(() => {
-      this.dispatchQueued = false
-      this.dispatch()
-    })
+    setImmediate(this.dispatchQueuedTurn)
+  }
+
+  /** One function for every scheduleDispatch (asked once per settled run): no closure made each time. */
+  private readonly dispatchQueuedTurn = (): void => {
+    this.dispatchQueued = false
+    this.dispatch()
   }
 
   /** Claims and starts what can start, in this turn rather than the next (a cluster task a node took to run). */

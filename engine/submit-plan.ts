@@ -142,15 +142,16 @@ export async function checkJobs(plan: SubmitPlan, opts: ResolveOptions, looked?:
   for (let i = 0; i < plan.tasks.length; i++) {
     const spec = plan.tasks[i]!.spec
     if (isCommandSpec(spec)) continue
+    // One look per distinct job name, at its first task: a batch of 10,000 tasks of one module
+    // imports it once and waits once (a failure was thrown at that first task).
+    if (known.has(spec.job)) continue
+    // The field's path is built only where it may be named, not for every task.
     const prefix = plan.batch ? `batch.tasks.${i}.` : ''
     if ((BUILTIN_JOBS as readonly string[]).includes(spec.job)) {
       const bad = checkParams(spec.job as BuiltinJob, spec.params ?? {})
       if (bad) throw new TaskloopError('invalid', `${prefix}params.${bad.key}: ${bad.key} ${bad.rule}`, `${prefix}params.${bad.key}`)
       continue
     }
-    // One look per distinct job name, at its first task: a batch of 10,000 tasks of one module
-    // imports it once and waits once (a failure was thrown at that first task).
-    if (known.has(spec.job)) continue
     known.add(spec.job)
     let look = looked?.get(spec.job)
     if (!look) {

@@ -54,25 +54,47 @@ export interface PoolWorker {
   retire(): void
 }
 
-interface PoolRun {
+/**
+ * One run in the pool, and the Run handed back to the scheduler: its cancel and kill are methods,
+ * not closures made per run.
+ */
+class PoolRun implements Run {
   /** Id of its current assignment: a run taken back and sent elsewhere gets a new one. */
-  id: number
+  id = 0
   /** Its claim cell while assigned (shared claims only), else -1. */
-  cell: number
-  request: RunMessage['request']
-  hooks: RunHooks
-  resolve(value: unknown): void
-  reject(e: TaskFailure): void
+  cell = -1
   /** The worker it was sent to; null while in the backlog. */
-  slot: Slot | null
-  started: boolean
-  settled: boolean
+  slot: Slot | null = null
+  started = false
+  settled = false
   /** Times it went back to the backlog because its worker died before starting it. */
-  requeued: number
-  /** Its job's calls waiting in the engine, by call number: aborted when it settles. */
-  calls: Map<number, AbortController>
+  requeued = 0
+  /** Its job's calls waiting in the engine, by call number: aborted when it settles (made on a first call). */
+  calls: Map<number, AbortController> | null = null
   /** What it counts against its worker's `aheadMs` while assigned. */
-  expectMs: number
+  expectMs = 0
+  readonly result: Promise<unknown>
+  resolve!: (value: unknown) => void
+  reject!: (e: TaskFailure) => void
+
+  constructor(
+    private readonly pool: WorkerPool,
+    readonly request: RunMessage['request'],
+    readonly hooks: RunHooks,
+  ) {
+    this.result = new Promise<unknown>((res, rej) => {
+      this.resolve = res
+      this.reject = rej
+    })
+  }
+
+  cancel(): void {
+    this.pool.cancelRun(this)
+  }
+
+  kill(): boolean {
+    return this.pool.killRun(this)
+  }
 }
 
 interface Slot {
@@ -158,26 +180,10 @@ export abstract class WorkerPool implements Executor {
     const spec = request.spec
     if (!('job' in spec)) return failedRun(`the ${this.kind} executor runs jobs, not commands`)
     if (this.closed) return failedRun(`the ${this.kind} pool is closed`)
-    let resolve!: (v: unknown) => void
-    let reject!: (e: TaskFailure) => void
-    const result = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)))
-    const run: PoolRun = {
-      id: 0,
-      cell: -1,
-      request: { job: spec.job, params: spec.params ?? {}, inputs: request.inputs, taskId: request.taskId, attempt: request.attempt },
-      hooks,
-      resolve,
-      reject,
-      slot: null,
-      started: false,
-      settled: false,
-      requeued: 0,
-      calls: new Map(),
-      expectMs: 0,
-    }
+    const run = new PoolRun(this, { job: spec.job, params: spec.params ?? {}, inputs: request.inputs, taskId: request.taskId, attempt: request.attempt }, hooks)
     this.backlog.push(run)
     this.distributeSoon()
-    return { result, cancel: () => this.cancel(run), kill: () => this.kill(run) }
+    return run
   }
 
   resize(size: number): void {
@@ -233,10 +239,13 @@ export abstract class WorkerPool implements Executor {
   private distributeSoon(): void {
     if (this.distributeQueued) return
     this.distributeQueued = true
-    queueMicrotask(() => {
-      this.distributeQueued = false
-      this.distribute()
-    })
+    queueMicrotask(this.distributeQueuedRuns)
+  }
+
+  /** One function for every distributeSoon (called once per settled run): no closure made each time. */
+  private readonly distributeQueuedRuns = (): void => {
+    this.distributeQueued = false
+    this.distribute()
   }
 
   /**
@@ -247,7 +256,12 @@ export abstract class WorkerPool implements Executor {
    */
   private distribute(): void {
     if (this.closed) return
-    if (this.backlog.length > 0) this.grow()
+    if (this.backlog.length === 0) {
+      // Most calls (one per settled run): nothing to place, only maybe an idle worker to feed.
+      if (this.claims) this.stealSoon()
+      return
+    }
+    this.grow()
     const outgoing = new Map<Slot, RunMessage[]>()
     const { depth, aheadMs } = this.traits
     while (this.backlog.length > 0) {
@@ -429,7 +443,8 @@ export abstract class WorkerPool implements Executor {
 
   // ── cancel and kill ────────────────────────────────────────────────────────────────────────
 
-  private cancel(run: PoolRun): void {
+  /** @internal PoolRun.cancel. */
+  cancelRun(run: PoolRun): void {
     if (run.settled) return
     const slot = run.slot
     if (!slot) {
@@ -450,11 +465,12 @@ export abstract class WorkerPool implements Executor {
     if (!run.started && !this.claims) this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
   }
 
-  private kill(run: PoolRun): boolean {
+  /** @internal PoolRun.kill. */
+  killRun(run: PoolRun): boolean {
     if (run.settled) return true
     const slot = run.slot
     if (!run.started || !slot) {
-      this.cancel(run)
+      this.cancelRun(run)
       return true
     }
     this.settle(run, new TaskFailure('crashed', KILLED_MESSAGE))
@@ -516,7 +532,7 @@ export abstract class WorkerPool implements Executor {
       if (!run) continue // late news from a run given up with its worker
       switch (msg.type) {
         case 'call-cancel':
-          run.calls.get(msg.call)?.abort()
+          run.calls?.get(msg.call)?.abort()
           break
         case 'started':
           run.started = true
@@ -618,19 +634,21 @@ export abstract class WorkerPool implements Executor {
       return reply({ type: 'reply', call, ok: false, error: { name: 'Error', message } })
     }
     const ac = new AbortController()
-    run.calls.set(call, ac)
+    ;(run.calls ??= new Map()).set(call, ac)
     this.host.call(run.request.taskId, req, ac.signal).then(
       (value) => reply({ type: 'reply', call, ok: true, value }),
       (e: unknown) => reply({ type: 'reply', call, ok: false, error: errorReply(e) }),
-    ).finally(() => run.calls.delete(call))
+    ).finally(() => run.calls?.delete(call))
   }
 
   private settle(run: PoolRun, failure: TaskFailure | null, value?: unknown): void {
     if (run.settled) return
     run.settled = true
     // Before the scheduler hears: the next attempt or a waiter never meets this run's locks.
-    for (const ac of run.calls.values()) ac.abort()
-    run.calls.clear()
+    if (run.calls) {
+      for (const ac of run.calls.values()) ac.abort()
+      run.calls = null
+    }
     if (run.started) this.host?.runEnded(run.request.taskId)
     if (failure) run.reject(failure)
     else run.resolve(value)

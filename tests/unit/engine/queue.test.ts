@@ -22,6 +22,19 @@ describe('TaskQueue', () => {
     expect(q.pop()).toBeUndefined()
   })
 
+  it('keeps seq order when a task with an older seq comes back (a retry) behind newer ones of priority 0', () => {
+    const q = new TaskQueue()
+    const ts = Array.from({ length: 3000 }, (_, i) => task(i + 2))
+    for (const t of ts) q.push(t)
+    const popped = [q.pop()!.id, q.pop()!.id]
+    q.push(task(1)) // older than everything queued: first again
+    q.push(task(9000, 1))
+    popped.push(...drain(q))
+    expect(popped.slice(0, 4)).toEqual(['t2', 't3', 't9000', 't1'])
+    expect(popped.slice(4)).toEqual(ts.slice(2).map((t) => t.id))
+    expect(q.size).toBe(0)
+  })
+
   it('agrees with a stable sort on 1,000 random pushes and cancels, interleaved with pops', () => {
     // A fixed linear congruential sequence: the same "random" case on every run.
     let x = 42
