@@ -341,15 +341,16 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     try {
       await Promise.all(
-        [...byQueue].map(([name, list]) =>
-          this.producer(name).addBulk(
-            list.map((j) => ({
-              name: jobName(j.spec),
-              data: { spec: j.spec, submittedBy: this.nodeId, submittedAt: now } satisfies JobData,
-              opts: jobOptions(j.spec, j.id),
-            })),
-          ),
-        ),
+        [...byQueue].map(([name, list]) => {
+          const bulk = list.map((j) => ({
+            name: jobName(j.spec),
+            data: { spec: j.spec, submittedBy: this.nodeId, submittedAt: now } satisfies JobData,
+            opts: jobOptions(j.spec, j.id),
+          }))
+          // A lone job without addBulk's MULTI/EXEC wrapping: 0.1-0.2 ms less before it is in Redis.
+          const one = bulk.length === 1 ? bulk[0]! : null
+          return one ? this.producer(name).add(one.name, one.data, one.opts) : this.producer(name).addBulk(bulk)
+        }),
       )
     } catch (e) {
       throw new TaskloopError('unavailable', `cannot queue in Redis: ${this.address.redact(e instanceof Error ? e.message : String(e))}`)
