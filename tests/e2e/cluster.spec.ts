@@ -55,7 +55,7 @@ test.describe('two nodes on one Redis', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    test.skip(missing !== null, 'needs a real redis-server (Debian package; .ci/run installs it), and none is installed here')
+    test.skip(missing !== null, 'needs a real redis-server, a Debian package that .ci/run installs, and none is installed here')
   })
   test.afterEach(async () => {
     const testInfo = test.info()

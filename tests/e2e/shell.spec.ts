@@ -324,7 +324,7 @@ test.describe('main process with a cluster in its settings.json', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    test.skip(missing !== null, 'needs a real redis-server (Debian package; .ci/run installs it), and none is installed here')
+    test.skip(missing !== null, 'needs a real redis-server, a Debian package that .ci/run installs, and none is installed here')
     userData = mkdtempSync(path.join(os.tmpdir(), 'taskloop-shell-user-'))
   })
 
