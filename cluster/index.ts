@@ -182,10 +182,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * in this node's copy of the set when it holds it whole (cancelledHere), else the checks of one
    * turn as one ZMSCORE.
    */
-  private readonly cancelChecks = new PerTurn<string, boolean>((ids) => {
-    const known = this.cancelledHere
-    return known ? Promise.resolve(ids.map((id) => known.has(id))) : this.askCancelled(ids)
-  })
+  private readonly cancelChecks = new PerTurn<string, boolean>((ids) => this.cancelledAmong(ids))
   /**
    * `taskloop:cancelled` as this node knows it (id → when), or null while it may miss some: read
    * whole once the relay's subscription is (re)made, then fed by the relay, which every cancel
@@ -202,8 +199,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * idle node is not deferred behind the turn's other I/O (soonWhenIdle).
    */
   private readonly starts = new PerTurn<ClusterSubmit, ClusterSubmitted | 'cancelled'>(async (items) => {
-    const known = this.cancelledHere
-    const cancelled = known ? items.map((i) => known.has(i.run.id)) : await this.askCancelled(items.map((i) => i.run.id))
+    const cancelled = await this.cancelledAmong(items.map((i) => i.run.id))
     const go = items.filter((_, k) => !cancelled[k])
     const out = go.length > 0 ? await this.engine.submitManyWith(go) : []
     let n = 0
@@ -751,8 +747,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
-  /** Redis answers whether the ids are in `taskloop:cancelled` (one ZMSCORE); unreachable: not known to be. */
-  private askCancelled(ids: string[]): Promise<boolean[]> {
+  /**
+   * Whether the ids are in `taskloop:cancelled`: this node's copy answers when it holds the set
+   * whole, else Redis (one ZMSCORE; unreachable: not known to be).
+   */
+  private cancelledAmong(ids: string[]): Promise<boolean[]> {
+    const known = this.cancelledHere
+    if (known) return Promise.resolve(ids.map((id) => known.has(id)))
     return this.workerConn.zmscore(KEYS.cancelled, ...ids).then(
       (scores) => scores.map((s) => s !== null),
       () => ids.map(() => false),

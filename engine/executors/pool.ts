@@ -328,10 +328,9 @@ export abstract class WorkerPool implements Executor {
   /**
    * Pool size reached lazily, when runs come: the spare joins first, else new workers start, as
    * many at once as there are cores, the next ones as those become ready (or START_GAP_MS after
-   * the last start at the latest). A start is mostly CPU
-   * (a child process takes ~100 ms of a core): started all at once on fewer cores they share them
-   * and the first ready comes later for all, while its run (and the one queued behind it) wait; in
-   * waves the first runs start sooner, and the later workers' runs, started a moment after, would
+   * the last start at the latest). A start is mostly CPU (a child process takes ~100 ms of a
+   * core): started all at once on fewer cores they share them and the first ready comes later
+   * for all, while its run (and the one queued behind it) wait; in waves the first runs start sooner, and the later workers' runs, started a moment after, would
    * have waited for a core anyway. Shortly after a loss (a refill pending) only one per run that
    * finds no idle or starting worker: a worker starting uses a core for a while, which must not
    * land on a series of forced cancels.
