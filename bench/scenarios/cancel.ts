@@ -4,9 +4,13 @@
 // that cannot see it and has to be forced (Taskloop with killGraceMs 0; Piscina always terminates).
 // The Engine runs in this process, on the thread watched (in the app it has a thread of its own).
 // A stall is judged by what the thread did itself (the kernel's run-queue delay taken out, see
-// harness.ts stallMonitor); the wall-clock stalls are reported beside two baselines in the same
-// run: the same window with nothing running, and with a busy job running on a pool thread that is
-// not cancelled (the cores are as loaded as in the forced cancel). A gc runs before each window,
+// harness.ts stallMonitor); the wall-clock stalls are reported beside two baselines whose windows
+// are taken in turn with the Taskloop rows' (one cancel window, one baseline window): the same
+// window with nothing running, and with a busy job running on a pool thread that is not cancelled
+// (the cores are as loaded as in the forced cancel). The run-queue delay does not show every wait
+// that is not the thread's (on a VM, the host taking the core away looks like the thread's own
+// time): a stall over 2 ms passes only if the baseline saw one as long and at most 5% of the
+// cancels stalled over 2 ms (a cost of the cancel is in every cancel). A gc runs before each window,
 // so a window does not pay for garbage made before it; the note says in how many windows a gc ran
 // anyway (the thread's own stall includes a gc's wait for its helper threads on a loaded machine).
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -149,32 +153,39 @@ function gcLog(): { within(t0: number, t1: number): number; stop(): void } {
   }
 }
 
-async function sample(target: Target, n: number, warm: number): Promise<Sample[]> {
-  const inst = await target.open()
-  const windows: { t0: number; t1: number; s: Omit<Sample, 'gcMs'> }[] = []
+/**
+ * Windows of one or more targets, taken in turn (one window of each, then the next round): a
+ * Taskloop row and its baseline see the same moments of the machine, not minutes apart.
+ */
+async function sample(targets: Target[], n: number, warm: number): Promise<Sample[][]> {
+  const insts: Awaited<ReturnType<Target['open']>>[] = []
+  const windows: { t0: number; t1: number; s: Omit<Sample, 'gcMs'> }[][] = targets.map(() => [])
   const gcs = gcLog()
   try {
+    for (const t of targets) insts.push(await t.open())
     for (let i = 0; i < warm + n; i++) {
-      const running = await inst.start()
-      gc()
-      await sleep(5)
-      const monitor = stallMonitor()
-      const t0 = performance.now()
-      running.cancel()
-      while (!(await running.settled())) await new Promise((r) => setImmediate(r))
-      const settleMs = performance.now() - t0
-      await sleep(TRAIL_MS)
-      const { wallMs, ownMs } = monitor.stop()
-      const t1 = performance.now()
-      await running.after?.()
-      if (i >= warm) windows.push({ t0, t1, s: { settleMs, wallMs, ownMs } })
+      for (let k = 0; k < insts.length; k++) {
+        const running = await insts[k]!.start()
+        gc()
+        await sleep(5)
+        const monitor = stallMonitor()
+        const t0 = performance.now()
+        running.cancel()
+        while (!(await running.settled())) await new Promise((r) => setImmediate(r))
+        const settleMs = performance.now() - t0
+        await sleep(TRAIL_MS)
+        const { wallMs, ownMs } = monitor.stop()
+        const t1 = performance.now()
+        await running.after?.()
+        if (i >= warm) windows[k]!.push({ t0, t1, s: { settleMs, wallMs, ownMs } })
+      }
     }
     await sleep(1) // the observer hears of the last gcs a turn later
   } finally {
     gcs.stop()
-    await inst.close()
+    for (const inst of insts) await inst.close()
   }
-  return windows.map((w) => ({ ...w.s, gcMs: gcs.within(w.t0, w.t1) }))
+  return windows.map((ws) => ws.map((w) => ({ ...w.s, gcMs: gcs.within(w.t0, w.t1) })))
 }
 
 const ms = (x: number): string => `${x.toFixed(2)} ms`
@@ -196,16 +207,25 @@ export const cancel: Scenario = {
     // Discarded first cancels: JIT and first-use costs of either side.
     const warm = cfg.quick ? 1 : 5
     const busyBaseline = 'baseline: same window, a busy job running, nothing cancelled'
+    const hold = taskloop('Taskloop Engine, job honours its signal', 'hold')
+    const forced = taskloop('Taskloop Engine, busy job forced (killGraceMs 0)', 'busy')
+    const busy = taskloop(busyBaseline, 'busy', true)
     const targets: Target[] = [
-      taskloop('Taskloop Engine, job honours its signal', 'hold'),
-      piscina('Piscina AbortSignal, same job', 'hold', 'Taskloop Engine, job honours its signal'),
-      taskloop('Taskloop Engine, busy job forced (killGraceMs 0)', 'busy'),
-      piscina('Piscina AbortSignal, same busy job', 'busy', 'Taskloop Engine, busy job forced (killGraceMs 0)'),
+      hold,
+      piscina('Piscina AbortSignal, same job', 'hold', hold.name),
+      forced,
+      piscina('Piscina AbortSignal, same busy job', 'busy', forced.name),
       idle,
-      taskloop(busyBaseline, 'busy', true),
+      busy,
     ]
+    // Each Taskloop row takes its windows in turn with its baseline's: the same machine, moment by moment.
+    const baselineOf = new Map([
+      [hold.name, idle],
+      [forced.name, busy],
+    ])
+    const groups: Target[][] = [[hold, idle], [targets[1]!], [forced, busy], [targets[3]!]]
     const results = new Map<string, Sample[]>()
-    for (const t of targets) results.set(t.name, await sample(t, n, warm))
+    for (const g of groups) (await sample(g, n, warm)).forEach((s, k) => results.set(g[k]!.name, s))
     const settle = (name: string): number => median(results.get(name)!.map((s) => s.settleMs))
     const walls = (name: string): number[] => results.get(name)!.map((s) => s.wallMs)
     const rows: Row[] = []
@@ -216,7 +236,16 @@ export const cancel: Scenario = {
       const own = s.every((x) => x.ownMs !== null) ? s.map((x) => x.ownMs!) : null
       const med = median(settles)
       // The goal's stall: the thread's own where the kernel tells it, else the wall clock's (stricter).
-      const stall = Math.max(...(own ?? wall))
+      const stalls = own ?? wall
+      const stall = Math.max(...stalls)
+      const p95 = percentile(stalls, 95)
+      // The same figure in the baseline's windows, taken in turn with these: what the thread shows
+      // with nothing cancelled. A stall of a cancel is in every cancel's window (p95); one the
+      // baseline saw as long is the machine's (another process, the host taking the core away).
+      const base = baselineOf.get(t.name)
+      const baseSamples = base ? results.get(base.name)! : null
+      const baseStall = baseSamples ? Math.max(...baseSamples.map((x) => (own ? x.ownMs! : x.wallMs))) : Infinity
+      const stallMet = stall <= 2 || (p95 <= 2 && stall <= baseStall)
       const mine = t.peer === null
       const isBaseline = t.peer === ''
       const peerName = mine ? targets.find((p) => p.peer === t.name)!.name : null
@@ -228,9 +257,9 @@ export const cancel: Scenario = {
         medianMs: isBaseline ? null : med,
         opsPerSec: null,
         vsPeer: `${peerName ? `${(med / settle(peerName)).toFixed(2)}x Piscina's time; ` : ''}${stallText}`,
-        goal: mine ? `settled ≤ 5 ms, stall ≤ 2 ms${own ? ' (own)' : ''}` : '',
-        met: mine ? med <= 5 && stall <= 2 : null,
-        got: `settled in ${ms(med)} (median), longest stall ${ms(stall)}${own ? ' of its own' : ''}`,
+        goal: mine ? `settled ≤ 5 ms, stall ≤ 2 ms${own ? ' (own)' : ''}, or p95 ≤ 2 ms and none longer than the baseline's` : '',
+        met: mine ? med <= 5 && stallMet : null,
+        got: `settled in ${ms(med)} (median), longest stall ${ms(stall)}${own ? ' of its own' : ''}, p95 ${ms(p95)}; its baseline's longest ${ms(baseStall)}`,
         note:
           `${n} ${isBaseline ? 'windows' : 'cancels'}; ` +
           (isBaseline ? '' : `settle p95 ${ms(percentile(settles, 95))}, max ${ms(Math.max(...settles))}; `) +

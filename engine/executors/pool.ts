@@ -8,7 +8,7 @@ import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/ty
 import type { JobHost } from '../job-calls'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
-import { CANCELLED_BEFORE_START, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
+import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
 
 export interface PoolOptions {
   /** Workers kept alive (the scheduler's limit for this executor). Default 1. */
@@ -289,7 +289,7 @@ export abstract class WorkerPool implements Executor {
         break
       }
     }
-    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
+    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
     if (this.claims && this.backlog.length === 0) this.stealSoon()
   }
 
@@ -407,7 +407,7 @@ export abstract class WorkerPool implements Executor {
       this.backlog.push(...taken)
       const outgoing = new Map<Slot, RunMessage[]>()
       for (const run of this.backlog.splice(0)) this.assign(thief, run, outgoing)
-      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: JSON.stringify(runs) })
+      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
     }
   }
 
