@@ -543,7 +543,7 @@ export abstract class WorkerPool implements Executor {
           if (!run.settled) run.hooks.progress(msg.fraction, msg.message)
           break
         case 'log':
-          if (!run.settled) run.hooks.log(msg.line, 'log')
+          if (!run.settled) run.hooks.log(msg.line, msg.stream ?? 'log')
           break
         case 'result':
         case 'error':

@@ -11,7 +11,9 @@
 // take a queued run back (cancel, steal for an idle worker, a dying worker) without asking a
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
 import type { JobCall, JobExecutor } from '../../common/types'
+import { StringDecoder } from 'node:string_decoder'
 import { TaskFailure, type FailureKind } from './executor'
+import { LineSplitter } from './lines'
 import { RunAbort, runJob, type JobRequest, type JobSink } from './run-job'
 
 /** A run as the worker gets it; cwd and jobsDirs come once, with the config. */
@@ -35,7 +37,8 @@ export type FromWorker =
   /** The worker claimed the run and is about to call the job. */
   | { type: 'started'; id: number }
   | { type: 'progress'; id: number; fraction: number | null; message?: string }
-  | { type: 'log'; id: number; line: string }
+  /** A ctx.log line (no stream), or a line the job wrote to process.stdout or stderr (console.log). */
+  | { type: 'log'; id: number; line: string; stream?: 'stdout' | 'stderr' }
   /** `ms`: how long the job ran, timed in the worker (busy time without the message delays). */
   | { type: 'result'; id: number; value: unknown; ms: number }
   /** `name`, `code`: the thrown error's, kept across the boundary. */
@@ -160,7 +163,21 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     )
   }
 
+  const output = captureOutput(() => current?.id ?? null, (msg) => {
+    outbox.push(msg)
+    if (outbox.length >= OUTPUT_BATCH) flush()
+    else if (!outputQueued) {
+      outputQueued = true
+      queueMicrotask(() => {
+        outputQueued = false
+        flush()
+      })
+    }
+  })
+  let outputQueued = false
+
   const end = (msg: FromWorker): void => {
+    output.endRun()
     current = null
     outbox.push(msg) // goes out with the next run's start, or alone
     next()
@@ -215,6 +232,49 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     }
   })
   channel.send([{ type: 'ready' }])
+}
+
+/** Console lines waiting in the outbox before it is sent while a job writes without yielding. */
+const OUTPUT_BATCH = 256
+
+/**
+ * A job's writes to process.stdout and process.stderr (console.log among them) become log
+ * reports of the run that made them, on the channel its end goes out on: no line is heard after
+ * its task ended, or given to the next task on the worker, as lines on a separate stdio pipe can be.
+ * A run's unfinished last line is sent when it ends. Writes between runs go where they went.
+ */
+function captureOutput(currentId: () => number | null, out: (msg: FromWorker) => void): { endRun(): void } {
+  const streams = (['stdout', 'stderr'] as const).map((name) => {
+    const stream = process[name]
+    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean
+    const decoder = new StringDecoder('utf8')
+    let id: number | null = null
+    const lines = new LineSplitter((line) => {
+      if (id !== null) out({ type: 'log', id, line, stream: name })
+    })
+    stream.write = ((chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
+      const run = currentId()
+      if (run === null) return original(chunk, encoding, cb)
+      id = run
+      const text = typeof chunk === 'string' ? chunk : decoder.write(Buffer.from(chunk as Uint8Array))
+      lines.push(text)
+      const done = typeof encoding === 'function' ? encoding : cb
+      if (typeof done === 'function') queueMicrotask(() => (done as () => void)())
+      return true
+    }) as typeof stream.write
+    return {
+      endRun(): void {
+        lines.push(decoder.end())
+        lines.end()
+        id = null
+      },
+    }
+  })
+  return {
+    endRun(): void {
+      for (const s of streams) s.endRun()
+    },
+  }
 }
 
 export function failureFrom(msg: Extract<FromWorker, { type: 'error' }>): TaskFailure {

@@ -31,14 +31,14 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The capped line, checked: within the cap, and its marker counts exactly what is missing of the 10 MB. */
-function expectCapped(log: LogLine[]): void {
+function expectCapped(log: LogLine[], which = ''): void {
   const lines = log.map((l) => l.line)
   const capped = lines.find((l) => MARKER.test(l))
   expect(capped, `no capped line in ${JSON.stringify(lines.map((l) => l.slice(0, 40)))}`).toBeDefined()
   expect(capped!.length).toBeLessThanOrEqual(MAX_LOG_LINE_CHARS)
   const head = capped!.replace(MARKER, '')
   expect(Number(MARKER.exec(capped!)![1])).toBe(TEN_MB - head.length)
-  expect(lines).toContain('after')
+  expect(lines, `${which}: ${JSON.stringify(lines.map((l) => l.slice(0, 40)))}`).toContain('after')
 }
 
 describe('the one line cap, end to end', () => {
@@ -57,7 +57,7 @@ describe('the one line cap, end to end', () => {
     })
     const done = await waitFinal(engine, ids, 60_000)
     expect(done.map((t) => t.state)).toEqual(['done', 'done', 'done', 'done', 'done'])
-    for (const id of ids) expectCapped((await engine.get(id)).log)
+    for (const [i, id] of ids.entries()) expectCapped((await engine.get(id)).log, `task ${i}`)
   })
 
   it('a huge result is the same preview on loop, thread and process', async () => {
