@@ -1,5 +1,8 @@
 // Coalesces task changes into event batches ("event batch" in docs/ARCHITECTURE.md):
 // at most one batch per interval, only the latest snapshot of each changed task, increasing seq.
+// A change after a quiet interval leaves at once (a timer of 0, so the rest of its turn joins it):
+// a lone task's end is heard in a millisecond, not after the interval; a stream is still one
+// batch per interval.
 import type { Counters, EngineEvent, EventBatch, Limits, ShutdownStatus, Stats, TaskSnapshot } from '../common/types'
 import type { Task } from './task'
 
@@ -9,6 +12,8 @@ export class EventBatcher {
   private changed: Task[] = []
   private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats'> = {}
   private timer: NodeJS.Timeout | null = null
+  /** When the last batch left (performance.now()); the next leaves an interval after it at the earliest. */
+  private lastFlush = -Infinity
   private listeners = new Set<(e: EngineEvent) => void>()
 
   constructor(
@@ -53,6 +58,7 @@ export class EventBatcher {
     this.timer = null
     const changed = this.changed
     if (changed.length === 0 && Object.keys(this.extra).length === 0) return
+    this.lastFlush = performance.now()
     this.changed = []
     const tasks: TaskSnapshot[] = []
     for (let i = 0; i < changed.length; i++) {
@@ -77,6 +83,8 @@ export class EventBatcher {
   }
 
   private schedule(): void {
-    if (this.timer === null) this.timer = setTimeout(() => this.flush(), this.intervalMs)
+    if (this.timer !== null) return
+    const wait = this.lastFlush + this.intervalMs - performance.now()
+    this.timer = setTimeout(() => this.flush(), wait > 0 ? wait : 0)
   }
 }

@@ -1,5 +1,6 @@
-// The event batcher: task changes coalesced into at most one batch per interval, the latest
-// snapshot of each changed task, increasing seq. Fake timers: no waiting, no timing claims.
+// The event batcher: task changes coalesced into at most one batch per interval (the first after a
+// quiet interval at once), the latest snapshot of each changed task, increasing seq. Fake timers:
+// no waiting, no timing claims.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { emptyCounters, type EngineEvent, type EventBatch } from '../../../common/types'
 import { EventBatcher } from '../../../engine/events'
@@ -20,7 +21,7 @@ afterEach(() => {
 })
 
 describe('EventBatcher', () => {
-  it('sends nothing until the interval has passed, then one batch with the latest state of each task', () => {
+  it('a change after a quiet interval leaves at once, with the latest state of each task changed in its turn', () => {
     const a = task(1)
     const b = task(2)
     batcher.changedTask(a)
@@ -29,9 +30,8 @@ describe('EventBatcher', () => {
     batcher.changedTask(b)
     a.to('done')
     batcher.changedTask(a)
-    vi.advanceTimersByTime(49)
-    expect(batches).toEqual([])
-    vi.advanceTimersByTime(1)
+    expect(batches).toEqual([]) // not within the turn: the rest of it joins the batch
+    vi.advanceTimersByTime(0)
     expect(batches).toHaveLength(1)
     expect(batches[0]!.type).toBe('batch')
     expect(batches[0]!.seq).toBe(1)
@@ -40,6 +40,39 @@ describe('EventBatcher', () => {
       ['t2', 'pending'],
     ])
     expect(batches[0]!.counters.pending).toBe(7)
+  })
+
+  it('after a batch, the next waits until the interval has passed, and holds only the latest state', () => {
+    const a = task(1)
+    batcher.changedTask(a)
+    vi.advanceTimersByTime(0)
+    expect(batches).toHaveLength(1)
+    vi.advanceTimersByTime(10)
+    a.to('running')
+    batcher.changedTask(a)
+    a.to('done')
+    batcher.changedTask(a)
+    vi.advanceTimersByTime(39)
+    expect(batches).toHaveLength(1)
+    vi.advanceTimersByTime(1)
+    expect(batches).toHaveLength(2)
+    expect(batches[1]!.tasks.map((t) => [t.id, t.state])).toEqual([['t1', 'done']])
+    // Quiet for longer than the interval: the next change leaves at once again.
+    vi.advanceTimersByTime(200)
+    batcher.changedTask(task(2))
+    vi.advanceTimersByTime(0)
+    expect(batches).toHaveLength(3)
+  })
+
+  it('a stream of changes is one batch per interval', () => {
+    const a = task(1)
+    for (let ms = 0; ms < 500; ms++) {
+      batcher.changedTask(a)
+      vi.advanceTimersByTime(1)
+    }
+    // The first at once, then one every 50 ms.
+    expect(batches.length).toBeGreaterThanOrEqual(10)
+    expect(batches.length).toBeLessThanOrEqual(11)
   })
 
   it('numbers batches 1, 2, 3 … and sends none while nothing changes', () => {
