@@ -6,7 +6,8 @@ import { watchChildren } from '../children'
 import { add, COSTS_ON, threadCosts, timed } from '../costs'
 import { Engine } from '../engine'
 import { loopTask, watchLoopRuns } from '../executors/loop'
-import { CALLS, eventMessage, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
+import { EventPacker } from './event-pack'
+import { batchExtra, CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
 import { SharedWriter } from './shared'
 
 /** How often this thread's event loop proves to the host that it turns. */
@@ -35,7 +36,15 @@ const logWatches = new Map<number, () => void>()
 const queued = new Map<number, { resolve(v: { ids: string[] }): void; reject(e: unknown): void }>()
 let nextQueued = 0
 
-engine.subscribe((event) => timed('engine: post events to the host', () => post(eventMessage(event))))
+// The stream's batches; the host fetches snapshots with the snapshot call (the first one here is not needed).
+const packer = new EventPacker()
+engine.subscribe((event) => {
+  if (event.type !== 'batch') return
+  timed('engine: post events to the host', () => {
+    const extra = batchExtra(event)
+    post(extra ? { type: 'batch', text: packer.pack(event), extra } : { type: 'batch', text: packer.pack(event) })
+  })
+})
 engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {
