@@ -51,18 +51,35 @@ export class EventPacker {
     const { tasks } = batch
     const t = new Array<TaskEntry>(tasks.length)
     let base: Fields | undefined
+    /** The base's fields (not undefined, id included), and how many of them are FIXED_FIELDS. */
+    let baseFields = 0
+    let baseFixed = 0
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]! as unknown as Fields
       const id = task.id as string
       const held = this.live.has(id)
       const entry: TaskEntry = [id]
+      let fields = 0
+      let fixed = 0
+      /** The base's fields this task has too (fixed ones left out when held: they are not compared). */
+      let shared = 0
       for (const key in task) {
         const value = task[key]
         // JSON leaves an undefined field out: absent, as in the text of the whole task.
-        if (key === 'id' || value === undefined || (held && FIXED_FIELDS.has(key)) || (base !== undefined && base[key] === value)) continue
+        if (value === undefined) continue
+        fields++
+        const isFixed = FIXED_FIELDS.has(key)
+        if (isFixed) fixed++
+        if (key === 'id' || (held && isFixed)) continue
+        if (base !== undefined) {
+          const was = base[key]
+          if (was !== undefined) shared++
+          if (was === value) continue
+        }
         entry.push(key, value)
       }
-      if (base !== undefined) {
+      // Fields the base has and this task has not: only when it has fewer in common than the base has.
+      if (base !== undefined && shared < baseFields - 1 - (held ? baseFixed : 0)) {
         let removed: string[] | undefined
         for (const key in base) {
           if (base[key] !== undefined && task[key] === undefined && !(held && FIXED_FIELDS.has(key))) (removed ??= []).push(key)
@@ -71,6 +88,8 @@ export class EventPacker {
       }
       t[i] = entry
       base = task
+      baseFields = fields
+      baseFixed = fixed
       if (isFinal(task.state as TaskSnapshot['state'])) this.live.delete(id)
       else this.live.add(id)
     }
