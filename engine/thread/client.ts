@@ -251,7 +251,7 @@ export class EngineClient implements EngineHandle {
     })
     this.ready.catch(() => {}) // observed by startEngineThread or a restart
     // The new thread's packer starts from nothing: so does its unpacker.
-    const unpacker = new EventUnpacker()
+    let unpacker = new EventUnpacker()
     worker.on('message', (m: FromEngine) => {
       switch (m.type) {
         case 'ready':
@@ -273,6 +273,9 @@ export class EngineClient implements EngineHandle {
           this.heard(batch)
           return
         }
+        case 'batch-lost':
+          unpacker = new EventUnpacker()
+          return
         case 'log':
           this.logWatchers.get(m.watch)?.listener(m.lines)
           return

@@ -37,12 +37,22 @@ const queued = new Map<number, { resolve(v: { ids: string[] }): void; reject(e: 
 let nextQueued = 0
 
 // The stream's batches; the host fetches snapshots with the snapshot call (the first one here is not needed).
-const packer = new EventPacker()
+let packer = new EventPacker()
 engine.subscribe((event) => {
   if (event.type !== 'batch') return
   timed('engine: post events to the host', () => {
+    let text: string
+    try {
+      text = packer.pack(event)
+    } catch (e) {
+      // A value JSON cannot write: the packer may have counted some of the batch's tasks as posted.
+      // Both ends start over; the host's subscribers see the gap in seq and take a fresh snapshot.
+      packer = new EventPacker()
+      post({ type: 'batch-lost' })
+      throw e
+    }
     const extra = batchExtra(event)
-    post(extra ? { type: 'batch', text: packer.pack(event), extra } : { type: 'batch', text: packer.pack(event) })
+    post(extra ? { type: 'batch', text, extra } : { type: 'batch', text })
   })
 })
 engine.onQuitRequested((options) => post({ type: 'quit', options }))

@@ -36,6 +36,8 @@ export type FromEngine =
    * clone), the rest (limits, which may be unbounded, shutdown status, stats) as it is.
    */
   | { type: 'batch'; text: string; extra?: BatchExtra }
+  /** A batch could not be written: the next one starts from nothing (a new packer), and skips a seq. */
+  | { type: 'batch-lost' }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
   /** The loop task whose code was running when this thread threw past every handler or exited. */
