@@ -233,10 +233,12 @@ export class WireEncoder {
     const strings: number[] = []
     const values: unknown[] = []
     for (const key in t) {
-      if (key === 'id') continue
-      const value = detailOnly(key, t[key])
+      const raw = t[key]
+      // The very same value (the host's tasks share what did not change): the cheapest test first.
+      if (key === 'id' || raw === undefined || (prev !== undefined && prev[key] === raw)) continue
+      const value = detailOnly(key, raw)
       if (value === undefined) continue
-      if (prev !== undefined && (prev[key] === t[key] || same(detailOnly(key, prev[key]), value))) continue
+      if (prev !== undefined && typeof value === 'object' && same(detailOnly(key, prev[key]), value)) continue
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
@@ -244,7 +246,9 @@ export class WireEncoder {
     if (prev !== undefined) {
       let removed: number[] | undefined
       for (const key in prev) {
-        if (detailOnly(key, prev[key]) !== undefined && detailOnly(key, t[key]) === undefined) (removed ??= []).push(this.ref(key))
+        // Lost: it had the field (as the client holds it: never `result`), it has it no more.
+        if (t[key] !== undefined || key === 'result' || prev[key] === undefined) continue
+        ;(removed ??= []).push(this.ref(key))
       }
       if (removed) delta.push(removed)
     }

@@ -13,7 +13,6 @@ import { TaskloopError } from '../common/types'
 import { COMPACT_PROTOCOL, WireEncoder } from '../common/wire'
 import type { ClientMessage, CompactMessage, ServerMessage } from '../common/wire'
 import type { EngineHandle } from '../engine/handle'
-import { eventText } from '../engine/thread/protocol'
 
 /** Past this much unsent data (beyond the last snapshot) the client is too slow; a fresh snapshot is cheaper than the backlog. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
@@ -23,6 +22,19 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
  * slow as well: dropped, it reconnects and resyncs.
  */
 export const MAX_WAITING_BATCHES = 2000
+/**
+ * The plain form's text of each batch, written once for every plain session (the hub hands each
+ * session the same object).
+ */
+const plainText = new WeakMap<EngineEvent, string>()
+
+function textOf(message: ServerMessage | CompactMessage): string {
+  if (message.type !== 'batch' || !('tasks' in message)) return JSON.stringify(message)
+  let text = plainText.get(message)
+  if (text === undefined) plainText.set(message, (text = JSON.stringify(message)))
+  return text
+}
+
 /** How long a big batch widens that bound (see `bigBatch` below). */
 const BIG_BATCH_MS = 5000
 
@@ -122,8 +134,7 @@ export function serveEvents(ws: WebSocket, hub: EventHub, engine: EngineHandle):
       ws.terminate()
       return
     }
-    // A batch of the plain form as the engine thread wrote it, when it came as text.
-    const data = (message.type === 'batch' ? eventText.get(message) : undefined) ?? JSON.stringify(message)
+    const data = textOf(message)
     if (message.type === 'snapshot') snapshotBytes = data.length
     else if (message.type === 'page') snapshotBytes += data.length
     else if (message.type === 'batch') {

@@ -11,14 +11,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { SHUTDOWN_GRACE_MS } from '../../common/defaults'
 import { OPERATION_NAMES, type OperationMethods } from '../../common/operations'
-import type { Counters, EngineEvent, LogLine, QuitOptions, Stats, SubmitSpec, TaskSnapshot } from '../../common/types'
+import type { Counters, EngineEvent, EventBatch, LogLine, QuitOptions, Stats, SubmitSpec, TaskSnapshot } from '../../common/types'
 import { emptyCounters, TaskloopError } from '../../common/types'
 import engineThreadEntry from './engine-thread?modulePath'
 import type { ClusterRun, ClusterSubmit, ClusterSubmitted, EngineHandle, EngineOptions, QueuedSubmit, ShutdownOptions, ShutdownReport } from '../handle'
 import { COSTS_ON, threadCosts, timed } from '../costs'
 import { killMarked } from '../orphans'
 import { StoreLock } from '../store-lock'
-import { eventText, type CallName, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
+import { EventUnpacker } from './event-pack'
+import type { CallName, EngineThreadData, FromEngine, ToEngine } from './protocol'
 import { addBlame, type Blame } from '../blame'
 import { createShared, SharedReader, type BoardEntry } from './shared'
 
@@ -249,6 +250,8 @@ export class EngineClient implements EngineHandle {
       failReady = rej
     })
     this.ready.catch(() => {}) // observed by startEngineThread or a restart
+    // The new thread's packer starts from nothing: so does its unpacker.
+    let unpacker = new EventUnpacker()
     worker.on('message', (m: FromEngine) => {
       switch (m.type) {
         case 'ready':
@@ -264,15 +267,15 @@ export class EngineClient implements EngineHandle {
           else p?.reject(TaskloopError.from(m.error))
           return
         }
-        case 'event':
-          this.heard(m.event)
-          return
-        case 'event-text': {
-          const e = timed('host: event parse', () => JSON.parse(m.text) as EngineEvent)
-          eventText.set(e, m.text)
-          this.heard(e)
+        case 'batch': {
+          const batch = timed('host: event parse', () => unpacker.unpack(m.text))
+          if (m.extra) Object.assign(batch, m.extra)
+          this.heard(batch)
           return
         }
+        case 'batch-lost':
+          unpacker = new EventUnpacker()
+          return
         case 'log':
           this.logWatchers.get(m.watch)?.listener(m.lines)
           return
@@ -314,10 +317,8 @@ export class EngineClient implements EngineHandle {
     worker.on('exit', (code) => died(`exit code ${code}`))
   }
 
-  /** An event from the engine thread, to every subscriber. */
-  private heard(e: EngineEvent): void {
-    // Snapshots are fetched per subscriber; the stream carries the batches.
-    if (e.type !== 'batch') return
+  /** An event batch from the engine thread, to every subscriber (snapshots are fetched per subscriber). */
+  private heard(e: EventBatch): void {
     this.last = { seq: e.seq, counters: e.counters }
     if (e.stats) e.stats.hostLag = this.lagFigures()
     timed('host: event fan-out (WebSocket included)', () => {

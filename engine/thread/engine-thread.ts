@@ -6,7 +6,8 @@ import { watchChildren } from '../children'
 import { add, COSTS_ON, threadCosts, timed } from '../costs'
 import { Engine } from '../engine'
 import { loopTask, watchLoopRuns } from '../executors/loop'
-import { CALLS, eventMessage, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
+import { EventPacker } from './event-pack'
+import { batchExtra, CALLS, type EngineThreadData, type FromEngine, type ToEngine } from './protocol'
 import { SharedWriter } from './shared'
 
 /** How often this thread's event loop proves to the host that it turns. */
@@ -35,7 +36,25 @@ const logWatches = new Map<number, () => void>()
 const queued = new Map<number, { resolve(v: { ids: string[] }): void; reject(e: unknown): void }>()
 let nextQueued = 0
 
-engine.subscribe((event) => timed('engine: post events to the host', () => post(eventMessage(event))))
+// The stream's batches; the host fetches snapshots with the snapshot call (the first one here is not needed).
+let packer = new EventPacker()
+engine.subscribe((event) => {
+  if (event.type !== 'batch') return
+  timed('engine: post events to the host', () => {
+    let text: string
+    try {
+      text = packer.pack(event)
+    } catch (e) {
+      // A value JSON cannot write: the packer may have counted some of the batch's tasks as posted.
+      // Both ends start over; the host's subscribers see the gap in seq and take a fresh snapshot.
+      packer = new EventPacker()
+      post({ type: 'batch-lost' })
+      throw e
+    }
+    const extra = batchExtra(event)
+    post(extra ? { type: 'batch', text, extra } : { type: 'batch', text })
+  })
+})
 engine.onQuitRequested((options) => post({ type: 'quit', options }))
 
 port.on('message', (m: ToEngine) => {

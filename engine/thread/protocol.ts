@@ -1,6 +1,6 @@
 // Messages between the engine thread and its client proxy on the host thread, over postMessage (docs/ARCHITECTURE.md).
 import { OPERATION_NAMES, type OperationName } from '../../common/operations'
-import type { EngineEvent, LogLine, QuitOptions, SubmitSpec } from '../../common/types'
+import type { EventBatch, LogLine, QuitOptions, SubmitSpec } from '../../common/types'
 import type { EngineOptions } from '../handle'
 import type { SharedState } from './shared'
 
@@ -30,13 +30,14 @@ export type FromEngine =
   | { type: 'ready' }
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
-  | { type: 'event'; event: EngineEvent }
   /**
-   * A batch of tasks and counters only (no stats, limits or shutdown status), as its JSON text:
-   * cheaper to read back than a structured clone, and the text is what the plain form of the
-   * WebSocket sends (eventText), so the host does not write it again.
+   * An event batch: its tasks and counters as the JSON text of task deltas (event-pack.ts: a third
+   * of the whole tasks' text, cheaper to write, post and read back than either that or a structured
+   * clone), the rest (limits, which may be unbounded, shutdown status, stats) as it is.
    */
-  | { type: 'event-text'; text: string }
+  | { type: 'batch'; text: string; extra?: BatchExtra }
+  /** A batch could not be written: the next one starts from nothing (a new packer), and skips a seq. */
+  | { type: 'batch-lost' }
   | { type: 'log'; watch: number; lines: LogLine[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
   /** The loop task whose code was running when this thread threw past every handler or exited. */
@@ -45,13 +46,15 @@ export type FromEngine =
   /** A job's ctx.submit of a spec with `queue`, for the host's cluster layer. */
   | { type: 'queued-submit'; id: number; spec: SubmitSpec }
 
-/** The JSON text an event crossed the thread boundary as (event-text), for a transport that sends it as it is. */
-export const eventText = new WeakMap<object, string>()
+/** What an event batch carries besides its tasks and counters, rarely: posted by structured clone. */
+export type BatchExtra = Pick<EventBatch, 'limits' | 'shutdown' | 'stats'>
 
-/** How the engine thread posts an event: a plain batch of tasks as its JSON text, anything else as it is. */
-export function eventMessage(event: EngineEvent): FromEngine {
-  if (event.type === 'batch' && event.stats === undefined && event.limits === undefined && event.shutdown === undefined) {
-    return { type: 'event-text', text: JSON.stringify(event) }
-  }
-  return { type: 'event', event }
+/** The extra fields of a batch; undefined when it has none. */
+export function batchExtra(batch: EventBatch): BatchExtra | undefined {
+  if (batch.limits === undefined && batch.shutdown === undefined && batch.stats === undefined) return undefined
+  const extra: BatchExtra = {}
+  if (batch.limits !== undefined) extra.limits = batch.limits
+  if (batch.shutdown !== undefined) extra.shutdown = batch.shutdown
+  if (batch.stats !== undefined) extra.stats = batch.stats
+  return extra
 }

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { Mirror } from '../../../common/mirror'
 import { TaskloopError, type EngineEvent, type EventBatch, type Snapshot } from '../../../common/types'
 import { startEngineThread } from '../../../engine/thread/client'
 import { waitFor, waitState } from '../../helpers/engine'
@@ -133,5 +134,44 @@ describe('engine thread supervision', () => {
     const pending = await waitFor('the engine to answer again', async () => (await client.stats().catch(() => undefined))?.counters.pending, 30_000)
     expect(pending).toBe(50_000)
     await client.shutdown({ graceMs: 0 })
+  })
+
+  it('a batch the engine thread cannot write is lost whole: both ends start over, a subscriber resyncs and ends with every task right', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-lost-batch-'))
+    const broke = path.join(dir, 'broke.txt')
+    // A loop job runs on the engine thread: it makes the next batch's JSON throw once.
+    writeFileSync(
+      path.join(dir, 'jobs.mjs'),
+      `import { writeFileSync } from 'node:fs'
+export async function breakNextBatch() {
+  const write = JSON.stringify
+  JSON.stringify = function (value, ...rest) {
+    if (value && Array.isArray(value.t)) {
+      JSON.stringify = write
+      writeFileSync(${JSON.stringify(broke)}, 'broke')
+      throw new Error('cannot write this batch')
+    }
+    return write.call(this, value, ...rest)
+  }
+  return 1
+}
+`,
+    )
+    const client = await startEngineThread({ cwd: dir })
+    const mirror = new Mirror({ snapshot: () => client.snapshot() })
+    const off = client.subscribe((e) => mirror.push(e))
+    // Tasks the host holds (pending, then running) when the batch is lost; they finish after it.
+    const { ids } = await client.submit({ batch: { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `sleeper ${i}`, job: 'sleep', params: { ms: 300 + 10 * i } })) } })
+    await waitState(client, ids[0]!, 'running')
+    await client.submit({ name: 'breaker', job: './jobs.mjs#breakNextBatch' })
+    await waitFor('the lost batch', async () => existsSync(broke))
+    const { ids: later } = await client.submit({ batch: { tasks: Array.from({ length: 5 }, (_, i) => ({ name: `later ${i}`, job: 'sleep', params: { ms: 5 } })) } })
+    for (const id of [...ids, ...later]) await waitState(client, id, 'done')
+    const engine = await client.snapshot()
+    await waitFor('the mirror to hold the engine picture', async () => mirror.seq !== null && mirror.seq >= engine.seq && !mirror.resyncing)
+    expect(mirror.tasks.size).toBe(engine.tasks.length)
+    for (const t of engine.tasks) expect(mirror.tasks.get(t.id)).toEqual(t)
+    off()
+    await client.shutdown()
   })
 })

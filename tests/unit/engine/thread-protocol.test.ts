@@ -1,19 +1,116 @@
-// How the engine thread posts its events to the host (engine/thread/protocol.ts `eventMessage`).
+// How the engine thread posts its event batches to the host (engine/thread/event-pack.ts,
+// protocol.ts): the host gets back every task whole, as JSON would carry it, for any stream.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { emptyCounters, type EventBatch } from '../../../common/types'
-import { eventMessage } from '../../../engine/thread/protocol'
+import { emptyCounters, isFinal, type EventBatch, type TaskSnapshot } from '../../../common/types'
+import { EventPacker, EventUnpacker, FIXED_FIELDS } from '../../../engine/thread/event-pack'
+import { batchExtra } from '../../../engine/thread/protocol'
+import { task } from '../../renderer/fixtures'
 
 const batch = (over: Partial<EventBatch> = {}): EventBatch => ({ type: 'batch', seq: 3, tasks: [], counters: emptyCounters(), ...over })
 
-describe('eventMessage', () => {
-  it('a batch of tasks and counters goes as its JSON text', () => {
-    const b = batch({ notice: 'hello' })
-    expect(eventMessage(b)).toEqual({ type: 'event-text', text: JSON.stringify(b) })
+const STATES = ['pending', 'running', 'cancelling', 'done', 'failed', 'cancelled'] as const
+const word = fc.stringMatching(/^[a-z]{1,6}$/)
+/** A change of the fields that may change (FIXED_FIELDS are set once, when a task is made). */
+const change = fc.record(
+  {
+    state: fc.constantFrom(...STATES),
+    progress: fc.option(fc.double({ min: 0, max: 1, noNaN: true })),
+    worker: fc.option(fc.constantFrom('loop', 'thread 1', 'pid 42')),
+    waiting: fc.option(fc.constantFrom('executor-limit', 'dependency' as const)),
+    endedAt: fc.option(fc.integer({ min: 0, max: 2 ** 45 })),
+    result: fc.jsonValue(),
+    error: fc.option(fc.record({ message: fc.string(), name: fc.constantFrom('Error', 'TypeError') })),
+    attempts: fc.array(fc.record({ attempt: fc.nat(), startedAt: fc.nat() }), { maxLength: 2 }),
+    node: fc.option(word),
+  },
+  { requiredKeys: [] },
+)
+/** What a task is made with: its fixed fields, a few left out (parent, retryOf, queue are optional). */
+const made = fc.record(
+  {
+    name: fc.string(),
+    group: fc.option(word),
+    createdAt: fc.nat(),
+    spec: fc.record({ job: fc.constantFrom('sleep', 'spin'), params: fc.dictionary(word, fc.jsonValue()) }),
+    parent: fc.option(word),
+    retryOf: word,
+    queue: word,
+  },
+  { requiredKeys: ['name', 'spec'] },
+)
+
+const streamArb = fc.array(
+  fc.array(
+    fc.record({
+      id: fc.integer({ min: 0, max: 6 }),
+      made,
+      set: change,
+      /** Fields it loses, and a field TaskSnapshot does not have today. */
+      drop: fc.subarray(['waiting', 'node', 'xa']),
+      extra: fc.option(fc.tuple(fc.constantFrom('xa', 'xb'), fc.jsonValue())),
+      /** The very object of its last version again (an unchanged task in a later batch). */
+      same: fc.boolean(),
+      undefinedField: fc.boolean(),
+    }),
+    { maxLength: 8 },
+  ),
+  { minLength: 1, maxLength: 10 },
+)
+
+describe('EventPacker → EventUnpacker', () => {
+  it('gives back every task as its JSON, for any stream (fields gained and lost, a final id made again, the same object twice)', () => {
+    fc.assert(
+      fc.property(streamArb, (steps) => {
+        const packer = new EventPacker()
+        const unpacker = new EventUnpacker()
+        const engine = new Map<string, TaskSnapshot>()
+        const posted: string[] = []
+        let seq = 0
+        for (const step of steps) {
+          const tasks: TaskSnapshot[] = []
+          for (const c of step) {
+            const id = `t${c.id}`
+            const last = engine.get(id)
+            let next: Record<string, unknown>
+            if (last && c.same) next = last as unknown as Record<string, unknown>
+            else {
+              // A final task's id may be made again (a BullMQ retry takes the id over): new fixed fields.
+              const fixed = last && !isFinal(last.state) ? Object.fromEntries(Object.entries(last).filter(([k]) => FIXED_FIELDS.has(k))) : c.made
+              next = { ...task({ id }), ...(last && !isFinal(last.state) ? last : {}), ...fixed, ...c.set }
+              for (const key of c.drop) delete next[key]
+              if (c.extra) next[c.extra[0]] = c.extra[1]
+              if (c.undefinedField) next.xu = undefined
+            }
+            engine.set(id, next as unknown as TaskSnapshot)
+            tasks.push(next as unknown as TaskSnapshot)
+          }
+          const b = batch({ seq: ++seq, tasks, ...(seq % 3 === 0 ? { notice: 'n' } : {}) })
+          const text = packer.pack(b)
+          posted.push(text)
+          expect(unpacker.unpack(text)).toEqual(JSON.parse(JSON.stringify(b)))
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 
-  it('a batch with stats, limits or a shutdown status goes as it is (the host adds to its stats; limits may be unbounded)', () => {
-    for (const b of [batch({ limits: { loop: 1, thread: 2, process: 3, command: 4 } }), batch({ shutdown: null }), batch({ stats: {} as EventBatch['stats'] })]) {
-      expect(eventMessage(b)).toEqual({ type: 'event', event: b })
-    }
+  it('sends a third of the whole text for a submit that runs to its end', () => {
+    const spec = (i: number) => ({ job: '/a/long/path/to/the/jobs/module.mjs#tiny', executor: 'thread' as const, params: { n: i } })
+    const made = Array.from({ length: 100 }, (_, i) => task({ id: `t${i}`, name: `batch #${i}`, spec: spec(i), batchId: 'b-1', createdAt: 5 }))
+    const done = made.map((t) => ({ ...t, state: 'done' as const, worker: 'thread 1', startedAt: 6, endedAt: 6, result: 1, attempts: [{ attempt: 1, worker: 'thread 1', startedAt: 6, endedAt: 6, outcome: 'done' as const, reason: null, error: null }] }))
+    const packer = new EventPacker()
+    const whole = JSON.stringify(batch({ tasks: made })).length + JSON.stringify(batch({ tasks: done })).length
+    const packed = packer.pack(batch({ tasks: made })).length + packer.pack(batch({ tasks: done })).length
+    expect(packed).toBeLessThan(whole / 2.5)
+  })
+})
+
+describe('batchExtra', () => {
+  it('takes what goes by structured clone: limits (they may be unbounded), shutdown status, stats', () => {
+    expect(batchExtra(batch({ notice: 'hello' }))).toBeUndefined()
+    const limits = { loop: Infinity, thread: 2, process: 3, command: 4 }
+    expect(batchExtra(batch({ limits, shutdown: null }))).toEqual({ limits, shutdown: null })
+    expect(batchExtra(batch({ stats: {} as EventBatch['stats'] }))).toEqual({ stats: {} })
   })
 })
