@@ -222,12 +222,19 @@ interface Node {
   exited: Promise<unknown>
 }
 
+/**
+ * The nodes run the checkout at BENCH_NODE_ROOT (default this one): an A/B of two trees' nodes
+ * under one driver. Extra Node flags for each node (BENCH_NODE_ARGS, split on spaces; `{id}` becomes the node's id),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof-{id}` to profile both nodes.
+ */
+const nodeArgs = (id: string): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean).map((a) => a.replaceAll('{id}', id))
+
 async function startNode(redisUrl: string, id: string): Promise<Node> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-bench-${id}-`))
   const child = spawn(
     process.execPath,
-    ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    [...nodeArgs(id), '--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
+    { cwd: process.env.BENCH_NODE_ROOT ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const exited = new Promise((r) => child.once('exit', r)).finally(() => rmSync(dataDir, { recursive: true, force: true }))
   let out = ''
@@ -281,13 +288,15 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         }
         return true
       }
+      // The last one submitted final first (a blocking read, no polling: the nodes' CPU is the
+      // figure), then the rest checked; most are final by then.
       await withTimeout(
         (async () => {
+          await waitFinal(a, ids[ids.length - 1]!)
           while (!(await settled())) await sleep(20)
         })(),
         'cluster: every task final',
       )
-      await waitFinal(a, ids[ids.length - 1]!)
       return performance.now() - t0
     }
     await throughput(Math.min(1000, n))
@@ -398,6 +407,8 @@ export const cluster: Scenario = {
       const n = cfg.scale(20_000)
       const server = redis
       const spent = new Map<string, number[]>()
+      // BENCH_CLUSTER_NO_LIST=1: (b) and (c) only, for A/B runs of the nodes.
+      if (process.env.BENCH_CLUSTER_NO_LIST !== '1') {
       const contenders = [listConsumer(redis.url), bareBlmove(redis.url)].map((c) => {
         spent.set(c.name, [])
         return withRedisCpu(c, () => server.pid, spent.get(c.name)!)
@@ -415,6 +426,7 @@ export const cluster: Scenario = {
         if (cpu.length > 0) row.note = `${row.note}; redis-server CPU ${median(cpu).toFixed(1)} µs/item`
       }
       rows.push(...listRows)
+      }
       const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500, server.pid)
       rows.push(...bull)
       try {
