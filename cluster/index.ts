@@ -273,7 +273,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.cancelledRelayed = null
     })
     this.sub.on('ready', () => void this.syncCancelled())
-    void this.syncCancelled()
+    // Subscribed before the node takes jobs or reads the queues (loadQueued): a change published
+    // after that read reaches this node, so no task stays in its view as it was read. Bounded: a
+    // node also starts without Redis.
+    await Promise.race([this.syncCancelled(), sleep(5000)])
     for (const name of this.served) this.workers.push(this.startWorker(name))
     const o = this.options
     // Items in flight per list: as many as the list job's executor runs at once (back-pressure stays in Redis).
