@@ -16,8 +16,6 @@ import {
   isFinal,
   TASK_STATES,
   TaskloopError,
-  withoutSnapshotDefaults,
-  withSnapshotDefaults,
   type BatchSnapshot,
   type CancelAllOptions,
   type ClusterInfo,
@@ -939,10 +937,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.publishTimer = null
     if (this.outTasks.size === 0 && this.outLogs.length === 0) return
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
-    // Each snapshot without its fields at their defaults: about half the bytes to write, relay and parse.
-    const tasks: Partial<TaskSnapshot>[] = []
-    for (const t of this.outTasks.values()) tasks.push(withoutSnapshotDefaults(t))
-    const message: ClusterEvents = { node: this.nodeId, tasks: tasks as TaskSnapshot[], logs: this.outLogs }
+    const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
     // Lost while Redis is unreachable: the next change of each task says it again.
@@ -1169,12 +1164,9 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
 function parseEvents(value: unknown): ClusterEvents | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
-  const tasks: TaskSnapshot[] = []
-  for (const t of v.tasks as unknown[]) {
-    const x = t as Partial<TaskSnapshot> | null
-    // Sent without the fields at their defaults (flushNow): put back here.
-    if (x && typeof x.id === 'string' && (TASK_STATES as readonly string[]).includes(x.state as string) && typeof x.name === 'string') tasks.push(withSnapshotDefaults(x as TaskSnapshot))
-  }
+  const tasks = v.tasks.filter(
+    (t): t is TaskSnapshot => !!t && typeof t.id === 'string' && (TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string',
+  )
   const logs = v.logs.filter((l) => !!l && typeof l.id === 'string' && Array.isArray(l.lines))
   return { node: v.node, tasks, logs }
 }

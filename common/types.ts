@@ -205,30 +205,6 @@ export const SNAPSHOT_DEFAULTS: Readonly<
   attempts: Object.freeze([]) as unknown as Attempt[],
 })
 
-/** Whether a snapshot field holds its default (SNAPSHOT_DEFAULTS): null, false or an empty array where the default is. */
-export function isSnapshotDefault(key: string, value: unknown): boolean {
-  if (!Object.hasOwn(SNAPSHOT_DEFAULTS, key)) return false
-  const d: unknown = SNAPSHOT_DEFAULTS[key as keyof typeof SNAPSHOT_DEFAULTS]
-  return value === d || (Array.isArray(d) && Array.isArray(value) && value.length === 0)
-}
-
-/** A snapshot without its fields at their defaults, for the wire or a row (withSnapshotDefaults puts them back). */
-export function withoutSnapshotDefaults(t: TaskSnapshot): Partial<TaskSnapshot> {
-  const out: Record<string, unknown> = {}
-  for (const k in t) {
-    const v = (t as unknown as Record<string, unknown>)[k]
-    if (!isSnapshotDefault(k, v)) out[k] = v
-  }
-  return out as Partial<TaskSnapshot>
-}
-
-/** The fields withoutSnapshotDefaults left out, back at their defaults (in place). */
-export function withSnapshotDefaults<T extends object>(t: T): T {
-  const full = t as Record<string, unknown>
-  for (const k in SNAPSHOT_DEFAULTS) if (!(k in full)) full[k] = SNAPSHOT_DEFAULTS[k as keyof typeof SNAPSHOT_DEFAULTS]
-  return t
-}
-
 export type Counters = Record<TaskState, number>
 
 export const emptyCounters = (): Counters => ({
