@@ -53,6 +53,8 @@ export const STALLED_INTERVAL_MS = 5000
 export const HEARTBEAT_MS = 2000
 /** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
 const DEFAULT_CONCURRENCY = 64
+/** A log subscription of a task that ended is dropped after one to two of these (its last lines come with the engine's next log batch). */
+const UNLOG_MS = 500
 /** Publishes of one node's cluster-task changes are coalesced this long. */
 const PUBLISH_MS = 10
 /** Ids cancelled cluster-wide are remembered this long (a job re-delivered later than that is unlikely). */
@@ -206,11 +208,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
   }, { soonWhenIdle: true })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
-  private readonly finalWatch = new PerTurn<string, void>((ids) => {
-    void this.followFinals(ids)
-    return Promise.resolve(ids.map(() => undefined))
-  })
+  private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
+  private unlogDue: (() => void)[] = []
+  private unlogNext: (() => void)[] = []
+  private unlogTimer: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
   private leaving = false
@@ -608,7 +610,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   // ---- running the cluster's jobs ----
 
   private startWorker(name: string): Worker {
-    const worker = new Worker(name, (job: Job<JobData>, token?: string, signal?: AbortSignal) => this.process(job, token, signal), {
+    // Two parameters: BullMQ makes an AbortController per job only for a processor that takes a
+    // third. The cancel relay cancels the engine's task itself (onMessage).
+    const worker = new Worker(name, (job: Job<JobData>) => this.process(job), {
       connection: this.workerConn,
       name: this.nodeId,
       concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -623,11 +627,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return worker
   }
 
-  /**
-   * One job, run as a local cluster task under the job's id. Declares three parameters: BullMQ
-   * passes the AbortSignal (worker.cancelJob, the cancel relay) only then.
-   */
-  private async process(job: Job<JobData>, _token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  /** One job, run as a local cluster task under the job's id. */
+  private async process(job: Job<JobData>): Promise<unknown> {
     const id = job.id!
     const queue = job.queueName
     const spec = (job.data as Partial<JobData> | undefined)?.spec
@@ -652,8 +653,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     let entry!: Running
     const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
-    const onAbort = (): void => void this.engine.cancel(id).catch(() => {})
-    signal?.addEventListener('abort', onAbort, { once: true })
     this.takeOver(id)
     let refused: TaskloopError | null
     let taken: ClusterSubmitted | 'cancelled'
@@ -666,7 +665,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     if (taken === 'cancelled') {
       this.running.delete(id)
-      signal?.removeEventListener('abort', onAbort)
       cancelled()
     }
     if (refused) {
@@ -675,12 +673,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new UnrecoverableError(refused.message)
     }
     entry.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
-    // Cancelled between the check and the submit: the relay found no task yet (it aborted the
-    // signal, if its message arrived; the second check covers a lost one).
-    if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
+    // Cancelled between the check and the submit: the relay found no task yet. Its id is in the
+    // node's copy of the set by then (or, while the copy is not whole, in Redis: a lost relay).
+    const late = this.cancelledNow(id)
+    if (late === true || (late === null && (await this.wasCancelled(id)))) void this.engine.cancel(id).catch(() => {})
     this.watchFinal(id)
     const snap = await final
-    signal?.removeEventListener('abort', onAbort)
     if (!this.leaving) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
@@ -763,6 +761,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     )
   }
 
+  /** Whether the id is in `taskloop:cancelled` by the node's copy, now; null while the copy is not whole. */
+  private cancelledNow(id: string): boolean | null {
+    return this.cancelledHere ? this.cancelledHere.has(id) : null
+  }
+
   /**
    * Whether the id is in `taskloop:cancelled`, at the end of this turn: in the node's copy, or
    * (while it is not whole) the checks of one turn as one ZMSCORE.
@@ -776,7 +779,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * the tasks started in one turn are followed by one such read at a time, not one each.
    */
   private watchFinal(id: string): void {
-    void this.finalWatch.add(id)
+    if (this.toFollow.push(id) > 1) return
+    setImmediate(() => {
+      const ids = this.toFollow
+      this.toFollow = []
+      void this.followFinals(ids)
+    })
   }
 
   private async followFinals(ids: string[]): Promise<void> {
@@ -893,9 +901,24 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.running.delete(t.id)
       r.settle(t)
       // The last log lines come with the engine's next log batch.
-      const unlog = r.unlog
-      if (unlog) setTimeout(unlog, 500).unref()
+      if (r.unlog) this.unlogLater(r.unlog)
     }
+  }
+
+  /**
+   * Log subscriptions of tasks that ended, dropped 0.5-1 s later (after the engine's next log
+   * batch): one timer for all of them, in two generations, not one per task.
+   */
+  private unlogLater(unlog: () => void): void {
+    this.unlogNext.push(unlog)
+    if (this.unlogTimer) return
+    const tick = (): void => {
+      for (const u of this.unlogDue) u()
+      this.unlogDue = this.unlogNext
+      this.unlogNext = []
+      this.unlogTimer = this.unlogDue.length > 0 ? setTimeout(tick, UNLOG_MS).unref() : null
+    }
+    this.unlogTimer = setTimeout(tick, UNLOG_MS).unref()
   }
 
   private publishLog(id: string, lines: LogLine[]): void {
@@ -955,7 +978,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       const { id, at } = (value ?? {}) as { id?: unknown; at?: unknown }
       if (typeof id !== 'string') return
       this.heardCancel(id, typeof at === 'number' ? at : Date.now())
-      for (const w of this.workers) w.cancelJob(id, 'cancelled')
+      // A job taken but not yet in the engine: its processor's check after the submit finds the id.
       if (this.running.has(id)) void this.engine.cancel(id).catch(() => {})
       return
     }
