@@ -39,8 +39,17 @@ let lists = 0
 
 /** CPU time a process (redis-server, a node) has used so far, ms (Linux /proc; null elsewhere): its share of each item's cost. */
 function processCpuMs(pid: number): number | null {
+  return statCpuMs(`/proc/${pid}/stat`)
+}
+
+/** The same for one thread of a node: its main thread (the tid that is its pid: BullMQ, the server, the cluster view). */
+function mainThreadCpuMs(pid: number): number | null {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`)
+}
+
+function statCpuMs(file: string): number | null {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    const fields = readFileSync(file, 'utf8').split(') ')[1]!.split(' ')
     // utime and stime, fields 14 and 15 of the line (11 and 12 after the command), in clock ticks (100 Hz).
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
   } catch {
@@ -301,11 +310,13 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
     }
     await throughput(Math.min(1000, n))
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
+    const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
     const redis0 = processCpuMs(redisPid)
     const ms = await throughput(n)
     const ops = (n / ms) * 1000
     const perTask = (before: number | null, after: number | null): string => (before === null || after === null ? '?' : (((after - before) / n) * 1000).toFixed(0))
     const nodesCpu = nodes.map((node, i) => perTask(nodes0[i]!, processCpuMs(node.child.pid!))).join(' + ')
+    const mainsCpu = nodes.map((node, i) => perTask(mains0[i]!, mainThreadCpuMs(node.child.pid!))).join(' + ')
     const redisCpu = perTask(redis0, processCpuMs(redisPid))
 
     // Enqueue → start, one at a time: the task's own startedAt against the submit (both on this
@@ -356,7 +367,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks), redis-server ${redisCpu} µs`,
+        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
