@@ -55,6 +55,8 @@ export const HEARTBEAT_MS = 2000
 const DEFAULT_CONCURRENCY = 64
 /** A log subscription of a task that ended is dropped after one to two of these (its last lines come with the engine's next log batch). */
 const UNLOG_MS = 500
+/** Unfinished remote tasks looked up in BullMQ at once after a lost subscription (refreshRemote). */
+const REFRESH_AT_ONCE = 2000
 /** Publishes of one node's cluster-task changes are coalesced this long. */
 const PUBLISH_MS = 10
 /** Ids cancelled cluster-wide are remembered this long (a job re-delivered later than that is unlikely). */
@@ -210,6 +212,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** The tasks started in one turn, followed to their final states together (followFinals). */
   private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
+  private refreshing = false
   private unlogDue: (() => void)[] = []
   private unlogNext: (() => void)[] = []
   private unlogTimer: NodeJS.Timeout | null = null
@@ -835,8 +838,47 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.cancelledHere = known
       this.cancelledRelayed = null
       this.cancelledPruneAt = known.size * 2 + 1000
+      // Subscribed again after a loss: what was published meanwhile did not reach this node.
+      if (sync > 1) void this.refreshRemote()
     } catch {
       // The connection went meanwhile: its 'ready' syncs again; until then Redis is asked.
+    }
+  }
+
+  /**
+   * The view's unfinished tasks of BullMQ queues as their jobs say now: after the subscription was
+   * lost (a Redis restart, a dropped connection), a task that started or ended meanwhile would
+   * otherwise stay as the view last heard of it. Also when the command connection comes back (it
+   * may come after the subscriber). A job Redis no longer holds leaves its task as it was.
+   */
+  private async refreshRemote(): Promise<void> {
+    if (this.refreshing || !this.connected) return
+    this.refreshing = true
+    try {
+      const stale = [...this.remote.tasks.values()].filter((t) => !isFinal(t.state) && t.queue && !t.queue.startsWith('list:')).slice(0, REFRESH_AT_ONCE)
+      const jobs = await Promise.all(stale.map((t) => Job.fromId(this.producer(t.queue!), t.id).catch(() => undefined)))
+      const changed: TaskSnapshot[] = []
+      stale.forEach((t, i) => {
+        const job = jobs[i]
+        if (!job) return
+        const ran = { node: job.processedBy ?? t.node ?? null, startedAt: job.processedOn ?? t.startedAt }
+        let now: TaskSnapshot | null = null
+        if (job.finishedOn !== undefined && job.finishedOn !== null) {
+          const reason = job.failedReason
+          const ended = { ...ran, endedAt: job.finishedOn, waiting: null }
+          if (!reason) now = { ...t, ...ended, state: 'done', reason: null, result: job.returnvalue ?? null }
+          else if (reason.startsWith('cancelled')) now = { ...t, ...ended, state: 'cancelled', reason: 'user' }
+          else now = { ...t, ...ended, state: 'failed', reason: 'error', error: { message: reason } }
+        } else if (job.processedOn && t.state === 'pending') {
+          now = { ...t, ...ran, state: 'running', waiting: null }
+        }
+        if (now && !this.running.has(t.id) && this.remote.put(now)) changed.push(now)
+      })
+      if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
+    } catch {
+      // Redis went again: its return refreshes again.
+    } finally {
+      this.refreshing = false
     }
   }
 
@@ -963,8 +1005,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
-    // Lost while Redis is unreachable: the next change of each task says it again.
-    this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {})
+    // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
+    // latest when Redis is back), unless a newer word on them is already waiting; log lines are dropped.
+    this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {
+      for (const t of message.tasks) if (!this.outTasks.has(t.id)) this.outTasks.set(t.id, t)
+    })
   }
 
   private onMessage(channel: string, message: string): void {
@@ -1080,9 +1125,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   private watchConnection(): void {
     this.cmd.on('ready', () => {
-      if (!this.connected && this.error !== null) this.say(`Redis ${this.address.shown} reachable again`)
+      const back = !this.connected && this.error !== null
+      if (back) this.say(`Redis ${this.address.shown} reachable again`)
       this.connected = true
       this.error = null
+      if (back) {
+        void this.refreshRemote()
+        this.flushSoon()
+      }
     })
     const lost = (why: string): void => {
       const was = this.connected || this.error === null
