@@ -869,7 +869,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
           if (!reason) now = { ...t, ...ended, state: 'done', reason: null, result: job.returnvalue ?? null }
           else if (reason.startsWith('cancelled')) now = { ...t, ...ended, state: 'cancelled', reason: 'user' }
           else now = { ...t, ...ended, state: 'failed', reason: 'error', error: { message: reason } }
-        } else if (job.processedOn && t.state === 'pending') {
+        } else if (job.processedOn && t.state === 'pending' && !t.waiting) {
+          // (A task waiting for its retry has its last attempt's processedOn: not running yet.)
           now = { ...t, ...ran, state: 'running', waiting: null }
         }
         if (now && !this.running.has(t.id) && this.remote.put(now)) changed.push(now)
