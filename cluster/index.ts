@@ -53,6 +53,10 @@ export const STALLED_INTERVAL_MS = 5000
 export const HEARTBEAT_MS = 2000
 /** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
 const DEFAULT_CONCURRENCY = 64
+/** A log subscription of a task that ended is dropped after one to two of these (its last lines come with the engine's next log batch). */
+const UNLOG_MS = 500
+/** Unfinished remote tasks looked up in BullMQ at once after a lost subscription (refreshRemote). */
+const REFRESH_AT_ONCE = 2000
 /** Publishes of one node's cluster-task changes are coalesced this long. */
 const PUBLISH_MS = 10
 /** Ids cancelled cluster-wide are remembered this long (a job re-delivered later than that is unlikely). */
@@ -206,11 +210,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
   }, { soonWhenIdle: true })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
-  private readonly finalWatch = new PerTurn<string, void>((ids) => {
-    void this.followFinals(ids)
-    return Promise.resolve(ids.map(() => undefined))
-  })
+  private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
+  private refreshing = false
+  private unlogDue: (() => void)[] = []
+  private unlogNext: (() => void)[] = []
+  private unlogTimer: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
   private leaving = false
@@ -271,7 +276,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.cancelledRelayed = null
     })
     this.sub.on('ready', () => void this.syncCancelled())
-    void this.syncCancelled()
+    // Subscribed before the node takes jobs or reads the queues (loadQueued): a change published
+    // after that read reaches this node, so no task stays in its view as it was read. Bounded: a
+    // node also starts without Redis.
+    await Promise.race([this.syncCancelled(), sleep(5000)])
     for (const name of this.served) this.workers.push(this.startWorker(name))
     const o = this.options
     // Items in flight per list: as many as the list job's executor runs at once (back-pressure stays in Redis).
@@ -605,7 +613,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   // ---- running the cluster's jobs ----
 
   private startWorker(name: string): Worker {
-    const worker = new Worker(name, (job: Job<JobData>, token?: string, signal?: AbortSignal) => this.process(job, token, signal), {
+    // Two parameters: BullMQ makes an AbortController per job only for a processor that takes a
+    // third. The cancel relay cancels the engine's task itself (onMessage).
+    const worker = new Worker(name, (job: Job<JobData>) => this.process(job), {
       connection: this.workerConn,
       name: this.nodeId,
       concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -620,11 +630,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return worker
   }
 
-  /**
-   * One job, run as a local cluster task under the job's id. Declares three parameters: BullMQ
-   * passes the AbortSignal (worker.cancelJob, the cancel relay) only then.
-   */
-  private async process(job: Job<JobData>, _token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  /** One job, run as a local cluster task under the job's id. */
+  private async process(job: Job<JobData>): Promise<unknown> {
     const id = job.id!
     const queue = job.queueName
     const spec = (job.data as Partial<JobData> | undefined)?.spec
@@ -649,8 +656,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     let entry!: Running
     const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
-    const onAbort = (): void => void this.engine.cancel(id).catch(() => {})
-    signal?.addEventListener('abort', onAbort, { once: true })
     this.takeOver(id)
     let refused: TaskloopError | null
     let taken: ClusterSubmitted | 'cancelled'
@@ -663,7 +668,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
     if (taken === 'cancelled') {
       this.running.delete(id)
-      signal?.removeEventListener('abort', onAbort)
       cancelled()
     }
     if (refused) {
@@ -672,12 +676,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       throw new UnrecoverableError(refused.message)
     }
     entry.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
-    // Cancelled between the check and the submit: the relay found no task yet (it aborted the
-    // signal, if its message arrived; the second check covers a lost one).
-    if (signal?.aborted || (await this.wasCancelled(id))) onAbort()
+    // Cancelled between the check and the submit: the relay found no task yet. Its id is in the
+    // node's copy of the set by then (or, while the copy is not whole, in Redis: a lost relay).
+    const late = this.cancelledNow(id)
+    if (late === true || (late === null && (await this.wasCancelled(id)))) void this.engine.cancel(id).catch(() => {})
     this.watchFinal(id)
     const snap = await final
-    signal?.removeEventListener('abort', onAbort)
     if (!this.leaving) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
@@ -760,6 +764,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     )
   }
 
+  /** Whether the id is in `taskloop:cancelled` by the node's copy, now; null while the copy is not whole. */
+  private cancelledNow(id: string): boolean | null {
+    return this.cancelledHere ? this.cancelledHere.has(id) : null
+  }
+
   /**
    * Whether the id is in `taskloop:cancelled`, at the end of this turn: in the node's copy, or
    * (while it is not whole) the checks of one turn as one ZMSCORE.
@@ -773,7 +782,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    * the tasks started in one turn are followed by one such read at a time, not one each.
    */
   private watchFinal(id: string): void {
-    void this.finalWatch.add(id)
+    if (this.toFollow.push(id) > 1) return
+    setImmediate(() => {
+      const ids = this.toFollow
+      this.toFollow = []
+      void this.followFinals(ids)
+    })
   }
 
   private async followFinals(ids: string[]): Promise<void> {
@@ -824,8 +838,48 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.cancelledHere = known
       this.cancelledRelayed = null
       this.cancelledPruneAt = known.size * 2 + 1000
+      // Subscribed again after a loss: what was published meanwhile did not reach this node.
+      if (sync > 1) void this.refreshRemote()
     } catch {
       // The connection went meanwhile: its 'ready' syncs again; until then Redis is asked.
+    }
+  }
+
+  /**
+   * The view's unfinished tasks of BullMQ queues as their jobs say now: after the subscription was
+   * lost (a Redis restart, a dropped connection), a task that started or ended meanwhile would
+   * otherwise stay as the view last heard of it. Also when the command connection comes back (it
+   * may come after the subscriber). A job Redis no longer holds leaves its task as it was.
+   */
+  private async refreshRemote(): Promise<void> {
+    if (this.refreshing || !this.connected) return
+    this.refreshing = true
+    try {
+      const stale = [...this.remote.tasks.values()].filter((t) => !isFinal(t.state) && t.queue && !t.queue.startsWith('list:')).slice(0, REFRESH_AT_ONCE)
+      const jobs = await Promise.all(stale.map((t) => Job.fromId(this.producer(t.queue!), t.id).catch(() => undefined)))
+      const changed: TaskSnapshot[] = []
+      stale.forEach((t, i) => {
+        const job = jobs[i]
+        if (!job) return
+        const ran = { node: job.processedBy ?? t.node ?? null, startedAt: job.processedOn ?? t.startedAt }
+        let now: TaskSnapshot | null = null
+        if (job.finishedOn !== undefined && job.finishedOn !== null) {
+          const reason = job.failedReason
+          const ended = { ...ran, endedAt: job.finishedOn, waiting: null }
+          if (!reason) now = { ...t, ...ended, state: 'done', reason: null, result: job.returnvalue ?? null }
+          else if (reason.startsWith('cancelled')) now = { ...t, ...ended, state: 'cancelled', reason: 'user' }
+          else now = { ...t, ...ended, state: 'failed', reason: 'error', error: { message: reason } }
+        } else if (job.processedOn && t.state === 'pending' && !t.waiting) {
+          // (A task waiting for its retry has its last attempt's processedOn: not running yet.)
+          now = { ...t, ...ran, state: 'running', waiting: null }
+        }
+        if (now && !this.running.has(t.id) && this.remote.put(now)) changed.push(now)
+      })
+      if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
+    } catch {
+      // Redis went again: its return refreshes again.
+    } finally {
+      this.refreshing = false
     }
   }
 
@@ -890,12 +944,29 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.running.delete(t.id)
       r.settle(t)
       // The last log lines come with the engine's next log batch.
-      const unlog = r.unlog
-      if (unlog) setTimeout(unlog, 500).unref()
+      if (r.unlog) this.unlogLater(r.unlog)
     }
   }
 
+  /**
+   * Log subscriptions of tasks that ended, dropped 0.5-1 s later (after the engine's next log
+   * batch): one timer for all of them, in two generations, not one per task.
+   */
+  private unlogLater(unlog: () => void): void {
+    this.unlogNext.push(unlog)
+    if (this.unlogTimer) return
+    const tick = (): void => {
+      for (const u of this.unlogDue) u()
+      this.unlogDue = this.unlogNext
+      this.unlogNext = []
+      this.unlogTimer = this.unlogDue.length > 0 ? setTimeout(tick, UNLOG_MS).unref() : null
+    }
+    this.unlogTimer = setTimeout(tick, UNLOG_MS).unref()
+  }
+
   private publishLog(id: string, lines: LogLine[]): void {
+    // A subscription's first call is the tail, most often empty: nothing to tell.
+    if (lines.length === 0) return
     this.outLogs.push({ id, lines })
     this.schedulePublish()
   }
@@ -935,8 +1006,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
-    // Lost while Redis is unreachable: the next change of each task says it again.
-    this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {})
+    // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
+    // latest when Redis is back), unless a newer word on them is already waiting; log lines are dropped.
+    this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {
+      for (const t of message.tasks) if (!this.outTasks.has(t.id)) this.outTasks.set(t.id, t)
+    })
   }
 
   private onMessage(channel: string, message: string): void {
@@ -950,7 +1024,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       const { id, at } = (value ?? {}) as { id?: unknown; at?: unknown }
       if (typeof id !== 'string') return
       this.heardCancel(id, typeof at === 'number' ? at : Date.now())
-      for (const w of this.workers) w.cancelJob(id, 'cancelled')
+      // A job taken but not yet in the engine: its processor's check after the submit finds the id.
       if (this.running.has(id)) void this.engine.cancel(id).catch(() => {})
       return
     }
@@ -1052,9 +1126,14 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   private watchConnection(): void {
     this.cmd.on('ready', () => {
-      if (!this.connected && this.error !== null) this.say(`Redis ${this.address.shown} reachable again`)
+      const back = !this.connected && this.error !== null
+      if (back) this.say(`Redis ${this.address.shown} reachable again`)
       this.connected = true
       this.error = null
+      if (back) {
+        void this.refreshRemote()
+        this.flushSoon()
+      }
     })
     const lost = (why: string): void => {
       const was = this.connected || this.error === null

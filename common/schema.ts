@@ -4,8 +4,9 @@ import { z } from 'zod'
 import { AFTER_WHEN, EXECUTORS, JOB_EXECUTORS, ON_STOP, RETURN_WHEN, TASK_STATES, TaskloopError } from './types'
 import type { AfterWhen, CancelAllOptions, ClusterSettingsUpdate, HistoryQuery, JobCall, Limits, ListQuery, QuitOptions, SubmitSpec, TaskSpec, WaitOptions } from './types'
 
+const QUEUE_PATTERN = /^[A-Za-z0-9._-]+$/
 /** A BullMQ queue name: no ':' (BullMQ's key separator). */
-export const queueNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-"')
+export const queueNameSchema = z.string().min(1).max(200).regex(QUEUE_PATTERN, 'expected letters, digits, ".", "_" or "-"')
 
 const MAX_TASKS_PER_SUBMIT = 100_000
 const DAY_MS = 86_400_000
@@ -121,12 +122,12 @@ function forwardIssues(schema: z.ZodType, value: unknown, ctx: z.RefinementCtx):
   }
 }
 
-const PLAIN_JOB_KEYS = new Set(['job', 'params', 'executor', 'name'])
+const PLAIN_JOB_KEYS = new Set(['job', 'params', 'executor', 'name', 'queue'])
 /** The job string plainJobSpec last found valid: a batch names one job thousands of times, checked once. */
 let lastPlainJob = ''
 
 /**
- * The common job spec (job, params, executor, name: nothing else, each plainly valid), checked
+ * The common job spec (job, params, executor, name, queue: nothing else, each plainly valid), checked
  * without zod: through the schema a batch of 20k of them spends most of its submit there. It
  * only says yes to what jobSpecSchema accepts; anything else goes through the schema, which
  * accepts it or names the problem.
@@ -134,7 +135,7 @@ let lastPlainJob = ''
 function plainJobSpec(value: object): boolean {
   if (Object.getPrototypeOf(value) !== Object.prototype) return false
   for (const key in value) if (!PLAIN_JOB_KEYS.has(key)) return false
-  const { job, params, executor, name } = value as Record<string, unknown>
+  const { job, params, executor, name, queue } = value as Record<string, unknown>
   if (typeof job !== 'string') return false
   if (job !== lastPlainJob) {
     if (job.length < 1 || job.length > 4096 || !JOB_PATTERN.test(job)) return false
@@ -142,6 +143,7 @@ function plainJobSpec(value: object): boolean {
   }
   if (executor !== undefined && !(JOB_EXECUTORS as readonly unknown[]).includes(executor)) return false
   if (name !== undefined && (typeof name !== 'string' || name.length > 200)) return false
+  if (queue !== undefined && (typeof queue !== 'string' || queue.length < 1 || queue.length > 200 || !QUEUE_PATTERN.test(queue))) return false
   if (params === undefined) return true
   return typeof params === 'object' && params !== null && !Array.isArray(params) && jsonProblem(params) === null
 }

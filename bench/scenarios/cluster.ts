@@ -39,8 +39,17 @@ let lists = 0
 
 /** CPU time a process (redis-server, a node) has used so far, ms (Linux /proc; null elsewhere): its share of each item's cost. */
 function processCpuMs(pid: number): number | null {
+  return statCpuMs(`/proc/${pid}/stat`)
+}
+
+/** The same for one thread of a node: its main thread (the tid that is its pid: BullMQ, the server, the cluster view). */
+function mainThreadCpuMs(pid: number): number | null {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`)
+}
+
+function statCpuMs(file: string): number | null {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    const fields = readFileSync(file, 'utf8').split(') ')[1]!.split(' ')
     // utime and stime, fields 14 and 15 of the line (11 and 12 after the command), in clock ticks (100 Hz).
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
   } catch {
@@ -222,12 +231,19 @@ interface Node {
   exited: Promise<unknown>
 }
 
+/**
+ * The nodes run the checkout at BENCH_NODE_ROOT (default this one): an A/B of two trees' nodes
+ * under one driver. Extra Node flags for each node (BENCH_NODE_ARGS, split on spaces; `{id}` becomes the node's id),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof-{id}` to profile both nodes.
+ */
+const nodeArgs = (id: string): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean).map((a) => a.replaceAll('{id}', id))
+
 async function startNode(redisUrl: string, id: string): Promise<Node> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-bench-${id}-`))
   const child = spawn(
     process.execPath,
-    ['--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    [...nodeArgs(id), '--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
+    { cwd: process.env.BENCH_NODE_ROOT ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const exited = new Promise((r) => child.once('exit', r)).finally(() => rmSync(dataDir, { recursive: true, force: true }))
   let out = ''
@@ -281,22 +297,26 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         }
         return true
       }
+      // The last one submitted final first (a blocking read, no polling: the nodes' CPU is the
+      // figure), then the rest checked; most are final by then.
       await withTimeout(
         (async () => {
+          await waitFinal(a, ids[ids.length - 1]!)
           while (!(await settled())) await sleep(20)
         })(),
         'cluster: every task final',
       )
-      await waitFinal(a, ids[ids.length - 1]!)
       return performance.now() - t0
     }
     await throughput(Math.min(1000, n))
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
+    const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
     const redis0 = processCpuMs(redisPid)
     const ms = await throughput(n)
     const ops = (n / ms) * 1000
     const perTask = (before: number | null, after: number | null): string => (before === null || after === null ? '?' : (((after - before) / n) * 1000).toFixed(0))
     const nodesCpu = nodes.map((node, i) => perTask(nodes0[i]!, processCpuMs(node.child.pid!))).join(' + ')
+    const mainsCpu = nodes.map((node, i) => perTask(mains0[i]!, mainThreadCpuMs(node.child.pid!))).join(' + ')
     const redisCpu = perTask(redis0, processCpuMs(redisPid))
 
     // Enqueue → start, one at a time: the task's own startedAt against the submit (both on this
@@ -347,7 +367,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks), redis-server ${redisCpu} µs`,
+        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
@@ -398,6 +418,8 @@ export const cluster: Scenario = {
       const n = cfg.scale(20_000)
       const server = redis
       const spent = new Map<string, number[]>()
+      // BENCH_CLUSTER_NO_LIST=1: (b) and (c) only, for A/B runs of the nodes.
+      if (process.env.BENCH_CLUSTER_NO_LIST !== '1') {
       const contenders = [listConsumer(redis.url), bareBlmove(redis.url)].map((c) => {
         spent.set(c.name, [])
         return withRedisCpu(c, () => server.pid, spent.get(c.name)!)
@@ -415,6 +437,7 @@ export const cluster: Scenario = {
         if (cpu.length > 0) row.note = `${row.note}; redis-server CPU ${median(cpu).toFixed(1)} µs/item`
       }
       rows.push(...listRows)
+      }
       const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500, server.pid)
       rows.push(...bull)
       try {
