@@ -130,7 +130,8 @@ function runInChunks(c: Chunked, values: unknown[], width: number): void {
     const size = STATEMENT_ROWS[s]! * width
     if (values.length - at < size) continue
     const statement = (c.statements[s] ??= c.prepare(STATEMENT_ROWS[s]!))
-    for (; values.length - at >= size; at += size) statement.run(...(at === 0 && size === values.length ? values : values.slice(at, at + size)))
+    // One array, not spread: libsql copies spread parameters once more (Statement.run's flat()).
+    for (; values.length - at >= size; at += size) statement.run(at === 0 && size === values.length ? values : values.slice(at, at + size))
   }
 }
 /**
