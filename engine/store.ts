@@ -148,6 +148,12 @@ export interface Snapshotted {
   snapshot(): TaskSnapshot
 }
 
+/** A task as a claim needs it: most claims write the state column alone, so no snapshot is taken for them. */
+export interface Claimed extends Snapshotted {
+  readonly state: TaskState
+  readonly attempt: number
+}
+
 export class TaskStore {
   readonly file: string
   /** The last write error, shown to the user; tasks keep running without the store. */
@@ -310,7 +316,7 @@ export class TaskStore {
     return timed('engine: store writes', () => this.saveRows(tasks))
   }
 
-  private saveRows(tasks: TaskSnapshot[], claim = false): boolean {
+  private saveRows(tasks: readonly (TaskSnapshot | Claimed)[], claim = false): boolean {
     if (this.lost) return false
     // Upsert values, 5 per row; ids claimed by their state column alone; and what each written
     // task's stored row says once committed, as id, code pairs (null: final, no longer followed).
@@ -334,7 +340,8 @@ export class TaskStore {
       // A claim whose own write failed is written as running by the next batch that can.
       const asRunning = pending && (claim || row === -t.attempt)
       const state = asRunning ? 'running' : t.state
-      rows.push(t.id, t.createdAt, state, t.endedAt, rowData(t, state))
+      const snap = 'snapshot' in t ? t.snapshot() : t
+      rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
       written.push(t.id, isFinalState(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
     }
     // Nothing new (a batch of tasks only waiting): no transaction at all.
@@ -386,7 +393,7 @@ export class TaskStore {
    * any of their jobs starts: on the next start they are interrupted (or requeued as a new
    * attempt), never silently run a second time.
    */
-  markStarted(tasks: TaskSnapshot[]): boolean {
+  markStarted(tasks: readonly (TaskSnapshot | Claimed)[]): boolean {
     return timed('engine: store writes (claims)', () => this.saveRows(tasks, true))
   }
 
