@@ -323,30 +323,30 @@ export class TaskStore {
     const rows: unknown[] = []
     const claimed: string[] = []
     const written: (string | number | null)[] = []
-    for (const t of tasks) {
-      const row = this.stored.get(t.id)
-      const pending = t.state === 'pending'
-      const mark = t.attempt * 2
-      if (pending && !claim) {
-        if (row === mark || row === mark + 1) continue
-        // Written by its submission's next chunk (saveNew), in a turn or two.
-        if (row === undefined && this.unwritten.has(t.id)) continue
-      }
-      if (claim && pending && row === mark) {
-        claimed.push(t.id)
-        written.push(t.id, mark + 1)
-        continue
-      }
-      // A claim whose own write failed is written as running by the next batch that can.
-      const asRunning = pending && (claim || row === -t.attempt)
-      const state = asRunning ? 'running' : t.state
-      const snap = 'snapshot' in t ? t.snapshot() : t
-      rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
-      written.push(t.id, isFinalState(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
-    }
-    // Nothing new (a batch of tasks only waiting): no transaction at all.
-    if (written.length === 0) return true
     try {
+      for (const t of tasks) {
+        const row = this.stored.get(t.id)
+        const pending = t.state === 'pending'
+        const mark = t.attempt * 2
+        if (pending && !claim) {
+          if (row === mark || row === mark + 1) continue
+          // Written by its submission's next chunk (saveNew), in a turn or two.
+          if (row === undefined && this.unwritten.has(t.id)) continue
+        }
+        if (claim && pending && row === mark) {
+          claimed.push(t.id)
+          written.push(t.id, mark + 1)
+          continue
+        }
+        // A claim whose own write failed is written as running by the next batch that can.
+        const asRunning = pending && (claim || row === -t.attempt)
+        const state = asRunning ? 'running' : t.state
+        const snap = 'snapshot' in t ? t.snapshot() : t
+        rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
+        written.push(t.id, isFinalState(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
+      }
+      // Nothing new (a batch of tasks only waiting): no transaction at all.
+      if (written.length === 0) return true
       this.db.exec('BEGIN')
       runInChunks(this.upserts, rows, 5)
       runInChunks(this.marksRunning, claimed, 1)

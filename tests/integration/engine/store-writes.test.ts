@@ -111,6 +111,15 @@ describe('store writes', () => {
     expect(row('s2')).toMatchObject({ state: 'running', data: { state: 'running' } })
   })
 
+  it('a row that cannot be written (its data not JSON) is an error kept, not thrown; the next write clears it', () => {
+    const { store, row } = setup()
+    expect(store.save([snapshot('j', { state: 'done', endedAt: 1, result: 1n })])).toBe(false)
+    expect(store.lastError).toMatch(/cannot write/)
+    expect(store.save([snapshot('j', { state: 'done', endedAt: 1, result: 1 })])).toBe(true)
+    expect(store.lastError).toBeNull()
+    expect(row('j')).toMatchObject({ state: 'done', data: { result: 1 } })
+  })
+
   it('a claim of a task the store has not written yet writes its whole row as running', () => {
     const { store, row } = setup()
     store.markStarted([snapshot('d', { name: 'restored' })])
