@@ -161,7 +161,7 @@ export class Engine implements EngineHandle {
       killGraceMs: options.killGraceMs ?? KILL_GRACE_MS,
       events: this.events,
       logs: this.logs,
-      onClaim: (tasks) => this.store?.markStarted(tasks.map((t) => t.snapshot())),
+      onClaim: (tasks) => this.store?.markStarted(tasks),
       onForced: (t) => this.noteForced(t),
       onFinished: (t) => {
         // A loop job abandoned after its grace never ends its run: its locks are freed here.

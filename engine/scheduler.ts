@@ -518,19 +518,24 @@ export class Scheduler {
     this.dispatch()
   }
 
+  /** How many runs dispatch may hand this executor now (0 until its top-up is due). */
+  private room(kind: ExecutorKind): number {
+    const limit = this.limits[kind]
+    // After a limit was lowered, nothing is sent ahead until the runs above it have ended.
+    const ahead = this.legacy[kind] > 0 ? 0 : limit * (this.o.executors[kind].prefetch ?? 0)
+    const cap = limit + ahead
+    // A pool with runs sent ahead is topped up once half of them went: one claim write per
+    // half-buffer, not per run, and its workers still never wait for the scheduler.
+    if (ahead > 1 && this.handed[kind] > cap - (ahead >> 1)) return 0
+    return cap - this.handed[kind]
+  }
+
   private dispatch(): void {
     if (this.draining || this.paused) return
     const claimed: Task[] = []
     for (const kind of EXECUTORS) {
       const queue = this.queues[kind]
-      const limit = this.limits[kind]
-      // After a limit was lowered, nothing is sent ahead until the runs above it have ended.
-      const ahead = this.legacy[kind] > 0 ? 0 : limit * (this.o.executors[kind].prefetch ?? 0)
-      const cap = limit + ahead
-      // A pool with runs sent ahead is topped up once half of them went: one claim write per
-      // half-buffer, not per run, and its workers still never wait for the scheduler.
-      if (ahead > 1 && this.handed[kind] > cap - (ahead >> 1)) continue
-      for (let room = cap - this.handed[kind]; room > 0; room--) {
+      for (let room = this.room(kind); room > 0; room--) {
         const task = queue.pop()
         if (!task) break
         claimed.push(task)
@@ -608,7 +613,9 @@ export class Scheduler {
     this.handed[h.kind]--
     if (h.started) this.active[h.kind]--
     if (h.legacy) this.legacy[h.kind]--
-    this.scheduleDispatch()
+    // Only when a dispatch would hand this executor something: with runs sent ahead, most runs
+    // that end (one a turn, for jobs of a millisecond or more) leave nothing to do yet.
+    if (this.queues[h.kind].size > 0 && this.room(h.kind) > 0) this.scheduleDispatch()
     if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
       for (const w of this.idleWaiters.splice(0)) w()
     }

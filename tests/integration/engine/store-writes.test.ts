@@ -93,6 +93,33 @@ describe('store writes', () => {
     expect(row('other').state).toBe('pending')
   })
 
+  it('rows of one write go through statements of 64, 16, 4 and 1 rows: every one of 85 is there', () => {
+    const { store, row } = setup()
+    const many = Array.from({ length: 85 }, (_, i) => snapshot(`r${i}`, { state: 'done', endedAt: i, result: i }))
+    store.save(many)
+    for (const t of many) expect(row(t.id)).toMatchObject({ state: 'done', data: { result: t.result } })
+  })
+
+  it('a claim takes no snapshot of a task whose row is written (its state column alone), and one of a task it inserts', () => {
+    const { store, row } = setup()
+    store.save([snapshot('s1')])
+    const taken: string[] = []
+    const task = (id: string) => ({ id, state: 'pending' as const, attempt: 1, snapshot: () => (taken.push(id), snapshot(id)) })
+    store.markStarted([task('s1'), task('s2')])
+    expect(taken).toEqual(['s2'])
+    expect(row('s1').state).toBe('running')
+    expect(row('s2')).toMatchObject({ state: 'running', data: { state: 'running' } })
+  })
+
+  it('a row that cannot be written (its data not JSON) is an error kept, not thrown; the next write clears it', () => {
+    const { store, row } = setup()
+    expect(store.save([snapshot('j', { state: 'done', endedAt: 1, result: 1n })])).toBe(false)
+    expect(store.lastError).toMatch(/cannot write/)
+    expect(store.save([snapshot('j', { state: 'done', endedAt: 1, result: 1 })])).toBe(true)
+    expect(store.lastError).toBeNull()
+    expect(row('j')).toMatchObject({ state: 'done', data: { result: 1 } })
+  })
+
   it('a claim of a task the store has not written yet writes its whole row as running', () => {
     const { store, row } = setup()
     store.markStarted([snapshot('d', { name: 'restored' })])
