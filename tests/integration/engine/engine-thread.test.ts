@@ -11,6 +11,16 @@ import { startEngineThread } from '../../../engine/thread/client'
 import { waitFor, waitState } from '../../helpers/engine'
 import { aliveInGroup, pidOf, survivorsOf } from '../../helpers/proc'
 
+/** toEqual as a predicate, for a wait that polls until two pictures agree. */
+function equal(a: unknown, b: unknown): boolean {
+  try {
+    expect(a).toEqual(b)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const lines = (file: string): number => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0)
 
 describe('engine thread supervision', () => {
@@ -167,8 +177,13 @@ export async function breakNextBatch() {
     await waitFor('the lost batch', async () => existsSync(broke))
     const { ids: later } = await client.submit({ batch: { tasks: Array.from({ length: 5 }, (_, i) => ({ name: `later ${i}`, job: 'sleep', params: { ms: 5 } })) } })
     for (const id of [...ids, ...later]) await waitState(client, id, 'done')
-    const engine = await client.snapshot()
-    await waitFor('the mirror to hold the engine picture', async () => mirror.seq !== null && mirror.seq >= engine.seq && !mirror.resyncing)
+    // A snapshot may be ahead of the last batch sent (changes still waiting for the next one): the
+    // mirror must come to hold the engine's picture, with nothing left waiting.
+    const engine = await waitFor('the mirror to hold the engine picture', async () => {
+      const now = await client.snapshot()
+      if (mirror.seq === null || mirror.seq < now.seq || mirror.resyncing) return undefined
+      return now.tasks.every((t) => equal(mirror.tasks.get(t.id), t)) ? now : undefined
+    })
     expect(mirror.tasks.size).toBe(engine.tasks.length)
     for (const t of engine.tasks) expect(mirror.tasks.get(t.id)).toEqual(t)
     off()
