@@ -5,7 +5,7 @@
 // a task of node 2 from its Cluster view; and says Redis is unreachable while it is stopped.
 // Without --redis: no Cluster tab, and the settings say how to join.
 import { expect, test, type Page } from '@playwright/test'
-import { redisMissing, startRedis, type RedisServer } from '../helpers/redis'
+import { redisMissing, REDIS_SKIP_REASON, startRedis, type RedisServer } from '../helpers/redis'
 import { startServer, type ServerProcess } from './server'
 import { row, screenshot } from './ui'
 
@@ -55,7 +55,8 @@ test.describe('two nodes on one Redis', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    test.skip(missing !== null, 'needs a real redis-server, a Debian package that .ci/run installs, and none is installed here')
+    // Skipped where no redis-server is installed: these tests need a real one.
+    test.skip(missing !== null, REDIS_SKIP_REASON)
   })
   test.afterEach(async () => {
     const testInfo = test.info()

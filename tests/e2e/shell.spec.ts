@@ -11,7 +11,7 @@ import path from 'node:path'
 import { INVOKE, PUSH, type IpcResult } from '../../common/ipc'
 import { PRODUCTION_CSP } from '../../main/csp'
 import type { ClusterInfo, ClusterSettings, EngineEvent, ShutdownStatus } from '../../common/types'
-import { freePort, redisMissing, startRedis, type RedisServer } from '../helpers/redis'
+import { freePort, redisMissing, REDIS_SKIP_REASON, startRedis, type RedisServer } from '../helpers/redis'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -324,7 +324,8 @@ test.describe('main process with a cluster in its settings.json', () => {
   test.beforeEach(() => {
     const missing = redisMissing()
     if (missing) console.log(`skipped: ${missing}`)
-    test.skip(missing !== null, 'needs a real redis-server, a Debian package that .ci/run installs, and none is installed here')
+    // Skipped where no redis-server is installed: these tests need a real one.
+    test.skip(missing !== null, REDIS_SKIP_REASON)
     userData = mkdtempSync(path.join(os.tmpdir(), 'taskloop-shell-user-'))
   })
 

@@ -12,6 +12,9 @@ export const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-serv
 export const redisMissing = (): string | null =>
   REDIS_SERVER ? null : 'redis-server is not installed (Debian: apt-get install -y redis-server; .ci/run does this)'
 
+/** The reason a Redis spec gives its skip, in one line. */
+export const REDIS_SKIP_REASON = 'needs a real redis-server, a Debian package that .ci/run installs, and none is installed here'
+
 export interface RedisServer {
   port: number
   url: string
