@@ -4,7 +4,7 @@
 // one pulled away while running (folder deleted, lock lost) stops the writes and the submissions.
 import { renameSync } from 'node:fs'
 import path from 'node:path'
-import { EXECUTORS, SNAPSHOT_DEFAULTS, TASK_STATES, TaskloopError } from '../common/types'
+import { EXECUTORS, isFinal, SNAPSHOT_DEFAULTS, TASK_STATES, TaskloopError } from '../common/types'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
@@ -86,7 +86,6 @@ export interface BatchRecord {
 }
 
 const FINAL: TaskState[] = ['done', 'failed', 'cancelled']
-const isFinalState = (s: TaskState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
 
 /** The snapshot fields whose default (SNAPSHOT_DEFAULTS) is null, false, or an empty list: three sets, so a field is tested with one lookup. */
 const NULL_DEFAULT = new Set<string>()
@@ -343,7 +342,7 @@ export class TaskStore {
         const state = asRunning ? 'running' : t.state
         const snap = 'snapshot' in t ? t.snapshot() : t
         rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
-        written.push(t.id, isFinalState(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
+        written.push(t.id, isFinal(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
       }
       // Nothing new (a batch of tasks only waiting): no transaction at all.
       if (written.length === 0) return true

@@ -92,6 +92,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let current: { id: number; abort: RunAbort } | null = null
   let outbox: FromWorker[] = []
   let pumpQueued = false
+  /** Console lines wait in the outbox until the end of the job's microtasks (or OUTPUT_BATCH of them). */
+  let outputQueued = false
   let nextCall = 0
   const calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
 
@@ -174,7 +176,6 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
       })
     }
   })
-  let outputQueued = false
 
   const end = (msg: FromWorker): void => {
     output.endRun()
