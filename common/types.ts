@@ -346,9 +346,11 @@ export interface PhaseCost {
   calls: number
 }
 
-/** One thread's phase sums since it started, and its CPU time (null where the OS does not say). */
+/** One thread's phase sums since it started, its CPU time and its wake-ups (null where the OS does not say). */
 export interface ThreadCosts {
   cpuMs: number | null
+  /** Times the thread slept waiting for work (voluntary context switches); absent from an older engine. */
+  wakeups?: number | null
   phases: Record<string, PhaseCost>
 }
 

@@ -28,9 +28,9 @@ export function add(phase: string, ms: number, calls = 1): void {
   } else sums.set(phase, { ms, calls })
 }
 
-/** This thread's phases and CPU time (Linux: /proc/thread-self; elsewhere null). */
+/** This thread's phases, CPU time and wake-ups (Linux: /proc/thread-self; elsewhere null). */
 export function threadCosts(): ThreadCosts {
-  return { cpuMs: threadCpuMs(), phases: Object.fromEntries([...sums].map(([k, v]) => [k, { ...v }])) }
+  return { cpuMs: threadCpuMs(), wakeups: threadWakeups(), phases: Object.fromEntries([...sums].map(([k, v]) => [k, { ...v }])) }
 }
 
 const TICK_MS = 10 // USER_HZ is 100 on every Linux Node supports
@@ -41,6 +41,20 @@ function threadCpuMs(): number | null {
     const stat = readFileSync(`/proc/thread-self/stat`, 'utf8')
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(rest[11]) + Number(rest[12])) * TICK_MS
+  } catch {
+    return null
+  }
+}
+
+/**
+ * How many times this thread went to sleep waiting for something (its voluntary context switches):
+ * each is a wake-up later, which costs the thread CPU of its own (the kernel, libuv, cold caches)
+ * beyond the work it was woken for.
+ */
+function threadWakeups(): number | null {
+  try {
+    const m = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))
+    return m ? Number(m[1]) : null
   } catch {
     return null
   }

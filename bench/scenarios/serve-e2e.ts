@@ -103,6 +103,7 @@ const costsOf = async (s: Served): Promise<{ cpuMs: number; engine: ThreadCosts;
 
 const diffThread = (a: ThreadCosts, b: ThreadCosts): ThreadCosts => ({
   cpuMs: a.cpuMs === null || b.cpuMs === null ? null : b.cpuMs - a.cpuMs,
+  wakeups: a.wakeups == null || b.wakeups == null ? null : b.wakeups - a.wakeups,
   phases: Object.fromEntries(
     Object.entries(b.phases).map(([k, v]) => [k, { ms: v.ms - (a.phases[k]?.ms ?? 0), calls: v.calls - (a.phases[k]?.calls ?? 0) }]),
   ),
@@ -251,12 +252,15 @@ export function breakdownLines(n: number, runs: Breakdown[]): string[] {
   const lines: string[] = []
   for (const thread of ['host', 'engine'] as const) {
     const cpu = runs[0]!.threads[thread].cpuMs === null ? null : med((b) => b.threads[thread].cpuMs!)
+    // Woken once per task or more, a thread pays the wake-up's own cost per task (the 1 ms row's engine thread).
+    const wakeups = runs[0]!.threads[thread].wakeups == null ? null : med((b) => b.threads[thread].wakeups!) / n
     const phases = Object.keys(runs[0]!.threads[thread].phases).sort()
     const parts = phases.flatMap((p) => {
       const calls = med((b) => b.threads[thread].phases[p]?.calls ?? 0)
       return calls === 0 ? [] : [`${p.replace(/^\w+: /, '')} ${us(med((b) => b.threads[thread].phases[p]?.ms ?? 0))} (${calls} calls)`]
     })
-    lines.push(`${thread} thread CPU ${cpu === null ? '?' : us(cpu)}; wall time in its phases ${parts.join(', ')}`)
+    const woken = wakeups === null ? '' : `, ${wakeups.toFixed(2)} wake-ups`
+    lines.push(`${thread} thread CPU ${cpu === null ? '?' : us(cpu)}${woken}; wall time in its phases ${parts.join(', ')}`)
   }
   const rest = med((b) => b.cpuMs - (b.threads.host.cpuMs ?? 0) - (b.threads.engine.cpuMs ?? 0))
   lines.push(`server CPU ${us(med((b) => b.cpuMs))}, of which pool workers and the rest (GC, libuv) ${us(rest)}`)
