@@ -18,13 +18,71 @@
 //     and the total), then `page`s, back to back (no batch between them). The decoder gives the
 //     first page as a snapshot of its own (`partial`), so the table paints, then the whole one.
 // A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
-import type { Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
+import type { Attempt, Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
+import { isFinal } from './types'
+
+/**
+ * The fields of a TaskSnapshot (engine/task.ts `snapshot`) fixed when its task is made: read from
+ * the task's readonly fields and its spec, or set by the engine before the task's first event
+ * (retryOf, queue). Both wires (the engine thread's, engine/thread/event-pack.ts, and this one) send
+ * a task the other end holds against the task before it in the message, but these fields against
+ * its own earlier version: they differ from task to task and never change.
+ */
+export const FIXED_FIELDS: ReadonlySet<string> = new Set(['name', 'executor', 'group', 'batchId', 'after', 'createdAt', 'spec', 'parent', 'retryOf', 'queue'])
+export const FIXED_LIST: readonly string[] = [...FIXED_FIELDS]
+
+/**
+ * The attempt in progress or last ended, as the engine lists it last in `attempts` (engine/task.ts):
+ * the task's own fields.
+ */
+export function currentAttempt(t: TaskSnapshot): Attempt {
+  const final = isFinal(t.state)
+  return {
+    attempt: t.attempt,
+    worker: t.worker,
+    startedAt: t.startedAt!,
+    endedAt: final ? t.endedAt : null,
+    outcome: final ? t.state : null,
+    reason: final ? t.reason : null,
+    error: t.state === 'failed' ? (t.error?.message ?? null) : null,
+  }
+}
+
+/**
+ * What both wires send for `attempts` in place of a list that holds only the current attempt as the
+ * task's own fields say (a task that ran once: nearly every task): the other end makes it again from
+ * those fields. A list is always an array, so a number cannot be taken for one.
+ */
+export const OWN_ATTEMPT = 0
+
+/** A task's `attempts` as the wires send it: OWN_ATTEMPT, or the list itself (undefined when it has none). */
+export function attemptsForm(task: TaskSnapshot | Record<string, unknown>): unknown {
+  const t = task as TaskSnapshot
+  const list = t.attempts as unknown
+  if (!Array.isArray(list) || list.length !== 1) return list
+  const a = list[0] as Record<string, unknown> | null
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) return list
+  const final = isFinal(t.state)
+  if (
+    a.attempt !== t.attempt ||
+    a.worker !== t.worker ||
+    a.startedAt !== t.startedAt ||
+    a.endedAt !== (final ? t.endedAt : null) ||
+    a.outcome !== (final ? t.state : null) ||
+    a.reason !== (final ? t.reason : null) ||
+    a.error !== (t.state === 'failed' ? (t.error?.message ?? null) : null)
+  )
+    return list
+  let keys = 0
+  for (const _ in a) keys++
+  return keys === 7 ? OWN_ATTEMPT : list
+}
 
 /**
  * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
  * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
  */
-export const COMPACT_PROTOCOL = 'taskloop.compact.2'
+export const COMPACT_PROTOCOL = 'taskloop.compact.3'
 
 /** Messages besides the engine's events, the same in both forms. */
 type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
@@ -225,33 +283,58 @@ export class WireEncoder {
     return out
   }
 
-  /** `last`: the task before it in the message, the base of a task the client does not hold. */
+  /**
+   * `last`: the task before it in the message. The base of each field: for a task the client holds,
+   * its own version for the FIXED_FIELDS, `last` for the others (its own version when first in the
+   * message); for a task new to the client, `last` (none when first).
+   */
   private task(task: TaskSnapshot, last: TaskSnapshot | undefined): TaskDelta {
     const t = task as unknown as Record<string, unknown>
-    const prev = (this.sent.get(task.id) ?? last) as unknown as Record<string, unknown> | undefined
+    const held = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
     this.sent.set(task.id, task)
+    const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
+    /** Where the FIXED_FIELDS come from. */
+    const fixedFrom = held ?? prev
     const strings: number[] = []
     const values: unknown[] = []
     for (const key in t) {
       const raw = t[key]
+      if (key === 'id' || raw === undefined) continue
+      const base = FIXED_FIELDS.has(key) ? fixedFrom : prev
+      if (key === 'attempts') {
+        // As sent (see attemptsForm): the same list may be the current attempt of one task and not of another.
+        const form = attemptsForm(t)
+        if (base !== undefined) {
+          const was = base.attempts === undefined ? undefined : attemptsForm(base)
+          if (form === was || (typeof form === 'object' && same(form, was))) continue
+        }
+        values.push(this.ref(key), form)
+        continue
+      }
       // The very same value (the host's tasks share what did not change): the cheapest test first.
-      if (key === 'id' || raw === undefined || (prev !== undefined && prev[key] === raw)) continue
+      if (base !== undefined && base[key] === raw) continue
       const value = detailOnly(key, raw)
       if (value === undefined) continue
-      if (prev !== undefined && typeof value === 'object' && same(detailOnly(key, prev[key]), value)) continue
+      if (base !== undefined && typeof value === 'object' && same(detailOnly(key, base[key]), value)) continue
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
     const delta: TaskDelta = [this.ref(task.id), strings, values]
+    // Lost: its base had the field (as the client holds it: never `result`), it has it no more.
+    let removed: number[] | undefined
     if (prev !== undefined) {
-      let removed: number[] | undefined
       for (const key in prev) {
-        // Lost: it had the field (as the client holds it: never `result`), it has it no more.
-        if (t[key] !== undefined || key === 'result' || prev[key] === undefined) continue
+        if (t[key] !== undefined || key === 'result' || prev[key] === undefined || (prev !== fixedFrom && FIXED_FIELDS.has(key))) continue
         ;(removed ??= []).push(this.ref(key))
       }
-      if (removed) delta.push(removed)
     }
+    if (fixedFrom !== prev && fixedFrom !== undefined) {
+      for (const key of FIXED_LIST) {
+        if (t[key] !== undefined || fixedFrom[key] === undefined) continue
+        ;(removed ??= []).push(this.ref(key))
+      }
+    }
+    if (removed) delta.push(removed)
     return delta
   }
 }
@@ -336,13 +419,26 @@ export class WireDecoder {
     for (let i = 0; i < deltas.length; i++) {
       const [idRef, pairs, values, removed] = deltas[i]!
       const id = strings[idRef]!
-      // A task new to this end comes against the task before it in the message.
-      const prev = this.tasks.get(id) ?? last
-      // A fresh object per change: the mirror and the views rely on snapshots being replaced, never mutated.
+      const held = this.tasks.get(id) as unknown as Record<string, unknown> | undefined
+      // Its base (see WireEncoder.task). A fresh object per change: the mirror and the views rely on
+      // snapshots being replaced, never mutated.
+      const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
       const t: Record<string, unknown> = prev ? { ...prev, id } : { id }
+      if (held !== undefined && prev !== held) {
+        for (const key of FIXED_LIST) {
+          if (held[key] !== undefined) t[key] = held[key]
+          else if (t[key] !== undefined) delete t[key]
+        }
+      }
+      let attempts = prev !== undefined && prev.attempts !== undefined ? attemptsForm(prev) : undefined
       for (let j = 0; j < pairs.length; j += 2) t[strings[pairs[j]!]!] = strings[pairs[j + 1]!]
-      for (let j = 0; j < values.length; j += 2) t[strings[values[j] as number]!] = values[j + 1]
+      for (let j = 0; j < values.length; j += 2) {
+        const key = strings[values[j] as number]!
+        if (key === 'attempts') attempts = values[j + 1]
+        t[key] = values[j + 1]
+      }
       if (removed) for (const k of removed) delete t[strings[k]!]
+      if (t.attempts !== undefined && attempts === OWN_ATTEMPT) t.attempts = [currentAttempt(t as unknown as TaskSnapshot)]
       const task = t as unknown as TaskSnapshot
       this.tasks.set(id, task)
       out[i] = task
