@@ -55,27 +55,40 @@ export function currentAttempt(t: TaskSnapshot): Attempt {
  */
 export const OWN_ATTEMPT = 0
 
-/** A task's `attempts` as the wires send it: OWN_ATTEMPT, or the list itself (undefined when it has none). */
-export function attemptsForm(task: TaskSnapshot | Record<string, unknown>): unknown {
-  const t = task as TaskSnapshot
-  const list = t.attempts as unknown
-  if (!Array.isArray(list) || list.length !== 1) return list
-  const a = list[0] as Record<string, unknown> | null
-  if (a === null || typeof a !== 'object' || Array.isArray(a)) return list
+/** `a` is the current attempt of `t` as its own fields say (currentAttempt), field for field. */
+function isCurrent(a: unknown, t: TaskSnapshot): boolean {
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) return false
+  const x = a as Record<string, unknown>
   const final = isFinal(t.state)
   if (
-    a.attempt !== t.attempt ||
-    a.worker !== t.worker ||
-    a.startedAt !== t.startedAt ||
-    a.endedAt !== (final ? t.endedAt : null) ||
-    a.outcome !== (final ? t.state : null) ||
-    a.reason !== (final ? t.reason : null) ||
-    a.error !== (t.state === 'failed' ? (t.error?.message ?? null) : null)
+    x.attempt !== t.attempt ||
+    x.worker !== t.worker ||
+    x.startedAt !== t.startedAt ||
+    x.endedAt !== (final ? t.endedAt : null) ||
+    x.outcome !== (final ? t.state : null) ||
+    x.reason !== (final ? t.reason : null) ||
+    x.error !== (t.state === 'failed' ? (t.error?.message ?? null) : null)
   )
-    return list
+    return false
   let keys = 0
-  for (const _ in a) keys++
-  return keys === 7 ? OWN_ATTEMPT : list
+  for (const _ in x) keys++
+  return keys === 7
+}
+
+/** A task's `attempts` as the wires send it: OWN_ATTEMPT, or the list itself (undefined when it has none). */
+export function attemptsForm(task: TaskSnapshot | Record<string, unknown>): unknown {
+  const list = task.attempts as unknown
+  return Array.isArray(list) && list.length === 1 && isCurrent(list[0], task as TaskSnapshot) ? OWN_ATTEMPT : list
+}
+
+/**
+ * The list OWN_ATTEMPT stands for, for a task whose `attempts` is still what it took from its base:
+ * that very list when it says the same (tasks that ended together share one; nothing changes a task's
+ * lists), else a new one. Each decoded task would otherwise hold two objects of its own.
+ */
+export function ownAttempts(t: TaskSnapshot): Attempt[] {
+  const list = t.attempts as unknown
+  return Array.isArray(list) && list.length === 1 && isCurrent(list[0], t) ? (list as Attempt[]) : [currentAttempt(t)]
 }
 
 /**
@@ -272,6 +285,11 @@ export class WireEncoder {
     return s
   }
 
+  /** Of the task before in the message (set by `task`): its attempts as sent, its fields (id left out) and how many of them are FIXED_FIELDS. */
+  private lastForm: unknown = undefined
+  private lastCount = 0
+  private lastFixed = 0
+
   private tasks(list: readonly TaskSnapshot[], from: number, to: number): TaskDelta[] {
     const out = new Array<TaskDelta>(to - from)
     let last: TaskSnapshot | undefined
@@ -293,21 +311,28 @@ export class WireEncoder {
     const held = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
     this.sent.set(task.id, task)
     const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
-    /** Where the FIXED_FIELDS come from. */
+    /** Where the FIXED_FIELDS come from; `split`: not from `prev`. */
     const fixedFrom = held ?? prev
+    const split = fixedFrom !== prev
+    const prevForm = last !== undefined ? this.lastForm : prev === undefined || prev.attempts === undefined ? undefined : attemptsForm(prev)
+    const form = t.attempts === undefined ? undefined : attemptsForm(t)
     const strings: number[] = []
     const values: unknown[] = []
+    let count = 0
+    let fixedCount = 0
+    /** Fields of `prev` it has too (the FIXED_FIELDS left out when split). */
+    let shared = 0
     for (const key in t) {
       const raw = t[key]
       if (key === 'id' || raw === undefined) continue
-      const base = FIXED_FIELDS.has(key) ? fixedFrom : prev
+      count++
+      const fixed = FIXED_FIELDS.has(key)
+      if (fixed) fixedCount++
+      if (prev !== undefined && !(split && fixed) && prev[key] !== undefined) shared++
+      const base = fixed ? fixedFrom : prev
       if (key === 'attempts') {
         // As sent (see attemptsForm): the same list may be the current attempt of one task and not of another.
-        const form = attemptsForm(t)
-        if (base !== undefined) {
-          const was = base.attempts === undefined ? undefined : attemptsForm(base)
-          if (form === was || (typeof form === 'object' && same(form, was))) continue
-        }
+        if (base !== undefined && (form === prevForm || (typeof form === 'object' && same(form, prevForm)))) continue
         values.push(this.ref(key), form)
         continue
       }
@@ -320,21 +345,25 @@ export class WireEncoder {
       else values.push(this.ref(key), value)
     }
     const delta: TaskDelta = [this.ref(task.id), strings, values]
-    // Lost: its base had the field (as the client holds it: never `result`), it has it no more.
+    // Lost: its base had the field (as the client holds it: never `result`), it has it no more. Only
+    // looked for when it has fewer of the fields of the task before it than that one has.
     let removed: number[] | undefined
-    if (prev !== undefined) {
+    if (prev !== undefined && (last === undefined || shared < (split ? this.lastCount - this.lastFixed : this.lastCount))) {
       for (const key in prev) {
-        if (t[key] !== undefined || key === 'result' || prev[key] === undefined || (prev !== fixedFrom && FIXED_FIELDS.has(key))) continue
+        if (t[key] !== undefined || key === 'result' || prev[key] === undefined || (split && FIXED_FIELDS.has(key))) continue
         ;(removed ??= []).push(this.ref(key))
       }
     }
-    if (fixedFrom !== prev && fixedFrom !== undefined) {
+    if (split && fixedFrom !== undefined) {
       for (const key of FIXED_LIST) {
         if (t[key] !== undefined || fixedFrom[key] === undefined) continue
         ;(removed ??= []).push(this.ref(key))
       }
     }
     if (removed) delta.push(removed)
+    this.lastForm = form
+    this.lastCount = count
+    this.lastFixed = fixedCount
     return delta
   }
 }
@@ -416,6 +445,8 @@ export class WireDecoder {
     const strings = this.strings
     const out = new Array<TaskSnapshot>(deltas.length)
     let last: TaskSnapshot | undefined
+    /** `last`'s attempts as sent (see attemptsForm). */
+    let lastForm: unknown
     for (let i = 0; i < deltas.length; i++) {
       const [idRef, pairs, values, removed] = deltas[i]!
       const id = strings[idRef]!
@@ -430,7 +461,7 @@ export class WireDecoder {
           else if (t[key] !== undefined) delete t[key]
         }
       }
-      let attempts = prev !== undefined && prev.attempts !== undefined ? attemptsForm(prev) : undefined
+      let attempts = last !== undefined ? lastForm : held !== undefined && held.attempts !== undefined ? attemptsForm(held) : undefined
       for (let j = 0; j < pairs.length; j += 2) t[strings[pairs[j]!]!] = strings[pairs[j + 1]!]
       for (let j = 0; j < values.length; j += 2) {
         const key = strings[values[j] as number]!
@@ -438,7 +469,9 @@ export class WireDecoder {
         t[key] = values[j + 1]
       }
       if (removed) for (const k of removed) delete t[strings[k]!]
-      if (t.attempts !== undefined && attempts === OWN_ATTEMPT) t.attempts = [currentAttempt(t as unknown as TaskSnapshot)]
+      if (t.attempts === undefined) attempts = undefined
+      else if (attempts === OWN_ATTEMPT) t.attempts = ownAttempts(t as unknown as TaskSnapshot)
+      lastForm = attempts
       const task = t as unknown as TaskSnapshot
       this.tasks.set(id, task)
       out[i] = task

@@ -19,7 +19,7 @@
 //     a new one in each of its snapshots, else written, posted and parsed each time the task changes.
 import type { EventBatch, TaskSnapshot } from '../../common/types'
 import { isFinal } from '../../common/types'
-import { attemptsForm, currentAttempt, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT } from '../../common/wire'
+import { attemptsForm, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
 
 export { FIXED_FIELDS }
 
@@ -141,7 +141,7 @@ export class EventUnpacker {
       }
       if (pairs < entry.length) for (const key of entry[pairs] as string[]) delete task[key]
       if (task.attempts === undefined) attempts = undefined
-      else if (attempts === OWN_ATTEMPT) task.attempts = [currentAttempt(task as unknown as TaskSnapshot)]
+      else if (attempts === OWN_ATTEMPT) task.attempts = ownAttempts(task as unknown as TaskSnapshot)
       tasks[i] = task as unknown as TaskSnapshot
       base = task
       baseAttempts = attempts
