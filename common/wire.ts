@@ -8,9 +8,12 @@
 // plain events, so one Mirror (common/mirror.ts) serves every transport.
 //   - Strings travel once per connection, then by number: each message's `s` extends the table
 //     (task ids, field names and every string-valued field: names, executors, states, groups...).
-//   - A task is a TaskDelta against the version last sent: every field that differs (all of them
-//     for a task the client has not seen), and the fields it lost. Field by field, whatever the
-//     fields are: one a TaskSnapshot gains later travels without a change here.
+//   - A task is a TaskDelta against a base: every field that differs, and the fields it lost. The
+//     base is the task before it in the message (tasks listed together are alike), except the
+//     FIXED_FIELDS of a task the client holds, which go against its own version (and all of it
+//     when it is first in the message); a task new to the client and first goes whole. Field by
+//     field, whatever the fields are: one a TaskSnapshot gains later travels without a change here.
+//   - `attempts` as OWN_ATTEMPT when it lists only the current attempt, as the task's own fields say.
 //   - Left out (DETAIL_ONLY): a task's `result` and its error's `stack`, of any size; the detail
 //     pane fetches them with the `get` operation.
 //   - Counters only when they changed; stats only the top-level fields that changed.
