@@ -8,9 +8,12 @@
 // plain events, so one Mirror (common/mirror.ts) serves every transport.
 //   - Strings travel once per connection, then by number: each message's `s` extends the table
 //     (task ids, field names and every string-valued field: names, executors, states, groups...).
-//   - A task is a TaskDelta against the version last sent: every field that differs (all of them
-//     for a task the client has not seen), and the fields it lost. Field by field, whatever the
-//     fields are: one a TaskSnapshot gains later travels without a change here.
+//   - A task is a TaskDelta against a base: every field that differs, and the fields it lost. The
+//     base is the task before it in the message (tasks listed together are alike), except the
+//     FIXED_FIELDS of a task the client holds, which go against its own version (and all of it
+//     when it is first in the message); a task new to the client and first goes whole. Field by
+//     field, whatever the fields are: one a TaskSnapshot gains later travels without a change here.
+//   - `attempts` as OWN_ATTEMPT when it lists only the current attempt, as the task's own fields say.
 //   - Left out (DETAIL_ONLY): a task's `result` and its error's `stack`, of any size; the detail
 //     pane fetches them with the `get` operation.
 //   - Counters only when they changed; stats only the top-level fields that changed.
@@ -18,13 +21,84 @@
 //     and the total), then `page`s, back to back (no batch between them). The decoder gives the
 //     first page as a snapshot of its own (`partial`), so the table paints, then the whole one.
 // A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
-import type { Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
+import type { Attempt, Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
+import { isFinal } from './types'
+
+/**
+ * The fields of a TaskSnapshot (engine/task.ts `snapshot`) fixed when its task is made: read from
+ * the task's readonly fields and its spec, or set by the engine before the task's first event
+ * (retryOf, queue). Both wires (the engine thread's, engine/thread/event-pack.ts, and this one) send
+ * a task the other end holds against the task before it in the message, but these fields against
+ * its own earlier version: they differ from task to task and never change.
+ */
+export const FIXED_FIELDS: ReadonlySet<string> = new Set(['name', 'executor', 'group', 'batchId', 'after', 'createdAt', 'spec', 'parent', 'retryOf', 'queue'])
+export const FIXED_LIST: readonly string[] = [...FIXED_FIELDS]
+
+/**
+ * The attempt in progress or last ended, as the engine lists it last in `attempts` (engine/task.ts):
+ * the task's own fields.
+ */
+export function currentAttempt(t: TaskSnapshot): Attempt {
+  const final = isFinal(t.state)
+  return {
+    attempt: t.attempt,
+    worker: t.worker,
+    startedAt: t.startedAt!,
+    endedAt: final ? t.endedAt : null,
+    outcome: final ? t.state : null,
+    reason: final ? t.reason : null,
+    error: t.state === 'failed' ? (t.error?.message ?? null) : null,
+  }
+}
+
+/**
+ * What both wires send for `attempts` in place of a list that holds only the current attempt as the
+ * task's own fields say (a task that ran once: nearly every task): the other end makes it again from
+ * those fields. A list is always an array, so a number cannot be taken for one.
+ */
+export const OWN_ATTEMPT = 0
+
+/** `a` is the current attempt of `t` as its own fields say (currentAttempt), field for field. */
+function isCurrent(a: unknown, t: TaskSnapshot): boolean {
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) return false
+  const x = a as Record<string, unknown>
+  const final = isFinal(t.state)
+  if (
+    x.attempt !== t.attempt ||
+    x.worker !== t.worker ||
+    x.startedAt !== t.startedAt ||
+    x.endedAt !== (final ? t.endedAt : null) ||
+    x.outcome !== (final ? t.state : null) ||
+    x.reason !== (final ? t.reason : null) ||
+    x.error !== (t.state === 'failed' ? (t.error?.message ?? null) : null)
+  )
+    return false
+  let keys = 0
+  for (const _ in x) keys++
+  return keys === 7
+}
+
+/** A task's `attempts` as the wires send it: OWN_ATTEMPT, or the list itself (undefined when it has none). */
+export function attemptsForm(task: TaskSnapshot | Record<string, unknown>): unknown {
+  const list = task.attempts as unknown
+  return Array.isArray(list) && list.length === 1 && isCurrent(list[0], task as TaskSnapshot) ? OWN_ATTEMPT : list
+}
+
+/**
+ * The list OWN_ATTEMPT stands for, for a task whose `attempts` is still what it took from its base:
+ * that very list when it says the same (tasks that ended together share one; nothing changes a task's
+ * lists), else a new one. Each decoded task would otherwise hold two objects of its own.
+ */
+export function ownAttempts(t: TaskSnapshot): Attempt[] {
+  const list = t.attempts as unknown
+  return Array.isArray(list) && list.length === 1 && isCurrent(list[0], t) ? (list as Attempt[]) : [currentAttempt(t)]
+}
 
 /**
  * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
  * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
  */
-export const COMPACT_PROTOCOL = 'taskloop.compact.2'
+export const COMPACT_PROTOCOL = 'taskloop.compact.3'
 
 /** Messages besides the engine's events, the same in both forms. */
 type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
@@ -214,6 +288,11 @@ export class WireEncoder {
     return s
   }
 
+  /** Of the task before in the message (set by `task`): its attempts as sent, its fields (id left out) and how many of them are FIXED_FIELDS. */
+  private lastForm: unknown = undefined
+  private lastCount = 0
+  private lastFixed = 0
+
   private tasks(list: readonly TaskSnapshot[], from: number, to: number): TaskDelta[] {
     const out = new Array<TaskDelta>(to - from)
     let last: TaskSnapshot | undefined
@@ -225,33 +304,69 @@ export class WireEncoder {
     return out
   }
 
-  /** `last`: the task before it in the message, the base of a task the client does not hold. */
+  /**
+   * `last`: the task before it in the message. The base of each field: for a task the client holds,
+   * its own version for the FIXED_FIELDS, `last` for the others (its own version when first in the
+   * message); for a task new to the client, `last` (none when first).
+   */
   private task(task: TaskSnapshot, last: TaskSnapshot | undefined): TaskDelta {
     const t = task as unknown as Record<string, unknown>
-    const prev = (this.sent.get(task.id) ?? last) as unknown as Record<string, unknown> | undefined
+    const held = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
     this.sent.set(task.id, task)
+    const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
+    /** Where the FIXED_FIELDS come from; `split`: not from `prev`. */
+    const fixedFrom = held ?? prev
+    const split = fixedFrom !== prev
+    const prevForm = last !== undefined ? this.lastForm : prev === undefined || prev.attempts === undefined ? undefined : attemptsForm(prev)
+    const form = t.attempts === undefined ? undefined : attemptsForm(t)
     const strings: number[] = []
     const values: unknown[] = []
+    let count = 0
+    let fixedCount = 0
+    /** Fields of `prev` it has too (the FIXED_FIELDS left out when split). */
+    let shared = 0
     for (const key in t) {
       const raw = t[key]
+      if (key === 'id' || raw === undefined) continue
+      count++
+      const fixed = FIXED_FIELDS.has(key)
+      if (fixed) fixedCount++
+      if (prev !== undefined && !(split && fixed) && prev[key] !== undefined) shared++
+      const base = fixed ? fixedFrom : prev
+      if (key === 'attempts') {
+        // As sent (see attemptsForm): the same list may be the current attempt of one task and not of another.
+        if (base !== undefined && (form === prevForm || (typeof form === 'object' && same(form, prevForm)))) continue
+        values.push(this.ref(key), form)
+        continue
+      }
       // The very same value (the host's tasks share what did not change): the cheapest test first.
-      if (key === 'id' || raw === undefined || (prev !== undefined && prev[key] === raw)) continue
+      if (base !== undefined && base[key] === raw) continue
       const value = detailOnly(key, raw)
       if (value === undefined) continue
-      if (prev !== undefined && typeof value === 'object' && same(detailOnly(key, prev[key]), value)) continue
+      if (base !== undefined && typeof value === 'object' && same(detailOnly(key, base[key]), value)) continue
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
     const delta: TaskDelta = [this.ref(task.id), strings, values]
-    if (prev !== undefined) {
-      let removed: number[] | undefined
+    // Lost: its base had the field (as the client holds it: never `result`), it has it no more. Only
+    // looked for when it has fewer of the fields of the task before it than that one has.
+    let removed: number[] | undefined
+    if (prev !== undefined && (last === undefined || shared < (split ? this.lastCount - this.lastFixed : this.lastCount))) {
       for (const key in prev) {
-        // Lost: it had the field (as the client holds it: never `result`), it has it no more.
-        if (t[key] !== undefined || key === 'result' || prev[key] === undefined) continue
+        if (t[key] !== undefined || key === 'result' || prev[key] === undefined || (split && FIXED_FIELDS.has(key))) continue
         ;(removed ??= []).push(this.ref(key))
       }
-      if (removed) delta.push(removed)
     }
+    if (split && fixedFrom !== undefined) {
+      for (const key of FIXED_LIST) {
+        if (t[key] !== undefined || fixedFrom[key] === undefined) continue
+        ;(removed ??= []).push(this.ref(key))
+      }
+    }
+    if (removed) delta.push(removed)
+    this.lastForm = form
+    this.lastCount = count
+    this.lastFixed = fixedCount
     return delta
   }
 }
@@ -333,16 +448,33 @@ export class WireDecoder {
     const strings = this.strings
     const out = new Array<TaskSnapshot>(deltas.length)
     let last: TaskSnapshot | undefined
+    /** `last`'s attempts as sent (see attemptsForm). */
+    let lastForm: unknown
     for (let i = 0; i < deltas.length; i++) {
       const [idRef, pairs, values, removed] = deltas[i]!
       const id = strings[idRef]!
-      // A task new to this end comes against the task before it in the message.
-      const prev = this.tasks.get(id) ?? last
-      // A fresh object per change: the mirror and the views rely on snapshots being replaced, never mutated.
+      const held = this.tasks.get(id) as unknown as Record<string, unknown> | undefined
+      // Its base (see WireEncoder.task). A fresh object per change: the mirror and the views rely on
+      // snapshots being replaced, never mutated.
+      const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
       const t: Record<string, unknown> = prev ? { ...prev, id } : { id }
+      if (held !== undefined && prev !== held) {
+        for (const key of FIXED_LIST) {
+          if (held[key] !== undefined) t[key] = held[key]
+          else if (t[key] !== undefined) delete t[key]
+        }
+      }
+      let attempts = last !== undefined ? lastForm : held !== undefined && held.attempts !== undefined ? attemptsForm(held) : undefined
       for (let j = 0; j < pairs.length; j += 2) t[strings[pairs[j]!]!] = strings[pairs[j + 1]!]
-      for (let j = 0; j < values.length; j += 2) t[strings[values[j] as number]!] = values[j + 1]
+      for (let j = 0; j < values.length; j += 2) {
+        const key = strings[values[j] as number]!
+        if (key === 'attempts') attempts = values[j + 1]
+        t[key] = values[j + 1]
+      }
       if (removed) for (const k of removed) delete t[strings[k]!]
+      if (t.attempts === undefined) attempts = undefined
+      else if (attempts === OWN_ATTEMPT) t.attempts = ownAttempts(t as unknown as TaskSnapshot)
+      lastForm = attempts
       const task = t as unknown as TaskSnapshot
       this.tasks.set(id, task)
       out[i] = task

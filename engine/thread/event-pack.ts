@@ -14,16 +14,14 @@
 // them and with their own earlier version, so the WebSocket's encoder (common/wire.ts) finds most
 // fields unchanged by identity too. Pure functions of the batches: the engine thread's restart
 // starts both ends over (a new packer and unpacker).
+//   - `attempts` goes as OWN_ATTEMPT (common/wire.ts) when it lists only the current attempt, which
+//     the host makes again from the task's own fields: the one nested object of nearly every task,
+//     a new one in each of its snapshots, else written, posted and parsed each time the task changes.
 import type { EventBatch, TaskSnapshot } from '../../common/types'
 import { isFinal } from '../../common/types'
+import { attemptsForm, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
 
-/**
- * The fields of a TaskSnapshot (engine/task.ts `snapshot`) fixed when its task is made: read from
- * the task's readonly fields and its spec, or set by the engine before the task's first event
- * (retryOf, queue). A field that can change later must not be here.
- */
-export const FIXED_FIELDS: ReadonlySet<string> = new Set(['name', 'executor', 'group', 'batchId', 'after', 'createdAt', 'spec', 'parent', 'retryOf', 'queue'])
-const FIXED_LIST = [...FIXED_FIELDS]
+export { FIXED_FIELDS }
 
 /**
  * One task: [id, field, value, field, value, …, removed?]: the fields that differ from its base, and
@@ -54,6 +52,8 @@ export class EventPacker {
     /** The base's fields (not undefined, id included), and how many of them are FIXED_FIELDS. */
     let baseFields = 0
     let baseFixed = 0
+    /** The base's `attempts` as sent (attemptsForm). */
+    let baseAttempts: unknown
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]! as unknown as Fields
       const id = task.id as string
@@ -63,16 +63,20 @@ export class EventPacker {
       let fixed = 0
       /** The base's fields this task has too (fixed ones left out when held: they are not compared). */
       let shared = 0
+      const attempts = attemptsForm(task)
       for (const key in task) {
-        const value = task[key]
+        let value = task[key]
         // JSON leaves an undefined field out: absent, as in the text of the whole task.
         if (value === undefined) continue
         fields++
         const isFixed = FIXED_FIELDS.has(key)
         if (isFixed) fixed++
         if (key === 'id' || (held && isFixed)) continue
+        // Compared as sent: the same list object may be the current attempt of one task and not of another.
+        const isAttempts = key === 'attempts'
+        if (isAttempts) value = attempts
         if (base !== undefined) {
-          const was = base[key]
+          const was = isAttempts ? baseAttempts : base[key]
           if (was !== undefined) shared++
           if (was === value) continue
         }
@@ -88,6 +92,7 @@ export class EventPacker {
       }
       t[i] = entry
       base = task
+      baseAttempts = attempts
       baseFields = fields
       baseFixed = fixed
       if (isFinal(task.state as TaskSnapshot['state'])) this.live.delete(id)
@@ -109,6 +114,8 @@ export class EventUnpacker {
     const entries = packed.t
     const tasks = new Array<TaskSnapshot>(entries.length)
     let base: Fields | undefined
+    /** The base's `attempts` as it was sent (see attemptsForm). */
+    let baseAttempts: unknown
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
       const id = entry[0] as string
@@ -125,11 +132,19 @@ export class EventUnpacker {
           else if (task[key] !== undefined) delete task[key]
         }
       }
+      let attempts = base !== undefined ? baseAttempts : undefined
       const pairs = entry.length % 2 === 1 ? entry.length : entry.length - 1
-      for (let j = 1; j < pairs; j += 2) task[entry[j] as string] = entry[j + 1]
+      for (let j = 1; j < pairs; j += 2) {
+        const key = entry[j] as string
+        if (key === 'attempts') attempts = entry[j + 1]
+        task[key] = entry[j + 1]
+      }
       if (pairs < entry.length) for (const key of entry[pairs] as string[]) delete task[key]
+      if (task.attempts === undefined) attempts = undefined
+      else if (attempts === OWN_ATTEMPT) task.attempts = ownAttempts(task as unknown as TaskSnapshot)
       tasks[i] = task as unknown as TaskSnapshot
       base = task
+      baseAttempts = attempts
       if (isFinal(task.state as TaskSnapshot['state'])) this.live.delete(id)
       else this.live.set(id, task)
     }

@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent, EventBatch, Snapshot, Stats, TaskSnapshot } from '../../../common/types'
-import { FIRST_PAGE, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
+import { currentAttempt, FIRST_PAGE, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
 import { batch, snapshot, task } from '../../renderer/fixtures'
 
 /** Both ends, with JSON between them as on the socket. */
@@ -41,7 +41,10 @@ const change = fc.record(
     progress: fc.option(fc.double({ min: 0, max: 1, noNaN: true })),
     worker: fc.option(fc.constantFrom('loop', 'thread 1', 'pid 42')),
     waiting: fc.option(fc.constantFrom('executor-limit', 'dependency' as const)),
+    startedAt: fc.option(fc.integer({ min: 0, max: 2 ** 45 })),
     endedAt: fc.option(fc.integer({ min: 0, max: 2 ** 45 })),
+    attempt: fc.nat({ max: 3 }),
+    reason: fc.constantFrom(null, 'timeout', 'error'),
     result: fc.jsonValue(),
     error: fc.option(fc.record({ message: fc.string(), stack: fc.string(), name: fc.constantFrom('Error', 'TypeError') }, { requiredKeys: ['message'] })),
     attempts: fc.array(fc.record({ attempt: fc.nat(), worker: fc.constant(null), startedAt: fc.nat(), endedAt: fc.constant(null), outcome: fc.constant(null), reason: fc.constant(null), error: fc.constant(null) }), { maxLength: 2 }),
@@ -57,7 +60,16 @@ const streamArb = fc.array(
   fc.record({
     snapshot: fc.boolean(),
     ids: fc.uniqueArray(fc.integer({ min: 0, max: 12 }), { maxLength: 8 }),
-    changes: fc.array(fc.record({ set: change, extra: fc.array(unknownField, { maxLength: 2 }), drop: fc.subarray(['waiting', 'node', 'queue', 'xa', 'xb']) }), { minLength: 8, maxLength: 8 }),
+    changes: fc.array(
+      fc.record({
+        set: change,
+        extra: fc.array(unknownField, { maxLength: 2 }),
+        drop: fc.subarray(['waiting', 'node', 'queue', 'xa', 'xb', 'group', 'attempts']),
+        /** Its attempts the current one alone, as its fields say (nearly every task): sent as OWN_ATTEMPT. */
+        own: fc.boolean(),
+      }),
+      { minLength: 8, maxLength: 8 },
+    ),
     stats: fc.option(fc.record({ paused: fc.boolean(), throughput: fc.nat(), groupLimits: fc.dictionary(word, fc.nat()) })),
   }),
   { minLength: 1, maxLength: 12 },
@@ -75,9 +87,10 @@ describe('WireEncoder → WireDecoder', () => {
         steps.forEach((step, n) => {
           const tasks: TaskSnapshot[] = step.ids.map((i, k) => {
             const id = `t${i}`
-            const { set, extra, drop } = step.changes[k]!
+            const { set, extra, drop, own } = step.changes[k]!
             const next: Record<string, unknown> = { ...(engine.get(id) ?? task({ id })), ...set }
             for (const [key, value] of extra) next[key] = value
+            if (own) next.attempts = [currentAttempt(next as unknown as TaskSnapshot)]
             for (const key of drop) delete next[key]
             engine.set(id, next as unknown as TaskSnapshot)
             return next as unknown as TaskSnapshot
