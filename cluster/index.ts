@@ -53,8 +53,6 @@ export const STALLED_INTERVAL_MS = 5000
 export const HEARTBEAT_MS = 2000
 /** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
 const DEFAULT_CONCURRENCY = 64
-/** A log subscription of a task that ended is dropped after one to two of these (its last lines come with the engine's next log batch). */
-const UNLOG_MS = 500
 /** Unfinished remote tasks looked up in BullMQ at once after a lost subscription (refreshRemote). */
 const REFRESH_AT_ONCE = 2000
 /** Publishes of one node's cluster-task changes are coalesced this long. */
@@ -130,7 +128,6 @@ interface ClusterEvents {
 /** A cluster task this node runs: the processor waits for its final snapshot. */
 interface Running {
   settle(snap: TaskSnapshot): void
-  unlog: (() => void) | null
   /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
   toldFinal?: boolean
 }
@@ -213,9 +210,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
   private refreshing = false
-  private unlogDue: (() => void)[] = []
-  private unlogNext: (() => void)[] = []
-  private unlogTimer: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
   private leaving = false
@@ -264,6 +258,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
+    // The log lines of every cluster task this node runs, published: one stream from the engine,
+    // not a subscription per task.
+    this.engine.followClusterLogs((logs) => {
+      for (const l of logs) this.outLogs.push(l)
+      this.schedulePublish()
+    })
     // As bytes: this node hears its own `taskloop:events` messages too, and skips them undecoded.
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (message.length >= this.ownEvents.length && message.compare(this.ownEvents, 0, this.ownEvents.length, 0, this.ownEvents.length) === 0) return
@@ -507,6 +507,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     throw new Error('the cluster node takes queued submits itself')
   }
 
+  followClusterLogs(): void {
+    throw new Error('the cluster node publishes its cluster tasks\' logs itself')
+  }
+
   escalate(): void {
     this.engine.escalate()
   }
@@ -655,7 +659,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       }
     }
     let entry!: Running
-    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
+    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle })))
     this.takeOver(id)
     let refused: TaskloopError | null
     let taken: ClusterSubmitted | 'cancelled'
@@ -675,7 +679,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       ended({ state: 'failed', reason: 'error', error: { name: 'TaskloopError', message: refused.message, code: refused.code } })
       throw new UnrecoverableError(refused.message)
     }
-    entry.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     // Cancelled between the check and the submit: the relay found no task yet. Its id is in the
     // node's copy of the set by then (or, while the copy is not whole, in Redis: a lost relay).
     const late = this.cancelledNow(id)
@@ -704,7 +707,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** A list item (cluster/redis-list.ts): run here, published like any cluster task. */
   private async runHere(spec: SubmitSpec, queue: string): Promise<string> {
     const id = this.newId()
-    this.running.set(id, { settle: () => {}, unlog: null })
+    this.running.set(id, { settle: () => {} })
     this.takeOver(id)
     try {
       await this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) })
@@ -712,7 +715,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.running.delete(id)
       throw e
     }
-    this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     return id
   }
 
@@ -943,32 +945,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (r && isFinal(t.state)) {
       this.running.delete(t.id)
       r.settle(t)
-      // The last log lines come with the engine's next log batch.
-      if (r.unlog) this.unlogLater(r.unlog)
     }
-  }
-
-  /**
-   * Log subscriptions of tasks that ended, dropped 0.5-1 s later (after the engine's next log
-   * batch): one timer for all of them, in two generations, not one per task.
-   */
-  private unlogLater(unlog: () => void): void {
-    this.unlogNext.push(unlog)
-    if (this.unlogTimer) return
-    const tick = (): void => {
-      for (const u of this.unlogDue) u()
-      this.unlogDue = this.unlogNext
-      this.unlogNext = []
-      this.unlogTimer = this.unlogDue.length > 0 ? setTimeout(tick, UNLOG_MS).unref() : null
-    }
-    this.unlogTimer = setTimeout(tick, UNLOG_MS).unref()
-  }
-
-  private publishLog(id: string, lines: LogLine[]): void {
-    // A subscription's first call is the tail, most often empty: nothing to tell.
-    if (lines.length === 0) return
-    this.outLogs.push({ id, lines })
-    this.schedulePublish()
   }
 
   /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
