@@ -237,7 +237,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const base = { ...this.address.options, connectionName: `taskloop:${this.nodeId}` }
     this.cmd = new Redis({ ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     this.sub = new Redis({ ...base, maxRetriesPerRequest: null })
-    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null })
+    // Auto-pipelined: the jobs settled in one turn (finals answer many at once) go to Redis as one
+    // write of their moveToFinished scripts, not one each. Not BullMQ's blocking wait (its own
+    // connection, a duplicate of this one): a command pipelined behind it would wait for a job.
+    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null, enableAutoPipelining: true, autoPipeliningIgnoredCommands: ['bzpopmin'] })
     this.watchConnection()
     for (const c of [this.sub, this.workerConn]) c.on('error', () => {}) // told once, through cmd's state
     this.options = options
