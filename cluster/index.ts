@@ -238,9 +238,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.cmd = new Redis({ ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     this.sub = new Redis({ ...base, maxRetriesPerRequest: null })
     // Auto-pipelined: the jobs settled in one turn (finals answer many at once) go to Redis as one
-    // write of their moveToFinished scripts, not one each. Not BullMQ's blocking wait (its own
-    // connection, a duplicate of this one): a command pipelined behind it would wait for a job.
-    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null, enableAutoPipelining: true, autoPipeliningIgnoredCommands: ['bzpopmin'] })
+    // write of their moveToFinished scripts, not one each (SentAtOnce: what is not).
+    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null, enableAutoPipelining: true, autoPipeliningIgnoredCommands: new SentAtOnce() })
     this.watchConnection()
     for (const c of [this.sub, this.workerConn]) c.on('error', () => {}) // told once, through cmd's state
     this.options = options
@@ -1176,6 +1175,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   private newId(): string {
     return `${this.idPrefix}-${(++this.nextId).toString(36)}`
+  }
+}
+
+/**
+ * The commands of BullMQ's workers' connection that go out at once, not auto-pipelined: its
+ * blocking wait for a job (on its duplicate of the connection: a command pipelined behind it
+ * would wait for a job), and moveToActive, which takes the job after that wait (pipelined, a
+ * lone job's start would wait for the end of the turn). ioredis asks this list with includes();
+ * BullMQ's scripts carry its version in their names (`moveToActive:6.7.0`).
+ */
+class SentAtOnce extends Array<string> {
+  override includes(name: string): boolean {
+    return name === 'bzpopmin' || name.startsWith('moveToActive:')
   }
 }
 
