@@ -123,6 +123,16 @@ interface ClusterEvents {
   node: string
   tasks: TaskSnapshot[]
   logs: { id: string; lines: LogLine[] }[]
+  /** Tasks just queued, as what their snapshot is made of (queuedSnapshot): a quarter of its bytes. */
+  queued?: Queued[]
+}
+
+/** A task just queued by a submit: every node makes the same snapshot of it (queuedSnapshot). */
+interface Queued {
+  id: string
+  queue: string
+  spec: TaskSpec
+  createdAt: number
 }
 
 /** A cluster task this node runs: the processor waits for its final snapshot. */
@@ -175,6 +185,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private counters: Counters | null = null
   private unsubscribe: (() => void) | null = null
   private outTasks = new Map<string, TaskSnapshot>()
+  private outQueued: Queued[] = []
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
@@ -361,7 +372,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     } catch (e) {
       throw new TaskloopError('unavailable', `cannot queue in Redis: ${this.address.redact(e instanceof Error ? e.message : String(e))}`)
     }
-    this.announce(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: now })))
+    this.announceQueued(jobs.map((j) => ({ id: j.id, queue: j.queue, spec: j.spec, createdAt: now })))
     return { ids: jobs.map((j) => j.id) }
   }
 
@@ -963,6 +974,20 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     this.schedulePublish()
   }
 
+  /** Tasks this node just queued: shown here, and published as what their snapshots are made of. */
+  private announceQueued(jobs: Queued[]): void {
+    const shown: TaskSnapshot[] = []
+    for (const j of jobs) {
+      this.outQueued.push(j)
+      // Already run here (a queued job can start before its submit returns): the engine's word stands.
+      if (this.ranHere.has(j.id)) continue
+      const t = queuedSnapshot(j.id, j.spec, j.queue, { createdAt: j.createdAt })
+      if (this.remote.put(t)) shown.push(t)
+    }
+    if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
+    this.schedulePublish()
+  }
+
   private schedulePublish(): void {
     if (this.publishTimer) return
     this.publishTimer = setTimeout(() => this.flushNow(), PUBLISH_MS)
@@ -980,15 +1005,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private flushNow(): void {
     if (this.publishTimer) clearTimeout(this.publishTimer)
     this.publishTimer = null
-    if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    if (this.outTasks.size === 0 && this.outLogs.length === 0 && this.outQueued.length === 0) return
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
+    if (this.outQueued.length > 0) message.queued = this.outQueued
     this.outTasks = new Map()
     this.outLogs = []
+    this.outQueued = []
     // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
     // latest when Redis is back), unless a newer word on them is already waiting; log lines are dropped.
     this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {
       for (const t of message.tasks) if (!this.outTasks.has(t.id)) this.outTasks.set(t.id, t)
+      // (A newer word on a queued one, waiting or not, is newer on every node: isNewer.)
+      if (message.queued) this.outQueued = message.queued.concat(this.outQueued)
     })
   }
 
@@ -1011,7 +1040,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!events || events.node === this.nodeId) return
     const changed: TaskSnapshot[] = []
     const ownOnly = this.options.view === 'own'
-    for (const t of events.tasks) {
+    // The queued ones first: a later word on them in the same message (cancelled, running) wins.
+    const tasks = events.queued.length === 0 ? events.tasks : [...events.queued.map((q) => queuedSnapshot(q.id, q.spec, q.queue, { createdAt: q.createdAt })), ...events.tasks]
+    for (const t of tasks) {
       if (this.running.has(t.id) || (ownOnly && !this.remote.tasks.has(t.id))) continue
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (!this.remote.put(t)) continue
@@ -1227,14 +1258,17 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
 }
 
 /** A `taskloop:events` message (outside data: what does not look like task snapshots is dropped). */
-function parseEvents(value: unknown): ClusterEvents | null {
+function parseEvents(value: unknown): (ClusterEvents & { queued: Queued[] }) | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
   const tasks = v.tasks.filter(
     (t): t is TaskSnapshot => !!t && typeof t.id === 'string' && (TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string',
   )
   const logs = v.logs.filter((l) => !!l && typeof l.id === 'string' && Array.isArray(l.lines))
-  return { node: v.node, tasks, logs }
+  const queued = Array.isArray(v.queued)
+    ? v.queued.filter((q) => !!q && typeof q.id === 'string' && typeof q.queue === 'string' && typeof q.createdAt === 'number' && !!q.spec && typeof q.spec === 'object')
+    : []
+  return { node: v.node, tasks, logs, queued }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))
