@@ -53,8 +53,6 @@ export const STALLED_INTERVAL_MS = 5000
 export const HEARTBEAT_MS = 2000
 /** Jobs one node takes from each queue at once; beyond its executors' limits they wait in its engine. */
 const DEFAULT_CONCURRENCY = 64
-/** A log subscription of a task that ended is dropped after one to two of these (its last lines come with the engine's next log batch). */
-const UNLOG_MS = 500
 /** Unfinished remote tasks looked up in BullMQ at once after a lost subscription (refreshRemote). */
 const REFRESH_AT_ONCE = 2000
 /** Publishes of one node's cluster-task changes are coalesced this long. */
@@ -125,12 +123,21 @@ interface ClusterEvents {
   node: string
   tasks: TaskSnapshot[]
   logs: { id: string; lines: LogLine[] }[]
+  /** Tasks just queued, as what their snapshot is made of (queuedSnapshot): a quarter of its bytes. */
+  queued?: Queued[]
+}
+
+/** A task just queued by a submit: every node makes the same snapshot of it (queuedSnapshot). */
+interface Queued {
+  id: string
+  queue: string
+  spec: TaskSpec
+  createdAt: number
 }
 
 /** A cluster task this node runs: the processor waits for its final snapshot. */
 interface Running {
   settle(snap: TaskSnapshot): void
-  unlog: (() => void) | null
   /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
   toldFinal?: boolean
 }
@@ -178,6 +185,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private counters: Counters | null = null
   private unsubscribe: (() => void) | null = null
   private outTasks = new Map<string, TaskSnapshot>()
+  private outQueued: Queued[] = []
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
@@ -213,9 +221,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
   private refreshing = false
-  private unlogDue: (() => void)[] = []
-  private unlogNext: (() => void)[] = []
-  private unlogTimer: NodeJS.Timeout | null = null
   private connected = false
   private error: string | null = null
   private leaving = false
@@ -243,7 +248,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const base = { ...this.address.options, connectionName: `taskloop:${this.nodeId}` }
     this.cmd = new Redis({ ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     this.sub = new Redis({ ...base, maxRetriesPerRequest: null })
-    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null })
+    // Auto-pipelined: the jobs settled in one turn (finals answer many at once) go to Redis as one
+    // write of their moveToFinished scripts, not one each (SentAtOnce: what is not).
+    this.workerConn = new Redis({ ...base, maxRetriesPerRequest: null, enableAutoPipelining: true, autoPipeliningIgnoredCommands: new SentAtOnce() })
     this.watchConnection()
     for (const c of [this.sub, this.workerConn]) c.on('error', () => {}) // told once, through cmd's state
     this.options = options
@@ -264,6 +271,12 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!this.connected) await Promise.race([new Promise((r) => this.cmd.once('ready', r)), sleep(5000)])
     // A job's ctx.submit of a queued spec comes here through the engine.
     this.engine.onQueuedSubmit((spec) => this.submit(spec))
+    // The log lines of every cluster task this node runs, published: one stream from the engine,
+    // not a subscription per task.
+    this.engine.followClusterLogs((logs) => {
+      for (const l of logs) this.outLogs.push(l)
+      this.schedulePublish()
+    })
     // As bytes: this node hears its own `taskloop:events` messages too, and skips them undecoded.
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (message.length >= this.ownEvents.length && message.compare(this.ownEvents, 0, this.ownEvents.length, 0, this.ownEvents.length) === 0) return
@@ -359,7 +372,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     } catch (e) {
       throw new TaskloopError('unavailable', `cannot queue in Redis: ${this.address.redact(e instanceof Error ? e.message : String(e))}`)
     }
-    this.announce(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: now })))
+    this.announceQueued(jobs.map((j) => ({ id: j.id, queue: j.queue, spec: j.spec, createdAt: now })))
     return { ids: jobs.map((j) => j.id) }
   }
 
@@ -505,6 +518,10 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   onQueuedSubmit(): void {
     throw new Error('the cluster node takes queued submits itself')
+  }
+
+  followClusterLogs(): void {
+    throw new Error('the cluster node publishes its cluster tasks\' logs itself')
   }
 
   escalate(): void {
@@ -655,7 +672,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       }
     }
     let entry!: Running
-    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle, unlog: null })))
+    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle })))
     this.takeOver(id)
     let refused: TaskloopError | null
     let taken: ClusterSubmitted | 'cancelled'
@@ -675,7 +692,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       ended({ state: 'failed', reason: 'error', error: { name: 'TaskloopError', message: refused.message, code: refused.code } })
       throw new UnrecoverableError(refused.message)
     }
-    entry.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     // Cancelled between the check and the submit: the relay found no task yet. Its id is in the
     // node's copy of the set by then (or, while the copy is not whole, in Redis: a lost relay).
     const late = this.cancelledNow(id)
@@ -704,7 +720,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** A list item (cluster/redis-list.ts): run here, published like any cluster task. */
   private async runHere(spec: SubmitSpec, queue: string): Promise<string> {
     const id = this.newId()
-    this.running.set(id, { settle: () => {}, unlog: null })
+    this.running.set(id, { settle: () => {} })
     this.takeOver(id)
     try {
       await this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) })
@@ -712,7 +728,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.running.delete(id)
       throw e
     }
-    this.running.get(id)!.unlog = this.engine.subscribeLog(id, (lines) => this.publishLog(id, lines))
     return id
   }
 
@@ -943,32 +958,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (r && isFinal(t.state)) {
       this.running.delete(t.id)
       r.settle(t)
-      // The last log lines come with the engine's next log batch.
-      if (r.unlog) this.unlogLater(r.unlog)
     }
-  }
-
-  /**
-   * Log subscriptions of tasks that ended, dropped 0.5-1 s later (after the engine's next log
-   * batch): one timer for all of them, in two generations, not one per task.
-   */
-  private unlogLater(unlog: () => void): void {
-    this.unlogNext.push(unlog)
-    if (this.unlogTimer) return
-    const tick = (): void => {
-      for (const u of this.unlogDue) u()
-      this.unlogDue = this.unlogNext
-      this.unlogNext = []
-      this.unlogTimer = this.unlogDue.length > 0 ? setTimeout(tick, UNLOG_MS).unref() : null
-    }
-    this.unlogTimer = setTimeout(tick, UNLOG_MS).unref()
-  }
-
-  private publishLog(id: string, lines: LogLine[]): void {
-    // A subscription's first call is the tail, most often empty: nothing to tell.
-    if (lines.length === 0) return
-    this.outLogs.push({ id, lines })
-    this.schedulePublish()
   }
 
   /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
@@ -978,6 +968,20 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.outTasks.set(t.id, t)
       // Already run here (a queued job can start before its submit returns): the engine's word stands.
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
+      if (this.remote.put(t)) shown.push(t)
+    }
+    if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
+    this.schedulePublish()
+  }
+
+  /** Tasks this node just queued: shown here, and published as what their snapshots are made of. */
+  private announceQueued(jobs: Queued[]): void {
+    const shown: TaskSnapshot[] = []
+    for (const j of jobs) {
+      this.outQueued.push(j)
+      // Already run here (a queued job can start before its submit returns): the engine's word stands.
+      if (this.ranHere.has(j.id)) continue
+      const t = queuedSnapshot(j.id, j.spec, j.queue, { createdAt: j.createdAt })
       if (this.remote.put(t)) shown.push(t)
     }
     if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
@@ -1001,15 +1005,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private flushNow(): void {
     if (this.publishTimer) clearTimeout(this.publishTimer)
     this.publishTimer = null
-    if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    if (this.outTasks.size === 0 && this.outLogs.length === 0 && this.outQueued.length === 0) return
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
     const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
+    if (this.outQueued.length > 0) message.queued = this.outQueued
     this.outTasks = new Map()
     this.outLogs = []
+    this.outQueued = []
     // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
     // latest when Redis is back), unless a newer word on them is already waiting; log lines are dropped.
     this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {
       for (const t of message.tasks) if (!this.outTasks.has(t.id)) this.outTasks.set(t.id, t)
+      // (A newer word on a queued one, waiting or not, is newer on every node: isNewer.)
+      if (message.queued) this.outQueued = message.queued.concat(this.outQueued)
     })
   }
 
@@ -1032,7 +1040,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!events || events.node === this.nodeId) return
     const changed: TaskSnapshot[] = []
     const ownOnly = this.options.view === 'own'
-    for (const t of events.tasks) {
+    // The queued ones first: a later word on them in the same message (cancelled, running) wins.
+    const tasks = events.queued.length === 0 ? events.tasks : [...events.queued.map((q) => queuedSnapshot(q.id, q.spec, q.queue, { createdAt: q.createdAt })), ...events.tasks]
+    for (const t of tasks) {
       if (this.running.has(t.id) || (ownOnly && !this.remote.tasks.has(t.id))) continue
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (!this.remote.put(t)) continue
@@ -1199,6 +1209,19 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   }
 }
 
+/**
+ * The commands of BullMQ's workers' connection that go out at once, not auto-pipelined: its
+ * blocking wait for a job (on its duplicate of the connection: a command pipelined behind it
+ * would wait for a job), and moveToActive, which takes the job after that wait (pipelined, a
+ * lone job's start would wait for the end of the turn). ioredis asks this list with includes();
+ * BullMQ's scripts carry its version in their names (`moveToActive:6.7.0`).
+ */
+class SentAtOnce extends Array<string> {
+  override includes(name: string): boolean {
+    return name === 'bzpopmin' || name.startsWith('moveToActive:')
+  }
+}
+
 /** A spec that names a queue anywhere (checked before parsing: a local spec goes to the engine untouched). */
 function hasQueue(input: unknown): boolean {
   if (!input || typeof input !== 'object') return false
@@ -1235,14 +1258,17 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
 }
 
 /** A `taskloop:events` message (outside data: what does not look like task snapshots is dropped). */
-function parseEvents(value: unknown): ClusterEvents | null {
+function parseEvents(value: unknown): (ClusterEvents & { queued: Queued[] }) | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
   const tasks = v.tasks.filter(
     (t): t is TaskSnapshot => !!t && typeof t.id === 'string' && (TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string',
   )
   const logs = v.logs.filter((l) => !!l && typeof l.id === 'string' && Array.isArray(l.lines))
-  return { node: v.node, tasks, logs }
+  const queued = Array.isArray(v.queued)
+    ? v.queued.filter((q) => !!q && typeof q.id === 'string' && typeof q.queue === 'string' && typeof q.createdAt === 'number' && !!q.spec && typeof q.spec === 'object')
+    : []
+  return { node: v.node, tasks, logs, queued }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))

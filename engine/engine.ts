@@ -229,6 +229,10 @@ export class Engine implements EngineHandle {
     this.queuedSubmit = handler
   }
 
+  followClusterLogs(listener: (logs: { id: string; lines: LogLine[] }[]) => void): void {
+    this.logs.follow({ wants: (id) => !!this.scheduler.tasks.get(id)?.queue, lines: listener })
+  }
+
   async submitWith(input: SubmitSpec, run: ClusterRun): Promise<{ ids: string[] }> {
     if (this.shutdownPromise) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: no new tasks are accepted')
     this.checkStore()

@@ -1,7 +1,7 @@
 // What a host (Electron main, `taskloop serve`, `taskloop run`) holds: the API plus lifecycle.
 // Implemented by Engine (in-process) and EngineClient (the engine on its own thread).
 import type { TaskloopApi } from '../common/api'
-import type { ExecutorKind, Limits, OnStop, QuitOptions, SubmitSpec, TaskSnapshot } from '../common/types'
+import type { ExecutorKind, Limits, LogLine, OnStop, QuitOptions, SubmitSpec, TaskSnapshot } from '../common/types'
 import type { FileId } from './data-folder'
 import type { Retention } from './store'
 
@@ -122,6 +122,12 @@ export interface EngineHandle extends TaskloopApi {
    * layer) instead of being refused. Set once; it holds across engine-thread restarts.
    */
   onQueuedSubmit(handler: QueuedSubmit): void
+  /**
+   * Host only: every log line of this engine's cluster tasks (submitWith, submitManyWith) goes to
+   * `listener`, coalesced per event interval as a log subscription's, the lines of all of them
+   * in one call: no subscription per task. Set once; it holds across engine-thread restarts.
+   */
+  followClusterLogs(listener: (logs: { id: string; lines: LogLine[] }[]) => void): void
 
   /** Runs the shutdown sequence once; later calls return the same promise. */
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>

@@ -13,6 +13,7 @@ export const LOG_HEAD_BYTES = 1 << 20
 export const LOG_TAIL_LINES = 5000
 
 interface Entry {
+  id: string
   /** Oldest first; trimmed in steps of MAX_LINES so a flood costs O(1) per line. */
   lines: LogLine[]
   seq: number
@@ -59,8 +60,15 @@ class LogFile {
   }
 }
 
+/** Every line of some tasks (the cluster layer's, engine.followClusterLogs), one call per flush. */
+export interface LogFollower {
+  wants(taskId: string): boolean
+  lines(logs: { id: string; lines: LogLine[] }[]): void
+}
+
 export class TaskLogs {
   private logs = new Map<string, Entry>()
+  private follower: LogFollower | null = null
   private dirty = new Set<Entry>()
   private timer: NodeJS.Timeout | null = null
   private readonly dir: string | null
@@ -101,7 +109,7 @@ export class TaskLogs {
         this.lastError = `cannot write task logs in ${this.dir}: ${err instanceof Error ? err.message : String(err)}`
       }
     }
-    if (e.listeners.size > 0) {
+    if (e.listeners.size > 0 || this.follower?.wants(taskId)) {
       this.dirty.add(e)
       this.timer ??= setTimeout(() => this.flush(), this.intervalMs)
     }
@@ -162,9 +170,15 @@ export class TaskLogs {
     }
   }
 
+  /** Set once: from then on the lines of the tasks it wants reach it with every flush, without a subscription per task. */
+  follow(follower: LogFollower): void {
+    this.follower = follower
+  }
+
   flush(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+    const followed: { id: string; lines: LogLine[] }[] = []
     for (const e of this.dirty) {
       const fresh: LogLine[] = []
       for (let i = e.lines.length - 1; i >= 0 && e.lines[i]!.seq > e.pendingFrom; i--) fresh.push(e.lines[i]!)
@@ -180,8 +194,16 @@ export class TaskLogs {
           // a subscriber's failure is its own
         }
       }
+      if (this.follower?.wants(e.id)) followed.push({ id: e.id, lines: send })
     }
     this.dirty.clear()
+    if (followed.length > 0) {
+      try {
+        this.follower!.lines(followed)
+      } catch {
+        // the follower's failure is its own
+      }
+    }
   }
 
   /** Closes every open file (shutdown). */
@@ -201,7 +223,7 @@ export class TaskLogs {
   private entry(taskId: string): Entry {
     let e = this.logs.get(taskId)
     if (!e) {
-      e = { lines: [], seq: 0, pendingFrom: 0, listeners: new Set(), file: null }
+      e = { id: taskId, lines: [], seq: 0, pendingFrom: 0, listeners: new Set(), file: null }
       this.logs.set(taskId, e)
     }
     return e

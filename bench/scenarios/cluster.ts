@@ -63,6 +63,21 @@ function cpuNote(n: number, own: NodeJS.CpuUsage, redisBefore: number | null, re
   return `CPU per job: ${what} ${((own.user + own.system) / n).toFixed(0)} µs, redis-server ${redis} µs`
 }
 
+/** Commands redis-server ran (Lua scripts' own calls included) and bytes in and out, so far: what a run asks of Redis, the load aside. */
+function redisTraffic(server: RedisServer): { calls: number; bytesIn: number; bytesOut: number } {
+  const info = server.cli('info', 'all')
+  const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  let calls = 0
+  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(m[1])
+  return { calls, bytesIn: field('total_net_input_bytes'), bytesOut: field('total_net_output_bytes') }
+}
+
+/** Per job of a run of n: redis-server's commands and bytes (redisTraffic before and after). */
+function trafficNote(n: number, before: ReturnType<typeof redisTraffic>, after: ReturnType<typeof redisTraffic>): string {
+  const per = (k: keyof typeof before): string => ((after[k] - before[k]) / n).toFixed(0)
+  return `redis-server per job: ${per('calls')} commands (scripts' included), ${per('bytesIn')} B in, ${per('bytesOut')} B out`
+}
+
 /** Adds redis-server's CPU per item to each run of a contender. */
 function withRedisCpu(c: Contender, pid: () => number, spent: number[]): Contender {
   return {
@@ -154,7 +169,8 @@ function bareBlmove(url: string): Contender {
 }
 
 /** (b) Bare BullMQ, as its docs start one: a Queue, a Worker at concurrency 16, no-op processor. */
-async function bareBullmq(url: string, n: number, probes: number, redisPid: number): Promise<Row[]> {
+async function bareBullmq(server: RedisServer, n: number, probes: number): Promise<Row[]> {
+  const { url, pid: redisPid } = server
   const { Queue, Worker } = await import('bullmq')
   const name = `bench-bull-${Date.now()}`
   const connection = { host: '127.0.0.1', port: Number(new URL(url).port), maxRetriesPerRequest: null }
@@ -188,9 +204,11 @@ async function bareBullmq(url: string, n: number, probes: number, redisPid: numb
       return performance.now() - t0
     }
     await throughput(Math.min(1000, n))
+    const traffic0 = redisTraffic(server)
     const cpu0 = [process.cpuUsage(), processCpuMs(redisPid)] as const
     const ms = await throughput(n)
     const cpu = cpuNote(n, process.cpuUsage(cpu0[0]), cpu0[1], processCpuMs(redisPid), 'this process (adds and worker)')
+    const traffic = trafficNote(n, traffic0, redisTraffic(server))
     // Enqueue → processor start, one job at a time on an idle worker: latency, not backlog.
     const latencies: number[] = []
     for (let i = 0; i < probes; i++) {
@@ -209,7 +227,7 @@ async function bareBullmq(url: string, n: number, probes: number, redisPid: numb
         vsPeer: `enqueue → start p50 ${median(latencies).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
         goal: '',
         met: null,
-        note: `${probes} single-job probes; removeOnComplete; ${cpu}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
+        note: `${probes} single-job probes; removeOnComplete; ${cpu}; ${traffic}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
       },
     ]
   } finally {
@@ -271,7 +289,8 @@ const waitFinal = async (node: Node, id: string): Promise<TaskDetail> => {
   }
 }
 
-async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | null, redisPid: number): Promise<Row[]> {
+async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | null): Promise<Row[]> {
+  const { url: redisUrl, pid: redisPid } = server
   const nodes = await Promise.all([startNode(redisUrl, 'bench-1'), startNode(redisUrl, 'bench-2')])
   const [a, b] = nodes as [Node, Node]
   try {
@@ -311,8 +330,10 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
     await throughput(Math.min(1000, n))
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
     const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
+    const traffic0 = redisTraffic(server)
     const redis0 = processCpuMs(redisPid)
     const ms = await throughput(n)
+    const traffic = trafficNote(n, traffic0, redisTraffic(server))
     const ops = (n / ms) * 1000
     const perTask = (before: number | null, after: number | null): string => (before === null || after === null ? '?' : (((after - before) / n) * 1000).toFixed(0))
     const nodesCpu = nodes.map((node, i) => perTask(nodes0[i]!, processCpuMs(node.child.pid!))).join(' + ')
@@ -367,7 +388,7 @@ async function clusterNodes(redisUrl: string, n: number, bullmqOps: number | nul
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs`,
+        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs; ${traffic}`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
@@ -438,10 +459,10 @@ export const cluster: Scenario = {
       }
       rows.push(...listRows)
       }
-      const bull = await bareBullmq(redis.url, n, cfg.quick ? 100 : 500, server.pid)
+      const bull = await bareBullmq(server, n, cfg.quick ? 100 : 500)
       rows.push(...bull)
       try {
-        rows.push(...(await clusterNodes(redis.url, n, bull[0]!.opsPerSec, server.pid)))
+        rows.push(...(await clusterNodes(server, n, bull[0]!.opsPerSec)))
       } catch (e) {
         // Until `serve --redis` joins a cluster (cluster/index.ts), these rows cannot be measured.
         const why = `Taskloop nodes on BullMQ not measured: ${(e as Error).message}`

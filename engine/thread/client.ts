@@ -82,6 +82,7 @@ export class EngineClient implements EngineHandle {
   private logWatchers = new Map<number, { id: string; listener: (lines: LogLine[]) => void }>()
   private quitListeners: ((options: QuitOptions) => void)[] = []
   private queuedSubmit: QueuedSubmit | null = null
+  private clusterLogs: ((logs: { id: string; lines: LogLine[] }[]) => void) | null = null
   private noticeListeners: ((notice: string) => void)[] = []
   private dead: TaskloopError | null = null
   private shutdownPromise: Promise<ShutdownReport> | null = null
@@ -178,6 +179,11 @@ export class EngineClient implements EngineHandle {
   onQueuedSubmit(handler: QueuedSubmit): void {
     this.queuedSubmit = handler
     this.post({ type: 'forward-queued' })
+  }
+
+  followClusterLogs(listener: (logs: { id: string; lines: LogLine[] }[]) => void): void {
+    this.clusterLogs = listener
+    this.post({ type: 'follow-cluster-logs' })
   }
 
   /** Told when the engine thread is blocked, answers again, or died and was restarted (the host may log it). */
@@ -279,6 +285,9 @@ export class EngineClient implements EngineHandle {
         case 'log':
           this.logWatchers.get(m.watch)?.listener(m.lines)
           return
+        case 'cluster-logs':
+          this.clusterLogs?.(m.logs)
+          return
         case 'child':
           if (m.alive) this.children.set(m.pid, { group: m.group, marker: m.marker })
           else this.children.delete(m.pid)
@@ -364,6 +373,7 @@ export class EngineClient implements EngineHandle {
       () => {
         for (const [watch, w] of this.logWatchers) this.post({ type: 'watch-log', watch, id: w.id })
         if (this.queuedSubmit) this.post({ type: 'forward-queued' })
+        if (this.clusterLogs) this.post({ type: 'follow-cluster-logs' })
         const subscribers = [...this.listeners]
         this.listeners.clear()
         for (const l of subscribers) this.join(l, { live: true }, notice)

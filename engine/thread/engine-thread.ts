@@ -104,6 +104,9 @@ port.on('message', (m: ToEngine) => {
           }),
       )
       return
+    case 'follow-cluster-logs':
+      engine.followClusterLogs((logs) => post({ type: 'cluster-logs', logs }))
+      return
     case 'queued-reply': {
       const q = queued.get(m.id)
       queued.delete(m.id)

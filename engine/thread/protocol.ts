@@ -22,6 +22,8 @@ export type ToEngine =
   | { type: 'escalate' }
   /** The host takes jobs' queued submits (EngineHandle.onQueuedSubmit), and its answer to one. */
   | { type: 'forward-queued' }
+  /** The host takes every log line of the cluster's tasks (EngineHandle.followClusterLogs). */
+  | { type: 'follow-cluster-logs' }
   | { type: 'queued-reply'; id: number; ok: true; value: { ids: string[] } }
   | { type: 'queued-reply'; id: number; ok: false; error: { code: string; error: string; path?: string } }
 
@@ -39,6 +41,7 @@ export type FromEngine =
   /** A batch could not be written: the next one starts from nothing (a new packer), and skips a seq. */
   | { type: 'batch-lost' }
   | { type: 'log'; watch: number; lines: LogLine[] }
+  | { type: 'cluster-logs'; logs: { id: string; lines: LogLine[] }[] }
   | { type: 'child'; pid: number; group: boolean; alive: boolean; marker?: string }
   /** The loop task whose code was running when this thread threw past every handler or exited. */
   | { type: 'culprit'; id: string }

@@ -1,5 +1,6 @@
 // The host-only calls a cluster node makes per turn, through a real engine thread: many cluster
-// tasks in one submitManyWith (a refused item fails only itself), one finals() read for many tasks.
+// tasks in one submitManyWith (a refused item fails only itself), one finals() read for many tasks,
+// and one stream of every cluster task's log lines (followClusterLogs), no subscription per task.
 import { describe, expect, it } from 'vitest'
 import { startEngineThread } from '../../../engine/thread/client'
 
@@ -30,6 +31,23 @@ describe('cluster calls on the engine thread', () => {
       const waiting = client.finals(['c-3'], 30_000)
       await client.cancel('c-3')
       expect((await waiting).final.map((t) => [t.id, t.state])).toEqual([['c-3', 'cancelled']])
+    } finally {
+      await client.shutdown()
+    }
+  })
+
+  it('followClusterLogs hears the log lines of cluster tasks, not of local ones', async () => {
+    const client = await startEngineThread()
+    try {
+      const heard: { id: string; line: string }[] = []
+      client.followClusterLogs((logs) => {
+        for (const l of logs) for (const line of l.lines) heard.push({ id: l.id, line: line.line })
+      })
+      const local = (await client.submit({ command: 'echo local' })).ids[0]!
+      expect(await client.submitManyWith([{ spec: { command: 'echo one; echo two' }, run: { id: 'c-log', queue: 'q', node: 'n1' } }])).toEqual([{ ok: true }])
+      for (const id of [local, 'c-log']) await client.get(id, { waitMs: 30_000 })
+      await expect.poll(() => heard.map((h) => h.line), { timeout: 10_000 }).toEqual(['one', 'two'])
+      expect(new Set(heard.map((h) => h.id))).toEqual(new Set(['c-log']))
     } finally {
       await client.shutdown()
     }
