@@ -27,6 +27,12 @@ export class ReportRing {
   private readonly counters: Int32Array
   private readonly bytes: Uint8Array
   private readonly mask: number
+  /**
+   * This side's bytes outside shared memory (a write's encoding, a read's copy: TextDecoder takes
+   * no view of shared memory), made once: a typed array per write or read, each with a backing
+   * store of its own, cost the GC's helper threads more than the messages saved.
+   */
+  private scratch: Uint8Array | null = null
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.counters = new Int32Array(buffer, 0, 2)
@@ -45,7 +51,10 @@ export class ReportRing {
 
   /** Writer: appends `text`; false when it does not fit now (the caller posts it instead). */
   write(text: string): boolean {
-    const data = encoder.encode(text)
+    const scratch = (this.scratch ??= new Uint8Array(this.bytes.length))
+    const { read, written } = encoder.encodeInto(text, scratch)
+    if (read < text.length) return false
+    const data = scratch.subarray(0, written)
     const w = Atomics.load(this.counters, WRITTEN)
     const used = (w - Atomics.load(this.counters, READ)) | 0
     if (data.length > this.bytes.length - used) return false
@@ -63,8 +72,7 @@ export class ReportRing {
     const n = (upTo - r) | 0
     // Already read past it (the watchdog read what a ring message names before it came).
     if (n <= 0) return ''
-    // A copy: TextDecoder takes no view of shared memory.
-    const out = new Uint8Array(n)
+    const out = (this.scratch ??= new Uint8Array(this.bytes.length)).subarray(0, n)
     const i = r & this.mask
     const first = Math.min(n, this.bytes.length - i)
     out.set(this.bytes.subarray(i, i + first), 0)
