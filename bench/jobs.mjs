@@ -24,6 +24,13 @@ export function spin(params) {
   return x
 }
 
+/** Fixed CPU work, `params.k` loop iterations: the same CPU whatever the load (bench/threads.ts). */
+export function work(params) {
+  let x = 0
+  for (let i = 0; i < params.k; i++) x = (x * 31 + i) | 0
+  return x
+}
+
 /** An async no-op: the cost measured is the runner's bookkeeping only. */
 export async function noop() {}
 

@@ -347,6 +347,8 @@ export class Scheduler {
 
   /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */
   cancel(task: Task, reason: CancelReason, graceMs?: number): void {
+    // A pool may hold a started run's reports for a few ms: heard first, it is stopped as running.
+    if (task.state === 'pending') task.run?.heard?.()
     if (task.state === 'pending') {
       // Sent ahead to a pool and not started: the run ends there without its job being called.
       const run = this.disown(task)
@@ -445,6 +447,8 @@ export class Scheduler {
 
   /** A run sent ahead and not started comes back to its executor's queue. */
   private takeBack(task: Task): void {
+    task.run?.heard?.()
+    if (task.state !== 'pending') return // it had started: it runs on
     this.disown(task)?.cancel()
     this.queues[task.executor].push(task)
   }

@@ -37,6 +37,12 @@ export interface Run {
    * After a successful kill, `result` settles soon (rejecting with reason "crashed" or similar).
    */
   kill(): boolean
+  /**
+   * Delivers now what the executor holds of the run's reports (a pool thread holds a few ms of
+   * them, see report-ring.ts): a run that already started is heard started (hooks.worker) before
+   * the scheduler takes it back or cancels it as not started. Absent: nothing is ever held.
+   */
+  heard?(): void
 }
 
 export type FailureKind = 'error' | 'crashed' | 'exit-code'

@@ -9,6 +9,7 @@ import type { JobHost } from '../job-calls'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
+import { ReportRing } from './report-ring'
 
 export interface PoolOptions {
   /** Workers kept alive (the scheduler's limit for this executor). Default 1. */
@@ -95,6 +96,10 @@ class PoolRun implements Run {
   kill(): boolean {
     return this.pool.killRun(this)
   }
+
+  heard(): void {
+    if (this.slot) this.pool.readHeld(this.slot)
+  }
 }
 
 interface Slot {
@@ -115,6 +120,12 @@ interface Slot {
   busy: BusyMeter
   /** Sum of `expectMs` of its runs. */
   expectMs: number
+  /** Where the worker holds its reports (threads; see report-ring.ts), else null. */
+  ring: ReportRing | null
+  /** Reads the ring when the worker, with runs out, has said nothing for WATCH_MS. */
+  watch: NodeJS.Timeout | null
+  /** The worker's clock (performance.now()) less this thread's, ms. */
+  clock: number
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
@@ -134,6 +145,12 @@ const START_AT_ONCE = Math.max(1, os.availableParallelism())
 const START_GAP_MS = 150
 /** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
 const JOB_TIMES = 1000
+/**
+ * A worker with runs out that said nothing for this long (ms) has its report ring read by the
+ * pool: a worker holds reports only before a job that was short last time, and one that runs long
+ * anyway must not hide its start (its timeout counts from it) or the end before it.
+ */
+const WATCH_MS = 10
 
 export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
@@ -289,8 +306,13 @@ export abstract class WorkerPool implements Executor {
         break
       }
     }
-    for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+    for (const [slot, runs] of outgoing) this.sendRuns(slot, runs)
     if (this.claims && this.backlog.length === 0) this.stealSoon()
+  }
+
+  private sendRuns(slot: Slot, runs: RunMessage[]): void {
+    slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+    if (slot.ring) this.watch(slot)
   }
 
   /** A run's share of `aheadMs`: its job's recent run time; a job not seen yet counts as all of it. */
@@ -407,7 +429,7 @@ export abstract class WorkerPool implements Executor {
       this.backlog.push(...taken)
       const outgoing = new Map<Slot, RunMessage[]>()
       for (const run of this.backlog.splice(0)) this.assign(thief, run, outgoing)
-      for (const [slot, runs] of outgoing) slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+      for (const [slot, runs] of outgoing) this.sendRuns(slot, runs)
     }
   }
 
@@ -444,6 +466,8 @@ export abstract class WorkerPool implements Executor {
 
   /** @internal PoolRun.cancel. */
   cancelRun(run: PoolRun): void {
+    // What the worker holds first: the run may have ended, or started.
+    if (run.slot) this.readHeld(run.slot)
     if (run.settled) return
     const slot = run.slot
     if (!slot) {
@@ -466,6 +490,7 @@ export abstract class WorkerPool implements Executor {
 
   /** @internal PoolRun.kill. */
   killRun(run: PoolRun): boolean {
+    if (run.slot) this.readHeld(run.slot)
     if (run.settled) return true
     const slot = run.slot
     if (!run.started || !slot) {
@@ -495,6 +520,9 @@ export abstract class WorkerPool implements Executor {
       exited: new Promise<void>((res) => (onExit = res)),
       busy: new BusyMeter(),
       expectMs: 0,
+      ring: this.claims ? ReportRing.create() : null,
+      watch: null,
+      clock: 0,
     }
     slot.worker = this.spawnWorker({
       message: (msgs) => this.onMessages(slot, msgs, onStarted),
@@ -505,15 +533,50 @@ export abstract class WorkerPool implements Executor {
         this.onExit(slot, why)
       },
     })
-    slot.worker.send({ type: 'config', cwd: this.cwd, jobsDirs: this.jobsDirs, claims: this.claims && (this.claims.buffer as SharedArrayBuffer) })
+    slot.worker.send({
+      type: 'config',
+      cwd: this.cwd,
+      jobsDirs: this.jobsDirs,
+      claims: this.claims && (this.claims.buffer as SharedArrayBuffer),
+      ring: slot.ring && slot.ring.buffer,
+    })
     if (!asSpare) this.slots.add(slot)
     return slot
   }
 
   private onMessages(slot: Slot, msgs: FromWorker[], onStarted: () => void): void {
+    slot.watch?.refresh()
+    if (this.take(slot, msgs, onStarted)) this.freed(slot)
+  }
+
+  /** Reads what the worker holds in its ring (rung, a cancel, a kill, a loss, the watchdog). */
+  private readRing(slot: Slot, upTo?: number): boolean {
+    const text = slot.ring?.read(upTo)
+    if (!text) return false
+    return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
+  }
+
+  /** @internal PoolRun.heard; also before a cancel or a kill, and the watchdog. */
+  readHeld(slot: Slot): void {
+    if (this.readRing(slot)) this.freed(slot)
+  }
+
+  /** Runs ended: the worker may leave (after a shrink), and there is room for more. */
+  private freed(slot: Slot): void {
+    if (slot.retiring && slot.runs.length === 0) this.retire(slot)
+    this.distributeSoon()
+  }
+
+  /** Applies a worker's reports in order; true when a run ended. */
+  private take(slot: Slot, msgs: FromWorker[], onStarted: () => void): boolean {
     let freed = false
     for (const msg of msgs) {
+      if (msg.type === 'ring') {
+        if (this.readRing(slot, msg.at)) freed = true
+        continue
+      }
       if (msg.type === 'ready') {
+        slot.clock = msg.origin - performance.timeOrigin
         slot.ready = true
         onStarted()
         this.distributeSoon()
@@ -536,7 +599,8 @@ export abstract class WorkerPool implements Executor {
         case 'started':
           run.started = true
           slot.current = run
-          slot.busy.begin()
+          // Its time in the worker: the report may have waited in the ring.
+          slot.busy.begin(Math.min(performance.now(), msg.at / 10 + slot.clock))
           if (!run.settled) run.hooks.worker(slot.worker.label)
           break
         case 'progress':
@@ -562,9 +626,20 @@ export abstract class WorkerPool implements Executor {
           break
       }
     }
-    if (!freed) return
-    if (slot.retiring && slot.runs.length === 0) this.retire(slot)
-    this.distributeSoon()
+    return freed
+  }
+
+  /** The watchdog of a worker with runs out (see WATCH_MS); each message from it puts it back. */
+  private watch(slot: Slot): void {
+    if (slot.watch) return
+    const timer = setTimeout(() => {
+      if (slot.gone) return
+      this.readHeld(slot)
+      if (slot.runs.length > 0 && !slot.gone) timer.refresh()
+      else slot.watch = null
+    }, WATCH_MS)
+    timer.unref()
+    slot.watch = timer
   }
 
   private onExit(slot: Slot, why: string): void {
@@ -590,6 +665,8 @@ export abstract class WorkerPool implements Executor {
    */
   private lose(slot: Slot, why: string, replace = true): void {
     if (slot.gone) return
+    // What it finished and held is not lost with it.
+    this.readRing(slot)
     this.drop(slot)
     slot.busy.end()
     const back: PoolRun[] = []
@@ -668,6 +745,8 @@ export abstract class WorkerPool implements Executor {
   /** Out of the pool's books at once; the process/thread may take a moment more to end. */
   private drop(slot: Slot): void {
     slot.gone = true
+    if (slot.watch) clearTimeout(slot.watch)
+    slot.watch = null
     this.slots.delete(slot)
     if (this.spare === slot) this.spare = null
   }
@@ -715,6 +794,8 @@ function errorReply(e: unknown): { name: string; message: string; code?: string 
   const code = (e as { code?: unknown }).code
   return { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) }
 }
+
+function noop(): void {}
 
 function find(runs: PoolRun[], id: number): PoolRun | undefined {
   for (let i = 0; i < runs.length; i++) if (runs[i]!.id === id) return runs[i]

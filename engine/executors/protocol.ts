@@ -10,10 +10,19 @@
 // and the pool race to swap it to 0 with Atomics, and whoever wins decides, so the pool can
 // take a queued run back (cancel, steal for an idle worker, a dying worker) without asking a
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
+//
+// A thread also gets a report ring (report-ring.ts): while it runs jobs known to be short, one
+// after another, it writes its reports there and rings (posts `ring`) at most every HOLD_MS, so
+// the engine thread wakes once per few runs, not once per run. It rings at once when it has
+// nothing left to run, on a failure, before a job not known to be short, and when a job calls
+// the engine; the pool reads the ring itself before a cancel or a kill, when the worker is lost,
+// and every few ms while runs are out. Reports keep their order: a posted message's `ring` comes
+// first in it and names the ring's records written before it.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { StringDecoder } from 'node:string_decoder'
 import { TaskFailure, type FailureKind } from './executor'
 import { LineSplitter } from './lines'
+import { ReportRing } from './report-ring'
 import { RunAbort, runJob, type JobRequest, type JobSink } from './run-job'
 
 /** A run as the worker gets it; cwd and jobsDirs come once, with the config. */
@@ -25,7 +34,7 @@ export interface RunMessage {
 }
 
 export type ToWorker =
-  | { type: 'config'; cwd: string; jobsDirs: string[]; claims: SharedArrayBuffer | null }
+  | { type: 'config'; cwd: string; jobsDirs: string[]; claims: SharedArrayBuffer | null; ring: SharedArrayBuffer | null }
   /** RunMessage[] as text (encodeRuns; params and inputs are JSON): far cheaper to copy than a cloned object graph. */
   | { type: 'run'; runs: string }
   | { type: 'cancel'; id: number }
@@ -33,9 +42,10 @@ export type ToWorker =
   | { type: 'reply'; call: number; ok: false; error: { name: string; message: string; code?: string } }
 
 export type FromWorker =
-  | { type: 'ready' }
-  /** The worker claimed the run and is about to call the job. */
-  | { type: 'started'; id: number }
+  /** `origin`: the worker's performance.timeOrigin, to read its `at` times. */
+  | { type: 'ready'; origin: number }
+  /** The worker claimed the run and is about to call the job; `at`: when, its performance.now() in tenths of ms (an integer: cheap to read back). */
+  | { type: 'started'; id: number; at: number }
   | { type: 'progress'; id: number; fraction: number | null; message?: string }
   /** A ctx.log line (no stream), or a line the job wrote to process.stdout or stderr (console.log). */
   | { type: 'log'; id: number; line: string; stream?: 'stdout' | 'stderr' }
@@ -48,6 +58,8 @@ export type FromWorker =
   | { type: 'call-cancel'; id: number; call: number }
   /** The worker is about to die of an uncaught error: the reason for the run it takes down. */
   | { type: 'fatal'; message: string; stack?: string }
+  /** Read the report ring up to its write counter `at` first: those reports came before the rest of this message. */
+  | { type: 'ring'; at: number }
 
 export interface WorkerChannel {
   /** Reports go out in arrays: a finished run's result and the next run's start share one message. */
@@ -56,6 +68,14 @@ export interface WorkerChannel {
 }
 
 export const CANCELLED_BEFORE_START = 'cancelled before it started'
+
+/**
+ * A thread rings at most this long (ms) after a report it holds, when it is between runs or a job
+ * reports: the reports of jobs of a millisecond go a few to a wake-up of the engine thread.
+ */
+export const HOLD_MS = 2
+/** Jobs whose last run time a worker remembers (which ones are short); past it, it starts over. */
+const JOB_TIMES = 1000
 
 /** One run on the wire: [id, cell, index of its job in the message's job list, params, inputs, taskId, attempt]. */
 type RunRow = [number, number, number, Record<string, unknown>, unknown[], string, number]
@@ -91,21 +111,64 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   const queue: RunMessage[] = []
   let current: { id: number; abort: RunAbort } | null = null
   let outbox: FromWorker[] = []
+  let ring: ReportRing | null = null
+  /** performance.now() of the oldest report in the ring not rung for; -1: none. */
+  let heldSince = -1
+  /** The current run's job is known to be short: its reports may wait in the ring. */
+  let holding = false
+  let ringQueued = false
+  /** Last run time (ms) per job in this worker: a job is short when its last run took under HOLD_MS. */
+  const jobMs = new Map<string, number>()
   let pumpQueued = false
   /** Console lines wait in the outbox until the end of the job's microtasks (or OUTPUT_BATCH of them). */
   let outputQueued = false
   let nextCall = 0
   const calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
 
-  const flush = (): void => {
-    if (outbox.length === 0) return
-    const out = outbox
-    outbox = []
-    channel.send(out)
+  /** Posts `msgs`, behind a `ring` for what the ring holds (order kept). */
+  const post = (msgs: FromWorker[]): void => {
+    if (heldSince >= 0) {
+      msgs.unshift({ type: 'ring', at: ring!.written })
+      heldSince = -1
+    }
+    channel.send(msgs)
+  }
+  /**
+   * The outbox goes on: into the ring (threads), rung for when `urgent` or when what the ring
+   * holds has waited HOLD_MS; posted as it is without a ring, or when it does not fit there.
+   */
+  const flush = (urgent = true): void => {
+    if (outbox.length > 0) {
+      const out = outbox
+      outbox = []
+      if (ring === null || !ring.write(`,${JSON.stringify(out).slice(1, -1)}`)) return post(out)
+      if (heldSince < 0) {
+        heldSince = performance.now()
+        ringSoon()
+      }
+    }
+    if (heldSince >= 0 && (urgent || performance.now() - heldSince >= HOLD_MS)) post([])
+  }
+  /** Rings once the worker's event loop turns: a job that waits (I/O, a timer) holds nothing meanwhile. */
+  const ringSoon = (): void => {
+    if (ringQueued) return
+    ringQueued = true
+    setImmediate(() => {
+      ringQueued = false
+      flush()
+    })
   }
   const report = (msg: FromWorker): void => {
     outbox.push(msg)
-    flush()
+    flush(!holding)
+  }
+  /**
+   * Out now, posted behind everything before it: the job waits for an answer, or the pool must
+   * know. Never through the ring: a call's items keep their structured-clone meaning.
+   */
+  const urgent = (msg: FromWorker): void => {
+    flush(false)
+    post([msg])
   }
 
   /** What run `id` reports and asks, over the channel; one object per run, no closures. */
@@ -124,13 +187,13 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
       const id = this.id
       return new Promise<unknown>((resolve, reject) => {
         const call = ++nextCall
-        const onAbort = (): void => report({ type: 'call-cancel', id, call })
+        const onAbort = (): void => urgent({ type: 'call-cancel', id, call })
         calls.set(call, {
           resolve: (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
           reject: (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
         })
         try {
-          report({ type: 'call', id, call, req })
+          urgent({ type: 'call', id, call, req })
         } catch (e) {
           // An item that cannot be cloned (a function, a socket): the job's own error.
           calls.delete(call)
@@ -144,13 +207,23 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
 
   const begin = (run: RunMessage): void => {
     const { id } = run
+    const job = run.request.job
     const abort = new RunAbort()
     const t0 = performance.now()
     current = { id, abort }
-    // Out before the job: a long synchronous job must not hide that it started.
-    report({ type: 'started', id })
+    // Out (or in the ring) before the job: a long synchronous job must not hide that it started.
+    // Held only before a job that was short here last time; a job that runs long anyway is read
+    // from the ring by the pool (its watchdog) while it runs.
+    holding = ring !== null && (jobMs.get(job) ?? HOLD_MS) < HOLD_MS
+    report({ type: 'started', id, at: Math.round(t0 * 10) })
+    const ran = (): number => {
+      const ms = performance.now() - t0
+      if (jobMs.size >= JOB_TIMES && !jobMs.has(job)) jobMs.clear()
+      jobMs.set(job, ms)
+      return ms
+    }
     runJob({ ...run.request, cwd, jobsDirs }, executor, abort, new Sink(id)).then(
-      (value) => end({ type: 'result', id, value, ms: performance.now() - t0 }),
+      (value) => end({ type: 'result', id, value, ms: ran() }),
       (e: TaskFailure) =>
         end({
           type: 'error',
@@ -160,19 +233,19 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
           stack: e.stack,
           ...(e.errorName !== undefined ? { name: e.errorName } : {}),
           ...(e.code !== undefined ? { code: e.code } : {}),
-          ms: performance.now() - t0,
+          ms: ran(),
         }),
     )
   }
 
   const output = captureOutput(() => current?.id ?? null, (msg) => {
     outbox.push(msg)
-    if (outbox.length >= OUTPUT_BATCH) flush()
+    if (outbox.length >= OUTPUT_BATCH) flush(!holding)
     else if (!outputQueued) {
       outputQueued = true
       queueMicrotask(() => {
         outputQueued = false
-        flush()
+        flush(!holding)
       })
     }
   })
@@ -180,7 +253,10 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   const end = (msg: FromWorker): void => {
     output.endRun()
     current = null
+    holding = false
     outbox.push(msg) // goes out with the next run's start, or alone
+    // A failure is told at once (a retry, a fail-fast batch): only successes wait in the ring.
+    if (msg.type === 'error') flush()
     next()
   }
 
@@ -191,7 +267,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
       if (claims && run.cell >= 0 && Atomics.compareExchange(claims, run.cell, run.id, 0) !== run.id) continue
       begin(run)
     }
-    flush()
+    // Nothing left to run: everything out now (a lone task's end is heard at once).
+    if (current === null) flush()
   }
 
   channel.onMessage((msg) => {
@@ -200,6 +277,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         cwd = msg.cwd
         jobsDirs = msg.jobsDirs
         claims = msg.claims && new Int32Array(msg.claims)
+        ring = msg.ring && new ReportRing(msg.ring)
         return
       case 'run':
         for (const r of decodeRuns(msg.runs)) queue.push(r)
@@ -228,11 +306,11 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         const i = queue.findIndex((r) => r.id === msg.id)
         if (i < 0) return // finished already
         queue.splice(i, 1)
-        report({ type: 'error', id: msg.id, kind: 'error', message: CANCELLED_BEFORE_START, ms: 0 })
+        urgent({ type: 'error', id: msg.id, kind: 'error', message: CANCELLED_BEFORE_START, ms: 0 })
       }
     }
   })
-  channel.send([{ type: 'ready' }])
+  channel.send([{ type: 'ready', origin: performance.timeOrigin }])
 }
 
 /** Console lines waiting in the outbox before it is sent while a job writes without yielding. */

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { KILLED_MESSAGE } from '../../../engine/executors/pool'
 import { ThreadPool } from '../../../engine/executors/thread-pool'
+import { jobsDir } from './fixtures'
 import { drive, fails, succeeds, waitFor } from './harness'
 import { poolSuite } from './pool-suite'
 
@@ -40,5 +43,65 @@ describe('thread pool after forced stops', () => {
     await Promise.resolve() // the pool places runs in a microtask
     expect(p.workers()).toBe(2)
     await Promise.all(waiting.map((w) => succeeds(w.outcome)))
+  })
+})
+
+// A thread running jobs that were short last time holds their reports in its ring and rings every
+// few ms: what the pool hears must stay whole, in order, and timely whatever the job does.
+describe('thread pool: reports held in the ring', () => {
+  const file = path.join(jobsDir, 'ring-jobs.mjs')
+  writeFileSync(
+    file,
+    `export function quick(params, ctx) {
+  ctx.log('log ' + params.n)
+  console.log('out ' + params.n)
+  return params.n
+}
+export function quiet(params) {
+  const end = performance.now() + params.ms
+  while (performance.now() < end);
+  return params.ms
+}
+`,
+  )
+  const p = new ThreadPool({ size: 1 })
+  afterAll(() => p.close())
+
+  it('a stream of short runs: each run is heard started, with its own lines in order, and with its result', async () => {
+    const runs = Array.from({ length: 300 }, (_, n) => {
+      const d = drive(p, { job: `${file}#quick`, params: { n } })
+      // The start is heard before the end, whatever message carried them.
+      const startedFirst = d.outcome.then(() => d.heard.worker !== null)
+      return { ...d, n, startedFirst }
+    })
+    for (const r of runs) {
+      expect(await succeeds(r.outcome)).toBe(r.n)
+      expect(await r.startedFirst).toBe(true)
+      expect(r.heard.logs).toEqual([
+        { line: `log ${r.n}`, stream: 'log' },
+        { line: `out ${r.n}`, stream: 'stdout' },
+      ])
+    }
+  })
+
+  it('a job short last time that runs long anyway: its start and the end before it are heard while it runs', async () => {
+    for (let i = 0; i < 5; i++) await succeeds(drive(p, { job: `${file}#quiet`, params: { ms: 0 } }).outcome)
+    // Sent to the worker together: the long one starts right behind the short one, reports held.
+    const short = drive(p, { job: `${file}#quiet`, params: { ms: 0 } })
+    const long = drive(p, { job: `${file}#quiet`, params: { ms: 60_000 } })
+    expect(await succeeds(short.outcome)).toBe(0)
+    await waitFor(() => long.heard.worker !== null, 10_000, 'the long run to be heard started')
+    // A busy job that never yields: only a kill ends it, and the kill knows it started.
+    expect(long.run.kill()).toBe(true)
+    expect(await fails(long.outcome)).toMatchObject({ kind: 'crashed', message: KILLED_MESSAGE })
+  })
+
+  it('a lone short run is heard ended at once, not after the hold', async () => {
+    await succeeds(drive(p, { job: `${file}#quiet`, params: { ms: 0.1 } }).outcome)
+    const times: number[] = []
+    for (let i = 0; i < 20; i++) times.push((await drive(p, { job: `${file}#quiet`, params: { ms: 0.1 } }).outcome).ms)
+    // Generous: a loaded machine; a worker that held its lone report would add a watchdog tick to each.
+    times.sort((a, b) => a - b)
+    expect(times[10]).toBeLessThan(50)
   })
 })
