@@ -52,6 +52,8 @@ class Handoff implements RunHooks {
   released = false
   /** Started before its executor's limit was lowered: it may be on a worker that is leaving. */
   legacy = false
+  /** Its executor was asked to take it back (a pause, a new limit) and has not answered yet. */
+  withdrawing = false
 
   constructor(
     readonly task: Task,
@@ -445,11 +447,28 @@ export class Scheduler {
     this.scheduleDispatch()
   }
 
-  /** A run sent ahead and not started comes back to its executor's queue. */
+  /**
+   * A run sent ahead and not started comes back to its executor's queue, if its executor can tell
+   * that it never starts. One its worker has just taken runs on where it is: sent again, it would
+   * run twice.
+   */
   private takeBack(task: Task): void {
-    task.run?.heard?.()
-    if (task.state !== 'pending') return // it had started: it runs on
-    this.disown(task)?.cancel()
+    const h = this.handoffs.get(task)
+    if (!h || h.withdrawing) return
+    const back = task.run?.withdraw?.()
+    if (back === true) return this.backToQueue(task)
+    if (!back) return
+    h.withdrawing = true
+    void back.then((yes) => {
+      h.withdrawing = false
+      if (!yes || !h.live || h.started) return
+      this.backToQueue(task)
+      this.scheduleDispatch()
+    })
+  }
+
+  private backToQueue(task: Task): void {
+    this.disown(task)
     this.queues[task.executor].push(task)
   }
 

@@ -43,6 +43,13 @@ export interface Run {
    * the scheduler takes it back or cancels it as not started. Absent: nothing is ever held.
    */
   heard?(): void
+  /**
+   * Takes back a run not started, only if it surely never starts: true then, and the run has
+   * ended (rejecting as cancelled before it started). False when its worker has taken it: it goes
+   * on there, and its start is heard as any other. A promise when the worker must be asked: it
+   * tells which, before the run's end is heard. Absent: never taken back.
+   */
+  withdraw?(): boolean | Promise<boolean>
 }
 
 export type FailureKind = 'error' | 'crashed' | 'exit-code'

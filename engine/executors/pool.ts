@@ -74,6 +74,8 @@ class PoolRun implements Run {
   calls: Map<number, AbortController> | null = null
   /** What it counts against its worker's `aheadMs` while assigned. */
   expectMs = 0
+  /** A withdrawal asked of its process child: told true when the child dropped it, else false. */
+  withdrawn: ((back: boolean) => void) | null = null
   readonly result: Promise<unknown>
   resolve!: (value: unknown) => void
   reject!: (e: TaskFailure) => void
@@ -99,6 +101,10 @@ class PoolRun implements Run {
 
   heard(): void {
     if (this.slot) this.pool.readHeld(this.slot)
+  }
+
+  withdraw(): boolean | Promise<boolean> {
+    return this.pool.withdrawRun(this)
   }
 }
 
@@ -470,22 +476,44 @@ export abstract class WorkerPool implements Executor {
     if (run.slot) this.readHeld(run.slot)
     if (run.settled) return
     const slot = run.slot
-    if (!slot) {
-      // Still in the backlog: it simply ends.
-      this.backlog.splice(this.backlog.indexOf(run), 1)
-      return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
-    }
-    if (!run.started && this.unclaim(run)) {
-      slot.runs.splice(slot.runs.indexOf(run), 1)
-      slot.expectMs -= run.expectMs
-      this.distributeSoon()
-      return this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
-    }
+    // Still in the backlog, or won back from its worker: it simply ends.
+    if (!slot || (!run.started && this.unclaim(run))) return this.dropUnstarted(run, slot)
     if (slot.gone) return
     slot.worker.send({ type: 'cancel', id: run.id })
     // A process child drops a queued run on this message (or aborts it at once if it crossed its
     // start); the run ends now and stays on the slot's books until the child answers for it.
     if (!run.started && !this.claims) this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
+  }
+
+  /**
+   * @internal PoolRun.withdraw: true when the run surely never starts (in the backlog, or its claim
+   * won back from its worker), and it has ended; false when its thread has taken it, and it goes on
+   * there. A process child is asked (there are no claims to race for): true once it drops the run
+   * unstarted, false once the run starts or ends otherwise.
+   */
+  withdrawRun(run: PoolRun): boolean | Promise<boolean> {
+    if (run.slot) this.readHeld(run.slot)
+    if (run.started || run.settled) return false
+    const slot = run.slot
+    if (slot && !this.claims) {
+      if (slot.gone) return false
+      if (run.withdrawn) return false // asked already: that answer is the one
+      slot.worker.send({ type: 'withdraw', id: run.id })
+      return new Promise<boolean>((resolve) => (run.withdrawn = resolve))
+    }
+    if (slot && !this.unclaim(run)) return false
+    this.dropUnstarted(run, slot)
+    return true
+  }
+
+  /** Ends a run its worker will never start: out of the backlog, or off the worker it was sent to. */
+  private dropUnstarted(run: PoolRun, slot: Slot | null): void {
+    if (slot) {
+      slot.runs.splice(slot.runs.indexOf(run), 1)
+      slot.expectMs -= run.expectMs
+      this.distributeSoon()
+    } else this.backlog.splice(this.backlog.indexOf(run), 1)
+    this.settle(run, new TaskFailure('error', CANCELLED_BEFORE_START))
   }
 
   /** @internal PoolRun.kill. */
@@ -598,6 +626,7 @@ export abstract class WorkerPool implements Executor {
           break
         case 'started':
           run.started = true
+          this.answerWithdrawal(run, false)
           slot.current = run
           // Its time in the worker: the report may have waited in the ring.
           slot.busy.begin(Math.min(performance.now(), msg.at / 10 + slot.clock))
@@ -620,6 +649,9 @@ export abstract class WorkerPool implements Executor {
             this.ranFor(run, msg.ms)
           }
           if (slot.current === run) slot.current = null
+          // Dropped unstarted on its withdrawal: told first, so the scheduler takes the task back
+          // before it hears the run end.
+          if (msg.type === 'error' && !run.started && msg.message === CANCELLED_BEFORE_START) this.answerWithdrawal(run, true)
           if (msg.type === 'result') this.settle(run, null, msg.value)
           else this.settle(run, failureFrom(msg))
           freed = true
@@ -717,9 +749,17 @@ export abstract class WorkerPool implements Executor {
     ).finally(() => run.calls?.delete(call))
   }
 
+  private answerWithdrawal(run: PoolRun, back: boolean): void {
+    const answer = run.withdrawn
+    if (!answer) return
+    run.withdrawn = null
+    answer(back)
+  }
+
   private settle(run: PoolRun, failure: TaskFailure | null, value?: unknown): void {
     if (run.settled) return
     run.settled = true
+    this.answerWithdrawal(run, false)
     // Before the scheduler hears: the next attempt or a waiter never meets this run's locks.
     if (run.calls) {
       for (const ac of run.calls.values()) ac.abort()

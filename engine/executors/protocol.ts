@@ -38,6 +38,8 @@ export type ToWorker =
   /** RunMessage[] as text (encodeRuns; params and inputs are JSON): far cheaper to copy than a cloned object graph. */
   | { type: 'run'; runs: string }
   | { type: 'cancel'; id: number }
+  /** Drop this run if it has not started (answered as cancelled before it started); else nothing. */
+  | { type: 'withdraw'; id: number }
   | { type: 'reply'; call: number; ok: true; value: unknown }
   | { type: 'reply'; call: number; ok: false; error: { name: string; message: string; code?: string } }
 
@@ -301,8 +303,12 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         if (msg.ok) return pending.resolve(msg.value)
         return pending.reject(Object.assign(new Error(msg.error.message), { name: msg.error.name, ...(msg.error.code ? { code: msg.error.code } : {}) }))
       }
-      case 'cancel': {
-        if (current?.id === msg.id) return current.abort.abort()
+      case 'cancel':
+      case 'withdraw': {
+        if (current?.id === msg.id) {
+          if (msg.type === 'cancel') current.abort.abort()
+          return
+        }
         const i = queue.findIndex((r) => r.id === msg.id)
         if (i < 0) return // finished already
         queue.splice(i, 1)

@@ -8,7 +8,7 @@ import { ProcessPool } from '../../../engine/executors/process-pool'
 import { ThreadPool } from '../../../engine/executors/thread-pool'
 import { KILLED_MESSAGE, type WorkerPool } from '../../../engine/executors/pool'
 import { CANCELLED_BEFORE_START } from '../../../engine/executors/protocol'
-import { waitState } from '../../helpers/engine'
+import { waitFinal, waitState } from '../../helpers/engine'
 import { delay, drive, fails, succeeds, waitFor } from './harness'
 import { jobsDir } from './fixtures'
 
@@ -121,6 +121,7 @@ describe('engine with a thread pool of 1', () => {
       await engine.shutdown()
     }
   })
+
 })
 
 /** Tiny unless told otherwise: once the pool has seen it run, many of its runs go to a child at once. */
@@ -208,5 +209,33 @@ describe('process pool: runs sent ahead to a child, as many as its jobs are shor
     expect(await Promise.all(queued.map((q) => succeeds(q.outcome)))).toEqual(queued.map((_, i) => 100 + i))
     expect(queued.every((q) => q.heard.worker !== stuck.heard.worker)).toBe(true)
     expect(marks(file)).toEqual([])
+  })
+})
+
+describe('engine, runs sent ahead taken back', () => {
+  it.each(['thread', 'process'] as const)('%s: pausing and changing the limit while short runs stream calls each job exactly once', async (executor) => {
+    // Runs sent ahead come back to the queue on a pause or a new limit; one its worker has just
+    // taken must run on where it is, not go back and run a second time.
+    const engine = new Engine({ limits: { [executor]: 2 } })
+    try {
+      const file = path.join(jobsDir, `marks-stream-${executor}-${Date.now()}`)
+      const n = 1500
+      const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: n }, (_, i) => ({ job: marker, executor, params: { file, tag: String(i) } })) } })
+      let ended = false
+      const finals = waitFinal(engine, ids, 60_000).finally(() => (ended = true))
+      for (let turn = 0; !ended; turn++) {
+        await engine.pause()
+        await engine.resume()
+        // A new limit now and then: each one starts or retires a worker.
+        if (turn % 25 === 0) await engine.setLimits({ [executor]: turn % 50 === 0 ? 1 : 2 })
+        await delay(turn % 3)
+      }
+      expect((await finals).filter((t) => t.state !== 'done')).toEqual([])
+      const seen = marks(file)
+      expect(seen).toHaveLength(n)
+      expect(new Set(seen).size).toBe(n)
+    } finally {
+      await engine.shutdown()
+    }
   })
 })

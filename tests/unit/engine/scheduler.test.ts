@@ -14,6 +14,9 @@ class FakeRun {
   cancelled = false
   killed = false
   started = false
+  withdrawn = false
+  /** Its worker has taken it and is about to start it: it can no longer be withdrawn. */
+  taken = false
   readonly run: Run
   private settle!: { resolve(v: unknown): void; reject(e: unknown): void }
   constructor(
@@ -28,6 +31,12 @@ class FakeRun {
         this.cancelled = true
         // As the real executors do: a run not yet started ends without its job being called.
         if (!this.started) this.fail(new TaskFailure('error', 'cancelled before it started'))
+      },
+      withdraw: () => {
+        if (this.started || this.taken) return false
+        this.withdrawn = true
+        this.fail(new TaskFailure('error', 'cancelled before it started'))
+        return true
       },
       kill: () => {
         if (!forcible) return false
@@ -300,7 +309,7 @@ describe('Scheduler', () => {
     const a = add({ name: 'a' })
     await settle()
     scheduler.setPaused(true)
-    expect(runOf(a).cancelled).toBe(true) // the handed, unstarted run is taken back
+    expect(runOf(a).withdrawn).toBe(true) // the handed, unstarted run is taken back
     const b = add({ name: 'b' })
     await settle()
     expect(handed()).toEqual(['a'])
@@ -308,6 +317,23 @@ describe('Scheduler', () => {
     await settle()
     expect(handed()).toEqual(['a', 'a'])
     expect([a.state, b.state]).toEqual(['pending', 'pending'])
+  })
+
+  it('paused, a run its worker has just taken is not taken back: it starts where it is, once', async () => {
+    newScheduler({ loop: 1 })
+    const a = add({ name: 'a' })
+    await settle()
+    runOf(a).taken = true
+    scheduler.setPaused(true)
+    await settle()
+    expect(runOf(a).withdrawn).toBe(false)
+    scheduler.setPaused(false)
+    await settle()
+    expect(handed()).toEqual(['a']) // not sent a second time
+    runOf(a).start()
+    runOf(a).finish('ok')
+    await settle()
+    expect(a.state).toBe('done')
   })
 
   it('idle() resolves once nothing handed is left; drained, failures are not retried', async () => {
@@ -332,7 +358,7 @@ describe('Scheduler', () => {
     expect(handed('thread')).toEqual(['t0', 't1', 't2', 't3', 't4', 't5'])
     for (const t of ts.slice(0, 3)) runOf(t, 'thread').start()
     scheduler.setLimits({ thread: 1 })
-    expect(['t3', 't4', 't5'].map((id) => executors.thread.runs.find((r) => r.id === id)!.cancelled)).toEqual([true, true, true])
+    expect(['t3', 't4', 't5'].map((id) => executors.thread.runs.find((r) => r.id === id)!.withdrawn)).toEqual([true, true, true])
     await settle()
     runOf(ts[0]!, 'thread').finish(null)
     await settle()
