@@ -211,9 +211,19 @@ export abstract class WorkerPool implements Executor {
 
   resize(size: number): void {
     this.size = Math.max(1, Math.floor(size))
-    // Shrink with idle workers first; busy ones leave once their runs end.
-    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => a.runs.length - b.runs.length)
+    // Shrink with workers still starting first (a ready one is worth more than the start it cost),
+    // then idle ones; busy ones leave once their runs end.
+    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || a.runs.length - b.runs.length)
     for (let live = bySize.length, i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
+    // Grown again before a leaving worker ended its last runs (a limit dragged down and back up): it
+    // stays, rather than a new one starting beside it.
+    let live = bySize.length
+    for (const s of this.slots) {
+      if (live >= this.size) break
+      if (!s.retiring) continue
+      s.retiring = false
+      live++
+    }
     this.distributeSoon()
   }
 

@@ -226,14 +226,31 @@ describe('engine, runs sent ahead taken back', () => {
       for (let turn = 0; !ended; turn++) {
         await engine.pause()
         await engine.resume()
-        // A new limit now and then: each one starts or retires a worker.
-        if (turn % 25 === 0) await engine.setLimits({ [executor]: turn % 50 === 0 ? 1 : 2 })
+        // A new limit every turn: a worker leaves, or one comes (or stays).
+        await engine.setLimits({ [executor]: turn % 2 === 0 ? 1 : 2 })
         await delay(turn % 3)
       }
       expect((await finals).filter((t) => t.state !== 'done')).toEqual([])
       const seen = marks(file)
       expect(seen).toHaveLength(n)
       expect(new Set(seen).size).toBe(n)
+    } finally {
+      await engine.shutdown()
+    }
+  }, 90_000)
+
+  it.each(['thread', 'process'] as const)('%s: a limit lowered and raised again before the leaving worker is done keeps that worker', async (executor) => {
+    const engine = new Engine({ limits: { [executor]: 2 } })
+    try {
+      const { ids } = await engine.submit({ batch: { tasks: Array.from({ length: 2 }, () => ({ job: 'sleep', executor, params: { ms: 600 } })) } })
+      await Promise.all(ids.map((id) => waitState(engine, id, 'running')))
+      const labels = async (): Promise<string[]> => (await engine.stats()).workers.filter((w) => w.executor === executor).map((w) => w.label).sort()
+      const before = await labels()
+      expect(before).toHaveLength(2)
+      await engine.setLimits({ [executor]: 1 })
+      await engine.setLimits({ [executor]: 2 })
+      expect((await waitFinal(engine, ids)).map((t) => t.state)).toEqual(['done', 'done'])
+      expect(await labels()).toEqual(before)
     } finally {
       await engine.shutdown()
     }
