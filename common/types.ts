@@ -178,6 +178,23 @@ export interface TaskSnapshot {
 }
 
 /**
+ * The attempt in progress or last ended, as the task's own fields say: what the engine lists last
+ * in `attempts` (engine/task.ts), and what the wires rebuild from those fields (common/wire.ts).
+ */
+export function currentAttempt(t: Pick<TaskSnapshot, 'attempt' | 'worker' | 'startedAt' | 'endedAt' | 'state' | 'reason' | 'error'>): Attempt {
+  const final = isFinal(t.state)
+  return {
+    attempt: t.attempt,
+    worker: t.worker,
+    startedAt: t.startedAt!,
+    endedAt: final ? t.endedAt : null,
+    outcome: final ? t.state : null,
+    reason: final ? t.reason : null,
+    error: t.state === 'failed' ? (t.error?.message ?? null) : null,
+  }
+}
+
+/**
  * The fields of a TaskSnapshot at their defaults: a task not started, with nothing set. Its arrays
  * are frozen and shared (a snapshot's arrays are never changed in place).
  */

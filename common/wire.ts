@@ -22,7 +22,7 @@
 //     first page as a snapshot of its own (`partial`), so the table paints, then the whole one.
 // A snapshot resets both ends (table and tasks): resync and reconnect start from nothing.
 import type { Attempt, Counters, EngineEvent, EventBatch, Limits, LogLine, ShutdownStatus, Snapshot, Stats, TaskSnapshot } from './types'
-import { isFinal } from './types'
+import { currentAttempt, isFinal } from './types'
 
 /**
  * The fields of a TaskSnapshot (engine/task.ts `snapshot`) fixed when its task is made: read from
@@ -35,30 +35,13 @@ export const FIXED_FIELDS: ReadonlySet<string> = new Set(['name', 'executor', 'g
 export const FIXED_LIST: readonly string[] = [...FIXED_FIELDS]
 
 /**
- * The attempt in progress or last ended, as the engine lists it last in `attempts` (engine/task.ts):
- * the task's own fields.
- */
-export function currentAttempt(t: TaskSnapshot): Attempt {
-  const final = isFinal(t.state)
-  return {
-    attempt: t.attempt,
-    worker: t.worker,
-    startedAt: t.startedAt!,
-    endedAt: final ? t.endedAt : null,
-    outcome: final ? t.state : null,
-    reason: final ? t.reason : null,
-    error: t.state === 'failed' ? (t.error?.message ?? null) : null,
-  }
-}
-
-/**
  * What both wires send for `attempts` in place of a list that holds only the current attempt as the
  * task's own fields say (a task that ran once: nearly every task): the other end makes it again from
  * those fields. A list is always an array, so a number cannot be taken for one.
  */
 export const OWN_ATTEMPT = 0
 
-/** `a` is the current attempt of `t` as its own fields say (currentAttempt), field for field. */
+/** `a` is the current attempt of `t` as its own fields say (currentAttempt), field for field, without making one. */
 function isCurrent(a: unknown, t: TaskSnapshot): boolean {
   if (a === null || typeof a !== 'object' || Array.isArray(a)) return false
   const x = a as Record<string, unknown>

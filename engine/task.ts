@@ -1,5 +1,6 @@
 // A Task is one scheduled run of a spec, with the state machine of docs/ARCHITECTURE.md ("Task states").
 import {
+  currentAttempt,
   isCommandSpec,
   type Attempt,
   type CancelReason,
@@ -261,16 +262,7 @@ export class Task {
   /** Every attempt, oldest first: the earlier ones (frozen, shared), then the current one (open while it runs). A new array. */
   get attempts(): Attempt[] {
     if (!this.inAttempt) return this.earlier.slice()
-    const final = this.final
-    const current: Attempt = {
-      attempt: this.attempt,
-      worker: this.worker,
-      startedAt: this.startedAt!,
-      endedAt: final ? this.endedAt : null,
-      outcome: final ? this.state : null,
-      reason: final ? this.reason : null,
-      error: this.state === 'failed' ? (this.error?.message ?? null) : null,
-    }
+    const current = currentAttempt(this)
     return this.earlier.length === 0 ? [current] : [...this.earlier, current]
   }
 

@@ -3,8 +3,8 @@
 // not know included; and it is compact (only what changed, strings once).
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { EngineEvent, EventBatch, Snapshot, Stats, TaskSnapshot } from '../../../common/types'
-import { currentAttempt, FIRST_PAGE, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
+import { currentAttempt, type EngineEvent, type EventBatch, type Snapshot, type Stats, type TaskSnapshot } from '../../../common/types'
+import { FIRST_PAGE, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
 import { batch, snapshot, task } from '../../renderer/fixtures'
 
 /** Both ends, with JSON between them as on the socket. */

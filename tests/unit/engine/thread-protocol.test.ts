@@ -2,10 +2,9 @@
 // protocol.ts): the host gets back every task whole, as JSON would carry it, for any stream.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { emptyCounters, isFinal, type EventBatch, type TaskSnapshot } from '../../../common/types'
+import { currentAttempt, emptyCounters, isFinal, type EventBatch, type TaskSnapshot } from '../../../common/types'
 import { EventPacker, EventUnpacker, FIXED_FIELDS } from '../../../engine/thread/event-pack'
 import { batchExtra } from '../../../engine/thread/protocol'
-import { currentAttempt } from '../../../common/wire'
 import { task } from '../../renderer/fixtures'
 
 const batch = (over: Partial<EventBatch> = {}): EventBatch => ({ type: 'batch', seq: 3, tasks: [], counters: emptyCounters(), ...over })
