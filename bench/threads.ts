@@ -6,10 +6,9 @@
 // process (GC helpers, the JIT). On a loaded machine wall time says little; these say more.
 //   node --expose-gc tests/helpers/ts-run.mjs bench/threads.ts [engine|pool] [tasks] [runs] [work]
 import { readdirSync, readFileSync } from 'node:fs'
-import { Engine } from '../engine/engine'
 import { ThreadPool } from '../engine/executors'
-import { EngineProbe, gc, job, lanes, median } from './harness'
-import { submitAll } from './taskloop'
+import { gc, job, median } from './harness'
+import { engineContender, poolContender } from './taskloop'
 
 const [mode = 'engine', tasksArg = '2000', runsArg = '5', workArg = '850000'] = process.argv.slice(2)
 const N = Number(tasksArg)
@@ -40,39 +39,20 @@ function tally(): Map<number, Tally> {
   return all
 }
 
-async function open(): Promise<{ run(n: number): Promise<void>; close(): Promise<void> }> {
-  const spec = { job: job('work'), executor: 'thread' as const, params: { k: K } }
-  if (mode === 'pool') {
-    const pool = new ThreadPool({ size: THREADS })
-    await pool.warm()
-    let id = 0
-    const hooks = { worker() {}, progress() {}, log() {} }
-    const run = (n: number): Promise<void> =>
-      lanes(n, THREADS * (1 + pool.prefetch), () => pool.start({ taskId: `t${++id}`, attempt: 1, spec, inputs: [] }, hooks).result)
-    await run(THREADS * 20)
-    return { run, close: () => pool.close() }
-  }
-  const engine = new Engine({ limits: { thread: THREADS }, keepInMemory: Infinity })
-  const probe = new EngineProbe(engine)
-  let submitted = 0
-  const run = async (n: number): Promise<void> => {
-    await submitAll(engine, n, Math.ceil(n / 5), () => spec)
-    submitted += n
-    await probe.until(submitted)
-  }
-  await run(100)
-  return {
-    run,
-    async close() {
-      probe.unsubscribe()
-      await engine.shutdown()
-    },
-  }
-}
+/** The same contenders as scenarios 1 and 2, on `work` jobs. */
+const contender =
+  mode === 'pool'
+    ? poolContender('ThreadPool', { make: () => new ThreadPool({ size: THREADS }), size: THREADS, job: job('work'), params: () => ({ k: K }) })
+    : engineContender('Engine', {
+        limits: { thread: THREADS },
+        spec: () => ({ job: job('work'), executor: 'thread', params: { k: K } }),
+        batch: Math.ceil(N / 5),
+        warm: 100,
+      })
 
 const rows: Record<string, number>[] = []
 for (let r = 0; r < RUNS; r++) {
-  const session = await open()
+  const session = await contender.open()
   gc()
   const before = tally()
   const t0 = performance.now()
