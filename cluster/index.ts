@@ -963,25 +963,22 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
   private announce(tasks: TaskSnapshot[]): void {
-    const shown: TaskSnapshot[] = []
-    for (const t of tasks) {
-      this.outTasks.set(t.id, t)
-      // Already run here (a queued job can start before its submit returns): the engine's word stands.
-      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
-      if (this.remote.put(t)) shown.push(t)
-    }
-    if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
-    this.schedulePublish()
+    for (const t of tasks) this.outTasks.set(t.id, t)
+    this.show(tasks)
   }
 
   /** Tasks this node just queued: shown here, and published as what their snapshots are made of. */
   private announceQueued(jobs: Queued[]): void {
+    for (const j of jobs) this.outQueued.push(j)
+    this.show(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: j.createdAt })))
+  }
+
+  /** Into this node's view (and to its subscribers) as announced; the publish follows. */
+  private show(tasks: TaskSnapshot[]): void {
     const shown: TaskSnapshot[] = []
-    for (const j of jobs) {
-      this.outQueued.push(j)
+    for (const t of tasks) {
       // Already run here (a queued job can start before its submit returns): the engine's word stands.
-      if (this.ranHere.has(j.id)) continue
-      const t = queuedSnapshot(j.id, j.spec, j.queue, { createdAt: j.createdAt })
+      if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (this.remote.put(t)) shown.push(t)
     }
     if (shown.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: shown, counters: this.mergedCounters() })
