@@ -52,8 +52,6 @@ class Handoff implements RunHooks {
   released = false
   /** Started before its executor's limit was lowered: it may be on a worker that is leaving. */
   legacy = false
-  /** Its executor was asked to take it back (a pause, a new limit) and has not answered yet. */
-  withdrawing = false
 
   constructor(
     readonly task: Task,
@@ -454,13 +452,11 @@ export class Scheduler {
    */
   private takeBack(task: Task): void {
     const h = this.handoffs.get(task)
-    if (!h || h.withdrawing) return
+    if (!h) return
     const back = task.run?.withdraw?.()
     if (back === true) return this.backToQueue(task)
     if (!back) return
-    h.withdrawing = true
     void back.then((yes) => {
-      h.withdrawing = false
       if (!yes || !h.live || h.started) return
       this.backToQueue(task)
       this.scheduleDispatch()

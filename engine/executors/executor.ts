@@ -47,7 +47,8 @@ export interface Run {
    * Takes back a run not started, only if it surely never starts: true then, and the run has
    * ended (rejecting as cancelled before it started). False when its worker has taken it: it goes
    * on there, and its start is heard as any other. A promise when the worker must be asked: it
-   * tells which, before the run's end is heard. Absent: never taken back.
+   * tells which, before the run's end is heard; asked again meanwhile, false (that answer stands).
+   * Absent: never taken back.
    */
   withdraw?(): boolean | Promise<boolean>
 }

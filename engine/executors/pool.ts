@@ -214,10 +214,10 @@ export abstract class WorkerPool implements Executor {
     // Shrink with workers still starting first (a ready one is worth more than the start it cost),
     // then idle ones; busy ones leave once their runs end.
     const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || a.runs.length - b.runs.length)
-    for (let live = bySize.length, i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
+    let live = bySize.length
+    for (let i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
     // Grown again before a leaving worker ended its last runs (a limit dragged down and back up): it
     // stays, rather than a new one starting beside it.
-    let live = bySize.length
     for (const s of this.slots) {
       if (live >= this.size) break
       if (!s.retiring) continue
