@@ -78,6 +78,31 @@ export function ownAttempts(t: TaskSnapshot): Attempt[] {
 }
 
 /**
+ * One task of an event batch as the engine thread posts it (engine/thread/event-pack.ts): [id,
+ * field, value, field, value, …, removed?]: the fields that differ from its base (by identity, on
+ * the engine thread), and last (an even length) the fields its base has and it has not.
+ */
+export type TaskEntry = unknown[]
+
+/**
+ * What the host's unpacker knows of a batch it rebuilt, for the compact sessions that send it on:
+ * each task's entry, and the version of the task it took the FIXED_FIELDS from (undefined: none).
+ * The unpacker makes task i as a copy of task i - 1 with the entry's fields set and removed, and
+ * with the held version's FIXED_FIELDS: so a WireEncoder whose client holds that very version (or,
+ * with none, holds nothing of the task) finds what changed against task i - 1 in the entry alone,
+ * instead of comparing every field. Only the unpacker's own objects count: `tasks` is the batch's
+ * list as it made it, so a task added or replaced since is compared field by field.
+ */
+export interface BatchEntries {
+  tasks: readonly TaskSnapshot[]
+  entries: readonly TaskEntry[]
+  held: readonly (TaskSnapshot | undefined)[]
+}
+
+/** Set by the host's unpacker on each batch it makes; a batch without one is encoded field by field. */
+export const batchEntries = new WeakMap<EventBatch, BatchEntries>()
+
+/**
  * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
  * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
  */
@@ -199,7 +224,7 @@ export class WireEncoder {
   private stats: Stats | null = null
 
   batch(batch: EventBatch): CompactBatch {
-    const out: CompactBatch = { type: 'batch', seq: batch.seq, t: this.tasks(batch.tasks, 0, batch.tasks.length) }
+    const out: CompactBatch = { type: 'batch', seq: batch.seq, t: this.batchTasks(batch) }
     if (this.counters === null || !same(this.counters, batch.counters)) out.counters = batch.counters
     this.counters = batch.counters
     if (batch.limits) out.limits = batch.limits
@@ -285,6 +310,67 @@ export class WireEncoder {
       last = task
     }
     return out
+  }
+
+  /** A batch's tasks: from its entry each task the unpacker made as this client holds it (see BatchEntries), the others field by field. */
+  private batchTasks(batch: EventBatch): TaskDelta[] {
+    const list = batch.tasks
+    const known = batchEntries.get(batch)
+    if (known === undefined) return this.tasks(list, 0, list.length)
+    const out = new Array<TaskDelta>(list.length)
+    let last: TaskSnapshot | undefined
+    for (let i = 0; i < list.length; i++) {
+      const task = list[i]!
+      // Its base is the task before it, both here and in the unpacker, and the client holds what
+      // the unpacker took its FIXED_FIELDS from: then its entry says all that changed.
+      out[i] =
+        last !== undefined && i < known.tasks.length && known.tasks[i] === task && known.tasks[i - 1] === last && this.sent.get(task.id) === known.held[i]
+          ? this.entryTask(task, last, known.entries[i]!)
+          : this.task(task, last)
+      last = task
+    }
+    return out
+  }
+
+  /**
+   * A task the unpacker made from `entry` against `last`, the task before it, with the FIXED_FIELDS
+   * of the version the client holds (or against `last` for those too, when it holds none): the same
+   * delta as `task` gives, from the entry's fields alone.
+   */
+  private entryTask(task: TaskSnapshot, last: TaskSnapshot, entry: TaskEntry): TaskDelta {
+    const t = task as unknown as Record<string, unknown>
+    const prev = last as unknown as Record<string, unknown>
+    this.sent.set(task.id, task)
+    const strings: number[] = []
+    const values: unknown[] = []
+    // `attempts` as `task` compares it: as sent, whatever the entry says (its form depends on the task's own fields).
+    const form = t.attempts === undefined ? undefined : attemptsForm(t)
+    const prevForm = this.lastForm
+    if (form !== undefined && form !== prevForm && !(typeof form === 'object' && same(form, prevForm))) values.push(this.ref('attempts'), form)
+    const pairs = entry.length % 2 === 1 ? entry.length : entry.length - 1
+    for (let j = 1; j < pairs; j += 2) {
+      const key = entry[j] as string
+      if (key === 'attempts') continue
+      const raw = t[key]
+      if (raw === undefined || prev[key] === raw) continue
+      const value = detailOnly(key, raw)
+      if (value === undefined) continue
+      if (typeof value === 'object' && same(detailOnly(key, prev[key]), value)) continue
+      if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
+      else values.push(this.ref(key), value)
+    }
+    const delta: TaskDelta = [this.ref(task.id), strings, values]
+    if (pairs < entry.length) {
+      let removed: number[] | undefined
+      // The client never holds a `result`: nothing to remove there.
+      for (const key of entry[pairs] as string[]) if (key !== 'result' && prev[key] !== undefined) (removed ??= []).push(this.ref(key))
+      if (removed) delta.push(removed)
+    }
+    this.lastForm = form
+    // Not counted: the next task compared field by field looks for the fields it lost whatever it has.
+    this.lastCount = Infinity
+    this.lastFixed = 0
+    return delta
   }
 
   /**

@@ -4,17 +4,17 @@
 // stream of tasks the engine thread waited on the disk there. Once a store has written that much,
 // a small thread of its own takes over: its own connection to the same file checkpoints
 // (PASSIVE: it never blocks the engine's writes) every CHECKPOINT_MS, and the engine's connection
-// keeps SQLite's own at BACKSTOP_PAGES. That one still runs now and then: SQLite starts the WAL
+// keeps SQLite's own at BACKSTOP_BYTES of WAL. That one still runs now and then: SQLite starts the WAL
 // over only when a write begins with every frame copied, which a steady stream of commits rarely
 // allows, so the WAL grows until the engine's own checkpoint (by then it has little left to copy,
-// two fsyncs every BACKSTOP_PAGES instead of every 1,000 pages).
+// two fsyncs every BACKSTOP_BYTES instead of every 1,000 pages).
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 
 /** How often the thread checkpoints. */
 export const CHECKPOINT_MS = 200
-/** The engine connection's own checkpoint once the thread runs (SQLite's default is 1,000 pages of 4 KB): a WAL of up to 20 MB. */
-export const BACKSTOP_PAGES = 5000
+/** The engine connection's own checkpoint once the thread runs (SQLite's default is 1,000 pages): a WAL of up to 20 MB, whatever the store's page size. */
+export const BACKSTOP_BYTES = 20_000_000
 
 const loadCjs = createRequire(import.meta.url)
 

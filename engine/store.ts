@@ -12,7 +12,7 @@ import { timed } from './costs'
 import { openDatabase, sqliteCode } from './sqlite'
 import type { Database, Statement } from './sqlite'
 import { checkLock, StoreLock } from './store-lock'
-import { BACKSTOP_PAGES, Checkpointer } from './store-checkpoint'
+import { BACKSTOP_BYTES, Checkpointer } from './store-checkpoint'
 
 export const DB_FILE = 'taskloop.db'
 
@@ -241,6 +241,12 @@ export class TaskStore {
           `the task store ${file} was written by a newer Taskloop (schema version ${version}; this one knows up to ${SCHEMA_VERSION}); run that version, or move the store aside with --reset-store`,
         )
       }
+      // Pages of 8 KB for a new store (SQLite's default is 4 KB; an existing store, or one already in
+      // WAL mode, keeps its size: the pragma is then a no-op). A task's row is written three times
+      // (submit, claim, end), each write rewriting its row on its page: with twice the rows per page,
+      // a batch's rows touch half the pages and write half the WAL frames. Measured on 20k rows
+      // written in 64-row statements: a claim 2.4 → 1.4 µs of CPU per row, an end 6.1 → 5.3.
+      if (version === 0) db.pragma('page_size = 8192')
       db.pragma('journal_mode = WAL')
       // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
       db.pragma('synchronous = NORMAL')
@@ -378,7 +384,8 @@ export class TaskStore {
   private startCheckpointer(): void {
     try {
       this.checkpointer = new Checkpointer(this.file)
-      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+      const pageSize = Number(this.db.prepare('PRAGMA page_size').get()?.page_size) || 4096
+      this.db.pragma(`wal_autocheckpoint = ${Math.round(BACKSTOP_BYTES / pageSize)}`)
     } catch {
       // No thread (none is tried again): SQLite's own checkpoints go on as they were.
       this.checkpointer?.stop()

@@ -12,22 +12,19 @@
 // Compared by identity, not by content: cheap on the engine thread, never wrong (a field that did not
 // change but is a new object travels again). The host's objects share values with the task before
 // them and with their own earlier version, so the WebSocket's encoder (common/wire.ts) finds most
-// fields unchanged by identity too. Pure functions of the batches: the engine thread's restart
+// fields unchanged by identity too; and each batch keeps its entries (batchEntries), from which that
+// encoder takes what changed in a task whose base it shares, without comparing every field. Pure functions of the batches: the engine thread's restart
 // starts both ends over (a new packer and unpacker).
 //   - `attempts` goes as OWN_ATTEMPT (common/wire.ts) when it lists only the current attempt, which
 //     the host makes again from the task's own fields: the one nested object of nearly every task,
 //     a new one in each of its snapshots, else written, posted and parsed each time the task changes.
 import type { EventBatch, TaskSnapshot } from '../../common/types'
 import { isFinal } from '../../common/types'
-import { attemptsForm, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
+import { attemptsForm, batchEntries, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
+import type { TaskEntry } from '../../common/wire'
 
 export { FIXED_FIELDS }
-
-/**
- * One task: [id, field, value, field, value, …, removed?]: the fields that differ from its base, and
- * last (an even length) the fields its base has and it has not.
- */
-export type TaskEntry = unknown[]
+export type { TaskEntry }
 
 /** The JSON text's content: the batch without its tasks (and without what goes by structured clone), plus its entries. */
 export interface PackedBatch {
@@ -113,6 +110,8 @@ export class EventUnpacker {
     const packed = JSON.parse(text) as PackedBatch
     const entries = packed.t
     const tasks = new Array<TaskSnapshot>(entries.length)
+    /** Where each task's FIXED_FIELDS came from (batchEntries). */
+    const heldList = new Array<TaskSnapshot | undefined>(entries.length)
     let base: Fields | undefined
     /** The base's `attempts` as it was sent (see attemptsForm). */
     let baseAttempts: unknown
@@ -120,6 +119,7 @@ export class EventUnpacker {
       const entry = entries[i]!
       const id = entry[0] as string
       const held = this.live.get(id)
+      heldList[i] = held as TaskSnapshot | undefined
       // The base's fields (its id first, so the key order stays the engine's), then what differs.
       let task: Fields
       if (base !== undefined) {
@@ -150,6 +150,8 @@ export class EventUnpacker {
     }
     const batch: EventBatch = { type: 'batch', seq: packed.seq, tasks, counters: packed.counters }
     if (packed.notice !== undefined) batch.notice = packed.notice
+    // For the compact sessions: what changed in each task is in its entry (common/wire.ts BatchEntries).
+    batchEntries.set(batch, { tasks: tasks.slice(), entries, held: heldList })
     return batch
   }
 }

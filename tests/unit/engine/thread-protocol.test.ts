@@ -2,7 +2,8 @@
 // protocol.ts): the host gets back every task whole, as JSON would carry it, for any stream.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { currentAttempt, emptyCounters, isFinal, type EventBatch, type TaskSnapshot } from '../../../common/types'
+import { currentAttempt, emptyCounters, isFinal, type EventBatch, type Snapshot, type TaskSnapshot } from '../../../common/types'
+import { lightTask, WireDecoder, WireEncoder, type CompactMessage } from '../../../common/wire'
 import { EventPacker, EventUnpacker, FIXED_FIELDS } from '../../../engine/thread/event-pack'
 import { batchExtra } from '../../../engine/thread/protocol'
 import { task } from '../../renderer/fixtures'
@@ -94,6 +95,70 @@ describe('EventPacker → EventUnpacker', () => {
           const text = packer.pack(b)
           posted.push(text)
           expect(unpacker.unpack(text)).toEqual(JSON.parse(JSON.stringify(b)))
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it("gives a compact session the same tasks from the unpacker's entries as field by field, however it joined", () => {
+    fc.assert(
+      fc.property(streamArb, fc.nat({ max: 10 }), (steps, joinAt) => {
+        const packer = new EventPacker()
+        const unpacker = new EventUnpacker()
+        const engine = new Map<string, TaskSnapshot>()
+        /** The host's picture: the unpacker's objects, as the server's hub holds them. */
+        const host = new Map<string, TaskSnapshot>()
+        const snapshotOf = (tasks: Iterable<TaskSnapshot>): Snapshot => ({ type: 'snapshot', seq, tasks: [...tasks], counters: emptyCounters(), limits: {} as Snapshot['limits'], shutdown: null })
+        const session = () => ({ encoder: new WireEncoder(), decoder: new WireDecoder(), heard: [] as TaskSnapshot[][] })
+        const send = (s: ReturnType<typeof session>, messages: Iterable<CompactMessage>) => {
+          for (const m of messages) s.decoder.decode(JSON.parse(JSON.stringify(m)) as CompactMessage, (e) => e.type === 'batch' && s.heard.push(e.tasks))
+        }
+        // From the start: with the entries, and without (a copy of each batch has none).
+        const withEntries = session()
+        const fieldByField = session()
+        // Joins later, from the host's picture (the unpacker's objects), or from a copy of it (other objects).
+        const late = session()
+        const lateCopy = session()
+        let seq = 0
+        send(withEntries, withEntries.encoder.snapshot(snapshotOf([])))
+        send(fieldByField, fieldByField.encoder.snapshot(snapshotOf([])))
+        for (const step of steps) {
+          if (seq === joinAt) {
+            send(late, late.encoder.snapshot(snapshotOf(host.values())))
+            send(lateCopy, lateCopy.encoder.snapshot(JSON.parse(JSON.stringify(snapshotOf(host.values()))) as Snapshot))
+          }
+          const tasks: TaskSnapshot[] = []
+          for (const c of step) {
+            const id = `t${c.id}`
+            const last = engine.get(id)
+            let next: Record<string, unknown>
+            if (last && c.same) next = last as unknown as Record<string, unknown>
+            else {
+              const fixed = last && !isFinal(last.state) ? Object.fromEntries(Object.entries(last).filter(([k]) => FIXED_FIELDS.has(k))) : c.made
+              next = { ...task({ id }), ...(last && !isFinal(last.state) ? last : {}), ...fixed, ...c.set }
+              for (const key of c.drop) delete next[key]
+              if (c.extra) next[c.extra[0]] = c.extra[1]
+              if (c.own && next.startedAt !== undefined) next.attempts = [currentAttempt(next as unknown as TaskSnapshot)]
+            }
+            engine.set(id, next as unknown as TaskSnapshot)
+            tasks.push(next as unknown as TaskSnapshot)
+          }
+          const b = unpacker.unpack(packer.pack(batch({ seq: ++seq, tasks })))
+          for (const t of b.tasks) host.set(t.id, t)
+          send(withEntries, [withEntries.encoder.batch(b)])
+          send(fieldByField, [fieldByField.encoder.batch({ ...b })])
+          if (seq > joinAt) {
+            send(late, [late.encoder.batch(b)])
+            send(lateCopy, [lateCopy.encoder.batch(b)])
+          }
+          const light = b.tasks.map((t) => lightTask(JSON.parse(JSON.stringify(t)) as TaskSnapshot))
+          expect(withEntries.heard.at(-1)).toEqual(light)
+          expect(fieldByField.heard.at(-1)).toEqual(light)
+          if (seq > joinAt) {
+            expect(late.heard.at(-1)).toEqual(light)
+            expect(lateCopy.heard.at(-1)).toEqual(light)
+          }
         }
       }),
       { numRuns: 300 },
