@@ -88,7 +88,7 @@ export class SeqGate {
 /** What an applied event changed, for the mirror's listeners. */
 export interface MirrorChange {
   event: EngineEvent
-  /** Ids of the tasks the batch changed (new ones included); null when a snapshot replaced everything. */
+  /** Ids of the tasks the batch changed (new ones included); null when the picture is to be taken as new: a snapshot replaced it, or a batch dropped forgotten tasks. */
   changed: readonly string[] | null
   /** Ids of the tasks new in this batch, in creation order. */
   added: readonly string[]
@@ -213,12 +213,34 @@ export class Mirror {
     this.counters = batch.counters
     if (batch.limits) this.limits = batch.limits
     if (batch.shutdown !== undefined) this.shutdown = batch.shutdown
-    this.notify({ event: batch, changed, added: addedIds })
+    // Tasks the engine let go of: dropped here too, and the listeners take the picture as new (as
+    // after a snapshot), since rows went. A keepForgotten mirror holds them.
+    if (batch.forgot && batch.forgot.length > 0 && !this.options.keepForgotten && this.drop(batch.forgot)) {
+      this.notify({ event: batch, changed: null, added: addedIds })
+    } else this.notify({ event: batch, changed, added: addedIds })
     if (this.options.keepForgotten) return
     // The counters count every task the engine keeps live. Fewer than we hold: it has forgotten old
     // finished ones (history() pages them), so take its picture.
     const c = batch.counters
     if (c.pending + c.running + c.cancelling + c.done + c.failed + c.cancelled < tasks.size) this.resync()
+  }
+
+  /** Removes these tasks; false when it held none of them. */
+  private drop(ids: readonly string[]): boolean {
+    const { tasks, rank } = this
+    let dropped = 0
+    for (const id of ids) if (tasks.delete(id)) dropped++
+    if (dropped === 0) return false
+    // A new array, as a snapshot makes: whoever holds the old one sees it replaced.
+    const order: string[] = []
+    rank.clear()
+    for (const id of this.order) {
+      if (!tasks.has(id)) continue
+      rank.set(id, order.length)
+      order.push(id)
+    }
+    this.order = order
+    return true
   }
 
   private notify(change: MirrorChange): void {

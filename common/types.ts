@@ -295,6 +295,12 @@ export interface EventBatch {
    * a batch repeats the last seq and carries no task.
    */
   notice?: string
+  /**
+   * Finished tasks the engine no longer keeps live (past keepInMemory, or dropped by the retention
+   * policy), listed after the batch's tasks are applied: a mirror drops them (they stay in the
+   * store's history) instead of taking a fresh snapshot to learn which went.
+   */
+  forgot?: string[]
 }
 
 export type EngineEvent = Snapshot | EventBatch

@@ -106,7 +106,7 @@ export const batchEntries = new WeakMap<EventBatch, BatchEntries>()
  * The WebSocket subprotocol that asks for the compact form. Its number changes with the form: a tab
  * still running an older script, reconnecting to a newer server, gets the plain form it also reads.
  */
-export const COMPACT_PROTOCOL = 'taskloop.compact.3'
+export const COMPACT_PROTOCOL = 'taskloop.compact.4'
 
 /** Messages besides the engine's events, the same in both forms. */
 type Extra = { type: 'log'; id: string; lines: LogLine[] } | { type: 'error'; error: string }
@@ -153,6 +153,8 @@ export interface CompactBatch {
   /** The top-level fields of the engine's stats that changed since the last ones sent. */
   stats?: Partial<Stats>
   notice?: string
+  /** The batch's `forgot`, by string number: each number is never used again (the client frees its string). */
+  forgot?: number[]
 }
 
 /** server → client, compact form */
@@ -217,6 +219,8 @@ function same(a: unknown, b: unknown): boolean {
 /** The server's end of one connection. */
 export class WireEncoder {
   private refs = new Map<string, number>()
+  /** The next string's number: numbers of forgotten tasks' ids are not used again. */
+  private nextRef = 0
   private fresh: string[] = []
   /** The version of each task the client holds (the engine's object; compared field by field). */
   private sent = new Map<string, TaskSnapshot>()
@@ -237,6 +241,17 @@ export class WireEncoder {
       out.stats = stats as Partial<Stats>
       this.stats = batch.stats
     }
+    if (batch.forgot) {
+      // The client lets go of these tasks and of their ids' strings; so does this end.
+      const gone: number[] = []
+      for (const id of batch.forgot) {
+        const ref = this.refs.get(id)
+        if (!this.sent.delete(id) || ref === undefined) continue
+        this.refs.delete(id)
+        gone.push(ref)
+      }
+      if (gone.length > 0) out.forgot = gone
+    }
     const s = this.take()
     if (s.length > 0) out.s = s
     return out
@@ -249,6 +264,7 @@ export class WireEncoder {
    */
   *snapshot(snapshot: Snapshot): Generator<CompactSnapshot | CompactPage, void, undefined> {
     this.refs.clear()
+    this.nextRef = 0
     this.fresh = []
     this.sent.clear()
     this.stats = null
@@ -282,7 +298,7 @@ export class WireEncoder {
   private ref(text: string): number {
     let ref = this.refs.get(text)
     if (ref === undefined) {
-      ref = this.refs.size
+      ref = this.nextRef++
       this.refs.set(text, ref)
       this.fresh.push(text)
     }
@@ -501,6 +517,15 @@ export class WireDecoder {
         if (message.shutdown !== undefined) batch.shutdown = message.shutdown
         if (message.notice !== undefined) batch.notice = message.notice
         if (message.stats) batch.stats = this.stats = { ...this.stats, ...message.stats } as Stats
+        if (message.forgot) {
+          const strings = this.strings
+          batch.forgot = message.forgot.map((ref) => {
+            const id = strings[ref]!
+            this.tasks.delete(id)
+            strings[ref] = '' // never named again; an empty slot keeps the list's numbering
+            return id
+          })
+        }
         emit(batch, false)
         return
       }

@@ -176,7 +176,14 @@ export class Engine implements EngineHandle {
     })
     this.figures = new EngineStats(this.scheduler, this.executors, this.calls)
     this.figures.publishTo(this.events, () => this.statsNow())
-    this.retention = new HistoryBound({ keepInMemory, scheduler: this.scheduler, logs: this.logs, store: this.store, retention: options.retention })
+    this.retention = new HistoryBound({
+      keepInMemory,
+      scheduler: this.scheduler,
+      logs: this.logs,
+      store: this.store,
+      retention: options.retention,
+      forgot: (ids) => this.events.forgotTasks(ids),
+    })
     if (opened) {
       const store = opened.store
       this.unpersist = persistTo(store, this.events)

@@ -10,7 +10,7 @@ export class EventBatcher {
   seq = 0
   /** Tasks changed since the last batch, each once (marked by Task.inEventBatch): cheaper than a Set. */
   private changed: Task[] = []
-  private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats'> = {}
+  private extra: Pick<EventBatch, 'limits' | 'shutdown' | 'stats' | 'forgot'> = {}
   private timer: NodeJS.Timeout | null = null
   /** When the last batch left (performance.now()); the next leaves an interval after it at the earliest. */
   private lastFlush = -Infinity
@@ -39,6 +39,14 @@ export class EventBatcher {
 
   changedShutdown(status: ShutdownStatus | null): void {
     this.extra.shutdown = status && { ...status, draining: [...status.draining], forced: [...status.forced] }
+    this.schedule()
+  }
+
+  /** Finished tasks the engine let go of (retention): subscribers drop them. */
+  forgotTasks(ids: readonly string[]): void {
+    if (ids.length === 0) return
+    const list = (this.extra.forgot ??= [])
+    for (const id of ids) list.push(id)
     this.schedule()
   }
 

@@ -14,6 +14,8 @@ export interface HistoryBoundOptions {
   logs: TaskLogs
   store: TaskStore | null
   retention: Retention | undefined
+  /** Hears the ids of the tasks let go of from memory (the event stream's `forgot`). */
+  forgot: (ids: readonly string[]) => void
 }
 
 export class HistoryBound {
@@ -58,7 +60,10 @@ export class HistoryBound {
   }
 
   private forget(ids: string[]): void {
+    // Only those still in memory: the store's retention also names tasks forgotten long ago.
+    const live = ids.filter((id) => this.o.scheduler.tasks.get(id)?.final)
     this.o.scheduler.forget(ids)
     this.o.logs.forget(ids)
+    this.o.forgot(live)
   }
 }

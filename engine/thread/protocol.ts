@@ -50,14 +50,15 @@ export type FromEngine =
   | { type: 'queued-submit'; id: number; spec: SubmitSpec }
 
 /** What an event batch carries besides its tasks and counters, rarely: posted by structured clone. */
-export type BatchExtra = Pick<EventBatch, 'limits' | 'shutdown' | 'stats'>
+export type BatchExtra = Pick<EventBatch, 'limits' | 'shutdown' | 'stats' | 'forgot'>
 
 /** The extra fields of a batch; undefined when it has none. */
 export function batchExtra(batch: EventBatch): BatchExtra | undefined {
-  if (batch.limits === undefined && batch.shutdown === undefined && batch.stats === undefined) return undefined
+  if (batch.limits === undefined && batch.shutdown === undefined && batch.stats === undefined && batch.forgot === undefined) return undefined
   const extra: BatchExtra = {}
   if (batch.limits !== undefined) extra.limits = batch.limits
   if (batch.shutdown !== undefined) extra.shutdown = batch.shutdown
   if (batch.stats !== undefined) extra.stats = batch.stats
+  if (batch.forgot !== undefined) extra.forgot = batch.forgot
   return extra
 }

@@ -190,3 +190,38 @@ export async function breakNextBatch() {
     await client.shutdown()
   })
 })
+
+describe('engine thread events', () => {
+  it('a batch names the finished tasks the engine let go of (keepInMemory): a subscriber drops them with no snapshot', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-forgot-'))
+    const client = await startEngineThread({ cwd: dir, dataDir: path.join(dir, 'data'), keepInMemory: 10 })
+    let snapshots = 0
+    const mirror = new Mirror({
+      snapshot: () => {
+        snapshots++
+        return client.snapshot()
+      },
+    })
+    const forgot: string[] = []
+    const off = client.subscribe((e) => {
+      if (e.type === 'batch' && e.forgot) forgot.push(...e.forgot)
+      mirror.push(e)
+    })
+    const { ids } = await client.submit({ batch: { tasks: Array.from({ length: 60 }, (_, i) => ({ name: `t${i}`, job: 'sleep', params: { ms: 1 } })) } })
+    // Tasks forgotten cannot be asked for one by one (get knows live tasks): count them done.
+    const engine = await waitFor('every task done and the mirror holding the engine picture', async () => {
+      const now = await client.snapshot()
+      if (mirror.seq === null || mirror.seq < now.seq || now.counters.done + forgot.length < 60) return undefined
+      return mirror.tasks.size === now.tasks.length ? now : undefined
+    })
+    expect(snapshots).toBe(0)
+    expect(forgot.length).toBeGreaterThanOrEqual(60 - 11)
+    expect(new Set(forgot).size).toBe(forgot.length)
+    expect([...mirror.tasks.keys()].sort()).toEqual(engine.tasks.map((t) => t.id).sort())
+    // Gone from memory, still in the store's history.
+    const history = await client.history({ limit: 100 })
+    expect(history.find((t) => t.id === ids[0])?.state).toBe('done')
+    off()
+    await client.shutdown()
+  })
+})

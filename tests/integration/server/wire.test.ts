@@ -69,6 +69,57 @@ describe('the compact form on a real socket', () => {
   })
 })
 
+describe('tasks the engine forgets', () => {
+  it('leave every client with the batch that says so, in both forms, with no snapshot after the first', async () => {
+    const small = await startHarness({}, { keepInMemory: 20 })
+    try {
+      const open = (compact: boolean) => {
+        const ws = new WebSocket(wsUrl(small.server), compact ? COMPACT_PROTOCOL : [])
+        const mirror = new Mirror({ snapshot: () => Promise.reject(new Error('no gap expected')) })
+        const decoder = new WireDecoder()
+        let snapshots = 0
+        let forgot = 0
+        ws.on('message', (data) => {
+          const message = JSON.parse(data.toString()) as CompactMessage | EngineEvent
+          if (message.type === 'snapshot') snapshots++
+          const push = (m: EngineEvent) => {
+            if (m.type === 'batch') forgot += m.forgot?.length ?? 0
+            mirror.push(m)
+          }
+          if (compact) decoder.decode(message as CompactMessage, (m) => m.type !== 'log' && m.type !== 'error' && push(m))
+          else push(message as EngineEvent)
+        })
+        return { ws, mirror, counts: () => ({ snapshots, forgot }) }
+      }
+      const clients = [open(false), open(true)]
+      await waitFor('both snapshots', () => clients.every((c) => c.mirror.seq !== null))
+      const all: string[] = []
+      for (let round = 0; round < 3; round++) {
+        const tasks = Array.from({ length: 40 }, (_, i) => ({ name: `r${round} ${i}`, job: 'sleep', params: { ms: 1 } }))
+        const { ids } = (await (await small.api('/api/tasks', post({ batch: { tasks } }))).json()) as { ids: string[] }
+        all.push(...ids)
+        const last = ids.at(-1)!
+        await waitFor('the round done', async () => ((await (await small.api(`/api/tasks/${last}`)).json()) as { state: string }).state === 'done')
+      }
+      const live = (m: Mirror) => Object.values(m.counters).reduce((a, b) => a + b, 0)
+      await waitFor('each client down to what the engine keeps', () => clients.every((c) => c.mirror.counters.done === 120 - c.counts().forgot && c.mirror.tasks.size === live(c.mirror)))
+      for (const c of clients) {
+        expect(c.counts().snapshots).toBe(1)
+        expect(c.counts().forgot).toBeGreaterThanOrEqual(120 - 22)
+        expect(c.mirror.tasks.size).toBeLessThanOrEqual(22)
+        // The newest ones are those kept.
+        expect(c.mirror.tasks.has(all.at(-1)!)).toBe(true)
+        expect(c.mirror.tasks.has(all[0]!)).toBe(false)
+      }
+      const light = (m: Mirror) => [...m.tasks.values()].map((t) => JSON.parse(JSON.stringify(lightTask(t))) as unknown)
+      expect(light(clients[1]!.mirror)).toEqual(light(clients[0]!.mirror))
+      for (const c of clients) c.ws.close()
+    } finally {
+      await small.close()
+    }
+  })
+})
+
 describe('the event hub', () => {
   it('subscribes to the engine once for any number of clients, and answers each from its picture', async () => {
     const engine = h.engine as unknown as { events: { listenerCount: number } }

@@ -184,6 +184,20 @@ describe('Mirror', () => {
     expect(mirror.tasks.size).toBe(2)
   })
 
+  it('drops the tasks a batch says the engine forgot, without a snapshot, and tells its listeners to take the picture as new', () => {
+    const { mirror, fetch, changes } = mirrored()
+    mirror.push(snapshot(1, [task({ id: 'a', state: 'done' }), task({ id: 'b', state: 'done' }), task({ id: 'c', state: 'running' })]))
+    mirror.push({ ...batch(2, [task({ id: 'c', state: 'done' })], { ...emptyCounters(), done: 2 }), forgot: ['a', 'gone-long-ago'] })
+    expect(fetch).not.toHaveBeenCalled()
+    expect(mirror.order).toEqual(['b', 'c'])
+    expect(mirror.rank.get('c')).toBe(1)
+    expect(mirror.tasks.get('c')?.state).toBe('done')
+    expect(changes.at(-1)!.changed).toBeNull()
+    // Nothing of it held: a plain batch for the listeners.
+    mirror.push({ ...batch(3, [], { ...emptyCounters(), done: 2 }), forgot: ['a'] })
+    expect(changes.at(-1)!.changed).toEqual([])
+  })
+
   it('with keepForgotten, keeps them (taskloop run reports every task of its run)', () => {
     const { mirror, fetch } = mirrored(undefined, { keepForgotten: true })
     mirror.push(snapshot(1, [task({ id: 'a', state: 'done' }), task({ id: 'b', state: 'done' })]))

@@ -22,7 +22,7 @@ function link() {
     if (e.type === 'batch') carry(encoder.batch(e))
     else for (const page of encoder.snapshot(e)) carry(page)
   }
-  return { send, out, wire }
+  return { send, out, wire, encoder, decoder }
 }
 
 /** What a compact client should hold: the event less DETAIL_ONLY, as JSON carries it. */
@@ -165,6 +165,28 @@ describe('WireEncoder → WireDecoder', () => {
     expect(count('nightly report', wire.join('\n'))).toBe(1)
     send(snapshot(3, [a]))
     expect(count('nightly report', wire.at(-1)!)).toBe(1)
+  })
+
+  it('passes forgotten tasks on by number, and both ends let go of them and of their ids', () => {
+    const { send, out, wire, encoder, decoder } = link()
+    send(snapshot(1, [task({ id: 'old-1', state: 'done' }), task({ id: 'old-2', state: 'done' }), task({ id: 'live', state: 'running' })]))
+    // One forgotten task finished in this same batch; an id the client never held is left out.
+    send({ ...batch(2, [task({ id: 'old-2', state: 'done', name: 'renamed' })]), forgot: ['old-1', 'old-2', 'never-sent'] })
+    const b = out.at(-1)!.message as EventBatch
+    expect(b.forgot).toEqual(['old-1', 'old-2'])
+    expect(b.tasks.map((t) => t.id)).toEqual(['old-2'])
+    const sent = JSON.parse(wire.at(-1)!) as { forgot: number[] }
+    expect(sent.forgot).toHaveLength(2)
+    // An id seen again (a task of that name, or the id itself) travels again under a new number.
+    send(batch(3, [task({ id: 'new', name: 'old-1' })]))
+    const again = out.at(-1)!.message as EventBatch
+    expect(again.tasks[0]).toMatchObject({ id: 'new', name: 'old-1' })
+    const numbers = JSON.parse(wire.at(-1)!) as { s: string[] }
+    expect(numbers.s).toContain('old-1')
+    // What each end holds for the connection (private: memory that must not grow with every task ever sent).
+    expect([...(encoder as unknown as { sent: Map<string, unknown> }).sent.keys()].sort()).toEqual(['live', 'new'])
+    expect([...(decoder as unknown as { tasks: Map<string, unknown> }).tasks.keys()].sort()).toEqual(['live', 'new'])
+    expect((decoder as unknown as { strings: string[] }).strings.filter((x) => x === 'old-2')).toEqual([])
   })
 
   it('leaves a result and an error stack out: the detail fetches them', () => {
