@@ -4,6 +4,7 @@
 // forgotten first. The node merges it into list/get/snapshot/subscribe (cluster/index.ts).
 import { emptyCounters, isFinal, SNAPSHOT_DEFAULTS, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
 import { executorOf } from '../engine/submit-plan'
+import { attemptsForm, OWN_ATTEMPT, ownAttempts } from '../common/wire'
 
 /** Remote tasks kept; past it the oldest finished ones are forgotten (their own node keeps them). */
 const MAX_TASKS = 20_000
@@ -115,4 +116,31 @@ export function queuedSnapshot(
     node: null,
     ...fields,
   }
+}
+
+/**
+ * A cluster task as `taskloop:events` carries it: its id, queue, creation time and spec, and only
+ * the fields in which it differs from the queuedSnapshot every node makes of those four (attempts
+ * as OWN_ATTEMPT when they list only the current one, as on the wires): a finished tiny task goes
+ * in a third of its snapshot's bytes, a task just queued as those four alone.
+ */
+export type TaskChanges = Record<string, unknown> & { id: string; queue: string; createdAt: number; spec: TaskSpec }
+
+export function taskChanges(t: TaskSnapshot): TaskChanges {
+  const base = queuedSnapshot(t.id, t.spec, t.queue ?? '', { createdAt: t.createdAt }) as unknown as Record<string, unknown>
+  const out: TaskChanges = { id: t.id, queue: t.queue ?? '', createdAt: t.createdAt, spec: t.spec }
+  for (const [k, v] of Object.entries(t)) {
+    if (k in out) continue
+    const b = base[k]
+    if (v === b || (Array.isArray(v) && v.length === 0 && Array.isArray(b) && b.length === 0)) continue
+    out[k] = k === 'attempts' ? attemptsForm(t) : v
+  }
+  return out
+}
+
+/** The snapshot a TaskChanges stands for (outside data: the caller checks its state and name). */
+export function fromChanges(c: TaskChanges): TaskSnapshot {
+  const t = { ...queuedSnapshot(c.id, c.spec, c.queue, { createdAt: c.createdAt }), ...c } as TaskSnapshot
+  if ((t.attempts as unknown) === OWN_ATTEMPT) t.attempts = ownAttempts(t)
+  return t
 }
