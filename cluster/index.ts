@@ -709,7 +709,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (snap.state === 'done') return snap.result ?? null
     if (snap.state === 'cancelled') throw new UnrecoverableError(`cancelled (${snap.reason})`)
     const message = snap.error?.message ?? `failed (${snap.reason})`
-    const attempts = job.opts.attempts ?? 1
+    const attempts = job.opts.attempts || 1
     if (job.attemptsMade + 1 < attempts) {
       // BullMQ runs it again (maybe elsewhere): the cluster sees it waiting, not failed.
       this.announce([{ ...snap, state: 'pending', reason: null, node: null, worker: null, waiting: 'retry-backoff', endedAt: null }])
@@ -1231,16 +1231,18 @@ function hasQueue(input: unknown): boolean {
 
 const jobName = (spec: TaskSpec): string => ('job' in spec ? spec.job : 'command')
 
-/** Retries, backoff, priority and delay are BullMQ's; finished jobs are kept bounded. */
+/**
+ * Retries, backoff, priority and delay are BullMQ's. Only what differs from BullMQ's defaults: the
+ * options are stored in the job and read back with it each time a worker takes it. How many finished
+ * jobs are kept is the workers' option (startWorker), which BullMQ applies to a job that says nothing.
+ */
 function jobOptions(spec: TaskSpec, id: string): JobsOptions {
   return {
     jobId: id,
-    attempts: (spec.retries ?? 0) + 1,
+    ...(spec.retries ? { attempts: spec.retries + 1 } : {}),
     ...(spec.retryDelayMs ? { backoff: { type: 'exponential', delay: spec.retryDelayMs } } : {}),
     ...(spec.priority !== undefined ? { priority: PRIORITY_BASE - spec.priority } : {}),
     ...(spec.delayMs ? { delay: spec.delayMs } : {}),
-    removeOnComplete: { count: KEEP_COMPLETED },
-    removeOnFail: { count: KEEP_FAILED },
   }
 }
 
