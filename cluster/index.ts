@@ -45,7 +45,7 @@ import { PerTurn } from './per-turn'
 import { startListConsumer, type TaskEnd } from './redis-list'
 import { executorOf } from '../engine/submit-plan'
 import { parseRedisUrl, type RedisAddress } from './redis-url'
-import { isNewer, queuedSnapshot, RemoteTasks } from './view'
+import { fromChanges, isNewer, queuedSnapshot, RemoteTasks, taskChanges, type TaskChanges } from './view'
 
 export const DEFAULT_QUEUE = 'taskloop'
 /** BullMQ's stalled check and job lock: seconds, not its default minute, so a dead node's job moves on soon. */
@@ -121,18 +121,9 @@ interface JobData {
 /** One message on `taskloop:events`. */
 interface ClusterEvents {
   node: string
-  tasks: TaskSnapshot[]
+  /** Each as what differs from the snapshot every node makes of its id, queue, time and spec (taskChanges). */
+  tasks: TaskChanges[]
   logs: { id: string; lines: LogLine[] }[]
-  /** Tasks just queued, as what their snapshot is made of (queuedSnapshot): a quarter of its bytes. */
-  queued?: Queued[]
-}
-
-/** A task just queued by a submit: every node makes the same snapshot of it (queuedSnapshot). */
-interface Queued {
-  id: string
-  queue: string
-  spec: TaskSpec
-  createdAt: number
 }
 
 /** A cluster task this node runs: the processor waits for its final snapshot. */
@@ -140,6 +131,8 @@ interface Running {
   settle(snap: TaskSnapshot): void
   /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
   toldFinal?: boolean
+  /** Its submit to the engine, until which the engine does not know the id (a read waits for it: get). */
+  submitted?: Promise<unknown>
 }
 
 export async function joinCluster(engine: EngineHandle, options: ClusterOptions): Promise<ClusterNodeHandle> {
@@ -185,7 +178,6 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private counters: Counters | null = null
   private unsubscribe: (() => void) | null = null
   private outTasks = new Map<string, TaskSnapshot>()
-  private outQueued: Queued[] = []
   private outLogs: { id: string; lines: LogLine[] }[] = []
   private publishTimer: NodeJS.Timeout | null = null
   private flushImmediate: NodeJS.Immediate | null = null
@@ -372,7 +364,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     } catch (e) {
       throw new TaskloopError('unavailable', `cannot queue in Redis: ${this.address.redact(e instanceof Error ? e.message : String(e))}`)
     }
-    this.announceQueued(jobs.map((j) => ({ id: j.id, queue: j.queue, spec: j.spec, createdAt: now })))
+    this.announceQueued(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: now })))
     return { ids: jobs.map((j) => j.id) }
   }
 
@@ -387,7 +379,13 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 
   async get(id: string, options?: WaitOptions): Promise<TaskDetail> {
     const key = parseTaskId(id)
-    const remote = this.remote.tasks.get(key)
+    let remote = this.remote.tasks.get(key)
+    if (!remote) {
+      // Taken here before its submit returned (its queued snapshot was not shown): the engine holds it once the submit is in.
+      const submitted = this.running.get(key)?.submitted
+      if (submitted) await submitted.catch(() => {})
+      remote = this.remote.tasks.get(key)
+    }
     if (!remote) return this.engine.get(id, options)
     const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
     // Running here: the engine answers (the remote copy only waits for the engine's next event batch to go).
@@ -677,7 +675,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     let refused: TaskloopError | null
     let taken: ClusterSubmitted | 'cancelled'
     try {
-      taken = await this.starts.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
+      const submitted = this.starts.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
+      entry.submitted = submitted
+      taken = await submitted
       refused = taken === 'cancelled' || taken.ok ? null : TaskloopError.from(taken.error)
     } catch (e) {
       taken = { ok: false, error: TaskloopError.from(e).toJSON() }
@@ -709,7 +709,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (snap.state === 'done') return snap.result ?? null
     if (snap.state === 'cancelled') throw new UnrecoverableError(`cancelled (${snap.reason})`)
     const message = snap.error?.message ?? `failed (${snap.reason})`
-    const attempts = job.opts.attempts ?? 1
+    const attempts = job.opts.attempts || 1
     if (job.attemptsMade + 1 < attempts) {
       // BullMQ runs it again (maybe elsewhere): the cluster sees it waiting, not failed.
       this.announce([{ ...snap, state: 'pending', reason: null, node: null, worker: null, waiting: 'retry-backoff', endedAt: null }])
@@ -720,10 +720,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /** A list item (cluster/redis-list.ts): run here, published like any cluster task. */
   private async runHere(spec: SubmitSpec, queue: string): Promise<string> {
     const id = this.newId()
-    this.running.set(id, { settle: () => {} })
+    const entry: Running = { settle: () => {} }
+    this.running.set(id, entry)
     this.takeOver(id)
     try {
-      await this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) })
+      await (entry.submitted = this.engine.submitWith(spec, { id, queue, node: this.nodeId, ...(this.allow ? { allow: this.allow } : {}) }))
     } catch (e) {
       this.running.delete(id)
       throw e
@@ -961,16 +962,22 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     }
   }
 
-  /** Tasks this node changed without its engine (queued, refused, removed from a queue): shown here and published. */
+  /** Tasks this node changed without its engine (refused, removed from a queue): shown here and published. */
   private announce(tasks: TaskSnapshot[]): void {
     for (const t of tasks) this.outTasks.set(t.id, t)
     this.show(tasks)
   }
 
-  /** Tasks this node just queued: shown here, and published as what their snapshots are made of. */
-  private announceQueued(jobs: Queued[]): void {
-    for (const j of jobs) this.outQueued.push(j)
-    this.show(jobs.map((j) => queuedSnapshot(j.id, j.spec, j.queue, { createdAt: j.createdAt })))
+  /**
+   * Tasks this node just queued: shown here and published (as their id, queue, time and spec:
+   * taskChanges), unless a newer word on one waits to go (a job can start before its submit returns).
+   */
+  private announceQueued(tasks: TaskSnapshot[]): void {
+    for (const t of tasks) {
+      const waiting = this.outTasks.get(t.id)
+      if (!waiting || isNewer(t, waiting)) this.outTasks.set(t.id, t)
+    }
+    this.show(tasks)
   }
 
   /** Into this node's view (and to its subscribers) as announced; the publish follows. */
@@ -1002,19 +1009,16 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private flushNow(): void {
     if (this.publishTimer) clearTimeout(this.publishTimer)
     this.publishTimer = null
-    if (this.outTasks.size === 0 && this.outLogs.length === 0 && this.outQueued.length === 0) return
+    if (this.outTasks.size === 0 && this.outLogs.length === 0) return
+    const tasks = this.outTasks
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
-    const message: ClusterEvents = { node: this.nodeId, tasks: [...this.outTasks.values()], logs: this.outLogs }
-    if (this.outQueued.length > 0) message.queued = this.outQueued
+    const message: ClusterEvents = { node: this.nodeId, tasks: [...tasks.values()].map(taskChanges), logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
-    this.outQueued = []
     // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
     // latest when Redis is back), unless a newer word on them is already waiting; log lines are dropped.
     this.cmd.publish(KEYS.events, JSON.stringify(message)).catch(() => {
-      for (const t of message.tasks) if (!this.outTasks.has(t.id)) this.outTasks.set(t.id, t)
-      // (A newer word on a queued one, waiting or not, is newer on every node: isNewer.)
-      if (message.queued) this.outQueued = message.queued.concat(this.outQueued)
+      for (const [id, t] of tasks) if (!this.outTasks.has(id)) this.outTasks.set(id, t)
     })
   }
 
@@ -1037,9 +1041,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (!events || events.node === this.nodeId) return
     const changed: TaskSnapshot[] = []
     const ownOnly = this.options.view === 'own'
-    // The queued ones first: a later word on them in the same message (cancelled, running) wins.
-    const tasks = events.queued.length === 0 ? events.tasks : [...events.queued.map((q) => queuedSnapshot(q.id, q.spec, q.queue, { createdAt: q.createdAt })), ...events.tasks]
-    for (const t of tasks) {
+    for (const t of events.tasks) {
       if (this.running.has(t.id) || (ownOnly && !this.remote.tasks.has(t.id))) continue
       if (this.ranHere.has(t.id) && t.node === null && t.attempt <= 1) continue
       if (!this.remote.put(t)) continue
@@ -1229,16 +1231,18 @@ function hasQueue(input: unknown): boolean {
 
 const jobName = (spec: TaskSpec): string => ('job' in spec ? spec.job : 'command')
 
-/** Retries, backoff, priority and delay are BullMQ's; finished jobs are kept bounded. */
+/**
+ * Retries, backoff, priority and delay are BullMQ's. Only what differs from BullMQ's defaults: the
+ * options are stored in the job and read back with it each time a worker takes it. How many finished
+ * jobs are kept is the workers' option (startWorker), which BullMQ applies to a job that says nothing.
+ */
 function jobOptions(spec: TaskSpec, id: string): JobsOptions {
   return {
     jobId: id,
-    attempts: (spec.retries ?? 0) + 1,
+    ...(spec.retries ? { attempts: spec.retries + 1 } : {}),
     ...(spec.retryDelayMs ? { backoff: { type: 'exponential', delay: spec.retryDelayMs } } : {}),
     ...(spec.priority !== undefined ? { priority: PRIORITY_BASE - spec.priority } : {}),
     ...(spec.delayMs ? { delay: spec.delayMs } : {}),
-    removeOnComplete: { count: KEEP_COMPLETED },
-    removeOnFail: { count: KEEP_FAILED },
   }
 }
 
@@ -1254,18 +1258,19 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
   }
 }
 
-/** A `taskloop:events` message (outside data: what does not look like task snapshots is dropped). */
-function parseEvents(value: unknown): (ClusterEvents & { queued: Queued[] }) | null {
+/** A `taskloop:events` message, its tasks as snapshots (outside data: what does not look like a task is dropped). */
+function parseEvents(value: unknown): { node: string; tasks: TaskSnapshot[]; logs: ClusterEvents['logs'] } | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
-  const tasks = v.tasks.filter(
-    (t): t is TaskSnapshot => !!t && typeof t.id === 'string' && (TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string',
-  )
+  const tasks: TaskSnapshot[] = []
+  for (const c of v.tasks as unknown[]) {
+    const x = c as Partial<TaskChanges> | null
+    if (!x || typeof x.id !== 'string' || typeof x.queue !== 'string' || typeof x.createdAt !== 'number' || !x.spec || typeof x.spec !== 'object') continue
+    const t = fromChanges(x as TaskChanges)
+    if ((TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string' && Array.isArray(t.attempts)) tasks.push(t)
+  }
   const logs = v.logs.filter((l) => !!l && typeof l.id === 'string' && Array.isArray(l.lines))
-  const queued = Array.isArray(v.queued)
-    ? v.queued.filter((q) => !!q && typeof q.id === 'string' && typeof q.queue === 'string' && typeof q.createdAt === 'number' && !!q.spec && typeof q.spec === 'object')
-    : []
-  return { node: v.node, tasks, logs, queued }
+  return { node: v.node, tasks, logs }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))

@@ -4,6 +4,7 @@
 // forgotten first. The node merges it into list/get/snapshot/subscribe (cluster/index.ts).
 import { emptyCounters, isFinal, SNAPSHOT_DEFAULTS, type Counters, type ExecutorKind, type LogLine, type TaskSnapshot, type TaskSpec, type TaskState } from '../common/types'
 import { executorOf } from '../engine/submit-plan'
+import { attemptsForm, OWN_ATTEMPT, ownAttempts } from '../common/wire'
 
 /** Remote tasks kept; past it the oldest finished ones are forgotten (their own node keeps them). */
 const MAX_TASKS = 20_000
@@ -86,13 +87,8 @@ const RANK: Record<TaskState, number> = { pending: 0, running: 1, cancelling: 2,
 export const isNewer = (a: TaskSnapshot, b: TaskSnapshot): boolean =>
   a.attempt !== b.attempt ? a.attempt > b.attempt : RANK[a.state] >= RANK[b.state]
 
-/** A cluster task as the view shows it before (or without) a node's engine holding it. */
-export function queuedSnapshot(
-  id: string,
-  spec: unknown,
-  queue: string,
-  fields: Partial<TaskSnapshot> & { createdAt?: number } = {},
-): TaskSnapshot {
+/** What a cluster task's snapshot takes from its spec (queuedSnapshot), and the spec as shown. */
+function fromSpec(spec: unknown): { spec: TaskSpec; name: string; executor: ExecutorKind; group: string | null } {
   const s = (spec && typeof spec === 'object' ? spec : {}) as TaskSpec
   let executor: ExecutorKind = 'loop'
   try {
@@ -101,18 +97,61 @@ export function queuedSnapshot(
     // Not a spec at all (refused by the node that got it): shown as it came.
   }
   const name = typeof s.name === 'string' ? s.name : 'job' in s && typeof s.job === 'string' ? s.job : 'command' in s && typeof s.command === 'string' ? s.command.slice(0, 200) : 'queued task'
+  return { spec: s, name, executor, group: typeof s.group === 'string' ? s.group : null }
+}
+
+/** A cluster task as the view shows it before (or without) a node's engine holding it. */
+export function queuedSnapshot(
+  id: string,
+  spec: unknown,
+  queue: string,
+  fields: Partial<TaskSnapshot> & { createdAt?: number } = {},
+): TaskSnapshot {
+  const f = fromSpec(spec)
   return {
     id,
-    name,
-    executor,
+    name: f.name,
+    executor: f.executor,
     state: 'pending',
     ...SNAPSHOT_DEFAULTS,
     attempt: 1,
-    group: typeof s.group === 'string' ? s.group : null,
+    group: f.group,
     createdAt: Date.now(),
-    spec: s,
+    spec: f.spec,
     queue,
     node: null,
     ...fields,
   }
+}
+
+/** The fields of every queuedSnapshot that do not come from its id, queue, time or spec. */
+const QUEUED_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({ state: 'pending', ...SNAPSHOT_DEFAULTS, attempt: 1, node: null })
+
+/**
+ * A cluster task as `taskloop:events` carries it: its id, queue, creation time and spec, and only
+ * the fields in which it differs from the queuedSnapshot every node makes of those four (attempts
+ * as OWN_ATTEMPT when they list only the current one, as on the wires): a finished tiny task goes
+ * in a third of its snapshot's bytes, a task just queued as those four alone.
+ */
+export type TaskChanges = Record<string, unknown> & { id: string; queue: string; createdAt: number; spec: TaskSpec }
+
+export function taskChanges(t: TaskSnapshot): TaskChanges {
+  const f = fromSpec(t.spec)
+  const out: TaskChanges = { id: t.id, queue: t.queue ?? '', createdAt: t.createdAt, spec: t.spec }
+  const fields = t as unknown as Record<string, unknown>
+  for (const k in fields) {
+    if (k === 'id' || k === 'queue' || k === 'createdAt' || k === 'spec') continue
+    const v = fields[k]
+    const b = k === 'name' ? f.name : k === 'executor' ? f.executor : k === 'group' ? f.group : QUEUED_FIELDS[k]
+    if (v === b || (Array.isArray(v) && v.length === 0 && Array.isArray(b) && b.length === 0)) continue
+    out[k] = k === 'attempts' ? attemptsForm(t) : v
+  }
+  return out
+}
+
+/** The snapshot a TaskChanges stands for (outside data: the caller checks its state and name). */
+export function fromChanges(c: TaskChanges): TaskSnapshot {
+  const t = queuedSnapshot(c.id, c.spec, c.queue, c as Partial<TaskSnapshot>)
+  if ((t.attempts as unknown) === OWN_ATTEMPT) t.attempts = ownAttempts(t)
+  return t
 }

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest'
+import { currentAttempt, type TaskSnapshot } from '../../../common/types'
+import { fromChanges, queuedSnapshot, taskChanges } from '../../../cluster/view'
+
+/** Through JSON, as on `taskloop:events`. */
+const roundTrip = (t: TaskSnapshot): TaskSnapshot => fromChanges(JSON.parse(JSON.stringify(taskChanges(t))))
+
+describe('taskChanges / fromChanges: a cluster task on taskloop:events', () => {
+  const queued = queuedSnapshot('q1-a', { name: 'tiny', job: '/jobs.mjs#noop', group: 'g' }, 'taskloop', { createdAt: 1000 })
+  const ran: TaskSnapshot = { ...queued, state: 'running', attempt: 1, worker: 'loop', startedAt: 1001, node: 'n2', progress: 0.5, progressMessage: 'half' }
+  const done: TaskSnapshot = { ...ran, state: 'done', endedAt: 1002, progress: 1, result: { ok: true } }
+  done.attempts = [currentAttempt(done)]
+
+  it('sends a task just queued as its id, queue, time and spec alone', () => {
+    expect(taskChanges(queued)).toEqual({ id: 'q1-a', queue: 'taskloop', createdAt: 1000, spec: queued.spec })
+  })
+
+  it('gives back every field of the snapshot, whatever its state and attempts', () => {
+    const failedTwice: TaskSnapshot = { ...done, state: 'failed', attempt: 2, result: null, error: { message: 'boom' }, retryOf: null }
+    failedTwice.attempts = [done.attempts[0]!, currentAttempt(failedTwice)]
+    for (const t of [queued, ran, done, failedTwice, { ...queued, name: 'renamed', executor: 'thread' as const, group: null }]) {
+      expect(roundTrip(t)).toEqual(t)
+    }
+  })
+
+  it('sends the current attempt alone as a number, and only what differs', () => {
+    const c = taskChanges(done)
+    expect(c.attempts).toBe(0)
+    expect(Object.keys(c).sort()).toEqual(['attempts', 'createdAt', 'endedAt', 'id', 'node', 'progress', 'progressMessage', 'queue', 'result', 'spec', 'startedAt', 'state', 'worker'])
+  })
+})
