@@ -1054,6 +1054,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   }
 
   private emit(e: EngineEvent): void {
+    // Remote tasks the view let go of leave every subscriber's picture with the next batch.
+    const gone = this.remote.takeForgotten()
+    if (gone && e.type === 'batch') e = { ...e, forgot: e.forgot ? [...e.forgot, ...gone] : gone }
     for (const l of this.listeners) l(e)
     if (this.remoteWaits.size > 0) {
       for (const t of e.tasks) {

@@ -68,15 +68,25 @@ export class RemoteTasks {
     }
   }
 
-  /**
-   * Forgets in steps of a tenth, as the engine does (engine/retention.ts): a subscriber's picture
-   * that holds more tasks than the counters count takes a full snapshot, once per step, not per put.
-   */
+  /** Ids trimmed since the last takeForgotten: the next event batch's `forgot`, as the engine's own. */
+  private forgotten: string[] = []
+
+  takeForgotten(): string[] | null {
+    if (this.forgotten.length === 0) return null
+    const ids = this.forgotten
+    this.forgotten = []
+    return ids
+  }
+
+  /** Forgets the oldest finished tasks in steps of a tenth, as the engine does (engine/retention.ts). */
   private trim(): void {
     const keep = MAX_TASKS - MAX_TASKS / 10
     for (const [id, t] of this.tasks) {
       if (this.tasks.size <= keep) return
-      if (isFinal(t.state)) this.drop(id)
+      if (isFinal(t.state)) {
+        this.drop(id)
+        this.forgotten.push(id)
+      }
     }
   }
 }

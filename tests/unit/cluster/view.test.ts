@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { currentAttempt, type TaskSnapshot } from '../../../common/types'
-import { fromChanges, queuedSnapshot, taskChanges } from '../../../cluster/view'
+import { fromChanges, queuedSnapshot, RemoteTasks, taskChanges } from '../../../cluster/view'
 
 /** Through JSON, as on `taskloop:events`. */
 const roundTrip = (t: TaskSnapshot): TaskSnapshot => fromChanges(JSON.parse(JSON.stringify(taskChanges(t))))
@@ -27,5 +27,24 @@ describe('taskChanges / fromChanges: a cluster task on taskloop:events', () => {
     const c = taskChanges(done)
     expect(c.attempts).toBe(0)
     expect(Object.keys(c).sort()).toEqual(['attempts', 'createdAt', 'endedAt', 'id', 'node', 'progress', 'progressMessage', 'queue', 'result', 'spec', 'startedAt', 'state', 'worker'])
+  })
+})
+
+describe('RemoteTasks: the bound on other nodes’ tasks', () => {
+  it('forgets the oldest finished ones in a step and hands their ids over once, for the next batch’s forgot', () => {
+    const view = new RemoteTasks()
+    const at = (i: number, state: TaskSnapshot['state']): TaskSnapshot => ({ ...queuedSnapshot(`r${i}`, { job: 'sleep' }, 'taskloop', { createdAt: i }), state })
+    // One unfinished task first: it is never forgotten.
+    view.put(at(0, 'running'))
+    for (let i = 1; i < 20_000; i++) view.put(at(i, 'done'))
+    expect(view.takeForgotten()).toBeNull()
+    view.put(at(20_000, 'done'))
+    const gone = view.takeForgotten()!
+    expect(gone.length).toBe(20_001 - 18_000)
+    expect(gone[0]).toBe('r1')
+    expect(gone.at(-1)).toBe('r2001')
+    expect(gone).not.toContain('r0')
+    expect(view.takeForgotten()).toBeNull()
+    expect(view.counters.done + view.counters.running).toBe(18_000)
   })
 })
