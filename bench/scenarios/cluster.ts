@@ -299,7 +299,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
       const ids: string[] = []
       for (let from = 0; from < count; from += PUSH_CHUNK) {
         const tasks = Array.from({ length: Math.min(PUSH_CHUNK, count - from) }, (_, i) => spec(from + i))
-        ids.push(...(await call<{ ids: string[] }>(from % 2 ? b : a, 'POST', '/api/tasks', { batch: { tasks } })).ids)
+        ids.push(...(await call<{ ids: string[] }>((from / PUSH_CHUNK) % 2 ? b : a, 'POST', '/api/tasks', { batch: { tasks } })).ids)
       }
       return ids
     }
