@@ -132,6 +132,8 @@ interface Slot {
   watch: NodeJS.Timeout | null
   /** The worker's clock (performance.now()) less this thread's, ms. */
   clock: number
+  /** performance.now() when it was spawned. */
+  born: number
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
@@ -212,8 +214,10 @@ export abstract class WorkerPool implements Executor {
   resize(size: number): void {
     this.size = Math.max(1, Math.floor(size))
     // Shrink with workers still starting first (a ready one is worth more than the start it cost),
-    // then idle ones; busy ones leave once their runs end.
-    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || a.runs.length - b.runs.length)
+    // the one started last first of those: it has the most of its start left, and a limit flipped
+    // faster than a worker starts must not let go of the oldest start each time (none would ever
+    // get ready). Then idle ones; busy ones leave once their runs end.
+    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || (a.ready ? a.runs.length - b.runs.length : b.born - a.born))
     let live = bySize.length
     for (let i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
     // Grown again before a leaving worker ended its last runs (a limit dragged down and back up): it
@@ -561,6 +565,7 @@ export abstract class WorkerPool implements Executor {
       ring: this.claims ? ReportRing.create() : null,
       watch: null,
       clock: 0,
+      born: performance.now(),
     }
     slot.worker = this.spawnWorker({
       message: (msgs) => this.onMessages(slot, msgs, onStarted),
