@@ -585,14 +585,14 @@ export abstract class WorkerPool implements Executor {
     if (this.take(slot, msgs, onStarted)) this.freed(slot)
   }
 
-  /** Reads what the worker holds in its ring (rung, a cancel, a kill, a loss, the watchdog). */
+  /** Reads what the worker holds in its ring (rung, a cancel, a kill, a loss, the read every WATCH_MS). */
   private readRing(slot: Slot, upTo?: number): boolean {
     const text = slot.ring?.read(upTo)
     if (!text) return false
     return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
   }
 
-  /** @internal PoolRun.heard; also before a cancel or a kill, and the watchdog. */
+  /** @internal PoolRun.heard; also before a cancel or a kill, and the read every WATCH_MS. */
   readHeld(slot: Slot): void {
     if (this.readRing(slot)) this.freed(slot)
   }

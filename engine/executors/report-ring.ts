@@ -76,7 +76,7 @@ export class ReportRing {
   read(upTo = this.written): string {
     const r = Atomics.load(this.counters, READ)
     const n = (upTo - r) | 0
-    // Already read past it (the watchdog read what a ring message names before it came).
+    // Already read past it (the regular read took what a ring message names before it came).
     if (n <= 0) return ''
     const out = (this.scratch ??= new Uint8Array(this.bytes.length)).subarray(0, n)
     const i = r & this.mask
