@@ -8,7 +8,7 @@ import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/ty
 import type { JobHost } from '../job-calls'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
-import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, type FromWorker, type RunMessage, type ToWorker } from './protocol'
+import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, WATCH_MS, type FromWorker, type RunMessage, type ToWorker } from './protocol'
 import { ReportRing } from './report-ring'
 
 export interface PoolOptions {
@@ -128,10 +128,10 @@ interface Slot {
   expectMs: number
   /** Where the worker holds its reports (threads; see report-ring.ts), else null. */
   ring: ReportRing | null
-  /** Reads the ring when the worker, with runs out, has said nothing for WATCH_MS. */
-  watch: NodeJS.Timeout | null
   /** The worker's clock (performance.now()) less this thread's, ms. */
   clock: number
+  /** performance.now() when it was spawned. */
+  born: number
 }
 
 export const KILLED_MESSAGE = 'terminated after the cancel grace'
@@ -151,12 +151,6 @@ const START_AT_ONCE = Math.max(1, os.availableParallelism())
 const START_GAP_MS = 150
 /** Jobs whose run time a pool remembers (for `aheadMs`); past it, it starts over. */
 const JOB_TIMES = 1000
-/**
- * A worker with runs out that said nothing for this long (ms) has its report ring read by the
- * pool: a worker holds reports only before a job that was short last time, and one that runs long
- * anyway must not hide its start (its timeout counts from it) or the end before it.
- */
-const WATCH_MS = 10
 
 export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
@@ -180,6 +174,8 @@ export abstract class WorkerPool implements Executor {
   private readonly jobMs = new Map<string, number>()
   private nextRunId = 1
   private distributeQueued = false
+  /** The reads of the report rings every WATCH_MS while runs are out (threads). */
+  private watchTimer: NodeJS.Timeout | null = null
   private stealQueued = false
   private closed = false
 
@@ -212,8 +208,10 @@ export abstract class WorkerPool implements Executor {
   resize(size: number): void {
     this.size = Math.max(1, Math.floor(size))
     // Shrink with workers still starting first (a ready one is worth more than the start it cost),
-    // then idle ones; busy ones leave once their runs end.
-    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || a.runs.length - b.runs.length)
+    // the one started last first of those: it has the most of its start left, and a limit flipped
+    // faster than a worker starts must not let go of the oldest start each time (none would ever
+    // get ready). Then idle ones; busy ones leave once their runs end.
+    const bySize = [...this.slots].filter((s) => !s.retiring).sort((a, b) => Number(a.ready) - Number(b.ready) || (a.ready ? a.runs.length - b.runs.length : b.born - a.born))
     let live = bySize.length
     for (let i = 0; live > this.size; live--, i++) this.retireSoon(bySize[i]!)
     // Grown again before a leaving worker ended its last runs (a limit dragged down and back up): it
@@ -255,6 +253,7 @@ export abstract class WorkerPool implements Executor {
     this.closed = true
     if (this.refillTimer) clearTimeout(this.refillTimer)
     if (this.growTimer) clearTimeout(this.growTimer)
+    if (this.watchTimer) clearTimeout(this.watchTimer)
     const closed = (): TaskFailure => new TaskFailure('crashed', `the ${this.kind} pool was closed`)
     for (const run of this.backlog.splice(0)) this.settle(run, closed())
     const exits: Promise<void>[] = []
@@ -328,7 +327,7 @@ export abstract class WorkerPool implements Executor {
 
   private sendRuns(slot: Slot, runs: RunMessage[]): void {
     slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
-    if (slot.ring) this.watch(slot)
+    if (slot.ring) this.watch()
   }
 
   /** A run's share of `aheadMs`: its job's recent run time; a job not seen yet counts as all of it. */
@@ -559,8 +558,8 @@ export abstract class WorkerPool implements Executor {
       busy: new BusyMeter(),
       expectMs: 0,
       ring: this.claims ? ReportRing.create() : null,
-      watch: null,
       clock: 0,
+      born: performance.now(),
     }
     slot.worker = this.spawnWorker({
       message: (msgs) => this.onMessages(slot, msgs, onStarted),
@@ -583,18 +582,17 @@ export abstract class WorkerPool implements Executor {
   }
 
   private onMessages(slot: Slot, msgs: FromWorker[], onStarted: () => void): void {
-    slot.watch?.refresh()
     if (this.take(slot, msgs, onStarted)) this.freed(slot)
   }
 
-  /** Reads what the worker holds in its ring (rung, a cancel, a kill, a loss, the watchdog). */
+  /** Reads what the worker holds in its ring (rung, a cancel, a kill, a loss, the read every WATCH_MS). */
   private readRing(slot: Slot, upTo?: number): boolean {
     const text = slot.ring?.read(upTo)
     if (!text) return false
     return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
   }
 
-  /** @internal PoolRun.heard; also before a cancel or a kill, and the watchdog. */
+  /** @internal PoolRun.heard; also before a cancel or a kill, and the read every WATCH_MS. */
   readHeld(slot: Slot): void {
     if (this.readRing(slot)) this.freed(slot)
   }
@@ -671,17 +669,26 @@ export abstract class WorkerPool implements Executor {
     return freed
   }
 
-  /** The watchdog of a worker with runs out (see WATCH_MS); each message from it puts it back. */
-  private watch(slot: Slot): void {
-    if (slot.watch) return
+  /**
+   * While workers have runs out, their report rings are read every WATCH_MS, all in one wake-up of
+   * this thread (see protocol.ts): a worker holds reports only before a job that was short there,
+   * and one that runs long anyway must not hide its start (its timeout counts from it) or the end
+   * before it; a worker far from running dry leaves its reports to this read rather than ring.
+   */
+  private watch(): void {
+    if (this.watchTimer) return
     const timer = setTimeout(() => {
-      if (slot.gone) return
-      this.readHeld(slot)
-      if (slot.runs.length > 0 && !slot.gone) timer.refresh()
-      else slot.watch = null
+      let out = false
+      for (const slot of this.slots) {
+        if (!slot.ring || slot.runs.length === 0) continue
+        this.readHeld(slot)
+        if (slot.runs.length > 0 && !slot.gone) out = true
+      }
+      if (out && !this.closed) timer.refresh()
+      else this.watchTimer = null
     }, WATCH_MS)
     timer.unref()
-    slot.watch = timer
+    this.watchTimer = timer
   }
 
   private onExit(slot: Slot, why: string): void {
@@ -795,8 +802,6 @@ export abstract class WorkerPool implements Executor {
   /** Out of the pool's books at once; the process/thread may take a moment more to end. */
   private drop(slot: Slot): void {
     slot.gone = true
-    if (slot.watch) clearTimeout(slot.watch)
-    slot.watch = null
     this.slots.delete(slot)
     if (this.spare === slot) this.spare = null
   }

@@ -13,11 +13,12 @@
 //
 // A thread also gets a report ring (report-ring.ts): while it runs jobs known to be short, one
 // after another, it writes its reports there and rings (posts `ring`) at most every HOLD_MS, so
-// the engine thread wakes once per few runs, not once per run. It rings at once when it has
-// nothing left to run, on a failure, before a job not known to be short, and when a job calls
-// the engine; the pool reads the ring itself before a cancel or a kill, when the worker is lost,
-// and every few ms while runs are out. Reports keep their order: a posted message's `ring` comes
-// first in it and names the ring's records written before it.
+// the engine thread wakes once per few runs, not once per run; with a long queue behind it, it
+// does not ring at all but leaves them to the pool's read every WATCH_MS (LONG_HOLD_MS). It rings
+// at once when it has nothing left to run, on a failure, before a job not known to be short, and
+// when a job calls the engine; the pool reads the ring itself before a cancel or a kill, when the
+// worker is lost, and every WATCH_MS while runs are out. Reports keep their order: a posted
+// message's `ring` comes first in it and names the ring's records written before it.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { StringDecoder } from 'node:string_decoder'
 import { TaskFailure, type FailureKind } from './executor'
@@ -76,7 +77,35 @@ export const CANCELLED_BEFORE_START = 'cancelled before it started'
  * reports: the reports of jobs of a millisecond go a few to a wake-up of the engine thread.
  */
 export const HOLD_MS = 2
-/** Jobs whose last run time a worker remembers (which ones are short); past it, it starts over. */
+/**
+ * While a thread has runs out, its pool reads its report ring this often (ms; all its threads'
+ * rings in one wake-up of the engine thread): a job that runs long after short ones is heard
+ * started within that, and a thread far from running dry need not ring at all.
+ */
+export const WATCH_MS = 10
+/**
+ * A thread with at least RUNWAY_MS of work queued behind the current run (its queued runs counted
+ * at the current job's recent run time) holds its reports up to this long: longer than the pool's
+ * regular read, so that read hears them (a cancel, a pause or a kill reads the ring too). Nothing
+ * it holds is needed sooner, and each wake-up of the engine thread then covers ~WATCH_MS of runs
+ * of every thread, not ~HOLD_MS of one.
+ */
+export const LONG_HOLD_MS = 2 * WATCH_MS
+/** Queued work (ms) from which a thread holds LONG_HOLD_MS; below it, HOLD_MS, so its refill is asked in time. */
+const RUNWAY_MS = 2 * WATCH_MS
+/**
+ * And queued runs: a pool refills a thread once a quarter of its 64 runs ahead is left
+ * (pool.ts, thread-pool.ts): it must hear the queue come down to that as soon as before, however
+ * late the engine thread gets a core on a loaded machine.
+ */
+const LONG_HOLD_RUNS = 32
+/**
+ * A job is short, its reports held, when its recent run time (each run moves it halfway) is under
+ * the pool's regular read: its start is heard with its end, or by that read, as soon as it would
+ * be had it run long. Wall time: a job of 1 ms of CPU takes several on a loaded machine.
+ */
+const SHORT_MS = WATCH_MS
+/** Jobs whose recent run time a worker remembers (which ones are short); past it, it starts over. */
 const JOB_TIMES = 1000
 
 /** One run on the wire: [id, cell, index of its job in the message's job list, params, inputs, taskId, attempt]. */
@@ -116,10 +145,14 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let ring: ReportRing | null = null
   /** performance.now() of the oldest report in the ring not rung for; -1: none. */
   let heldSince = -1
+  /** The ring's write counter before that report: the pool read past it when its read counter is past it. */
+  let heldFrom = 0
   /** The current run's job is known to be short: its reports may wait in the ring. */
   let holding = false
+  /** How long they may wait: HOLD_MS, or LONG_HOLD_MS with a long queue behind the run. */
+  let holdMs = HOLD_MS
   let ringQueued = false
-  /** Last run time (ms) per job in this worker: a job is short when its last run took under HOLD_MS. */
+  /** Recent run time (ms) per job in this worker: a job is short under SHORT_MS. */
   const jobMs = new Map<string, number>()
   let pumpQueued = false
   /** Console lines wait in the outbox until the end of the job's microtasks (or OUTPUT_BATCH of them). */
@@ -143,13 +176,23 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     if (outbox.length > 0) {
       const out = outbox
       outbox = []
+      const before = ring === null ? 0 : ring.written
       if (ring === null || !ring.write(`,${JSON.stringify(out).slice(1, -1)}`)) return post(out)
       if (heldSince < 0) {
         heldSince = performance.now()
+        heldFrom = before
         ringSoon()
       }
     }
-    if (heldSince >= 0 && (urgent || performance.now() - heldSince >= HOLD_MS)) post([])
+    if (heldSince < 0) return
+    const read = ring!.readCount
+    if (((read - heldFrom) | 0) > 0) {
+      // The pool read the ring meanwhile (its regular read, a cancel): what it read needs no ring.
+      if (read === ring!.written) return void (heldSince = -1)
+      heldSince = performance.now()
+      heldFrom = read
+    }
+    if (urgent || performance.now() - heldSince >= holdMs) post([])
   }
   /** Rings once the worker's event loop turns: a job that waits (I/O, a timer) holds nothing meanwhile. */
   const ringSoon = (): void => {
@@ -214,14 +257,17 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     const t0 = performance.now()
     current = { id, abort }
     // Out (or in the ring) before the job: a long synchronous job must not hide that it started.
-    // Held only before a job that was short here last time; a job that runs long anyway is read
-    // from the ring by the pool (its watchdog) while it runs.
-    holding = ring !== null && (jobMs.get(job) ?? HOLD_MS) < HOLD_MS
+    // Held only before a job that was short here lately; a job that runs long anyway is read
+    // from the ring by the pool (its read every WATCH_MS) while it runs.
+    const recentMs = jobMs.get(job) ?? SHORT_MS
+    holding = ring !== null && recentMs < SHORT_MS
+    holdMs = queue.length >= LONG_HOLD_RUNS && queue.length * recentMs >= RUNWAY_MS ? LONG_HOLD_MS : HOLD_MS
     report({ type: 'started', id, at: Math.round(t0 * 10) })
     const ran = (): number => {
       const ms = performance.now() - t0
-      if (jobMs.size >= JOB_TIMES && !jobMs.has(job)) jobMs.clear()
-      jobMs.set(job, ms)
+      const was = jobMs.get(job)
+      if (was === undefined && jobMs.size >= JOB_TIMES) jobMs.clear()
+      jobMs.set(job, was === undefined ? ms : (was + ms) / 2)
       return ms
     }
     runJob({ ...run.request, cwd, jobsDirs }, executor, abort, new Sink(id)).then(

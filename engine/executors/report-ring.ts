@@ -1,10 +1,11 @@
 // A pool thread's reports held in shared memory, for the engine thread to read when it looks.
 // A message to the engine thread wakes it (and, on a machine with few cores, takes a core from a
 // worker for that turn): a thread running a stream of millisecond jobs writes its reports here
-// instead and rings (posts a small message) every few ms. The engine thread reads the ring itself
-// when it is rung, when a worker is lost, before a cancel or a kill, and when a worker with runs
-// out has said nothing for a while (pool.ts WATCH_MS): whatever a job does (one that never
-// yields), no report stays here long, and none is lost with a worker that dies.
+// instead and rings (posts a small message) every few ms, or leaves them to the engine thread's
+// regular read. The engine thread reads the ring itself when it is rung, when a worker is lost,
+// before a cancel or a kill, and every WATCH_MS (protocol.ts) while a worker has runs out:
+// whatever a job does (one that never yields), no report stays here long, and none is lost with
+// a worker that dies.
 //
 // One writer (the worker), one reader (the engine thread): two byte counters in an Int32Array
 // that only grow (wrapping at 2^32), the text between them. The writer appends JSON texts of
@@ -49,6 +50,11 @@ export class ReportRing {
     return Atomics.load(this.counters, WRITTEN)
   }
 
+  /** The read counter: everything up to it has been read. */
+  get readCount(): number {
+    return Atomics.load(this.counters, READ)
+  }
+
   /** Writer: appends `text`; false when it does not fit now (the caller posts it instead). */
   write(text: string): boolean {
     const scratch = (this.scratch ??= new Uint8Array(this.bytes.length))
@@ -70,7 +76,7 @@ export class ReportRing {
   read(upTo = this.written): string {
     const r = Atomics.load(this.counters, READ)
     const n = (upTo - r) | 0
-    // Already read past it (the watchdog read what a ring message names before it came).
+    // Already read past it (the regular read took what a ring message names before it came).
     if (n <= 0) return ''
     const out = (this.scratch ??= new Uint8Array(this.bytes.length)).subarray(0, n)
     const i = r & this.mask

@@ -226,8 +226,9 @@ describe('engine, runs sent ahead taken back', () => {
       for (let turn = 0; !ended; turn++) {
         await engine.pause()
         await engine.resume()
-        // A new limit every few turns: a worker leaves, or one comes (or stays).
-        if (turn % 5 === 0) await engine.setLimits({ [executor]: turn % 10 === 0 ? 1 : 2 })
+        // A new limit every turn: a worker leaves, or one comes (or stays). Faster than a worker
+        // starts on a loaded machine: the pool must keep its oldest start (see resize).
+        await engine.setLimits({ [executor]: turn % 2 === 0 ? 1 : 2 })
         await delay(turn % 3)
       }
       expect((await finals).filter((t) => t.state !== 'done')).toEqual([])

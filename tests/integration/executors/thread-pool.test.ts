@@ -105,3 +105,26 @@ export function quiet(params) {
     expect(times[10]).toBeLessThan(50)
   })
 })
+
+describe('thread pool resized faster than a thread starts', () => {
+  it('a size flipped between 1 and 2 every few ms keeps its oldest starting thread, which gets ready and runs', async () => {
+    const p = new ThreadPool({ size: 1 })
+    try {
+      // The first thread starting takes one run; the other waits in the backlog for a thread.
+      const runs = [1, 2].map(() => drive(p, { job: 'primes', params: { below: 100 } }))
+      let ended = false
+      void Promise.all(runs.map((r) => r.outcome)).finally(() => (ended = true))
+      // Each grow starts a thread, each shrink lets one still starting go: were it the oldest
+      // every time, no thread would ever get ready while the flips go on.
+      let turn = 0
+      for (; !ended && turn < 1000; turn++) {
+        p.resize(turn % 2 === 0 ? 2 : 1)
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      expect(turn).toBeLessThan(1000)
+      for (const r of runs) expect(await succeeds(r.outcome)).toEqual({ count: 25, largest: 97 })
+    } finally {
+      await p.close()
+    }
+  }, 60_000)
+})

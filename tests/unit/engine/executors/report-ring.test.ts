@@ -13,6 +13,19 @@ describe('ReportRing', () => {
     expect(ring.read()).toBe('')
   })
 
+  it('tells the writer how far the reader has read (what it need not ring for)', () => {
+    const ring = ReportRing.create(64)
+    const before = ring.written
+    ring.write(',1')
+    expect(ring.readCount).toBe(before)
+    ring.write(',2')
+    ring.read(before + 2)
+    expect(ring.readCount).toBe(before + 2)
+    expect(ring.readCount).not.toBe(ring.written)
+    ring.read()
+    expect(ring.readCount).toBe(ring.written)
+  })
+
   it('wraps around the end of its buffer, many times over', () => {
     const ring = ReportRing.create(128)
     let got = ''
