@@ -386,6 +386,16 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       if (submitted) await submitted.catch(() => {})
       remote = this.remote.tasks.get(key)
     }
+    if (!remote && !this.ranHere.has(key)) {
+      // Not this engine's either: perhaps a task another node took in a moment ago.
+      const mine = await this.engine.get(id, options).catch((e: unknown) => {
+        if (e instanceof TaskloopError && e.code === 'not-found') return null
+        throw e
+      })
+      if (mine) return mine
+      remote = (await this.lookUp(key)) ?? undefined
+      if (!remote) return this.engine.get(id, options)
+    }
     if (!remote) return this.engine.get(id, options)
     const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
     // Running here: the engine answers (the remote copy only waits for the engine's next event batch to go).
@@ -409,7 +419,15 @@ class ClusterNodeImpl implements ClusterNodeHandle {
    */
   async cancel(id: string): Promise<void> {
     const key = parseTaskId(id)
-    const remote = this.remote.tasks.get(key)
+    let remote = this.remote.tasks.get(key)
+    if (!remote && !this.running.has(key) && !this.ranHere.has(key)) {
+      // Unknown to the engine too: perhaps a task another node took in a moment ago.
+      const local = await this.engine.get(id).then(
+        () => true,
+        () => false,
+      )
+      if (!local) remote = (await this.lookUp(key)) ?? undefined
+    }
     const queued = remote?.queue ?? (this.running.has(key) ? 'here' : null)
     if (queued === null || (remote && isFinal(remote.state))) return this.engine.cancel(id)
     try {
@@ -876,19 +894,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       const changed: TaskSnapshot[] = []
       stale.forEach((t, i) => {
         const job = jobs[i]
-        if (!job) return
-        const ran = { node: job.processedBy ?? t.node ?? null, startedAt: job.processedOn ?? t.startedAt }
-        let now: TaskSnapshot | null = null
-        if (job.finishedOn !== undefined && job.finishedOn !== null) {
-          const reason = job.failedReason
-          const ended = { ...ran, endedAt: job.finishedOn, waiting: null }
-          if (!reason) now = { ...t, ...ended, state: 'done', reason: null, result: job.returnvalue ?? null }
-          else if (reason.startsWith('cancelled')) now = { ...t, ...ended, state: 'cancelled', reason: 'user' }
-          else now = { ...t, ...ended, state: 'failed', reason: 'error', error: { message: reason } }
-        } else if (job.processedOn && t.state === 'pending' && !t.waiting) {
-          // (A task waiting for its retry has its last attempt's processedOn: not running yet.)
-          now = { ...t, ...ran, state: 'running', waiting: null }
-        }
+        const now = job ? asJobSays(t, job) : null
         if (now && !this.running.has(t.id) && this.remote.put(now)) changed.push(now)
       })
       if (changed.length > 0) this.emit({ type: 'batch', seq: ++this.seq, tasks: changed, counters: this.mergedCounters() })
@@ -1108,6 +1114,47 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     return out
   }
 
+  /**
+   * A cluster task this node has not heard of yet, from its job: its "queued" message may still be
+   * on the way (a task submitted on another node a moment ago), or was lost. Looked for in the
+   * queues this node serves or has seen; shown to every subscriber once found. Null: no such job.
+   */
+  private async lookUp(key: string): Promise<TaskSnapshot | null> {
+    if (!this.connected) return null
+    const tried = new Set<string>()
+    for (let round = 0; round < 2; round++) {
+      // Then the queues the other nodes serve, as their heartbeats say.
+      if (round === 1) await this.learnQueues().catch(() => {})
+      for (const name of [...this.knownQueues]) {
+        if (tried.has(name) || name.startsWith('list:')) continue
+        tried.add(name)
+        const found = await this.fromJob(name, key)
+        if (found !== undefined) return found
+      }
+    }
+    return null
+  }
+
+  /** Adds the queues every live node serves to knownQueues. */
+  private async learnQueues(): Promise<void> {
+    const ids = await this.cmd.smembers(KEYS.nodes)
+    const beats = ids.length > 0 ? await this.cmd.mget(...ids.map(KEYS.node)) : []
+    for (const beat of beats) for (const q of parseNode(beat ?? null)?.queues ?? []) if (!q.startsWith('list:')) this.knownQueues.add(q)
+  }
+
+  /** lookUp in one queue: undefined when it has no such job. */
+  private async fromJob(name: string, key: string): Promise<TaskSnapshot | null | undefined> {
+    const job = await Job.fromId(this.producer(name), key).catch(() => undefined)
+    if (!job?.id) return undefined
+    // Heard meanwhile (or taken here): the view's word stands.
+    const known = this.remote.tasks.get(key)
+    if (known || this.running.has(key)) return known ?? null
+    const queued = queuedSnapshot(job.id, (job.data as Partial<JobData>)?.spec, name, { createdAt: job.timestamp })
+    const now = asJobSays(queued, job) ?? queued
+    if (this.remote.put(now)) this.emit({ type: 'batch', seq: ++this.seq, tasks: [now], counters: this.mergedCounters() })
+    return now
+  }
+
   /** Jobs already in the served queues when this node joins: the view starts with them. */
   private async loadQueued(): Promise<void> {
     try {
@@ -1277,4 +1324,22 @@ function parseEvents(value: unknown): { node: string; tasks: TaskSnapshot[]; log
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+
+/**
+ * A cluster task as its BullMQ job says it is now: ended (done, cancelled, failed) or started;
+ * null when the job says nothing newer than `t`. A task waiting for its retry has its last attempt's
+ * processedOn: not running yet.
+ */
+function asJobSays(t: TaskSnapshot, job: Job): TaskSnapshot | null {
+  const ran = { node: job.processedBy ?? t.node ?? null, startedAt: job.processedOn ?? t.startedAt }
+  if (job.finishedOn !== undefined && job.finishedOn !== null) {
+    const reason = job.failedReason
+    const ended = { ...ran, endedAt: job.finishedOn, waiting: null }
+    if (!reason) return { ...t, ...ended, state: 'done', reason: null, result: (job.returnvalue as unknown) ?? null }
+    if (reason.startsWith('cancelled')) return { ...t, ...ended, state: 'cancelled', reason: 'user' }
+    return { ...t, ...ended, state: 'failed', reason: 'error', error: { message: reason } }
+  }
+  if (job.processedOn && t.state === 'pending' && !t.waiting) return { ...t, ...ran, state: 'running', waiting: null }
+  return null
+}
 

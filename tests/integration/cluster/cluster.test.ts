@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LogLine } from '../../../common/types'
 import type { ServerMessage } from '../../../common/wire'
@@ -143,6 +144,25 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
     await new Promise((r) => setTimeout(r, 1500))
     expect(existsSync(file)).toBe(false)
     expect((await two.get(id!).catch(() => null))?.state ?? 'cancelled').toBe('cancelled')
+  }, 240_000)
+
+  it('answers for and cancels a queued task it has not heard of yet (its word still on the way), from its job', async () => {
+    const [one] = await Promise.all([start(redis.url, 'one', ['--queue', 'here']), start(redis.url, 'two', ['--queue', 'aside'])])
+    // Added to BullMQ as a node adds it, but with no word on taskloop:events: node one can learn of
+    // it only from Redis (as when a task submitted on node two is asked for on node one at once).
+    const queue = new Queue('aside', { connection: { host: '127.0.0.1', port: redis.port } })
+    try {
+      const spec = { job: 'sleep', params: { ms: 1 } }
+      await queue.add('sleep', { spec, submittedBy: 'elsewhere', submittedAt: Date.now() }, { jobId: 'qdirect-1', delay: 60_000 })
+      expect(await one.get('qdirect-1')).toMatchObject({ id: 'qdirect-1', state: 'pending', queue: 'aside', spec })
+      await one.cancel('qdirect-1')
+      expect((await one.get('qdirect-1')).state).toBe('cancelled')
+      expect(await queue.getJob('qdirect-1')).toBeUndefined()
+      // An id no queue holds is still unknown.
+      await expect(one.get('qnone-1')).rejects.toThrow(/unknown task id/)
+    } finally {
+      await queue.close()
+    }
   }, 240_000)
 
   it('refuses a command spec from the cluster under --queue-allow: the task fails saying why, nothing runs', async () => {
