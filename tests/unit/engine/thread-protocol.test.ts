@@ -62,6 +62,34 @@ const streamArb = fc.array(
   ),
   { minLength: 1, maxLength: 10 },
 )
+type Step = (typeof streamArb extends fc.Arbitrary<infer T> ? T : never)[number]
+
+/**
+ * One step of the stream as the engine makes it: each change applied to its task's last version in
+ * `engine` (or that very object again). With `undefinedFields`, a field set to undefined where the
+ * step says so (JSON leaves it out).
+ */
+function engineStep(engine: Map<string, TaskSnapshot>, step: Step, o: { undefinedFields: boolean }): TaskSnapshot[] {
+  const tasks: TaskSnapshot[] = []
+  for (const c of step) {
+    const id = `t${c.id}`
+    const last = engine.get(id)
+    let next: Record<string, unknown>
+    if (last && c.same) next = last as unknown as Record<string, unknown>
+    else {
+      // A final task's id may be made again (a BullMQ retry takes the id over): new fixed fields.
+      const fixed = last && !isFinal(last.state) ? Object.fromEntries(Object.entries(last).filter(([k]) => FIXED_FIELDS.has(k))) : c.made
+      next = { ...task({ id }), ...(last && !isFinal(last.state) ? last : {}), ...fixed, ...c.set }
+      for (const key of c.drop) delete next[key]
+      if (c.extra) next[c.extra[0]] = c.extra[1]
+      if (o.undefinedFields && c.undefinedField) next.xu = undefined
+      if (c.own && next.startedAt !== undefined) next.attempts = [currentAttempt(next as unknown as TaskSnapshot)]
+    }
+    engine.set(id, next as unknown as TaskSnapshot)
+    tasks.push(next as unknown as TaskSnapshot)
+  }
+  return tasks
+}
 
 describe('EventPacker → EventUnpacker', () => {
   it('gives back every task as its JSON, for any stream (fields gained and lost, a final id made again, the same object twice)', () => {
@@ -73,24 +101,7 @@ describe('EventPacker → EventUnpacker', () => {
         const posted: string[] = []
         let seq = 0
         for (const step of steps) {
-          const tasks: TaskSnapshot[] = []
-          for (const c of step) {
-            const id = `t${c.id}`
-            const last = engine.get(id)
-            let next: Record<string, unknown>
-            if (last && c.same) next = last as unknown as Record<string, unknown>
-            else {
-              // A final task's id may be made again (a BullMQ retry takes the id over): new fixed fields.
-              const fixed = last && !isFinal(last.state) ? Object.fromEntries(Object.entries(last).filter(([k]) => FIXED_FIELDS.has(k))) : c.made
-              next = { ...task({ id }), ...(last && !isFinal(last.state) ? last : {}), ...fixed, ...c.set }
-              for (const key of c.drop) delete next[key]
-              if (c.extra) next[c.extra[0]] = c.extra[1]
-              if (c.undefinedField) next.xu = undefined
-              if (c.own && next.startedAt !== undefined) next.attempts = [currentAttempt(next as unknown as TaskSnapshot)]
-            }
-            engine.set(id, next as unknown as TaskSnapshot)
-            tasks.push(next as unknown as TaskSnapshot)
-          }
+          const tasks = engineStep(engine, step, { undefinedFields: true })
           const b = batch({ seq: ++seq, tasks, ...(seq % 3 === 0 ? { notice: 'n' } : {}) })
           const text = packer.pack(b)
           posted.push(text)
@@ -128,22 +139,7 @@ describe('EventPacker → EventUnpacker', () => {
             send(late, late.encoder.snapshot(snapshotOf(host.values())))
             send(lateCopy, lateCopy.encoder.snapshot(JSON.parse(JSON.stringify(snapshotOf(host.values()))) as Snapshot))
           }
-          const tasks: TaskSnapshot[] = []
-          for (const c of step) {
-            const id = `t${c.id}`
-            const last = engine.get(id)
-            let next: Record<string, unknown>
-            if (last && c.same) next = last as unknown as Record<string, unknown>
-            else {
-              const fixed = last && !isFinal(last.state) ? Object.fromEntries(Object.entries(last).filter(([k]) => FIXED_FIELDS.has(k))) : c.made
-              next = { ...task({ id }), ...(last && !isFinal(last.state) ? last : {}), ...fixed, ...c.set }
-              for (const key of c.drop) delete next[key]
-              if (c.extra) next[c.extra[0]] = c.extra[1]
-              if (c.own && next.startedAt !== undefined) next.attempts = [currentAttempt(next as unknown as TaskSnapshot)]
-            }
-            engine.set(id, next as unknown as TaskSnapshot)
-            tasks.push(next as unknown as TaskSnapshot)
-          }
+          const tasks = engineStep(engine, step, { undefinedFields: false })
           const b = unpacker.unpack(packer.pack(batch({ seq: ++seq, tasks })))
           for (const t of b.tasks) host.set(t.id, t)
           send(withEntries, [withEntries.encoder.batch(b)])
