@@ -394,8 +394,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       })
       if (mine) return mine
       remote = (await this.lookUp(key)) ?? undefined
-      if (!remote) return this.engine.get(id, options)
     }
+    // Unknown anywhere, or taken here meanwhile: the engine answers.
     if (!remote) return this.engine.get(id, options)
     const local = this.ranHere.has(key) ? await this.engine.get(id).catch(() => null) : null
     // Running here: the engine answers (the remote copy only waits for the engine's next event batch to go).
@@ -1117,7 +1117,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /**
    * A cluster task this node has not heard of yet, from its job: its "queued" message may still be
    * on the way (a task submitted on another node a moment ago), or was lost. Looked for in the
-   * queues this node serves or has seen; shown to every subscriber once found. Null: no such job.
+   * queues this node knows, then in those the nodes' heartbeats name; shown to every subscriber
+   * once found. Null: no such job, or this node runs it now (its engine answers).
    */
   private async lookUp(key: string): Promise<TaskSnapshot | null> {
     if (!this.connected) return null

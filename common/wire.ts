@@ -17,6 +17,8 @@
 //   - Left out (DETAIL_ONLY): a task's `result` and its error's `stack`, of any size; the detail
 //     pane fetches them with the `get` operation.
 //   - Counters only when they changed; stats only the top-level fields that changed.
+//   - A batch's `forgot` (tasks the engine let go of) by string number: both ends drop those tasks
+//     and strings, and a number is never used again.
 //   - A snapshot comes in pages, newest tasks first: `snapshot` (the first page with the counters
 //     and the total), then `page`s, back to back (no batch between them). The decoder gives the
 //     first page as a snapshot of its own (`partial`), so the table paints, then the whole one.

@@ -60,10 +60,9 @@ export class HistoryBound {
   }
 
   private forget(ids: string[]): void {
-    // Only those still in memory: the store's retention also names tasks forgotten long ago.
-    const live = ids.filter((id) => this.o.scheduler.tasks.get(id)?.final)
-    this.o.scheduler.forget(ids)
+    // Told only of those still in memory: the store's retention also names tasks forgotten long ago.
+    const gone = this.o.scheduler.forget(ids)
     this.o.logs.forget(ids)
-    this.o.forgot(live)
+    this.o.forgot(gone)
   }
 }

@@ -334,15 +334,18 @@ export class Scheduler {
     return this.children.get(id) ?? []
   }
 
-  /** Forgets finished tasks (retention); their dependents were settled when they finished. */
-  forget(ids: string[]): void {
+  /** Forgets finished tasks (retention); their dependents were settled when they finished. Returns the ids it held. */
+  forget(ids: string[]): string[] {
+    const gone: string[] = []
     for (const id of ids) {
       const t = this.tasks.get(id)
       if (!t?.final) continue
       this.tasks.delete(id)
       this.children.delete(id)
       this.counters[t.state]--
+      gone.push(id)
     }
+    return gone
   }
 
   /** Cancel is a request: pending tasks end now, running ones are asked and then forced after the grace. */
