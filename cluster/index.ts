@@ -839,6 +839,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         gone.add(snap.id)
         this.running.get(snap.id)?.settle(snap)
       }
+      // Published as soon as their processors have put them out (the continuations settle() queued
+      // run first), not at the end of the turn: BullMQ's own handling of the settled jobs (each
+      // job's moveToFinished or moveToFailed) comes after the message that tells the other nodes,
+      // not before it. Still one message for the tasks of one answer.
+      if (got.final.length > 0) queueMicrotask(() => this.flushNow())
       left = left.filter((id) => !gone.has(id) && this.running.has(id))
     }
   }

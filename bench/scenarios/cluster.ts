@@ -21,6 +21,15 @@ import { BENCH_DIR, EngineProbe, job, measure, median, percentile, sleep, throug
 const ROOT = path.resolve(BENCH_DIR, '..')
 const PUSH_CHUNK = 1000
 
+/**
+ * Jobs run before the timed run of (b) and of (c), the same count for both: as many as the timed
+ * run. A node is warm only after thousands of tasks: after a warm-up of 1,000, one node's V8
+ * platform threads took ~80 µs per task through the next 10,000 (its main thread ~105, its engine
+ * thread ~55), ~30 through the 10,000 after; mostly compiling, not collecting (as much with
+ * --single-threaded-gc).
+ */
+const warmUpOf = (n: number): number => n
+
 async function connect(url: string): Promise<RedisClient> {
   const { Redis } = await import('ioredis')
   return new Redis(url, { maxRetriesPerRequest: null })
@@ -203,7 +212,7 @@ async function bareBullmq(server: RedisServer, n: number, probes: number): Promi
       await withTimeout(done, `BullMQ: ${count} jobs completed`)
       return performance.now() - t0
     }
-    await throughput(Math.min(1000, n))
+    await throughput(warmUpOf(n))
     const traffic0 = redisTraffic(server)
     const cpu0 = [process.cpuUsage(), processCpuMs(redisPid)] as const
     const ms = await throughput(n)
@@ -227,7 +236,7 @@ async function bareBullmq(server: RedisServer, n: number, probes: number): Promi
         vsPeer: `enqueue → start p50 ${median(latencies).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
         goal: '',
         met: null,
-        note: `${probes} single-job probes; removeOnComplete; ${cpu}; ${traffic}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
+        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; ${probes} single-job probes; removeOnComplete; ${cpu}; ${traffic}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
       },
     ]
   } finally {
@@ -327,7 +336,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
       )
       return performance.now() - t0
     }
-    await throughput(Math.min(1000, n))
+    await throughput(warmUpOf(n))
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
     const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
     const traffic0 = redisTraffic(server)
@@ -388,7 +397,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of 1,000; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs; ${traffic}`,
+        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs; ${traffic}`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
