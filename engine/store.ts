@@ -49,10 +49,12 @@ const MIGRATIONS: string[] = [
   // is a line of a claims row (one row per claim write, dropped once its tasks are written again);
   // its end is a row of ends holding only what a run changes (endData), keyed by id. A row of
   // tasks whose task ended before this step (or before its submit's row was written) keeps its
-  // final state in tasks, as before: a task is its tasks row, overlaid by its ends row if any.
+  // final state in tasks, as before: a task is its tasks row, overlaid by its ends row if any. A
+  // tasks row written again (a cluster retry takes an ended task's id over) drops its old end.
   `CREATE TABLE IF NOT EXISTS ends (id TEXT PRIMARY KEY, state TEXT NOT NULL, ended_at INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
    CREATE INDEX IF NOT EXISTS ends_ended ON ends (ended_at);
-   CREATE TABLE IF NOT EXISTS claims (at INTEGER PRIMARY KEY, tasks TEXT NOT NULL);`,
+   CREATE TABLE IF NOT EXISTS claims (at INTEGER PRIMARY KEY, tasks TEXT NOT NULL);
+   CREATE TRIGGER IF NOT EXISTS tasks_rewritten AFTER UPDATE OF data ON tasks BEGIN DELETE FROM ends WHERE id = NEW.id; END;`,
 ]
 /** Each task's row as stored: its tasks row overlaid by its ends row (end_data), `seq` its submission order. */
 const ROWS = `SELECT t.rowid AS seq, t.id AS id, t.created_at AS created_at, coalesce(e.state, t.state) AS state,

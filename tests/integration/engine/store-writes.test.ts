@@ -283,6 +283,23 @@ describe('store writes', () => {
     expect(again.history({ state: 'pending', limit: 5 })).toEqual([])
   })
 
+  it('a task id written again after its end (a cluster retry takes the id over) is what its new row says, not its old end', () => {
+    const { store, row, dir } = setup()
+    store.save([snapshot('r')])
+    store.markStarted([snapshot('r')])
+    store.save([snapshot('r', { state: 'failed', startedAt: 2, endedAt: 3, error: 'boom' })])
+    expect(row('r').state).toBe('failed')
+    // The new attempt, claimed at once as a node takes a job: its whole row, running.
+    store.markStarted([snapshot('r', { attempt: 2, createdAt: 4 })])
+    expect(row('r')).toMatchObject({ state: 'running', data: { attempt: 2 } })
+    expect(store.history({ limit: 5 })).toMatchObject([{ id: 'r', state: 'running', attempt: 2 }])
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const { store: again, saved } = TaskStore.open(dir, { keepFinished: 10 })
+    open.push(again)
+    expect(saved.tasks).toMatchObject([{ id: 'r', state: 'running', attempt: 2 }])
+  })
+
   it('retention drops finished tasks whether their end is a row of its own or their row was written whole', () => {
     const { store, db } = setup()
     const day = 86_400_000
