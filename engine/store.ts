@@ -1,10 +1,12 @@
 // The task store: every task's latest snapshot in SQLite (libsql), WAL mode, written in one
-// transaction per event batch. Submissions are written before they are acknowledged, so an
+// transaction per event batch: its row at submit, its claim as a line of a claims row, its end as
+// a row of ends with what the run changed (MIGRATIONS, step 4). Submissions are written before they are acknowledged, so an
 // acknowledged task survives a kill -9. A store that cannot be opened stops the start (StoreError);
 // one pulled away while running (folder deleted, lock lost) stops the writes and the submissions.
 import { renameSync } from 'node:fs'
 import path from 'node:path'
-import { EXECUTORS, isFinal, SNAPSHOT_DEFAULTS, TASK_STATES, TaskloopError } from '../common/types'
+import { currentAttempt, EXECUTORS, isFinal, SNAPSHOT_DEFAULTS, TASK_STATES, TaskloopError } from '../common/types'
+import { attemptsForm, OWN_ATTEMPT } from '../common/wire'
 import type { ReturnWhen, TaskSnapshot, TaskState } from '../common/types'
 import { assertWritable, fileId, makePrivateFile, sameFile, StoreError } from './data-folder'
 import type { FileId } from './data-folder'
@@ -43,7 +45,21 @@ const MIGRATIONS: string[] = [
   `DROP INDEX IF EXISTS tasks_state;
    DROP INDEX IF EXISTS tasks_created;
    CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_at) WHERE ended_at IS NOT NULL;`,
+  // → 4: fewer bytes and pages per task. A task's row in tasks is written once, at submit; its claim
+  // is a line of a claims row (one row per claim write, dropped once its tasks are written again);
+  // its end is a row of ends holding only what a run changes (endData), keyed by id. A row of
+  // tasks whose task ended before this step (or before its submit's row was written) keeps its
+  // final state in tasks, as before: a task is its tasks row, overlaid by its ends row if any. A
+  // tasks row written again (a cluster retry takes an ended task's id over) drops its old end.
+  `CREATE TABLE IF NOT EXISTS ends (id TEXT PRIMARY KEY, state TEXT NOT NULL, ended_at INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS ends_ended ON ends (ended_at);
+   CREATE TABLE IF NOT EXISTS claims (at INTEGER PRIMARY KEY, tasks TEXT NOT NULL);
+   CREATE TRIGGER IF NOT EXISTS tasks_rewritten AFTER UPDATE OF data ON tasks BEGIN DELETE FROM ends WHERE id = NEW.id; END;`,
 ]
+/** Each task's row as stored: its tasks row overlaid by its ends row (end_data), `seq` its submission order. */
+const ROWS = `SELECT t.rowid AS seq, t.id AS id, t.created_at AS created_at, coalesce(e.state, t.state) AS state,
+  coalesce(e.ended_at, t.ended_at) AS ended_at, t.data AS data, e.data AS end_data
+  FROM tasks t LEFT JOIN ends e ON e.id = t.id`
 export const SCHEMA_VERSION = MIGRATIONS.length
 
 export interface OpenOptions {
@@ -98,18 +114,25 @@ for (const [k, d] of Object.entries(SNAPSHOT_DEFAULTS)) {
   else throw new Error(`store: no rule to leave out the default of ${k}`)
 }
 
+/** The snapshot fields a task's run never changes: written once, at submit; an ends row leaves them out. */
+const STATIC = new Set<string>(['id', 'name', 'executor', 'createdAt', 'spec', 'group', 'batchId', 'after', 'parent'])
 /**
- * A task's row data: its snapshot without the fields at their defaults (SNAPSHOT_DEFAULTS), in
- * `state`: a third fewer bytes per row, so fewer pages for SQLite to write. readTask puts them back.
+ * A task's row data: its snapshot without the fields at their defaults (SNAPSHOT_DEFAULTS), a
+ * third fewer bytes per row, so fewer pages for SQLite to write; and `attempts` as OWN_ATTEMPT
+ * when it lists only the current attempt as the task's own fields say (common/wire.ts: nearly
+ * every finished task), half an end's bytes. With a `state`, the whole row in that state; with
+ * null, an ends row: the fields a run changes (not STATIC). readTask puts the rest back.
  */
-function rowData(t: TaskSnapshot, state: TaskState): string {
+function rowData(t: TaskSnapshot, state: TaskState | null): string {
   const row: Record<string, unknown> = {}
   for (const k in t) {
+    if (state === null && STATIC.has(k)) continue
     const v = (t as unknown as Record<string, unknown>)[k]
     if (v === null ? NULL_DEFAULT.has(k) : v === false ? FALSE_DEFAULT.has(k) : Array.isArray(v) && v.length === 0 && EMPTY_DEFAULT.has(k)) continue
     row[k] = v
   }
-  row.state = state
+  if (row.attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT) row.attempts = OWN_ATTEMPT
+  if (state !== null) row.state = state
   return JSON.stringify(row)
 }
 /**
@@ -161,11 +184,25 @@ export class TaskStore {
   lost: string | null = null
   /** Upserts of a task's row, by how many rows one statement writes (STATEMENT_ROWS). */
   private readonly upserts: Chunked
-  /** A claim of a task whose row is its submit's: the state column alone (readTask lets it win over the data); by how many tasks one statement claims. */
-  private readonly marksRunning: Chunked
+  /** Ends of tasks whose submit's row is written (the ends table), by how many rows one statement writes. */
+  private readonly ends: Chunked
+  /**
+   * Claims written as a claims row (a task whose submit's row is written): the claims row each
+   * one is in, until the task's row is written again (its end, a requeue); and how many tasks of
+   * each claims row are still there. A claims row none of whose tasks is left is deleted by the
+   * next write (`folded`).
+   */
+  private readonly claimOf = new Map<string, number>()
+  private readonly claimsLeft = new Map<number, number>()
+  private folded: number[] = []
+  /** The key of the next claims row. */
+  private nextClaim = 1
+  private claimInsert: Statement | null = null
+  private claimDelete: Statement | null = null
   /**
    * What the stored row of each unfinished task says, as `attempt * 2 + (running ? 1 : 0)` (a claim
-   * not written yet: `-attempt`): a snapshot that would only repeat it is not written again. A pending task's row is written at
+   * not written yet: `-attempt`): a snapshot that would only repeat it is not written again. A
+   * positive code also says the task's row is in tasks, so its end can be a row of ends. A pending task's row is written at
    * submit, and while it waits only its `waiting` hint changes (recomputed when it is queued again
    * after a restart). A claimed task (markStarted) is still pending in memory while a pool holds
    * it ahead of its worker: its row says running, and a later batch must not store it as pending
@@ -199,7 +236,9 @@ export class TaskStore {
          ON CONFLICT(id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at, data = excluded.data`,
       )
     this.upserts = chunked(upsert)
-    this.marksRunning = chunked((rows) => this.db.prepare(`UPDATE tasks SET state = 'running' WHERE id IN (${Array(rows).fill('?').join(', ')})`))
+    this.ends = chunked((rows) =>
+      this.db.prepare(`INSERT OR REPLACE INTO ends (id, state, ended_at, data) VALUES ${Array(rows).fill('(?, ?, ?, ?)').join(', ')}`),
+    )
   }
 
   /**
@@ -242,10 +281,10 @@ export class TaskStore {
         )
       }
       // Pages of 8 KB for a new store (SQLite's default is 4 KB; an existing store, or one already in
-      // WAL mode, keeps its size: the pragma is then a no-op). A task's row is written three times
-      // (submit, claim, end), each write rewriting its row on its page: with twice the rows per page,
-      // a batch's rows touch half the pages and write half the WAL frames. Measured on 20k rows
-      // written in 64-row statements: a claim 2.4 → 1.4 µs of CPU per row, an end 6.1 → 5.3.
+      // WAL mode, keeps its size: the pragma is then a no-op). Chosen when a claim and an end
+      // rewrote a task's row in place (with twice the rows per page, a batch's rows touched half the
+      // pages). Now that they append rows of their own (claims, ends), 4 KB and 2 KB pages measured
+      // the same within the noise (bench/store-writes.ts).
       if (version === 0) db.pragma('page_size = 8192')
       db.pragma('journal_mode = WAL')
       // NORMAL: a committed transaction survives a process crash (kill -9); only an OS crash can lose the last one.
@@ -323,10 +362,12 @@ export class TaskStore {
 
   private saveRows(tasks: readonly (TaskSnapshot | Claimed)[], claim = false): boolean {
     if (this.lost) return false
-    // Upsert values, 5 per row; ids claimed by their state column alone; and what each written
-    // task's stored row says once committed, as id, code pairs (null: final, no longer followed).
+    // Upsert values, 5 per row; ends values, 4 per row; ids and attempts claimed by a claims row;
+    // and what each written task's stored row says once committed, as id, code pairs (null: final,
+    // no longer followed).
     const rows: unknown[] = []
-    const claimed: string[] = []
+    const ends: unknown[] = []
+    const claimed: (string | number)[] = []
     const written: (string | number | null)[] = []
     try {
       for (const t of tasks) {
@@ -339,30 +380,53 @@ export class TaskStore {
           if (row === undefined && this.unwritten.has(t.id)) continue
         }
         if (claim && pending && row === mark) {
-          claimed.push(t.id)
+          claimed.push(t.id, t.attempt)
           written.push(t.id, mark + 1)
+          continue
+        }
+        const snap = 'snapshot' in t ? t.snapshot() : t
+        // The end of a task whose submit's row is written (a positive code: its write committed):
+        // what the run changed, as a row of its own.
+        if (row !== undefined && row > 0 && isFinal(t.state)) {
+          ends.push(t.id, t.state, snap.endedAt ?? 0, rowData(snap, null))
+          written.push(t.id, null)
           continue
         }
         // A claim whose own write failed is written as running by the next batch that can.
         const asRunning = pending && (claim || row === -t.attempt)
         const state = asRunning ? 'running' : t.state
-        const snap = 'snapshot' in t ? t.snapshot() : t
         rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
         written.push(t.id, isFinal(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
       }
       // Nothing new (a batch of tasks only waiting): no transaction at all.
       if (written.length === 0) return true
+      const at = this.nextClaim
       this.db.exec('BEGIN')
       runInChunks(this.upserts, rows, 5)
-      runInChunks(this.marksRunning, claimed, 1)
+      runInChunks(this.ends, ends, 4)
+      if (claimed.length > 0) (this.claimInsert ??= this.db.prepare('INSERT INTO claims (at, tasks) VALUES (?, ?)')).run(at, JSON.stringify(claimed))
+      const folded = this.folded
+      if (folded.length > 0) {
+        const del = (this.claimDelete ??= this.db.prepare('DELETE FROM claims WHERE at = ?'))
+        for (const row of folded) del.run(row)
+      }
       this.db.exec('COMMIT')
       // Only what was committed: after a failed write the next batch tries again.
+      if (folded.length > 0) this.folded = []
+      if (claimed.length > 0) {
+        this.nextClaim++
+        this.claimsLeft.set(at, claimed.length / 2)
+      }
       for (let i = 0; i < written.length; i += 2) {
         const id = written[i] as string
         const code = written[i + 1] as number | null
+        // A task written again no longer needs its claims row (its own row says more).
+        const claimRow = this.claimOf.get(id)
+        if (claimRow !== undefined) this.unclaim(id, claimRow)
         if (code === null) this.stored.delete(id)
         else this.stored.set(id, code)
       }
+      for (let i = 0; i < claimed.length; i += 2) this.claimOf.set(claimed[i] as string, at)
       this.lastError = null
       if (this.checkpointer === null && (this.rowsWritten += written.length / 2) > CHECKPOINT_THREAD_AFTER_ROWS) this.startCheckpointer()
       return true
@@ -378,6 +442,18 @@ export class TaskStore {
       // A write error may mean the folder is gone: then say that instead.
       this.check()
       return false
+    }
+  }
+
+  /** One task of a claims row written again: the row is deleted by the next write once none is left. */
+  private unclaim(id: string, claimRow: number): void {
+    this.claimOf.delete(id)
+    const left = this.claimsLeft.get(claimRow)! - 1
+    if (left > 0) {
+      this.claimsLeft.set(claimRow, left)
+    } else {
+      this.claimsLeft.delete(claimRow)
+      this.folded.push(claimRow)
     }
   }
 
@@ -438,14 +514,15 @@ export class TaskStore {
    * read as a task is moved to broken_tasks (never run) and named in a note: it does not stop the rest.
    */
   private load(keepFinished = Number.MAX_SAFE_INTEGER): { saved: Opened['saved']; notes: string[] } {
+    this.foldClaims()
     const marks = FINAL.map(() => '?').join(',')
     const rows = this.db
       .prepare(
-        `SELECT id, state, data FROM (
-           SELECT id, state, data, created_at, rowid FROM tasks WHERE state NOT IN (${marks})
+        `SELECT id, state, data, end_data FROM (
+           SELECT * FROM (${ROWS}) WHERE state NOT IN (${marks})
            UNION ALL
-           SELECT * FROM (SELECT id, state, data, created_at, rowid FROM tasks WHERE state IN (${marks}) ORDER BY rowid DESC LIMIT ?)
-         ) ORDER BY created_at, rowid`,
+           SELECT * FROM (SELECT * FROM (${ROWS}) WHERE state IN (${marks}) ORDER BY seq DESC LIMIT ?)
+         ) ORDER BY created_at, seq`,
       )
       .all(...FINAL, ...FINAL, keepFinished)
     const tasks: TaskSnapshot[] = []
@@ -473,18 +550,43 @@ export class TaskStore {
     return { saved: { tasks, batches }, notes }
   }
 
-  /** Moves rows out of the tasks table in one transaction, with why they could not be read. */
+  /**
+   * The claims rows a previous run left, written into the rows they claim (a running state
+   * column over a pending row: readTask) and deleted, in one transaction: from then on a
+   * task's row says all (recovery interrupts or requeues it). A claim of an attempt the row has
+   * left behind (the task went back to pending and was not claimed again) claims nothing.
+   */
+  private foldClaims(): void {
+    const rows = this.db.prepare('SELECT tasks FROM claims').all()
+    if (rows.length === 0) return
+    const mark = this.db.prepare(
+      `UPDATE tasks SET state = 'running' WHERE id = ? AND state = 'pending' AND json_extract(data, '$.attempt') = ?`,
+    )
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const list = parseJson(r.tasks)
+        if (!Array.isArray(list)) continue
+        for (let i = 0; i + 1 < list.length; i += 2) mark.run(String(list[i]), Number(list[i + 1]))
+      }
+      this.db.exec('DELETE FROM claims')
+    })()
+  }
+
+  /** Moves rows out of the tasks and ends tables in one transaction, with why they could not be read (an end kept on its own line). */
   private setAside(broken: { id: string; error: string }[]): void {
     const move = this.db.prepare(
-      'INSERT OR REPLACE INTO broken_tasks (id, data, error, set_aside_at) SELECT id, data, ?, ? FROM tasks WHERE id = ?',
+      `INSERT OR REPLACE INTO broken_tasks (id, data, error, set_aside_at)
+       SELECT id, CASE WHEN end_data IS NULL THEN data ELSE data || char(10) || end_data END, ?, ? FROM (${ROWS}) WHERE id = ?`,
     )
     const del = this.db.prepare('DELETE FROM tasks WHERE id = ?')
+    const delEnd = this.db.prepare('DELETE FROM ends WHERE id = ?')
     const now = Date.now()
     this.write(() =>
       this.db.transaction((list: { id: string; error: string }[]) => {
         for (const b of list) {
           move.run(b.error, now, b.id)
           del.run(b.id)
+          delEnd.run(b.id)
         }
       })(broken),
     )
@@ -500,15 +602,17 @@ export class TaskStore {
     }
     if (query.before !== undefined) {
       // rowid follows submission order (rows are inserted at submit, later writes update in place).
-      where.push('rowid < (SELECT rowid FROM tasks WHERE id = ?)')
+      where.push('seq < (SELECT rowid FROM tasks WHERE id = ?)')
       args.push(query.before)
     }
+    // A task claimed by a claims row this run: its row is still the submit's, pending.
+    const claimed = (id: string): number | undefined => (this.claimOf.has(id) ? (this.stored.get(id)! - 1) / 2 : undefined)
     return this.db
-      .prepare(`SELECT id, state, data FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rowid DESC LIMIT ?`)
+      .prepare(`SELECT id, state, data, end_data FROM (${ROWS}) ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
       .all(...args, query.limit)
       .flatMap((r) => {
         // Set aside at the next start when it is loaded; until then, a page skips it.
-        const read = readTask(r)
+        const read = readTask(r, claimed)
         return typeof read === 'string' ? [] : [read]
       })
   }
@@ -519,20 +623,25 @@ export class TaskStore {
     const marks = FINAL.map(() => '?').join(',')
     if (retention.keepDays !== undefined) {
       const cutoff = now - retention.keepDays * 86_400_000
-      for (const r of this.db.prepare(`SELECT id FROM tasks WHERE state IN (${marks}) AND ended_at < ?`).all(...FINAL, cutoff)) {
-        ids.add(String(r.id))
-      }
+      const rows = this.db
+        .prepare(`SELECT id FROM ends WHERE ended_at < ? UNION ALL SELECT id FROM tasks WHERE state IN (${marks}) AND ended_at < ?`)
+        .all(cutoff, ...FINAL, cutoff)
+      for (const r of rows) ids.add(String(r.id))
     }
     if (retention.keepFinished !== undefined) {
       const rows = this.db
-        .prepare(`SELECT id FROM tasks WHERE state IN (${marks}) ORDER BY ended_at DESC, rowid DESC LIMIT -1 OFFSET ?`)
+        .prepare(`SELECT id FROM (${ROWS}) WHERE state IN (${marks}) ORDER BY ended_at DESC, seq DESC LIMIT -1 OFFSET ?`)
         .all(...FINAL, retention.keepFinished)
       for (const r of rows) ids.add(String(r.id))
     }
     if (ids.size > 0) {
       const del = this.db.prepare('DELETE FROM tasks WHERE id = ?')
+      const delEnd = this.db.prepare('DELETE FROM ends WHERE id = ?')
       this.db.transaction((list: string[]) => {
-        for (const id of list) del.run(id)
+        for (const id of list) {
+          del.run(id)
+          delEnd.run(id)
+        }
       })([...ids])
     }
     return [...ids]
@@ -597,11 +706,21 @@ const parseJson = (data: unknown): unknown => {
   }
 }
 
-/** A stored row as a task snapshot, or why it is not one. */
-function readTask(row: Record<string, unknown>): TaskSnapshot | string {
+/**
+ * A stored row (ROWS) as a task snapshot, or why it is not one. `claimed`: the attempt a claims
+ * row of this run claimed of a task, if any.
+ */
+function readTask(row: Record<string, unknown>, claimed?: (id: string) => number | undefined): TaskSnapshot | string {
   const t = parseJson(row.data) as Partial<TaskSnapshot> | undefined
   if (t === undefined) return 'not valid JSON'
   if (!t || typeof t !== 'object') return 'not an object'
+  if (row.end_data !== null && row.end_data !== undefined) {
+    // An end: what the run changed replaces all but the fields a run never changes.
+    const end = parseJson(row.end_data)
+    if (!end || typeof end !== 'object' || Array.isArray(end)) return 'its end is not a JSON object'
+    for (const k of Object.keys(t)) if (!STATIC.has(k)) delete (t as Record<string, unknown>)[k]
+    Object.assign(t, end)
+  }
   if (t.id !== row.id) return 'its id does not match its row'
   if (!t.spec || typeof t.spec !== 'object') return 'no spec'
   if (!(TASK_STATES as readonly unknown[]).includes(t.state)) return `unknown state ${JSON.stringify(t.state)}`
@@ -609,7 +728,9 @@ function readTask(row: Record<string, unknown>): TaskSnapshot | string {
   if (typeof t.createdAt !== 'number') return 'no creation time'
   const full = t as Record<string, unknown>
   for (const [k, d] of Object.entries(SNAPSHOT_DEFAULTS)) if (!(k in full)) full[k] = d
-  // A claim writes the state column only (TaskStore.marksRunning): the data is still the submit's.
-  if (row.state === 'running' && t.state === 'pending') t.state = 'running'
+  if (full.attempts === OWN_ATTEMPT) full.attempts = [currentAttempt(t as TaskSnapshot)]
+  // A claim leaves the submit's data: as a claims row (this run's), or, folded at the next start
+  // (TaskStore.foldClaims; and by versions before claims rows), as the state column.
+  if (t.state === 'pending' && (row.state === 'running' || (claimed !== undefined && claimed(String(row.id)) === t.attempt))) t.state = 'running'
   return t as TaskSnapshot
 }

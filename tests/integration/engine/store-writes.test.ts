@@ -6,8 +6,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SNAPSHOT_DEFAULTS, type TaskSnapshot } from '../../../common/types'
-import { openDatabase } from '../../../engine/sqlite'
-import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
+import { OWN_ATTEMPT } from '../../../common/wire'
+import { openDatabase, type Database } from '../../../engine/sqlite'
+import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SCHEMA_VERSION, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
 
 const open: TaskStore[] = []
 afterEach(() => {
@@ -28,17 +29,31 @@ function snapshot(id: string, over: Partial<TaskSnapshot> = {}): TaskSnapshot {
   } as TaskSnapshot
 }
 
-function setup(): { store: TaskStore; row(id: string): { state: string; data: TaskSnapshot }; dir: string } {
+function setup(): { store: TaskStore; row(id: string): { state: string; data: TaskSnapshot }; dir: string; db: Database } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-writes-'))
   const { store } = TaskStore.open(dir)
   open.push(store)
   // Another connection: what a crash right now would leave.
   const db = openDatabase(path.join(dir, DB_FILE))
+  // A task's row and its end (ends), and the claims rows: as TaskStore reads them.
   const row = (id: string) => {
-    const r = db.prepare('SELECT state, data FROM tasks WHERE id = ?').get(id)!
-    return { state: String(r.state), data: JSON.parse(String(r.data)) as TaskSnapshot }
+    const r = db.prepare('SELECT coalesce(e.state, t.state) AS state, t.data, e.data AS end_data FROM tasks t LEFT JOIN ends e ON e.id = t.id WHERE t.id = ?').get(id)!
+    let data = JSON.parse(String(r.data)) as TaskSnapshot
+    if (r.end_data !== null) {
+      const fixed = Object.fromEntries(Object.entries(data).filter(([k]) => ['id', 'name', 'executor', 'createdAt', 'spec', 'group', 'batchId', 'after', 'parent'].includes(k)))
+      data = { ...fixed, ...JSON.parse(String(r.end_data)) } as TaskSnapshot
+    }
+    const claimed = db
+      .prepare('SELECT tasks FROM claims')
+      .all()
+      .some((c) => {
+        const list = JSON.parse(String(c.tasks)) as (string | number)[]
+        for (let i = 0; i < list.length; i += 2) if (list[i] === id && list[i + 1] === data.attempt) return true
+        return false
+      })
+    return { state: r.state === 'pending' && claimed ? 'running' : String(r.state), data }
   }
-  return { store, row, dir }
+  return { store, row, dir, db }
 }
 
 describe('store writes', () => {
@@ -84,7 +99,7 @@ describe('store writes', () => {
     expect(saved.tasks).toEqual([done, snapshot('d', { waiting: 'executor-limit', result: false, batchId: 'b1' }), whole])
   })
 
-  it('a claim of many tasks (several statements of 64) marks each one running', () => {
+  it('a claim of many tasks marks each one running', () => {
     const { store, row } = setup()
     const many = Array.from({ length: 150 }, (_, i) => snapshot(`m${i}`))
     store.save([...many, snapshot('other')])
@@ -100,7 +115,7 @@ describe('store writes', () => {
     for (const t of many) expect(row(t.id)).toMatchObject({ state: 'done', data: { result: t.result } })
   })
 
-  it('a claim takes no snapshot of a task whose row is written (its state column alone), and one of a task it inserts', () => {
+  it('a claim takes no snapshot of a task whose row is written (a line of a claims row), and one of a task it inserts', () => {
     const { store, row } = setup()
     store.save([snapshot('s1')])
     const taken: string[] = []
@@ -190,5 +205,152 @@ describe('store writes', () => {
     open.push(reopened.store)
     expect(reopened.saved.tasks).toHaveLength(100 + n)
     expect(reopened.saved.tasks.filter((t) => t.state === 'done')).toHaveLength(2000)
+  })
+
+  it('a claim of tasks whose rows are written is one claims row, deleted once each of its tasks is written again', () => {
+    const { store, row, db } = setup()
+    const claims = () => Number(db.prepare('SELECT count(*) AS n FROM claims').get()!.n)
+    const tasks = ['k1', 'k2', 'k3'].map((id) => snapshot(id))
+    store.save(tasks)
+    store.markStarted(tasks)
+    expect(claims()).toBe(1)
+    // Their rows are the submit's, untouched: the claims row says running.
+    expect(db.prepare("SELECT count(*) AS n FROM tasks WHERE state = 'pending'").get()!.n).toBe(3)
+    store.save([snapshot('k1', { state: 'done', endedAt: 2 }), snapshot('k2', { state: 'running', startedAt: 1, worker: 'thread 1' })])
+    expect(row('k3').state).toBe('running')
+    store.save([snapshot('k3', { state: 'failed', endedAt: 3, error: { message: 'no' } })])
+    // The last of them written: the next write deletes the claims row.
+    expect(claims()).toBe(1)
+    store.save([snapshot('k4')])
+    expect(claims()).toBe(0)
+    expect(['k1', 'k2', 'k3', 'k4'].map((id) => row(id).state)).toEqual(['done', 'running', 'failed', 'pending'])
+  })
+
+  it("a restart writes a previous run's claims into their rows and deletes them; a claim of an attempt the task has left claims nothing", () => {
+    const { store, dir } = setup()
+    const tasks = ['p1', 'p2', 'p3'].map((id) => snapshot(id))
+    store.save(tasks)
+    store.markStarted(tasks)
+    // p2 went back to pending (its second attempt waits), p3 ended: p1 alone is left running.
+    store.save([snapshot('p2', { attempt: 2, waiting: 'retry-backoff' }), snapshot('p3', { state: 'done', endedAt: 4, result: 3 })])
+    // As a kill -9 leaves it: nothing more written.
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const { store: again, saved } = TaskStore.open(dir)
+    open.push(again)
+    expect(saved.tasks.map((t) => [t.id, t.state, t.attempt])).toEqual([
+      ['p1', 'running', 1],
+      ['p2', 'pending', 2],
+      ['p3', 'done', 1],
+    ])
+    const db = openDatabase(path.join(dir, DB_FILE))
+    expect(db.prepare('SELECT count(*) AS n FROM claims').get()!.n).toBe(0)
+    expect(db.prepare("SELECT state FROM tasks WHERE id = 'p1'").get()!.state).toBe('running')
+    db.close()
+  })
+
+  it('an end writes what the run changed in a row of its own; a restart and history read the task whole', () => {
+    const { store, db, dir } = setup()
+    const submitted = snapshot('w', { waiting: 'executor-limit', batchId: 'b1', after: ['v'], spec: { job: 'sleep', params: { ms: 1 } } })
+    store.save([submitted])
+    store.markStarted([submitted])
+    const done = snapshot('w', {
+      state: 'done',
+      batchId: 'b1',
+      after: ['v'],
+      spec: { job: 'sleep', params: { ms: 1 } },
+      worker: 'thread 2',
+      startedAt: 2,
+      endedAt: 5,
+      result: { ok: true },
+      progress: 1,
+      attempts: [{ attempt: 1, worker: 'thread 2', startedAt: 2, endedAt: 5, outcome: 'done', reason: null, error: null }],
+    })
+    store.save([done])
+    const end = db.prepare("SELECT state, ended_at, data FROM ends WHERE id = 'w'").get()!
+    expect({ state: end.state, ended_at: end.ended_at }).toEqual({ state: 'done', ended_at: 5 })
+    // Neither the spec nor the rest a run never changes, nor the waiting hint the submit's row had.
+    expect(Object.keys(JSON.parse(String(end.data))).sort()).toEqual(['attempt', 'attempts', 'endedAt', 'progress', 'result', 'startedAt', 'state', 'worker'])
+    // Its one attempt as its own fields say: OWN_ATTEMPT, made again when read.
+    expect(JSON.parse(String(end.data)).attempts).toBe(OWN_ATTEMPT)
+    expect(store.history({ limit: 5 })).toEqual([done])
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const { store: again, saved } = TaskStore.open(dir, { keepFinished: 10 })
+    open.push(again)
+    expect(saved.tasks).toEqual([done])
+    expect(again.history({ state: 'done', limit: 5 })).toEqual([done])
+    expect(again.history({ state: 'pending', limit: 5 })).toEqual([])
+  })
+
+  it('a task id written again after its end (a cluster retry takes the id over) is what its new row says, not its old end', () => {
+    const { store, row, dir } = setup()
+    store.save([snapshot('r')])
+    store.markStarted([snapshot('r')])
+    store.save([snapshot('r', { state: 'failed', startedAt: 2, endedAt: 3, error: 'boom' })])
+    expect(row('r').state).toBe('failed')
+    // The new attempt, claimed at once as a node takes a job: its whole row, running.
+    store.markStarted([snapshot('r', { attempt: 2, createdAt: 4 })])
+    expect(row('r')).toMatchObject({ state: 'running', data: { attempt: 2 } })
+    expect(store.history({ limit: 5 })).toMatchObject([{ id: 'r', state: 'running', attempt: 2 }])
+    store.close()
+    open.splice(open.indexOf(store), 1)
+    const { store: again, saved } = TaskStore.open(dir, { keepFinished: 10 })
+    open.push(again)
+    expect(saved.tasks).toMatchObject([{ id: 'r', state: 'running', attempt: 2 }])
+  })
+
+  it('retention drops finished tasks whether their end is a row of its own or their row was written whole', () => {
+    const { store, db } = setup()
+    const day = 86_400_000
+    const now = 100 * day
+    store.save(['o1', 'o2', 'n1', 'n2', 'live'].map((id) => snapshot(id)))
+    // Ended ten days ago and now, as ends rows; one ended long ago written whole (as before ends rows).
+    store.save([
+      snapshot('o1', { state: 'done', endedAt: now - 10 * day }),
+      snapshot('o2', { state: 'failed', endedAt: now - 10 * day + 1, error: { message: 'x' } }),
+      snapshot('n1', { state: 'done', endedAt: now - 1 }),
+      snapshot('n2', { state: 'done', endedAt: now }),
+      snapshot('whole', { state: 'cancelled', endedAt: now - 20 * day }),
+    ])
+    expect(store.prune({ keepDays: 5 }, now).sort()).toEqual(['o1', 'o2', 'whole'])
+    expect(store.prune({ keepFinished: 1 }, now)).toEqual(['n1'])
+    expect(db.prepare('SELECT id FROM tasks ORDER BY id').all().map((r) => r.id)).toEqual(['live', 'n2'])
+    expect(db.prepare('SELECT id FROM ends').all().map((r) => r.id)).toEqual(['n2'])
+  })
+
+  it('a store of the schema before ends and claims rows opens: its claimed and finished rows read as they did', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-store-writes-'))
+    const old = openDatabase(path.join(dir, DB_FILE))
+    old.exec(`PRAGMA journal_mode = WAL;
+      CREATE TABLE tasks (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, state TEXT NOT NULL, ended_at INTEGER, data TEXT NOT NULL);
+      CREATE TABLE batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE children (pid INTEGER PRIMARY KEY, grp INTEGER NOT NULL, start_time TEXT);
+      CREATE TABLE broken_tasks (id TEXT PRIMARY KEY, data, error TEXT NOT NULL, set_aside_at INTEGER NOT NULL);
+      CREATE INDEX tasks_ended ON tasks (ended_at) WHERE ended_at IS NOT NULL;
+      PRAGMA user_version = 3;`)
+    const insert = old.prepare('INSERT INTO tasks (id, created_at, state, ended_at, data) VALUES (?, ?, ?, ?, ?)')
+    const claimed = snapshot('c1')
+    const finished = snapshot('f1', { state: 'done', endedAt: 4, result: 2 })
+    const waiting = snapshot('q1')
+    // A claim as that schema wrote it: the state column alone.
+    insert.run('c1', 1, 'running', null, JSON.stringify(claimed))
+    insert.run('f1', 1, 'done', 4, JSON.stringify(finished))
+    insert.run('q1', 1, 'pending', null, JSON.stringify(waiting))
+    old.close()
+    const { store, saved } = TaskStore.open(dir)
+    open.push(store)
+    expect(saved.tasks).toEqual([{ ...claimed, state: 'running' }, finished, waiting])
+    // Written on from here as this schema does.
+    store.markStarted([waiting])
+    store.save([snapshot('q1', { state: 'done', endedAt: 6, result: 9 })])
+    expect(store.history({ limit: 5 }).map((t) => [t.id, t.state, t.result])).toEqual([
+      ['q1', 'done', 9],
+      ['f1', 'done', 2],
+      ['c1', 'running', null],
+    ])
+    const db = openDatabase(path.join(dir, DB_FILE))
+    expect(Number(db.prepare('PRAGMA user_version').get()!.user_version)).toBe(SCHEMA_VERSION)
+    db.close()
   })
 })

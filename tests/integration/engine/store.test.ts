@@ -197,6 +197,7 @@ async function pendingStore(n: number): Promise<{ dataDir: string; ids: string[]
   const db = raw(dataDir)
   db.exec(`UPDATE tasks SET state = 'pending', ended_at = NULL,
              data = json_set(data, '$.state', 'pending', '$.reason', NULL, '$.endedAt', NULL, '$.cancelRequestedAt', NULL);
+           DELETE FROM ends; DELETE FROM claims;
            PRAGMA wal_checkpoint(TRUNCATE);`)
   db.close()
   return { dataDir, ids }
@@ -215,7 +216,7 @@ describe('a store that cannot be used stops the start; nothing is deleted', () =
     // As the first versions wrote it: user_version 0, no broken_tasks table.
     const db = raw(dataDir)
     db.exec(
-      `DROP TABLE IF EXISTS broken_tasks; DROP INDEX IF EXISTS tasks_ended;
+      `DROP TABLE IF EXISTS broken_tasks; DROP TABLE ends; DROP TABLE claims; DROP INDEX IF EXISTS tasks_ended;
        CREATE INDEX tasks_created ON tasks (created_at); CREATE INDEX tasks_state ON tasks (state, ended_at);
        PRAGMA user_version = 0; PRAGMA wal_checkpoint(TRUNCATE);`,
     )
@@ -225,7 +226,7 @@ describe('a store that cannot be used stops the start; nothing is deleted', () =
     await e.shutdown()
     expect(userVersion(dataDir)).toBe(SCHEMA_VERSION)
     const check = raw(dataDir)
-    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'broken_tasks'").get()!.n).toBe(1)
+    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('broken_tasks', 'ends', 'claims')").get()!.n).toBe(3)
     const indexes = check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' AND sql IS NOT NULL").all()
     expect(indexes.map((r) => r.name)).toEqual(['tasks_ended'])
     check.close()
