@@ -156,6 +156,8 @@ export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
   /** Runs per worker the scheduler may hand over beyond the pool size (sent ahead, not started). */
   readonly prefetch: number
+  /** A worker is refilled once it holds this many runs or fewer (it knows, and rings as it gets there). */
+  private readonly refillAt: number
   private size: number
   private readonly cwd: string
   private readonly jobsDirs: string[]
@@ -188,6 +190,7 @@ export abstract class WorkerPool implements Executor {
     this.jobsDirs = opts.jobsDirs ?? []
     this.host = opts.host ?? null
     this.prefetch = traits.depth
+    this.refillAt = Math.max(1, traits.depth >> 2)
     this.claims = traits.sharedClaims ? new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS)) : null
     if (this.claims) for (let i = CLAIM_CELLS - 1; i >= 0; i--) this.freeCells.push(i)
   }
@@ -308,7 +311,7 @@ export abstract class WorkerPool implements Executor {
         }
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
-        if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
+        if (s.runs.length > this.refillAt && !outgoing.has(s)) continue
         if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
@@ -576,6 +579,7 @@ export abstract class WorkerPool implements Executor {
       jobsDirs: this.jobsDirs,
       claims: this.claims && (this.claims.buffer as SharedArrayBuffer),
       ring: slot.ring && slot.ring.buffer,
+      refillAt: this.refillAt,
     })
     if (!asSpare) this.slots.add(slot)
     return slot
