@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
 import type { JobHost } from '../job-calls'
+import { add, COSTS_ON, timed } from '../costs'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, WATCH_MS, type FromWorker, type RunMessage, type ToWorker } from './protocol'
@@ -329,7 +330,8 @@ export abstract class WorkerPool implements Executor {
   }
 
   private sendRuns(slot: Slot, runs: RunMessage[]): void {
-    slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+    if (COSTS_ON) timed('engine: runs sent to workers', () => slot.worker.send({ type: 'run', runs: encodeRuns(runs) }))
+    else slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
     if (slot.ring) this.watch()
   }
 
@@ -586,6 +588,7 @@ export abstract class WorkerPool implements Executor {
   }
 
   private onMessages(slot: Slot, msgs: FromWorker[], onStarted: () => void): void {
+    if (COSTS_ON) add('engine: messages from workers', 0)
     if (this.take(slot, msgs, onStarted)) this.freed(slot)
   }
 
@@ -593,6 +596,7 @@ export abstract class WorkerPool implements Executor {
   private readRing(slot: Slot, upTo?: number): boolean {
     const text = slot.ring?.read(upTo)
     if (!text) return false
+    if (COSTS_ON) return timed('engine: reports read from rings', () => this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop))
     return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
   }
 

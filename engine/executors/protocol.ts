@@ -155,8 +155,12 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let holdMs = HOLD_MS
   /** The pool refills this worker once it holds this many runs or fewer (config). */
   let refillAt = 1
-  /** Rung as it came down to refillAt since runs last came: the pool has heard it (once per refill). */
-  let lowRung = false
+  /**
+   * It held more than refillAt since it last rang for a refill: it rings as it comes down to it.
+   * A few runs at a time never get there, and ring as before (their end is heard when the queue is
+   * empty, or after HOLD_MS): one message for a lone run's start and end, not two.
+   */
+  let aboveRefill = false
   let ringQueued = false
   /** Recent run time (ms) per job in this worker: a job is short under SHORT_MS. */
   const jobMs = new Map<string, number>()
@@ -270,8 +274,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     const low = queue.length + 1 <= refillAt
     holdMs = low ? HOLD_MS : LONG_HOLD_MS
     // Come down to the refill point: rung at once, so the pool sends more while this one runs.
-    const refill = low && !lowRung
-    if (refill) lowRung = true
+    const refill = low && aboveRefill
+    if (refill) aboveRefill = false
     outbox.push({ type: 'started', id, at: Math.round(t0 * 10) })
     flush(!holding || refill)
     const ran = (): number => {
@@ -343,7 +347,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         return
       case 'run':
         for (const r of decodeRuns(msg.runs)) queue.push(r)
-        lowRung = false
+        if (queue.length + (current === null ? 0 : 1) > refillAt) aboveRefill = true
         if (current !== null || between) return
         // Threads start at once (the pool takes runs back through their claims). A child waits for
         // the messages that arrived together (IPC emits each on process.nextTick, and microtasks run
