@@ -478,6 +478,11 @@ export class Scheduler {
     this.o.events.changedTask(task)
   }
 
+  /** No run is out on any executor (handed, started or not). */
+  get idleNow(): boolean {
+    return EXECUTORS.every((k) => this.handed[k] === 0)
+  }
+
   get isPaused(): boolean {
     return this.paused
   }
@@ -638,7 +643,7 @@ export class Scheduler {
     // Only when a dispatch would hand this executor something: with runs sent ahead, most runs
     // that end (one a turn, for jobs of a millisecond or more) leave nothing to do yet.
     if (this.queues[h.kind].size > 0 && this.room(h.kind) > 0) this.scheduleDispatch()
-    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
+    if (this.idleWaiters.length > 0 && this.idleNow) {
       for (const w of this.idleWaiters.splice(0)) w()
     }
   }
