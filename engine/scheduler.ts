@@ -478,9 +478,9 @@ export class Scheduler {
     this.o.events.changedTask(task)
   }
 
-  /** No run is out on any executor (handed, started or not). */
-  get idleNow(): boolean {
-    return EXECUTORS.every((k) => this.handed[k] === 0)
+  /** Nothing pending (queued, held, or handed and not started) and no run out on any executor. */
+  get drained(): boolean {
+    return this.counters.pending === 0 && EXECUTORS.every((k) => this.handed[k] === 0)
   }
 
   get isPaused(): boolean {
@@ -643,7 +643,7 @@ export class Scheduler {
     // Only when a dispatch would hand this executor something: with runs sent ahead, most runs
     // that end (one a turn, for jobs of a millisecond or more) leave nothing to do yet.
     if (this.queues[h.kind].size > 0 && this.room(h.kind) > 0) this.scheduleDispatch()
-    if (this.idleWaiters.length > 0 && this.idleNow) {
+    if (this.idleWaiters.length > 0 && EXECUTORS.every((k) => this.handed[k] === 0)) {
       for (const w of this.idleWaiters.splice(0)) w()
     }
   }
