@@ -171,6 +171,8 @@ export class Engine implements EngineHandle {
         this.retention.finished(t)
         this.figures.finished(t)
         this.wake(t.id)
+        // The last task left ended: its subscribers hear it now, not at the end of the batch interval.
+        if (this.scheduler.drained) this.events.quiet()
       },
       onBatchChanged: (id) => this.wake(id),
     })

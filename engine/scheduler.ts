@@ -478,6 +478,11 @@ export class Scheduler {
     this.o.events.changedTask(task)
   }
 
+  /** Nothing pending (queued, held, or handed and not started) and no run out on any executor. */
+  get drained(): boolean {
+    return this.counters.pending === 0 && EXECUTORS.every((k) => this.handed[k] === 0)
+  }
+
   get isPaused(): boolean {
     return this.paused
   }

@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { ExecutorKind, JobCall, LogLine, WorkerStat } from '../../common/types'
 import type { JobHost } from '../job-calls'
+import { add, COSTS_ON, timed } from '../costs'
 import { BusyMeter } from './busy'
 import { failedRun, TaskFailure, type Executor, type Run, type RunHooks, type RunRequest } from './executor'
 import { CANCELLED_BEFORE_START, encodeRuns, failureFrom, WATCH_MS, type FromWorker, type RunMessage, type ToWorker } from './protocol'
@@ -156,6 +157,8 @@ export abstract class WorkerPool implements Executor {
   abstract readonly kind: Exclude<ExecutorKind, 'loop' | 'command'>
   /** Runs per worker the scheduler may hand over beyond the pool size (sent ahead, not started). */
   readonly prefetch: number
+  /** A worker is refilled once it holds this many runs or fewer (it knows, and rings as it gets there). */
+  private readonly refillAt: number
   private size: number
   private readonly cwd: string
   private readonly jobsDirs: string[]
@@ -188,6 +191,7 @@ export abstract class WorkerPool implements Executor {
     this.jobsDirs = opts.jobsDirs ?? []
     this.host = opts.host ?? null
     this.prefetch = traits.depth
+    this.refillAt = Math.max(1, traits.depth >> 2)
     this.claims = traits.sharedClaims ? new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS)) : null
     if (this.claims) for (let i = CLAIM_CELLS - 1; i >= 0; i--) this.freeCells.push(i)
   }
@@ -308,7 +312,7 @@ export abstract class WorkerPool implements Executor {
         }
         // Refilled once a quarter is left, not after every run: one message carries many runs
         // (a postMessage to a busy thread costs ~100 µs of this thread on a loaded machine).
-        if (s.runs.length > Math.max(1, depth >> 2) && !outgoing.has(s)) continue
+        if (s.runs.length > this.refillAt && !outgoing.has(s)) continue
         if (aheadMs !== null && s.runs.length > 1 && s.expectMs + expect > aheadMs) continue
         if (!best || s.runs.length < best.runs.length) best = s
       }
@@ -326,7 +330,8 @@ export abstract class WorkerPool implements Executor {
   }
 
   private sendRuns(slot: Slot, runs: RunMessage[]): void {
-    slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+    if (COSTS_ON) timed('engine: runs sent to workers', () => slot.worker.send({ type: 'run', runs: encodeRuns(runs) }))
+    else slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
     if (slot.ring) this.watch()
   }
 
@@ -576,12 +581,14 @@ export abstract class WorkerPool implements Executor {
       jobsDirs: this.jobsDirs,
       claims: this.claims && (this.claims.buffer as SharedArrayBuffer),
       ring: slot.ring && slot.ring.buffer,
+      refillAt: this.refillAt,
     })
     if (!asSpare) this.slots.add(slot)
     return slot
   }
 
   private onMessages(slot: Slot, msgs: FromWorker[], onStarted: () => void): void {
+    if (COSTS_ON) add('engine: messages from workers', 0)
     if (this.take(slot, msgs, onStarted)) this.freed(slot)
   }
 
@@ -589,6 +596,7 @@ export abstract class WorkerPool implements Executor {
   private readRing(slot: Slot, upTo?: number): boolean {
     const text = slot.ring?.read(upTo)
     if (!text) return false
+    if (COSTS_ON) return timed('engine: reports read from rings', () => this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop))
     return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
   }
 

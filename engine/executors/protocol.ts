@@ -12,13 +12,14 @@
 // busy worker. Without it (processes) a cancel message drops a queued run in the child.
 //
 // A thread also gets a report ring (report-ring.ts): while it runs jobs known to be short, one
-// after another, it writes its reports there and rings (posts `ring`) at most every HOLD_MS, so
-// the engine thread wakes once per few runs, not once per run; with a long queue behind it, it
-// does not ring at all but leaves them to the pool's read every WATCH_MS (LONG_HOLD_MS). It rings
-// at once when it has nothing left to run, on a failure, before a job not known to be short, and
-// when a job calls the engine; the pool reads the ring itself before a cancel or a kill, when the
-// worker is lost, and every WATCH_MS while runs are out. Reports keep their order: a posted
-// message's `ring` comes first in it and names the ring's records written before it.
+// after another, it writes its reports there. While it holds more runs than its pool's refill
+// point it does not ring at all but leaves them to the pool's read every WATCH_MS (LONG_HOLD_MS);
+// it rings (posts `ring`) once as it comes down to the refill point, so the pool refills it at
+// once, and below that at most every HOLD_MS: the engine thread wakes once per many runs, not once
+// per run. It rings at once when it has nothing left to run, on a failure, before a job not known
+// to be short, and when a job calls the engine; the pool reads the ring itself before a cancel or
+// a kill, when the worker is lost, and every WATCH_MS while runs are out. Reports keep their order:
+// a posted message's `ring` comes first in it and names the ring's records written before it.
 import type { JobCall, JobExecutor } from '../../common/types'
 import { StringDecoder } from 'node:string_decoder'
 import { TaskFailure, type FailureKind } from './executor'
@@ -35,7 +36,8 @@ export interface RunMessage {
 }
 
 export type ToWorker =
-  | { type: 'config'; cwd: string; jobsDirs: string[]; claims: SharedArrayBuffer | null; ring: SharedArrayBuffer | null }
+  /** `refillAt`: the pool refills the worker once it has this many runs or fewer (the one it runs included). */
+  | { type: 'config'; cwd: string; jobsDirs: string[]; claims: SharedArrayBuffer | null; ring: SharedArrayBuffer | null; refillAt: number }
   /** RunMessage[] as text (encodeRuns; params and inputs are JSON): far cheaper to copy than a cloned object graph. */
   | { type: 'run'; runs: string }
   | { type: 'cancel'; id: number }
@@ -68,13 +70,21 @@ export interface WorkerChannel {
   /** Reports go out in arrays: a finished run's result and the next run's start share one message. */
   send(msgs: FromWorker[]): void
   onMessage(listener: (msg: ToWorker) => void): void
+  /**
+   * The next message that has arrived, taken now, else undefined (threads: receiveMessageOnPort).
+   * Jobs that never yield run one after another in microtasks: the event loop, and with it the
+   * listener, turns only once the queue is empty. Taken between runs, a refill asked at the refill
+   * point joins the queue before it runs dry.
+   */
+  poll?(): ToWorker | undefined
 }
 
 export const CANCELLED_BEFORE_START = 'cancelled before it started'
 
 /**
- * A thread rings at most this long (ms) after a report it holds, when it is between runs or a job
- * reports: the reports of jobs of a millisecond go a few to a wake-up of the engine thread.
+ * A thread down to its refill point rings at most this long (ms) after a report it holds, when it
+ * is between runs or a job reports: the pool hears its queue run down (and its runs end, which
+ * lets the scheduler top the pool up) a few runs at a time.
  */
 export const HOLD_MS = 2
 /**
@@ -84,21 +94,13 @@ export const HOLD_MS = 2
  */
 export const WATCH_MS = 10
 /**
- * A thread with at least RUNWAY_MS of work queued behind the current run (its queued runs counted
- * at the current job's recent run time) holds its reports up to this long: longer than the pool's
- * regular read, so that read hears them (a cancel, a pause or a kill reads the ring too). Nothing
- * it holds is needed sooner, and each wake-up of the engine thread then covers ~WATCH_MS of runs
- * of every thread, not ~HOLD_MS of one.
+ * A thread holding more runs than its refill point holds its reports up to this long: longer than
+ * the pool's regular read, so that read hears them (a cancel, a pause or a kill reads the ring
+ * too). Nothing it holds is needed sooner (it rings as it comes down to the refill point), and
+ * each wake-up of the engine thread then covers ~WATCH_MS of runs of every thread, not a few runs
+ * of one.
  */
 export const LONG_HOLD_MS = 2 * WATCH_MS
-/** Queued work (ms) from which a thread holds LONG_HOLD_MS; below it, HOLD_MS, so its refill is asked in time. */
-const RUNWAY_MS = 2 * WATCH_MS
-/**
- * And queued runs: a pool refills a thread once a quarter of its 64 runs ahead is left
- * (pool.ts, thread-pool.ts): it must hear the queue come down to that as soon as before, however
- * late the engine thread gets a core on a loaded machine.
- */
-const LONG_HOLD_RUNS = 32
 /**
  * A job is short, its reports held, when its recent run time (each run moves it halfway) is under
  * the pool's regular read: its start is heard with its end, or by that read, as soon as it would
@@ -149,8 +151,16 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   let heldFrom = 0
   /** The current run's job is known to be short: its reports may wait in the ring. */
   let holding = false
-  /** How long they may wait: HOLD_MS, or LONG_HOLD_MS with a long queue behind the run. */
+  /** How long they may wait: LONG_HOLD_MS above the refill point, HOLD_MS at or below it. */
   let holdMs = HOLD_MS
+  /** The pool refills this worker once it holds this many runs or fewer (config). */
+  let refillAt = 1
+  /**
+   * It held more than refillAt since it last rang for a refill: it rings as it comes down to it.
+   * A few runs at a time never get there, and ring as before (their end is heard when the queue is
+   * empty, or after HOLD_MS): one message for a lone run's start and end, not two.
+   */
+  let aboveRefill = false
   let ringQueued = false
   /** Recent run time (ms) per job in this worker: a job is short under SHORT_MS. */
   const jobMs = new Map<string, number>()
@@ -259,10 +269,15 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     // Out (or in the ring) before the job: a long synchronous job must not hide that it started.
     // Held only before a job that was short here lately; a job that runs long anyway is read
     // from the ring by the pool (its read every WATCH_MS) while it runs.
-    const recentMs = jobMs.get(job) ?? SHORT_MS
-    holding = ring !== null && recentMs < SHORT_MS
-    holdMs = queue.length >= LONG_HOLD_RUNS && queue.length * recentMs >= RUNWAY_MS ? LONG_HOLD_MS : HOLD_MS
-    report({ type: 'started', id, at: Math.round(t0 * 10) })
+    holding = ring !== null && (jobMs.get(job) ?? SHORT_MS) < SHORT_MS
+    // This run and the queue behind it: what the pool counts until it hears this run end.
+    const low = queue.length + 1 <= refillAt
+    holdMs = low ? HOLD_MS : LONG_HOLD_MS
+    // Come down to the refill point: rung at once, so the pool sends more while this one runs.
+    const refill = low && aboveRefill
+    if (refill) aboveRefill = false
+    outbox.push({ type: 'started', id, at: Math.round(t0 * 10) })
+    flush(!holding || refill)
     const ran = (): number => {
       const ms = performance.now() - t0
       const was = jobMs.get(job)
@@ -309,6 +324,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
   }
 
   const next = (): void => {
+    if (channel.poll) for (let msg = channel.poll(); msg !== undefined; msg = channel.poll()) take(msg, true)
     while (current === null && queue.length > 0) {
       const run = queue.shift()!
       // Lost the race: the pool took this run back and has settled it.
@@ -319,17 +335,20 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
     if (current === null) flush()
   }
 
-  channel.onMessage((msg) => {
+  /** One message from the pool; `between`: taken by next() between two runs, which starts the next run itself. */
+  const take = (msg: ToWorker, between = false): void => {
     switch (msg.type) {
       case 'config':
         cwd = msg.cwd
         jobsDirs = msg.jobsDirs
         claims = msg.claims && new Int32Array(msg.claims)
         ring = msg.ring && new ReportRing(msg.ring)
+        refillAt = msg.refillAt
         return
       case 'run':
         for (const r of decodeRuns(msg.runs)) queue.push(r)
-        if (current !== null) return
+        if (queue.length + (current === null ? 0 : 1) > refillAt) aboveRefill = true
+        if (current !== null || between) return
         // Threads start at once (the pool takes runs back through their claims). A child waits for
         // the messages that arrived together (IPC emits each on process.nextTick, and microtasks run
         // after those): a cancel right behind a run drops it unstarted.
@@ -361,7 +380,8 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
         urgent({ type: 'error', id: msg.id, kind: 'error', message: CANCELLED_BEFORE_START, ms: 0 })
       }
     }
-  })
+  }
+  channel.onMessage((msg) => take(msg))
   channel.send([{ type: 'ready', origin: performance.timeOrigin }])
 }
 

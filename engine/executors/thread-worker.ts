@@ -1,5 +1,5 @@
 // Entry of a pool worker thread: runs its queued jobs one at a time through the shared protocol.
-import { parentPort } from 'node:worker_threads'
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads'
 import { serveJobs, type ToWorker } from './protocol'
 
 const port = parentPort
@@ -9,6 +9,7 @@ serveJobs(
   {
     send: (msgs) => port.postMessage(msgs),
     onMessage: (listener) => port.on('message', (msg: ToWorker) => listener(msg)),
+    poll: () => receiveMessageOnPort(port)?.message as ToWorker | undefined,
   },
   'thread',
 )

@@ -42,6 +42,34 @@ describe('EventBatcher', () => {
     expect(batches[0]!.counters.pending).toBe(7)
   })
 
+  it('quiet (the last run out ended): what waits leaves at the end of the turn, or a fifth of the interval after the last batch', () => {
+    const a = task(1)
+    batcher.changedTask(a)
+    vi.advanceTimersByTime(0)
+    expect(batches).toHaveLength(1)
+    vi.advanceTimersByTime(5)
+    a.to('running')
+    batcher.changedTask(a)
+    batcher.quiet() // 5 ms after a batch: it leaves 10 ms after that batch, not 50
+    vi.advanceTimersByTime(4)
+    expect(batches).toHaveLength(1)
+    vi.advanceTimersByTime(1)
+    expect(batches).toHaveLength(2)
+    vi.advanceTimersByTime(15)
+    a.to('done')
+    batcher.changedTask(a)
+    batcher.quiet() // 15 ms after: leaves at the end of this turn, with the rest of the turn
+    expect(batches).toHaveLength(2)
+    vi.advanceTimersByTime(0)
+    expect(batches).toHaveLength(3)
+    expect(batches[2]!.tasks.map((t) => [t.id, t.state])).toEqual([['t1', 'done']])
+    // Nothing waits: quiet sends nothing.
+    vi.advanceTimersByTime(100)
+    batcher.quiet()
+    vi.advanceTimersByTime(100)
+    expect(batches).toHaveLength(3)
+  })
+
   it('after a batch, the next waits until the interval has passed, and holds only the latest state', () => {
     const a = task(1)
     batcher.changedTask(a)
