@@ -160,7 +160,20 @@ async function subscribe(s: Served, form: Form, listener: (event: EngineEvent) =
 }
 
 /** `taskloop serve` with one WebSocket subscriber; each run POSTs one batch of n tasks and waits to hear them final. */
-function serveContender(name: string, form: Form, spec: (i: number) => TaskSpec, warm: number, breakdowns: Breakdown[], drops: { n: number }): Contender {
+/**
+ * A fresh server takes `warm` tasks, then a batch of the measured size whose time is kept in `colds`
+ * (what a user's first batch on a new server takes: its threads still compiling their hot code),
+ * then the measured run: what a server that has been up a while does.
+ */
+function serveContender(
+  name: string,
+  form: Form,
+  spec: (i: number) => TaskSpec,
+  o: { warm: number; n: number },
+  breakdowns: Breakdown[],
+  drops: { n: number },
+  colds: number[],
+): Contender {
   return {
     name,
     async open() {
@@ -195,7 +208,10 @@ function serveContender(name: string, form: Form, spec: (i: number) => TaskSpec,
           submitted += n
           await until(submitted)
         }
-        await post(warm)
+        await post(o.warm)
+        const t0 = performance.now()
+        await post(o.n)
+        colds.push(performance.now() - t0)
         const before = await costsOf(s)
         return {
           run: post,
@@ -229,7 +245,8 @@ async function stop(s: Served): Promise<void> {
   rmSync(s.dir, { recursive: true, force: true })
 }
 
-function piscina(name: string, exportName: string, params: (i: number) => Record<string, unknown>): Contender {
+/** Warmed as a server is (serveContender): a few tasks, then a batch of the measured size timed into `colds`. */
+function piscina(name: string, exportName: string, params: (i: number) => Record<string, unknown>, n: number, colds: number[]): Contender {
   return {
     name,
     async open() {
@@ -240,6 +257,9 @@ function piscina(name: string, exportName: string, params: (i: number) => Record
         await Promise.all(all)
       }
       await run(THREADS * 20)
+      const t0 = performance.now()
+      await run(n)
+      colds.push(performance.now() - t0)
       return { run, close: () => pool.destroy() }
     },
   }
@@ -273,6 +293,8 @@ interface Served1 {
   name: string
   costs: Breakdown[]
   drops: { n: number }
+  /** Each session's first batch on its fresh server, ms. */
+  colds: number[]
   runs: Timing[]
   ms: number
   lines: string[]
@@ -289,11 +311,15 @@ async function part(
 ): Promise<Row[]> {
   const spec = (i: number): TaskSpec => ({ job: job(o.exportName), executor: 'thread', params: o.params(i) })
   const forms = [
-    { form: 'compact' as const, name: 'taskloop serve', costs: [] as Breakdown[], drops: { n: 0 } },
-    { form: 'plain' as const, name: 'taskloop serve, plain-form subscriber', costs: [] as Breakdown[], drops: { n: 0 } },
+    { form: 'compact' as const, name: 'taskloop serve', costs: [] as Breakdown[], drops: { n: 0 }, colds: [] as number[] },
+    { form: 'plain' as const, name: 'taskloop serve, plain-form subscriber', costs: [] as Breakdown[], drops: { n: 0 }, colds: [] as number[] },
   ]
+  const piscinaColds: number[] = []
   const times = await measure(
-    [...forms.map((f) => serveContender(f.name, f.form, spec, o.warm, f.costs, f.drops)), piscina('Piscina', o.exportName, o.params)],
+    [
+      ...forms.map((f) => serveContender(f.name, f.form, spec, { warm: o.warm, n: o.n }, f.costs, f.drops, f.colds)),
+      piscina('Piscina', o.exportName, o.params, o.n, piscinaColds),
+    ],
     o.n,
     Math.ceil(o.n / 10),
     o.runs,
@@ -311,6 +337,11 @@ async function part(
   // The figure the row had before it measured the UI's form, so a change of method stays visible.
   const plainLine = `with a plain-form subscriber instead (JSON of whole tasks, what scripts read): ${plain.ms.toFixed(0)} ms, ${asPlain.got ?? asPlain.vsPeer}; ${runsNote(o.n, plain.runs)} in the bench process; server CPU ${serverCpuUs(o.n, plain.costs.slice(-plain.runs.length)).toFixed(1)} µs/task`
   console.log(`  ${title}: ${plainLine}`)
+  // The measured sessions' first batches (the warm-up round's came first).
+  const coldOf = (colds: number[], runs: number): number => median(colds.slice(-runs))
+  const cold = judge(coldOf(compact.colds, compact.runs.length), coldOf(piscinaColds, o.runs))
+  const coldLine = `on a fresh server, its first batch of ${o.n} (after ${o.warm} tasks): ${coldOf(compact.colds, compact.runs.length).toFixed(0)} ms, ${cold.got ?? cold.vsPeer} against Piscina's first batch on a fresh pool (${coldOf(piscinaColds, o.runs).toFixed(0)} ms)`
+  console.log(`  ${title}: ${coldLine}`)
   return [
     {
       scenario: title,
@@ -318,7 +349,7 @@ async function part(
       medianMs: compact.ms,
       opsPerSec: opsOf(o.n, compact.ms),
       ...judge(compact.ms, piscinaMs),
-      note: `subscriber in the UI's compact form; ${runsNote(o.n, compact.runs)} in the bench process; subscriber dropped and reconnected ${compact.drops.n} times; per task: ${compact.lines.join('; ')}. Diagnostic, ${plainLine}; dropped ${plain.drops.n} times`,
+      note: `a server warmed by a batch as big as the measured one (each contender is); ${coldLine}; subscriber in the UI's compact form; ${runsNote(o.n, compact.runs)} in the bench process; subscriber dropped and reconnected ${compact.drops.n} times; per task: ${compact.lines.join('; ')}. Diagnostic, ${plainLine}; dropped ${plain.drops.n} times`,
     },
     {
       scenario: title,

@@ -287,7 +287,7 @@ describe('store writes', () => {
     const { store, row, dir } = setup()
     store.save([snapshot('r')])
     store.markStarted([snapshot('r')])
-    store.save([snapshot('r', { state: 'failed', startedAt: 2, endedAt: 3, error: 'boom' })])
+    store.save([snapshot('r', { state: 'failed', startedAt: 2, endedAt: 3 })])
     expect(row('r').state).toBe('failed')
     // The new attempt, claimed at once as a node takes a job: its whole row, running.
     store.markStarted([snapshot('r', { attempt: 2, createdAt: 4 })])
