@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import type { TaskState } from '../common/types'
 import { TaskStore } from '../engine/store'
 import { Task } from '../engine/task'
-import { job } from './harness'
+import { job, median } from './harness'
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +33,6 @@ const ROUNDS = Number(values.rounds)
 /** This thread's CPU in ms (its run time in /proc/thread-self/schedstat, in ns). */
 const threadCpuMs = (): number => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
 async function round(r: number): Promise<{ main: number; rest: number; ms: number }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-bench-store-'))

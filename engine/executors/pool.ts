@@ -330,8 +330,7 @@ export abstract class WorkerPool implements Executor {
   }
 
   private sendRuns(slot: Slot, runs: RunMessage[]): void {
-    if (COSTS_ON) timed('engine: runs sent to workers', () => slot.worker.send({ type: 'run', runs: encodeRuns(runs) }))
-    else slot.worker.send({ type: 'run', runs: encodeRuns(runs) })
+    timed('engine: runs sent to workers', () => slot.worker.send({ type: 'run', runs: encodeRuns(runs) }))
     if (slot.ring) this.watch()
   }
 
@@ -596,8 +595,7 @@ export abstract class WorkerPool implements Executor {
   private readRing(slot: Slot, upTo?: number): boolean {
     const text = slot.ring?.read(upTo)
     if (!text) return false
-    if (COSTS_ON) return timed('engine: reports read from rings', () => this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop))
-    return this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop)
+    return timed('engine: reports read from rings', () => this.take(slot, JSON.parse(`[${text.slice(1)}]`) as FromWorker[], noop))
   }
 
   /** @internal PoolRun.heard; also before a cancel or a kill, and the read every WATCH_MS. */
