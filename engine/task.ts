@@ -61,12 +61,30 @@ const IN_ATTEMPT = 1
 /** Marked as changed for the next event batch (EventBatcher). */
 const IN_EVENT_BATCH = 2
 
+/**
+ * A task's times are kept as milliseconds since this one: a small integer, which V8 holds in the
+ * field itself (a Smi), where a time since 1970 (past 2^31) is a heap number of its own, three per
+ * task kept in memory for as long as the task, each copied by every young-generation gc it lives
+ * through. Any number still reads back exactly (ms are integers, far below 2^53).
+ */
+const TIME_BASE = Date.now()
+/** `| 0` makes it an int32 to V8 (so a Smi) rather than a double that merely has an integer value. */
+const offset = (ms: number): number => {
+  const d = ms - TIME_BASE
+  return (d | 0) === d ? d | 0 : d
+}
+const since = (ms: number | null): number | null => (ms === null ? null : offset(ms))
+const at = (ms: number | null): number | null => (ms === null ? null : TIME_BASE + ms)
+
 export class Task {
   readonly id: string
   readonly name: string
   readonly spec: TaskSpec
   readonly executor: ExecutorKind
-  readonly createdAt = Date.now()
+  /** createdAt, startedAt and endedAt as TIME_BASE offsets. */
+  private created = offset(Date.now())
+  private started: number | null = null
+  private ended: number | null = null
   /** FIFO order among equal priorities. */
   readonly seq: number
   readonly batch: BatchInfo | null
@@ -79,8 +97,6 @@ export class Task {
   progress: number | null = null
   progressMessage: string | null = null
   worker: string | null = null
-  startedAt: number | null = null
-  endedAt: number | null = null
   result: unknown = null
   error: TaskError | null = null
   /**
@@ -130,6 +146,28 @@ export class Task {
       node: snap.node ?? null,
     })
     return t
+  }
+
+  get createdAt(): number {
+    return TIME_BASE + this.created
+  }
+  /** Set only when a stored task is restored (Task.restore). */
+  private set createdAt(ms: number) {
+    this.created = offset(ms)
+  }
+
+  get startedAt(): number | null {
+    return at(this.started)
+  }
+  set startedAt(ms: number | null) {
+    this.started = since(ms)
+  }
+
+  get endedAt(): number | null {
+    return at(this.ended)
+  }
+  set endedAt(ms: number | null) {
+    this.ended = since(ms)
   }
 
   get priority(): number {
@@ -245,11 +283,11 @@ export class Task {
     this.reason = reason
     if (next !== 'pending') this.waiting = null
     if (next === 'running') {
-      this.startedAt = now
-      this.endedAt = null
+      this.started = offset(now)
+      this.ended = null
       this.inAttempt = true
     } else if (next === 'done' || next === 'failed' || next === 'cancelled') {
-      this.endedAt = now
+      this.ended = offset(now)
     }
     if (next !== 'running' && next !== 'cancelling') {
       this.clearTimers()
