@@ -136,7 +136,7 @@ const putSet = (key: string, v: unknown): string => (v === undefined || v === nu
  * Written field by field (ROW_FIELDS, in the snapshot's order), not as JSON.stringify of an object
  * copied without its defaults: a third of the CPU, the same text.
  */
-function rowData(t: TaskSnapshot, state: TaskState | null): string {
+function rowData(t: RowSource, state: TaskState | null): string {
   const whole = state !== null
   let o = whole ? `${put('id', t.id)}${put('name', t.name)}${put('executor', t.executor)}` : ''
   o += put('state', state ?? t.state)
@@ -153,7 +153,9 @@ function rowData(t: TaskSnapshot, state: TaskState | null): string {
   const attempts = t.attempts
   if (!(Array.isArray(attempts) && attempts.length === 0)) o += put('attempts', attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT ? OWN_ATTEMPT : attempts)
   if (whole) o += put('spec', t.spec) + put('parent', t.parent)
-  o += put('retryOf', t.retryOf) + put('queue', t.queue) + put('node', t.node)
+  // As Task.snapshot() gives them: retryOf when set; node (null too) beside a queue.
+  o += putSet('retryOf', t.retryOf)
+  if (t.queue !== undefined && t.queue !== null) o += put('queue', t.queue) + put('node', t.node ?? null)
   return o === '' ? '{}' : `{${o.slice(1)}}`
 }
 /**
@@ -185,17 +187,12 @@ export const SUBMIT_CHUNK = 1000
 /** Rows written past which the store's checkpoints move to a thread of their own (engine/store-checkpoint.ts): a few MB of WAL. */
 export const CHECKPOINT_THREAD_AFTER_ROWS = 5000
 
-/** A task as saveNew needs it: its snapshot is taken when its rows are written, not before. */
-export interface Snapshotted {
-  readonly id: string
-  snapshot(): TaskSnapshot
-}
-
-/** A task as a claim needs it: most claims write the state column alone, so no snapshot is taken for them. */
-export interface Claimed extends Snapshotted {
-  readonly state: TaskState
-  readonly attempt: number
-}
+/**
+ * What a row is written from: a task's snapshot, or the Task itself (engine/task.ts reads as its
+ * snapshot does, field by field), so a submit or a claim makes no snapshot just to write its row.
+ * Read when its row is written, not before.
+ */
+export type RowSource = Readonly<TaskSnapshot>
 
 export class TaskStore {
   readonly file: string
@@ -356,10 +353,10 @@ export class TaskStore {
    * snapshot when its chunk is written. A task claimed in the same turn already has its row (the
    * claim inserted it as running). Rejects (shutting-down) if the store closes before the last chunk.
    */
-  async saveNew(all: readonly Snapshotted[]): Promise<void> {
+  async saveNew(all: readonly RowSource[]): Promise<void> {
     const tasks = all.filter((t) => !this.stored.has(t.id))
     if (tasks.length <= SUBMIT_CHUNK) {
-      this.save(tasks.map((t) => t.snapshot()))
+      this.save(tasks)
       return
     }
     for (const t of tasks) this.unwritten.add(t.id)
@@ -369,7 +366,7 @@ export class TaskStore {
         if (this.closed) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: the submission was not stored whole and is not acknowledged')
         const chunk = tasks.slice(i, i + SUBMIT_CHUNK)
         for (const t of chunk) this.unwritten.delete(t.id)
-        this.save(chunk.map((t) => t.snapshot()))
+        this.save(chunk)
       }
     } finally {
       for (const t of tasks) this.unwritten.delete(t.id)
@@ -377,11 +374,11 @@ export class TaskStore {
   }
 
   /** One transaction for the whole batch. A failure (disk full, read-only) is kept, not thrown. */
-  save(tasks: TaskSnapshot[]): boolean {
+  save(tasks: readonly RowSource[]): boolean {
     return timed('engine: store writes', () => this.saveRows(tasks))
   }
 
-  private saveRows(tasks: readonly (TaskSnapshot | Claimed)[], claim = false): boolean {
+  private saveRows(tasks: readonly RowSource[], claim = false): boolean {
     if (this.lost) return false
     // Upsert values, 5 per row; ends values, 4 per row; ids and attempts claimed by a claims row;
     // and what each written task's stored row says once committed, as id, code pairs (null: final,
@@ -405,18 +402,17 @@ export class TaskStore {
           written.push(t.id, mark + 1)
           continue
         }
-        const snap = 'snapshot' in t ? t.snapshot() : t
         // The end of a task whose submit's row is written (a positive code: its write committed):
         // what the run changed, as a row of its own.
         if (row !== undefined && row > 0 && isFinal(t.state)) {
-          ends.push(t.id, t.state, snap.endedAt ?? 0, rowData(snap, null))
+          ends.push(t.id, t.state, t.endedAt ?? 0, rowData(t, null))
           written.push(t.id, null)
           continue
         }
         // A claim whose own write failed is written as running by the next batch that can.
         const asRunning = pending && (claim || row === -t.attempt)
         const state = asRunning ? 'running' : t.state
-        rows.push(t.id, snap.createdAt, state, snap.endedAt, rowData(snap, state))
+        rows.push(t.id, t.createdAt, state, t.endedAt, rowData(t, state))
         written.push(t.id, isFinal(t.state) ? null : mark + (pending && !asRunning ? 0 : 1))
       }
       // Nothing new (a batch of tasks only waiting): no transaction at all.
@@ -496,7 +492,7 @@ export class TaskStore {
    * any of their jobs starts: on the next start they are interrupted (or requeued as a new
    * attempt), never silently run a second time.
    */
-  markStarted(tasks: readonly (TaskSnapshot | Claimed)[]): boolean {
+  markStarted(tasks: readonly RowSource[]): boolean {
     return timed('engine: store writes (claims)', () => this.saveRows(tasks, true))
   }
 

@@ -170,6 +170,20 @@ export class Task {
     this.ended = since(ms)
   }
 
+  /** The snapshot's fields that come from the spec or the batch: a Task reads as its snapshot (the store writes a row from either). */
+  get group(): string | null {
+    return this.spec.group ?? null
+  }
+  get batchId(): string | null {
+    return this.batch === null ? null : this.batch.id
+  }
+  get after(): string[] {
+    return this.spec.after ?? NONE
+  }
+  get parent(): string | undefined {
+    return this.spec.parent || undefined
+  }
+
   get priority(): number {
     return this.spec.priority ?? 0
   }
