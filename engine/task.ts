@@ -48,6 +48,10 @@ class Rare {
   stopping: Stopping | null = null
   timers: NodeJS.Timeout[] = []
   waitingOn = 0
+  /** Only a job that says what it is doing (ctx.progress with a message) sets it. */
+  progressMessage: string | null = null
+  /** A stored name other than its spec's (Task.name): none that Taskloop writes. */
+  name: string | null = null
 }
 
 /** The empty list of every snapshot without `after` ids or attempts: one frozen array, not one each. */
@@ -78,7 +82,6 @@ const at = (ms: number | null): number | null => (ms === null ? null : TIME_BASE
 
 export class Task {
   readonly id: string
-  readonly name: string
   readonly spec: TaskSpec
   readonly executor: ExecutorKind
   /** createdAt, startedAt and endedAt as TIME_BASE offsets. */
@@ -95,7 +98,6 @@ export class Task {
   waiting: Waiting | null = null
   attempt = 1
   progress: number | null = null
-  progressMessage: string | null = null
   worker: string | null = null
   result: unknown = null
   error: TaskError | null = null
@@ -119,7 +121,6 @@ export class Task {
     this.spec = spec
     this.executor = executor
     this.batch = batch
-    this.name = spec.name ?? defaultName(spec)
   }
 
   /** Rebuilds a stored task as it was; the engine then decides what its state means now. */
@@ -146,6 +147,22 @@ export class Task {
       node: snap.node ?? null,
     })
     return t
+  }
+
+  /** Its spec's name, or what its spec runs: read from the spec, not a field of every task. */
+  get name(): string {
+    return this.rare?.name ?? this.spec.name ?? defaultName(this.spec)
+  }
+  /** Set only when a stored task is restored (Task.restore): kept only if its spec would not give it. */
+  private set name(name: string) {
+    if (name !== (this.spec.name ?? defaultName(this.spec))) this.more.name = name
+  }
+
+  get progressMessage(): string | null {
+    return this.rare?.progressMessage ?? null
+  }
+  set progressMessage(message: string | null) {
+    if (message !== null || this.rare) this.more.progressMessage = message
   }
 
   get createdAt(): number {
