@@ -2,8 +2,9 @@
 // without the rest of a run: `--tasks` thread tasks submitted at once (TaskStore.saveNew, in its
 // chunks), then claimed `--claim` at a time (markStarted) and ended in event batches of `--batch`
 // (save), a claim ahead of the ends as a pool with runs sent ahead does, each write on a turn of
-// its own. Rows are real engine Tasks' snapshots (engine/task.ts), taken before the clock starts:
-// what is timed is the store alone. Prints the CPU per task of the writing thread (its schedstat
+// its own. Rows are written from real engine Tasks (engine/task.ts) as the engine writes them: the
+// pending Task itself at submit and claim, its final snapshot (made before the clock starts, as an
+// event batch has it already) at its end: what is timed is the store alone. Prints the CPU per task of the writing thread (its schedstat
 // run time, in ns), and of the rest of the process (the store's checkpoint thread, GC) over the
 // run and the half second after it; the median of `--rounds`, each on a fresh store.
 //
@@ -12,7 +13,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import type { TaskState } from '../common/types'
 import { TaskStore } from '../engine/store'
 import { Task } from '../engine/task'
 import { job, median } from './harness'
@@ -38,29 +38,31 @@ async function round(r: number): Promise<{ main: number; rest: number; ms: numbe
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-bench-store-'))
   const { store } = TaskStore.open(dir)
   const batch = { id: `b-${r}`, failFast: false }
-  // Each task as the store sees it: pending (submit, claim), then its final snapshot.
+  // Each task as the store sees it: the pending Task itself (submit, claim: its row is read from its
+  // fields, as the engine writes it), then its final snapshot (an event batch's).
   const tasks = Array.from({ length: TASKS }, (_, i) => {
-    const task = new Task(`r${r}-${i.toString(36)}`, i, { job: job('tiny'), executor: 'thread', params: { n: i }, name: `batch #${i + 1}` }, 'thread', batch)
-    const pending = task.snapshot()
+    const spec = { job: job('tiny'), executor: 'thread' as const, params: { n: i }, name: `batch #${i + 1}` }
+    const pending = new Task(`r${r}-${i.toString(36)}`, i, spec, 'thread', batch)
+    pending.waiting = 'executor-limit'
+    const task = new Task(pending.id, i, spec, 'thread', batch)
     task.worker = 'thread 1'
     task.to('running')
     task.result = i * 7
     task.progress = 1
     task.to('done')
-    return { id: task.id, state: 'pending' as TaskState, attempt: 1, snapshot: () => pending, done: task.snapshot() }
+    return { pending, done: task.snapshot() }
   })
   const c0 = process.cpuUsage()
   const m0 = threadCpuMs()
   const t0 = performance.now()
-  await store.saveNew(tasks)
+  await store.saveNew(tasks.map((t) => t.pending))
   let ended = 0
   for (let claimed = 0; ended < TASKS; ) {
     if (claimed < TASKS && claimed - ended < 2 * CLAIM) {
-      store.markStarted(tasks.slice(claimed, claimed + CLAIM))
+      store.markStarted(tasks.slice(claimed, claimed + CLAIM).map((t) => t.pending))
       claimed = Math.min(TASKS, claimed + CLAIM)
     }
     const done = tasks.slice(ended, Math.min(claimed, ended + BATCH))
-    for (const t of done) t.state = 'done'
     ended += done.length
     store.save(done.map((t) => t.done))
     await turn()

@@ -48,6 +48,10 @@ class Rare {
   stopping: Stopping | null = null
   timers: NodeJS.Timeout[] = []
   waitingOn = 0
+  /** Only a job that says what it is doing (ctx.progress with a message) sets it. */
+  progressMessage: string | null = null
+  /** A stored name other than its spec's (Task.name): none that Taskloop writes. */
+  name: string | null = null
 }
 
 /** The empty list of every snapshot without `after` ids or attempts: one frozen array, not one each. */
@@ -61,12 +65,29 @@ const IN_ATTEMPT = 1
 /** Marked as changed for the next event batch (EventBatcher). */
 const IN_EVENT_BATCH = 2
 
+/**
+ * A task's times are kept as milliseconds since this one: a small integer, which V8 holds in the
+ * field itself (a Smi), where a time since 1970 (past 2^31) is a heap number of its own, three per
+ * task kept in memory for as long as the task, each copied by every young-generation gc it lives
+ * through. Any number still reads back exactly (ms are integers, far below 2^53).
+ */
+const TIME_BASE = Date.now()
+/** `| 0` makes it an int32 to V8 (so a Smi) rather than a double that merely has an integer value. */
+const offset = (ms: number): number => {
+  const d = ms - TIME_BASE
+  return (d | 0) === d ? d | 0 : d
+}
+const since = (ms: number | null): number | null => (ms === null ? null : offset(ms))
+const at = (ms: number | null): number | null => (ms === null ? null : TIME_BASE + ms)
+
 export class Task {
   readonly id: string
-  readonly name: string
   readonly spec: TaskSpec
   readonly executor: ExecutorKind
-  readonly createdAt = Date.now()
+  /** createdAt, startedAt and endedAt as TIME_BASE offsets. */
+  private created = offset(Date.now())
+  private started: number | null = null
+  private ended: number | null = null
   /** FIFO order among equal priorities. */
   readonly seq: number
   readonly batch: BatchInfo | null
@@ -77,10 +98,7 @@ export class Task {
   waiting: Waiting | null = null
   attempt = 1
   progress: number | null = null
-  progressMessage: string | null = null
   worker: string | null = null
-  startedAt: number | null = null
-  endedAt: number | null = null
   result: unknown = null
   error: TaskError | null = null
   /**
@@ -103,7 +121,6 @@ export class Task {
     this.spec = spec
     this.executor = executor
     this.batch = batch
-    this.name = spec.name ?? defaultName(spec)
   }
 
   /** Rebuilds a stored task as it was; the engine then decides what its state means now. */
@@ -130,6 +147,58 @@ export class Task {
       node: snap.node ?? null,
     })
     return t
+  }
+
+  /** Its spec's name, or what its spec runs: read from the spec, not a field of every task. */
+  get name(): string {
+    return this.rare?.name ?? this.spec.name ?? defaultName(this.spec)
+  }
+  /** Set only when a stored task is restored (Task.restore): kept only if its spec would not give it. */
+  private set name(name: string) {
+    if (name !== (this.spec.name ?? defaultName(this.spec))) this.more.name = name
+  }
+
+  get progressMessage(): string | null {
+    return this.rare?.progressMessage ?? null
+  }
+  set progressMessage(message: string | null) {
+    if (message !== null || this.rare) this.more.progressMessage = message
+  }
+
+  get createdAt(): number {
+    return TIME_BASE + this.created
+  }
+  /** Set only when a stored task is restored (Task.restore). */
+  private set createdAt(ms: number) {
+    this.created = offset(ms)
+  }
+
+  get startedAt(): number | null {
+    return at(this.started)
+  }
+  set startedAt(ms: number | null) {
+    this.started = since(ms)
+  }
+
+  get endedAt(): number | null {
+    return at(this.ended)
+  }
+  set endedAt(ms: number | null) {
+    this.ended = since(ms)
+  }
+
+  /** The snapshot's fields that come from the spec or the batch: a Task reads as its snapshot (the store writes a row from either). */
+  get group(): string | null {
+    return this.spec.group ?? null
+  }
+  get batchId(): string | null {
+    return this.batch === null ? null : this.batch.id
+  }
+  get after(): string[] {
+    return this.spec.after ?? NONE
+  }
+  get parent(): string | undefined {
+    return this.spec.parent || undefined
   }
 
   get priority(): number {
@@ -245,11 +314,11 @@ export class Task {
     this.reason = reason
     if (next !== 'pending') this.waiting = null
     if (next === 'running') {
-      this.startedAt = now
-      this.endedAt = null
+      this.started = offset(now)
+      this.ended = null
       this.inAttempt = true
     } else if (next === 'done' || next === 'failed' || next === 'cancelled') {
-      this.endedAt = now
+      this.ended = offset(now)
     }
     if (next !== 'running' && next !== 'cancelling') {
       this.clearTimers()

@@ -9,6 +9,7 @@ import { SNAPSHOT_DEFAULTS, type TaskSnapshot } from '../../../common/types'
 import { OWN_ATTEMPT } from '../../../common/wire'
 import { openDatabase, type Database } from '../../../engine/sqlite'
 import { CHECKPOINT_THREAD_AFTER_ROWS, DB_FILE, SCHEMA_VERSION, SUBMIT_CHUNK, TaskStore } from '../../../engine/store'
+import { Task } from '../../../engine/task'
 
 const open: TaskStore[] = []
 afterEach(() => {
@@ -115,15 +116,38 @@ describe('store writes', () => {
     for (const t of many) expect(row(t.id)).toMatchObject({ state: 'done', data: { result: t.result } })
   })
 
-  it('a claim takes no snapshot of a task whose row is written (a line of a claims row), and one of a task it inserts', () => {
+  it('a claim of a task whose row is written is a line of a claims row; of one not written yet, its whole row as running', () => {
     const { store, row } = setup()
     store.save([snapshot('s1')])
-    const taken: string[] = []
-    const task = (id: string) => ({ id, state: 'pending' as const, attempt: 1, snapshot: () => (taken.push(id), snapshot(id)) })
-    store.markStarted([task('s1'), task('s2')])
-    expect(taken).toEqual(['s2'])
-    expect(row('s1').state).toBe('running')
+    store.markStarted([snapshot('s1'), snapshot('s2')])
+    expect(row('s1')).toMatchObject({ state: 'running', data: { state: 'pending' } })
     expect(row('s2')).toMatchObject({ state: 'running', data: { state: 'running' } })
+  })
+
+  it('a Task is written as its snapshot is, field by field (no snapshot made): the same row text', () => {
+    const [direct, snapped] = [setup(), setup()]
+    const text = (db: Database, table: string, id: string) => String(db.prepare(`SELECT data FROM ${table} WHERE id = ?`).get(id)!.data)
+    const same = (table: string, t: Task) => {
+      direct.store.save([t])
+      snapped.store.save([t.snapshot()])
+      expect(text(direct.db, table, t.id)).toBe(text(snapped.db, table, t.id))
+    }
+    const spec = { job: 'x.mjs#a', params: { s: 'q"\\' }, group: 'g', after: ['a0'], parent: 'p', name: 'named' }
+    const plain = new Task('t1', 1, { job: 'x.mjs#a' }, 'thread', null)
+    const rich = new Task('t2', 2, spec, 'thread', { id: 'b1', failFast: false })
+    rich.retryOf = 'old'
+    rich.queue = 'q'
+    for (const t of [plain, rich]) {
+      t.waiting = 'executor-limit'
+      same('tasks', t)
+      t.worker = 'thread 1'
+      t.to('running')
+      same('tasks', t)
+      t.result = { r: [1, 'x'] }
+      t.to('done')
+      same('ends', t)
+    }
+    expect(text(direct.db, 'tasks', 't2')).toContain('"retryOf":"old","queue":"q","node":null')
   })
 
   it('a row that cannot be written (its data not JSON) is an error kept, not thrown; the next write clears it', () => {
@@ -153,10 +177,11 @@ describe('store writes', () => {
     const { store, row } = setup()
     const n = SUBMIT_CHUNK * 2 + 10
     const states = new Map<string, TaskSnapshot>()
+    // Each a row source that reads as its latest snapshot, as a Task does.
     const tasks = Array.from({ length: n }, (_, i) => {
       const id = `t${i}`
       states.set(id, snapshot(id))
-      return { id, snapshot: () => states.get(id)! }
+      return new Proxy(states.get(id)!, { get: (_, k) => states.get(id)![k as keyof TaskSnapshot] })
     })
     const written = store.saveNew(tasks)
     // The first chunk is written before anything else can run.
@@ -179,7 +204,7 @@ describe('store writes', () => {
 
   it('a store closed before the last chunk rejects the submission (it is not acknowledged)', async () => {
     const { store } = setup()
-    const tasks = Array.from({ length: SUBMIT_CHUNK + 1 }, (_, i) => ({ id: `c${i}`, snapshot: () => snapshot(`c${i}`) }))
+    const tasks = Array.from({ length: SUBMIT_CHUNK + 1 }, (_, i) => snapshot(`c${i}`))
     const written = store.saveNew(tasks)
     store.close()
     open.splice(open.indexOf(store), 1)
