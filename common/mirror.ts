@@ -188,22 +188,36 @@ export class Mirror {
 
   private applyBatch(batch: EventBatch): void {
     const { tasks, rank, order } = this
-    const changed = new Array<string>(batch.tasks.length)
+    const list = batch.tasks
+    const changed = new Array<string>(list.length)
     let added: TaskSnapshot[] | null = null
-    for (let i = 0; i < batch.tasks.length; i++) {
-      const t = batch.tasks[i]!
-      changed[i] = t.id
-      if (tasks.has(t.id)) tasks.set(t.id, t)
-      else (added ??= []).push(t)
+    /** The new tasks came in creation order (the engine lists them so): the Map's order is already right. */
+    let sorted = true
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!
+      const id = t.id
+      changed[i] = id
+      // One lookup: a task new to the map is the one that grows it.
+      const size = tasks.size
+      tasks.set(id, t)
+      if (tasks.size === size) continue
+      if (added === null) added = [t]
+      else {
+        if (t.createdAt < added[added.length - 1]!.createdAt) sorted = false
+        added.push(t)
+      }
     }
     let addedIds = NO_IDS
     if (added) {
       // New tasks join in creation order, so the Map's order is creation order too.
-      added.sort(byCreation)
+      if (!sorted) {
+        added.sort(byCreation)
+        for (const t of added) tasks.delete(t.id)
+        for (const t of added) tasks.set(t.id, t)
+      }
       const ids = new Array<string>(added.length)
       for (let i = 0; i < added.length; i++) {
         const t = added[i]!
-        tasks.set(t.id, t)
         rank.set(t.id, order.length)
         order.push(t.id)
         ids[i] = t.id
