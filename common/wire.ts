@@ -242,14 +242,25 @@ function same(a: unknown, b: unknown): boolean {
   return n === 0
 }
 
+/** A task the client holds, as its connection's encoder knows it. */
+interface Held {
+  /** Its id's string number. */
+  ref: number
+  task: TaskSnapshot
+}
+
 /** The server's end of one connection. */
 export class WireEncoder {
+  /** The strings sent, by number, but task ids. */
   private refs = new Map<string, number>()
   /** The next string's number: numbers of forgotten tasks' ids are not used again. */
   private nextRef = 0
   private fresh: string[] = []
-  /** The version of each task the client holds (the engine's object; compared field by field). */
-  private sent = new Map<string, TaskSnapshot>()
+  /**
+   * Each task the client holds: its id's string number and the version it holds (the engine's
+   * object; compared field by field). One map for both: a task's id is looked up once per message.
+   */
+  private held = new Map<string, Held>()
   private counters: Counters | null = null
   private stats: Stats | null = null
 
@@ -271,10 +282,10 @@ export class WireEncoder {
       // The client lets go of these tasks and of their ids' strings; so does this end.
       const gone: number[] = []
       for (const id of batch.forgot) {
-        const ref = this.refs.get(id)
-        if (!this.sent.delete(id) || ref === undefined) continue
-        this.refs.delete(id)
-        gone.push(ref)
+        const h = this.held.get(id)
+        if (h === undefined) continue
+        this.held.delete(id)
+        gone.push(h.ref)
       }
       if (gone.length > 0) out.forgot = gone
     }
@@ -292,7 +303,7 @@ export class WireEncoder {
     this.refs.clear()
     this.nextRef = 0
     this.fresh = []
-    this.sent.clear()
+    this.held.clear()
     this.stats = null
     this.counters = snapshot.counters
     const { tasks } = snapshot
@@ -331,6 +342,18 @@ export class WireEncoder {
     return ref
   }
 
+  /** Marks `task` as the version the client holds; returns its id's string number. */
+  private hold(task: TaskSnapshot, h: Held | undefined): number {
+    if (h !== undefined) {
+      h.task = task
+      return h.ref
+    }
+    const ref = this.nextRef++
+    this.fresh.push(task.id)
+    this.held.set(task.id, { ref, task })
+    return ref
+  }
+
   /** The strings new since the last message. */
   private take(): string[] {
     const s = this.fresh
@@ -363,12 +386,13 @@ export class WireEncoder {
     let last: TaskSnapshot | undefined
     for (let i = 0; i < list.length; i++) {
       const task = list[i]!
+      const h = this.held.get(task.id)
       // Its base is the task before it, both here and in the unpacker, and the client holds what
       // the unpacker took its FIXED_FIELDS from: then its entry says all that changed.
       out[i] =
-        last !== undefined && i < known.tasks.length && known.tasks[i] === task && known.tasks[i - 1] === last && this.sent.get(task.id) === known.held[i]
-          ? this.entryTask(task, last, known.entries[i]!)
-          : this.task(task, last)
+        last !== undefined && i < known.tasks.length && known.tasks[i] === task && known.tasks[i - 1] === last && h?.task === known.held[i]
+          ? this.entryTask(task, last, known.entries[i]!, h)
+          : this.task(task, last, h)
       last = task
     }
     return out
@@ -379,10 +403,10 @@ export class WireEncoder {
    * of the version the client holds (or against `last` for those too, when it holds none): the same
    * delta as `task` gives, from the entry's fields alone.
    */
-  private entryTask(task: TaskSnapshot, last: TaskSnapshot, entry: TaskEntry): TaskDelta {
+  private entryTask(task: TaskSnapshot, last: TaskSnapshot, entry: TaskEntry, h: Held | undefined): TaskDelta {
     const t = task as unknown as Record<string, unknown>
     const prev = last as unknown as Record<string, unknown>
-    this.sent.set(task.id, task)
+    const idRef = this.hold(task, h)
     const strings: number[] = []
     const values: unknown[] = []
     // `attempts` as `task` compares it: as sent, whatever the entry says (its form depends on the task's own fields).
@@ -401,7 +425,7 @@ export class WireEncoder {
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
-    const delta: TaskDelta = [this.ref(task.id), strings, values]
+    const delta: TaskDelta = [idRef, strings, values]
     if (pairs < entry.length) {
       let removed: number[] | undefined
       // The client never holds a `result`: nothing to remove there.
@@ -420,10 +444,10 @@ export class WireEncoder {
    * its own version for the FIXED_FIELDS, `last` for the others (its own version when first in the
    * message); for a task new to the client, `last` (none when first).
    */
-  private task(task: TaskSnapshot, last: TaskSnapshot | undefined): TaskDelta {
+  private task(task: TaskSnapshot, last: TaskSnapshot | undefined, h = this.held.get(task.id)): TaskDelta {
     const t = task as unknown as Record<string, unknown>
-    const held = this.sent.get(task.id) as unknown as Record<string, unknown> | undefined
-    this.sent.set(task.id, task)
+    const held = h?.task as unknown as Record<string, unknown> | undefined
+    const idRef = this.hold(task, h)
     const prev = (last ?? held) as unknown as Record<string, unknown> | undefined
     /** Where the FIXED_FIELDS come from; `split`: not from `prev`. */
     const fixedFrom = held ?? prev
@@ -458,7 +482,7 @@ export class WireEncoder {
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
-    const delta: TaskDelta = [this.ref(task.id), strings, values]
+    const delta: TaskDelta = [idRef, strings, values]
     // Lost: its base had the field (as the client holds it: never `result`), it has it no more. Only
     // looked for when it has fewer of the fields of the task before it than that one has.
     let removed: number[] | undefined

@@ -184,7 +184,7 @@ describe('WireEncoder → WireDecoder', () => {
     const numbers = JSON.parse(wire.at(-1)!) as { s: string[] }
     expect(numbers.s).toContain('old-1')
     // What each end holds for the connection (private: memory that must not grow with every task ever sent).
-    expect([...(encoder as unknown as { sent: Map<string, unknown> }).sent.keys()].sort()).toEqual(['live', 'new'])
+    expect([...(encoder as unknown as { held: Map<string, unknown> }).held.keys()].sort()).toEqual(['live', 'new'])
     expect([...(decoder as unknown as { tasks: Map<string, unknown> }).tasks.keys()].sort()).toEqual(['live', 'new'])
     expect((decoder as unknown as { strings: string[] }).strings.filter((x) => x === 'old-2')).toEqual([])
   })
