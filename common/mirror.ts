@@ -118,8 +118,16 @@ const NO_IDS: readonly string[] = []
 export class Mirror {
   /** The latest snapshot of each task. The same Map for the mirror's life: cleared on a snapshot. */
   readonly tasks = new Map<string, TaskSnapshot>()
-  /** Each task's position in creation order (the tie-break of every sort). */
+  /**
+   * Each task's rank in creation order (the tie-break of every sort): its position in `order` as of
+   * the last snapshot, and for the tasks added since, the next numbers. Only their order means
+   * anything: dropping forgotten tasks leaves the others' ranks as they are (rewriting every rank
+   * each time the engine forgot a few thousand tasks cost the server's host thread more than
+   * rebuilding the tasks it was sent).
+   */
   readonly rank = new Map<string, number>()
+  /** The rank of the next task added. */
+  private nextRank = 0
   /** Task ids, oldest first. Appended to in place by batches, replaced by a snapshot. */
   order: string[] = []
   counters: Counters = emptyCounters()
@@ -180,6 +188,7 @@ export class Mirror {
       order[i] = t.id
     }
     this.order = order
+    this.nextRank = order.length
     this.counters = snapshot.counters
     this.limits = snapshot.limits
     this.shutdown = snapshot.shutdown
@@ -188,23 +197,37 @@ export class Mirror {
 
   private applyBatch(batch: EventBatch): void {
     const { tasks, rank, order } = this
-    const changed = new Array<string>(batch.tasks.length)
+    const list = batch.tasks
+    const changed = new Array<string>(list.length)
     let added: TaskSnapshot[] | null = null
-    for (let i = 0; i < batch.tasks.length; i++) {
-      const t = batch.tasks[i]!
-      changed[i] = t.id
-      if (tasks.has(t.id)) tasks.set(t.id, t)
-      else (added ??= []).push(t)
+    /** The new tasks came in creation order (the engine lists them so): the Map's order is already right. */
+    let sorted = true
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!
+      const id = t.id
+      changed[i] = id
+      // One lookup: a task new to the map is the one that grows it.
+      const size = tasks.size
+      tasks.set(id, t)
+      if (tasks.size === size) continue
+      if (added === null) added = [t]
+      else {
+        if (t.createdAt < added[added.length - 1]!.createdAt) sorted = false
+        added.push(t)
+      }
     }
     let addedIds = NO_IDS
     if (added) {
       // New tasks join in creation order, so the Map's order is creation order too.
-      added.sort(byCreation)
+      if (!sorted) {
+        added.sort(byCreation)
+        for (const t of added) tasks.delete(t.id)
+        for (const t of added) tasks.set(t.id, t)
+      }
       const ids = new Array<string>(added.length)
       for (let i = 0; i < added.length; i++) {
         const t = added[i]!
-        tasks.set(t.id, t)
-        rank.set(t.id, order.length)
+        rank.set(t.id, this.nextRank++)
         order.push(t.id)
         ids[i] = t.id
       }
@@ -229,15 +252,26 @@ export class Mirror {
   private drop(ids: readonly string[]): boolean {
     const { tasks, rank } = this
     let dropped = 0
-    for (const id of ids) if (tasks.delete(id)) dropped++
+    for (const id of ids) {
+      if (!tasks.delete(id)) continue
+      rank.delete(id)
+      dropped++
+    }
     if (dropped === 0) return false
     // A new array, as a snapshot makes: whoever holds the old one sees it replaced.
-    const order: string[] = []
-    rank.clear()
-    for (const id of this.order) {
-      if (!tasks.has(id)) continue
-      rank.set(id, order.length)
-      order.push(id)
+    const old = this.order
+    // The engine forgets the tasks that finished first: mostly the oldest, a prefix of the order.
+    let start = 0
+    while (start < old.length && !rank.has(old[start]!)) start++
+    if (start === dropped) {
+      this.order = old.slice(start)
+      return true
+    }
+    const order = new Array<string>(old.length - dropped)
+    let n = 0
+    for (let i = start; i < old.length; i++) {
+      const id = old[i]!
+      if (rank.has(id)) order[n++] = id
     }
     this.order = order
     return true

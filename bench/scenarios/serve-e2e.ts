@@ -18,7 +18,8 @@ import { BENCH_DIR, HANG_MS, JOBS_URL, job, measure, median, opsOf, runsNote, sl
 const THREADS = 2
 const TASK_MS = 1
 const TOKEN = 'bench-serve-e2e-token-0123456789'
-const ENTRY = path.join(BENCH_DIR, '../bin/taskloop.mjs')
+/** `BENCH_NODE_ROOT=DIR` runs the servers from another checkout (built there) under the same driver, for A/B runs. */
+const ENTRY = path.join(process.env.BENCH_NODE_ROOT ?? path.join(BENCH_DIR, '..'), 'bin/taskloop.mjs')
 
 /**
  * The tasks one message on /api/events shows in a final state: their ids, and how many of them failed.

@@ -7,8 +7,11 @@
 // WireDecoder, the bench's count of final states), with each stage's CPU per task (the median of
 // `--rounds`). Deflate is left out: it runs on libuv's threads on both ends.
 //
-//   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/host-path.ts [--tasks 20000] [--job tiny] [--rounds 7]
-import { mkdtempSync, rmSync } from 'node:fs'
+// `--save FILE` keeps the recorded stream, `--load FILE` replays a kept one instead of recording: the
+// same batches through two versions of the host's code.
+//
+//   node --import ./tests/helpers/ts-entry-register.mjs bench/wire/host-path.ts [--tasks 20000] [--job tiny] [--rounds 7] [--save FILE | --load FILE]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -23,7 +26,7 @@ import { job } from '../harness'
 import type { WebSocket } from 'ws'
 
 const { values } = parseArgs({
-  options: { tasks: { type: 'string', default: '20000' }, job: { type: 'string', default: 'tiny' }, rounds: { type: 'string', default: '7' } },
+  options: { tasks: { type: 'string', default: '20000' }, job: { type: 'string', default: 'tiny' }, rounds: { type: 'string', default: '7' }, save: { type: 'string' }, load: { type: 'string' } },
 })
 const TASKS = Number(values.tasks)
 const ROUNDS = Number(values.rounds)
@@ -31,26 +34,33 @@ const params = values.job === 'spin' ? () => ({ ms: 1 }) : (i: number) => ({ n: 
 
 // 1. Record.
 type Posted = { text: string; extra?: Record<string, unknown> }
-const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-host-path-'))
-const client = await startEngineThread({ dataDir: path.join(dir, 'data'), limits: { thread: 2 } })
-const posted: Posted[] = []
-;(client as unknown as { worker: { on(e: 'message', f: (m: { type: string; text: string; extra?: Record<string, unknown> }) => void): void } }).worker.on('message', (m) => {
-  if (m.type === 'batch') posted.push({ text: m.text, ...(m.extra ? { extra: structuredClone(m.extra) } : {}) })
-})
-const first: Snapshot = await client.snapshot()
-const run = async (n: number): Promise<void> => {
-  const { ids } = await client.submit({ batch: { tasks: Array.from({ length: n }, (_, i) => ({ job: job(values.job!), executor: 'thread' as const, params: params(i) })) } })
-  for (;;) {
-    const c = (await client.stats()).counters
-    if (c.pending + c.running === 0 && c.done >= ids.length) break
-    await new Promise((r) => setTimeout(r, 20))
+type Recorded = { tasks: number; first: Snapshot; posted: Posted[] }
+async function record(): Promise<Recorded> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-host-path-'))
+  const client = await startEngineThread({ dataDir: path.join(dir, 'data'), limits: { thread: 2 } })
+  const posted: Posted[] = []
+  ;(client as unknown as { worker: { on(e: 'message', f: (m: { type: string; text: string; extra?: Record<string, unknown> }) => void): void } }).worker.on('message', (m) => {
+    if (m.type === 'batch') posted.push({ text: m.text, ...(m.extra ? { extra: structuredClone(m.extra) } : {}) })
+  })
+  const first: Snapshot = await client.snapshot()
+  const run = async (n: number): Promise<void> => {
+    const { ids } = await client.submit({ batch: { tasks: Array.from({ length: n }, (_, i) => ({ job: job(values.job!), executor: 'thread' as const, params: params(i) })) } })
+    for (;;) {
+      const c = (await client.stats()).counters
+      if (c.pending + c.running === 0 && c.done >= ids.length) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await new Promise((r) => setTimeout(r, 200))
   }
-  await new Promise((r) => setTimeout(r, 200))
+  await run(200)
+  await run(TASKS)
+  await client.shutdown({ graceMs: 100 })
+  rmSync(dir, { recursive: true, force: true })
+  return { tasks: TASKS, first, posted }
 }
-await run(200)
-await run(TASKS)
-await client.shutdown({ graceMs: 100 })
-rmSync(dir, { recursive: true, force: true })
+const recorded: Recorded = values.load ? (JSON.parse(readFileSync(values.load, 'utf8')) as Recorded) : await record()
+if (values.save) writeFileSync(values.save, JSON.stringify(recorded))
+const { first, posted } = recorded
 
 // 2. Replay.
 const cpu = (): number => {
@@ -107,10 +117,10 @@ for (let round = 0; round < ROUNDS; round++) {
     for (const id of finalsIn(e).ids) finals.add(id)
   })
   stages.decode.push(cpu() - t)
-  if (finals.size !== TASKS + 200) throw new Error(`heard ${finals.size} final, expected ${TASKS + 200}`)
+  if (finals.size !== recorded.tasks + 200) throw new Error(`heard ${finals.size} final, expected ${recorded.tasks + 200}`)
   hub.stop()
 }
-const n = TASKS + 200
+const n = recorded.tasks + 200
 const med = (xs: number[]): string => ([...xs].sort((a, b) => a - b)[xs.length >> 1]! / n).toFixed(2)
 const appearances = posted.reduce((k, p) => k + (JSON.parse(p.text) as { t: unknown[] }).t.length, 0)
 console.log(`${n} tasks, ${posted.length} batches, ${(appearances / n).toFixed(2)} appearances per task; engine text ${(posted.reduce((k, p) => k + p.text.length, 0) / n).toFixed(0)} B/task, compact text ${(bytes / n).toFixed(0)} B/task`)

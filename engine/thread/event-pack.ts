@@ -20,7 +20,7 @@
 //     a new one in each of its snapshots, else written, posted and parsed each time the task changes.
 import type { EventBatch, TaskSnapshot } from '../../common/types'
 import { isFinal } from '../../common/types'
-import { attemptsForm, batchEntries, FIXED_FIELDS, FIXED_LIST, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
+import { attemptsForm, batchEntries, copyFixed, FIXED_FIELDS, OWN_ATTEMPT, ownAttempts } from '../../common/wire'
 import type { TaskEntry } from '../../common/wire'
 
 export { FIXED_FIELDS }
@@ -125,13 +125,15 @@ export class EventUnpacker {
       if (base !== undefined) {
         task = { ...base }
         task.id = id
+        if (held !== undefined) copyFixed(task, held)
+      } else if (held !== undefined) {
+        // First in the batch: its held version, whose key order is the engine's; the entry has every
+        // other field it has now, so the held ones it lacks are gone.
+        task = { ...held }
+        const now = new Set<unknown>()
+        for (let j = 1; j < entry.length - 1; j += 2) now.add(entry[j])
+        for (const key in held) if (key !== 'id' && !FIXED_FIELDS.has(key) && !now.has(key)) delete task[key]
       } else task = { id }
-      if (held !== undefined) {
-        for (const key of FIXED_LIST) {
-          if (held[key] !== undefined) task[key] = held[key]
-          else if (task[key] !== undefined) delete task[key]
-        }
-      }
       let attempts = base !== undefined ? baseAttempts : undefined
       const pairs = entry.length % 2 === 1 ? entry.length : entry.length - 1
       for (let j = 1; j < pairs; j += 2) {

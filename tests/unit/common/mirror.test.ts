@@ -190,12 +190,22 @@ describe('Mirror', () => {
     mirror.push({ ...batch(2, [task({ id: 'c', state: 'done' })], { ...emptyCounters(), done: 2 }), forgot: ['a', 'gone-long-ago'] })
     expect(fetch).not.toHaveBeenCalled()
     expect(mirror.order).toEqual(['b', 'c'])
-    expect(mirror.rank.get('c')).toBe(1)
+    expect(mirror.rank.get('b')).toBeLessThan(mirror.rank.get('c')!)
+    expect(mirror.rank.has('a')).toBe(false)
     expect(mirror.tasks.get('c')?.state).toBe('done')
     expect(changes.at(-1)!.changed).toBeNull()
     // Nothing of it held: a plain batch for the listeners.
     mirror.push({ ...batch(3, [], { ...emptyCounters(), done: 2 }), forgot: ['a'] })
     expect(changes.at(-1)!.changed).toEqual([])
+    // Not the oldest: the ones around it keep their order, and new tasks come after them.
+    mirror.push(batch(4, [task({ id: 'd', state: 'done' }), task({ id: 'e', state: 'done' })], { ...emptyCounters(), done: 4 }))
+    mirror.push({ ...batch(5, [], { ...emptyCounters(), done: 3 }), forgot: ['d'] })
+    expect(mirror.order).toEqual(['b', 'c', 'e'])
+    mirror.push(batch(6, [task({ id: 'f' })], { ...emptyCounters(), done: 3, pending: 1 }))
+    expect(mirror.order).toEqual(['b', 'c', 'e', 'f'])
+    const ranks = mirror.order.map((id) => mirror.rank.get(id)!)
+    expect(ranks).toEqual([...ranks].sort((x, y) => x - y))
+    expect(mirror.rank.size).toBe(4)
   })
 
   it('with keepForgotten, keeps them (taskloop run reports every task of its run)', () => {

@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { currentAttempt, type EngineEvent, type EventBatch, type Snapshot, type Stats, type TaskSnapshot } from '../../../common/types'
-import { FIRST_PAGE, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
+import { copyFixed, FIRST_PAGE, FIXED_LIST, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
 import { batch, snapshot, task } from '../../renderer/fixtures'
 
 /** Both ends, with JSON between them as on the socket. */
@@ -184,7 +184,7 @@ describe('WireEncoder → WireDecoder', () => {
     const numbers = JSON.parse(wire.at(-1)!) as { s: string[] }
     expect(numbers.s).toContain('old-1')
     // What each end holds for the connection (private: memory that must not grow with every task ever sent).
-    expect([...(encoder as unknown as { sent: Map<string, unknown> }).sent.keys()].sort()).toEqual(['live', 'new'])
+    expect([...(encoder as unknown as { held: Map<string, unknown> }).held.keys()].sort()).toEqual(['live', 'new'])
     expect([...(decoder as unknown as { tasks: Map<string, unknown> }).tasks.keys()].sort()).toEqual(['live', 'new'])
     expect((decoder as unknown as { strings: string[] }).strings.filter((x) => x === 'old-2')).toEqual([])
   })
@@ -197,5 +197,19 @@ describe('WireEncoder → WireDecoder', () => {
     const got = (out[0]!.message as Snapshot).tasks[0]!
     expect(got.result).toBeUndefined()
     expect(got.error).toEqual({ message: 'boom' })
+  })
+})
+
+describe('copyFixed', () => {
+  it('copies every field of FIXED_LIST and nothing else, and drops an optional one the source lacks', () => {
+    const from: Record<string, unknown> = {}
+    for (const key of FIXED_LIST) from[key] = `${key} value`
+    const t: Record<string, unknown> = { id: 'x', state: 'done' }
+    copyFixed(t, from)
+    expect(t).toStrictEqual({ id: 'x', state: 'done', ...from })
+    const optional = ['parent', 'retryOf', 'queue']
+    const without = Object.fromEntries(Object.entries(from).filter(([k]) => !optional.includes(k)))
+    copyFixed(t, without)
+    expect(t).toStrictEqual({ id: 'x', state: 'done', ...without })
   })
 })
