@@ -11,6 +11,7 @@ import { isLoopbackHost, isWildcardHost, newToken } from '../server/auth'
 import { findBrowser, openAppWindow } from './browser'
 import type { AppWindow } from './browser'
 import { defaultDataHome, startEngineOrRefuse } from './data-dir'
+import { whenAnswered } from '../engine/thread/client'
 import { startServer } from '../server/server'
 import type { TaskloopServer } from '../server/server'
 import { holdSignals, PENDING_ON_STOP, shutdownOnSignals } from './shutdown-signals'
@@ -219,10 +220,10 @@ export async function serve(argv: string[]): Promise<number> {
   // A blocked or restarted engine is said where the operator looks, not only in the UI.
   engine.onNotice((notice) => void process.stderr.write(`${notice}\n`))
   // The store opened, yet its log folder may not be writable: tasks run, and it is said.
-  const storeError = (await engine.stats()).store?.error
+  const storeError = (await whenAnswered(() => engine.stats())).store?.error
   if (storeError) process.stderr.write(`Warning: ${storeError}\n`)
   // A store moved aside (--reset-store), rows set aside, orphans ended: one line each start.
-  const { notice } = await engine.snapshot()
+  const { notice } = await whenAnswered(() => engine.snapshot())
   if (notice) process.stderr.write(`Notice: ${notice}\n`)
   let login: { token?: string; sessionSecret?: Buffer }
   try {

@@ -59,6 +59,23 @@ interface Pending {
  * lock first and holds it until shutdown. Rejects when the engine cannot start, with a StoreError
  * (engine/data-folder.ts) when the store is the reason.
  */
+/**
+ * A call asked again while the engine is busy (engine-blocked): such a call is refused before it
+ * is sent, so asking again is safe. For a host's own calls that must be answered, such as its
+ * first questions at start, when a loaded machine may keep a new engine thread busy for seconds.
+ * A loop task that blocks the engine is ended after its kill grace, and the restarted engine answers.
+ */
+export async function whenAnswered<T>(call: () => Promise<T>, everyMs = 100): Promise<T> {
+  for (;;) {
+    try {
+      return await call()
+    } catch (e) {
+      if (!(e instanceof TaskloopError && e.code === 'engine-blocked')) throw e
+      await new Promise((resolve) => setTimeout(resolve, everyMs))
+    }
+  }
+}
+
 export async function startEngineThread(options: EngineOptions = {}): Promise<EngineClient> {
   const lock = options.dataDir ? StoreLock.acquire(options.dataDir, options.owner ?? 'Taskloop') : null
   const client = new EngineClient(lock ? { ...options, heldLock: lock.id } : options, lock)
