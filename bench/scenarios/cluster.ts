@@ -296,7 +296,8 @@ const agent = new http.Agent({ keepAlive: true })
 function call<T>(node: Node, method: string, p: string, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body)
-    const headers = data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+    // Every POST says JSON, a bodiless one too (the server refuses a POST that does not).
+    const headers = { 'content-type': 'application/json', 'content-length': data === undefined ? 0 : Buffer.byteLength(data) }
     const req = http.request(node.url + p, { method, agent, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
