@@ -260,6 +260,9 @@ interface Node {
 }
 
 /**
+ * Each node is `taskloop serve` as a user starts it, bin/taskloop.mjs (the built CLI; scenario 9's
+ * server too), not the TypeScript sources through tsx: those run with source maps on, and a node's
+ * first error stack read (its first cancelled job's) parsed the engine thread's map, 150-200 ms.
  * The nodes run the checkout at BENCH_NODE_ROOT (default this one): an A/B of two trees' nodes
  * under one driver. Extra Node flags for each node (BENCH_NODE_ARGS, split on spaces; `{id}` becomes the node's id),
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof-{id}` to profile both nodes.
@@ -270,7 +273,7 @@ async function startNode(redisUrl: string, id: string): Promise<Node> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-bench-${id}-`))
   const child = spawn(
     process.execPath,
-    [...nodeArgs(id), '--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
+    [...nodeArgs(id), 'bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
     { cwd: process.env.BENCH_NODE_ROOT ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const exited = new Promise((r) => child.once('exit', r)).finally(() => rmSync(dataDir, { recursive: true, force: true }))
