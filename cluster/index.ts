@@ -8,7 +8,7 @@
 // when a node is started with --redis.
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
-import { Job, Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
+import { Job, Queue, UnrecoverableError, Worker, type JobsOptions, type WorkerOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import { nodeIdSchema, parseSubmitSpec, parseTaskId, parseWaitOptions, queueNameSchema } from '../common/schema'
 import {
@@ -135,6 +135,15 @@ interface Running {
   submitted?: Promise<unknown>
 }
 
+/** A job's start in this node's engine, under way (begin). */
+interface Begun {
+  entry: Running
+  /** Its final snapshot. */
+  final: Promise<TaskSnapshot>
+  /** The engine took it, refused it, or its id was cancelled already. */
+  taken: Promise<ClusterSubmitted | 'cancelled'>
+}
+
 export async function joinCluster(engine: EngineHandle, options: ClusterOptions): Promise<ClusterNodeHandle> {
   const node = new ClusterNodeImpl(engine, options)
   await node.start()
@@ -161,6 +170,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private readonly listConns: Redis[] = []
   private readonly remote = new RemoteTasks()
   private readonly running = new Map<string, Running>()
+  /** Jobs begun the moment their worker took them (NodeWorker), until their processor is called. */
+  private readonly begun = new Map<string, Begun>()
   /** Cluster tasks this node's engine ran (or runs): its engine's snapshot of them is the view's, unless a newer word comes from elsewhere. */
   private readonly ranHere = new Set<string>()
   /** Queues this node submitted to or heard of: their counts are in cluster(). */
@@ -648,7 +659,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   private startWorker(name: string): Worker {
     // Two parameters: BullMQ makes an AbortController per job only for a processor that takes a
     // third. The cancel relay cancels the engine's task itself (onMessage).
-    const worker = new Worker(name, (job: Job<JobData>) => this.process(job), {
+    const options: WorkerOptions = {
       connection: this.workerConn,
       name: this.nodeId,
       concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -657,18 +668,44 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       maxStalledCount: MAX_STALLED,
       removeOnComplete: { count: KEEP_COMPLETED },
       removeOnFail: { count: KEEP_FAILED },
-    })
+    }
+    const worker = new NodeWorker(name, (job) => this.process(job), options, (job) => this.taken(job))
     // Redis errors are told once, as the node's connection state; a job's error is its task's.
     worker.on('error', () => {})
     return worker
+  }
+
+  /**
+   * A job this node's worker took, before BullMQ calls its processor: a first delivery goes to the
+   * engine now (begin), not a Redis round trip later (NodeWorker). Not while the node leaves: a
+   * closing worker may drop a job it took without calling its processor, and BullMQ then hands
+   * the job to another node, so it must not have started here. A re-delivered job is checked
+   * first (process).
+   */
+  private taken(job: Job<JobData>): void {
+    const id = job.id
+    if (!id || this.leaving || job.stalledCounter > 0 || job.deferredFailure || this.begun.has(id) || this.running.has(id)) return
+    this.begun.set(id, this.begin(job))
+  }
+
+  /** The job as a cluster task of this node: running, its cancel check and submit to the engine under way (`starts`). */
+  private begin(job: Job<JobData>): Begun {
+    const id = job.id!
+    let entry!: Running
+    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle })))
+    this.takeOver(id)
+    const run: ClusterRun = { id, queue: job.queueName, node: this.nodeId, attempt: attemptOf(job), ...(this.allow ? { allow: this.allow } : {}) }
+    const taken = this.starts.add({ spec: specOf(job) as SubmitSpec, run }).catch((e: unknown): ClusterSubmitted => ({ ok: false, error: TaskloopError.from(e).toJSON() }))
+    entry.submitted = taken
+    return { entry, final, taken }
   }
 
   /** One job, run as a local cluster task under the job's id. */
   private async process(job: Job<JobData>): Promise<unknown> {
     const id = job.id!
     const queue = job.queueName
-    const spec = (job.data as Partial<JobData> | undefined)?.spec
-    const attempt = Math.max(1, job.attemptsStarted || job.attemptsMade + 1)
+    const spec = specOf(job)
+    const attempt = attemptOf(job)
     const ended = (fields: Partial<TaskSnapshot>): void => {
       const now = Date.now()
       this.announce([queuedSnapshot(id, spec, queue, { attempt, node: this.nodeId, startedAt: now, endedAt: now, ...fields })])
@@ -687,20 +724,11 @@ class ClusterNodeImpl implements ClusterNodeHandle {
         throw new UnrecoverableError(message)
       }
     }
-    let entry!: Running
-    const final = new Promise<TaskSnapshot>((settle) => this.running.set(id, (entry = { settle })))
-    this.takeOver(id)
-    let refused: TaskloopError | null
-    let taken: ClusterSubmitted | 'cancelled'
-    try {
-      const submitted = this.starts.add({ spec: spec as SubmitSpec, run: { id, queue, node: this.nodeId, attempt, ...(this.allow ? { allow: this.allow } : {}) } })
-      entry.submitted = submitted
-      taken = await submitted
-      refused = taken === 'cancelled' || taken.ok ? null : TaskloopError.from(taken.error)
-    } catch (e) {
-      taken = { ok: false, error: TaskloopError.from(e).toJSON() }
-      refused = TaskloopError.from(e)
-    }
+    const early = this.begun.get(id)
+    if (early) this.begun.delete(id)
+    const { entry, final, taken: submitted } = early ?? this.begin(job)
+    const taken = await submitted
+    const refused = taken === 'cancelled' || taken.ok ? null : TaskloopError.from(taken.error)
     if (taken === 'cancelled') {
       this.running.delete(id)
       cancelled()
@@ -1265,6 +1293,29 @@ class ClusterNodeImpl implements ClusterNodeHandle {
 }
 
 /**
+ * BullMQ's Worker, telling the node of each job the moment Redis hands it over. Above concurrency
+ * 1, a Worker that took a job asks Redis for the next one and waits for that answer before it
+ * calls the processor with the first (on an idle queue, a round trip that brings nothing): the
+ * job's start in the engine need not wait for it (ClusterNodeImpl.taken).
+ */
+class NodeWorker extends Worker<JobData> {
+  constructor(
+    name: string,
+    processor: (job: Job<JobData>) => Promise<unknown>,
+    options: WorkerOptions,
+    private readonly onTaken: (job: Job<JobData>) => void,
+  ) {
+    super(name, processor, options)
+  }
+
+  protected override async moveToActive(token: string, name?: string): Promise<Job<JobData>> {
+    const job = await super.moveToActive(token, name)
+    if (job) this.onTaken(job)
+    return job
+  }
+}
+
+/**
  * The commands of BullMQ's workers' connection that go out at once, not auto-pipelined: its
  * blocking wait for a job (on its duplicate of the connection: a command pipelined behind it
  * would wait for a job), and moveToActive, which takes the job after that wait (pipelined, a
@@ -1284,6 +1335,11 @@ function hasQueue(input: unknown): boolean {
   const tasks = (input as { batch?: { tasks?: unknown } }).batch?.tasks
   return Array.isArray(tasks) && tasks.some((t) => !!t && typeof t === 'object' && 'queue' in t)
 }
+
+const specOf = (job: Job<JobData>): TaskSpec | undefined => (job.data as Partial<JobData> | undefined)?.spec
+
+/** The attempt a job's delivery is: BullMQ counts the starts (a stalled job's re-delivery too). */
+const attemptOf = (job: Job<JobData>): number => Math.max(1, job.attemptsStarted || job.attemptsMade + 1)
 
 const jobName = (spec: TaskSpec): string => ('job' in spec ? spec.job : 'command')
 

@@ -272,8 +272,8 @@ export class Engine implements EngineHandle {
     }
     if (unknown.length === 0 && held.length > 0 && !held.some((t) => t.final)) {
       await this.waitUntil(held.map((t) => t.id), waitMs, () => held.some((t) => t.final))
-      // The others finishing in this turn come along.
-      await new Promise((r) => setImmediate(r))
+      // The others finishing in this turn come along (a lone task has none to wait for: a cancel's answer goes at once).
+      if (held.length > 1) await new Promise((r) => setImmediate(r))
     }
     const final: TaskSnapshot[] = []
     for (const t of held) if (t.final) final.push(t.snapshot())

@@ -9,6 +9,7 @@
 // Skipped, saying why, when redis-server is not installed.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import type { Redis as RedisClient } from 'ioredis'
@@ -259,6 +260,9 @@ interface Node {
 }
 
 /**
+ * Each node is `taskloop serve` as a user starts it, bin/taskloop.mjs (the built CLI; scenario 9's
+ * server too), not the TypeScript sources through tsx: those run with source maps on, and a node's
+ * first error stack read (its first cancelled job's) parsed the engine thread's map, 150-200 ms.
  * The nodes run the checkout at BENCH_NODE_ROOT (default this one): an A/B of two trees' nodes
  * under one driver. Extra Node flags for each node (BENCH_NODE_ARGS, split on spaces; `{id}` becomes the node's id),
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof-{id}` to profile both nodes.
@@ -269,7 +273,7 @@ async function startNode(redisUrl: string, id: string): Promise<Node> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskloop-bench-${id}-`))
   const child = spawn(
     process.execPath,
-    [...nodeArgs(id), '--import', './tests/helpers/ts-entry-register.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
+    [...nodeArgs(id), 'bin/taskloop.mjs', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, '--redis', redisUrl, '--node-id', id],
     { cwd: process.env.BENCH_NODE_ROOT ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const exited = new Promise((r) => child.once('exit', r)).finally(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -285,10 +289,36 @@ async function startNode(redisUrl: string, id: string): Promise<Node> {
   }
 }
 
-async function call<T>(node: Node, method: string, p: string, body?: unknown): Promise<T> {
-  const res = await fetch(node.url + p, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) })
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`)
-  return (await res.json().catch(() => null)) as T
+/**
+ * The driver's HTTP client: node:http on kept-alive connections, not fetch. fetch (undici) took
+ * ~0.5 ms of this process's own time before a POST left and as much again after its answer came,
+ * inside the spans the rows time (the bare row's span starts at queue.add(), in process).
+ */
+const agent = new http.Agent({ keepAlive: true })
+
+function call<T>(node: Node, method: string, p: string, body?: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body)
+    // Every POST says JSON, a bodiless one too (the server refuses a POST that does not).
+    const headers = { 'content-type': 'application/json', 'content-length': data === undefined ? 0 : Buffer.byteLength(data) }
+    const req = http.request(node.url + p, { method, agent, headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString()
+        const status = res.statusCode ?? 0
+        if (status < 200 || status >= 300) return reject(new Error(`${method} ${p}: ${status} ${text}`))
+        try {
+          resolve((text ? JSON.parse(text) : null) as T)
+        } catch {
+          resolve(null as T)
+        }
+      })
+    })
+    req.on('error', reject)
+    req.end(data)
+  })
 }
 
 const waitFinal = async (node: Node, id: string): Promise<TaskDetail> => {
@@ -425,6 +455,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
     for (const node of nodes) node.child.kill('SIGTERM')
     await Promise.race([Promise.all(nodes.map((node) => node.exited)), sleep(15_000)])
     for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL')
+    agent.destroy()
   }
 }
 
