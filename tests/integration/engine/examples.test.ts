@@ -23,18 +23,27 @@ describe('classic concurrency examples', () => {
     it(`four 1 s spin jobs on a ${executor} pool of 3 take about 2 s`, async () => {
       const engine = newEngine({ limits: { [executor]: 3 } })
       await engine.warm() // the app starts its pools at launch; worker start-up is not what this measures
+      const t0 = Date.now()
       const { ids } = await engine.submit({
         batch: { tasks: Array.from({ length: 4 }, (_, i) => ({ name: `cpu ${i}`, job: 'spin', executor, params: { ms: 1000 } })) },
       })
       const tasks = await waitFinal(engine, ids)
-      const elapsed = Math.max(...tasks.map((t) => t.endedAt!)) - Math.min(...tasks.map((t) => t.startedAt!))
+      // Two rounds of 1 s cannot end sooner, however late the engine hears of them.
+      const wall = Date.now() - t0
       expect(tasks.map((t) => t.state)).toEqual(['done', 'done', 'done', 'done'])
-      // Three start together; the fourth waits for a free worker, like Python's Pool(3).
-      const starts = tasks.map((t) => t.startedAt!).sort((a, b) => a - b)
-      expect(starts[3]! - starts[0]!).toBeGreaterThanOrEqual(900)
       expect(new Set(tasks.map((t) => t.worker)).size).toBe(3)
-      expect(elapsed).toBeGreaterThanOrEqual(1900)
-      expect(elapsed).toBeLessThan(4500)
+      // Three start together; the fourth waits for a free worker, like Python's Pool(3). A task's
+      // startedAt and endedAt are when the engine heard of them, which on a loaded machine can be
+      // a hundred ms or more after the fact (the spinning jobs hold the cores). What holds whatever
+      // the delay: a worker's messages keep their order, so the fourth is heard starting only once
+      // a first one is heard done (the same read may stamp that end a moment after the start,
+      // hence the few ms), and the third is heard starting before any is heard done.
+      const starts = tasks.map((t) => t.startedAt!).sort((a, b) => a - b)
+      const firstEnd = Math.min(...tasks.map((t) => t.endedAt!))
+      expect(starts[3]!).toBeGreaterThanOrEqual(firstEnd - 5)
+      expect(starts[2]!).toBeLessThan(firstEnd)
+      expect(wall).toBeGreaterThanOrEqual(1950)
+      expect(wall).toBeLessThan(4500)
     })
   }
 })
