@@ -55,11 +55,6 @@ interface Pending {
 }
 
 /**
- * Starts the engine on its own thread. With a data folder, this (host) process takes the folder's
- * lock first and holds it until shutdown. Rejects when the engine cannot start, with a StoreError
- * (engine/data-folder.ts) when the store is the reason.
- */
-/**
  * A call asked again while the engine is busy (engine-blocked): such a call is refused before it
  * is sent, so asking again is safe. For a host's own calls that must be answered, such as its
  * first questions at start, when a loaded machine may keep a new engine thread busy for seconds.
@@ -76,6 +71,11 @@ export async function whenAnswered<T>(call: () => Promise<T>, everyMs = 100): Pr
   }
 }
 
+/**
+ * Starts the engine on its own thread. With a data folder, this (host) process takes the folder's
+ * lock first and holds it until shutdown. Rejects when the engine cannot start, with a StoreError
+ * (engine/data-folder.ts) when the store is the reason.
+ */
 export async function startEngineThread(options: EngineOptions = {}): Promise<EngineClient> {
   const lock = options.dataDir ? StoreLock.acquire(options.dataDir, options.owner ?? 'Taskloop') : null
   const client = new EngineClient(lock ? { ...options, heldLock: lock.id } : options, lock)
