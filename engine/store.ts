@@ -122,10 +122,33 @@ for (const [k, d] of Object.entries(SNAPSHOT_DEFAULTS)) {
 }
 
 const json = JSON.stringify
+/** Each field's `,"key":`, made once. */
+const KEY = Object.fromEntries(Object.keys(ROW_FIELDS).map((k) => [k, `,"${k}":`])) as Record<keyof TaskSnapshot, string>
+/**
+ * A value's JSON text: a finite number by its own text (what JSON.stringify writes for it, without
+ * the call: times, attempts and progress are most of a row's fields), anything else by JSON.stringify.
+ */
+const text = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? `${v}` : json(v))
 /** `,"key":value`, or nothing for undefined (as JSON.stringify leaves such a field out). */
-const put = (key: string, v: unknown): string => (v === undefined ? '' : `,"${key}":${json(v)}`)
+const put = (key: string, v: unknown): string => (v === undefined ? '' : key + text(v))
 /** The same for a field whose default is null (SNAPSHOT_DEFAULTS): left out at null too. */
-const putSet = (key: string, v: unknown): string => (v === undefined || v === null ? '' : `,"${key}":${json(v)}`)
+const putSet = (key: string, v: unknown): string => (v === undefined || v === null ? '' : key + text(v))
+/**
+ * The JSON text of strings that repeat from row to row (states, executors, waits, workers, batch
+ * ids, queues), made once each (at most WORDS of them, then made again): a lookup, not a JSON.stringify.
+ */
+const words = new Map<string, string>()
+const WORDS = 1024
+function word(v: string): string {
+  let t = words.get(v)
+  if (t === undefined) {
+    if (words.size >= WORDS) words.clear()
+    words.set(v, (t = json(v)))
+  }
+  return t
+}
+/** putSet for a field of such strings. */
+const putWord = (key: string, v: unknown): string => (v === undefined || v === null ? '' : key + (typeof v === 'string' ? word(v) : json(v)))
 
 /**
  * A task's row data: its snapshot without the fields at their defaults (SNAPSHOT_DEFAULTS), a
@@ -138,24 +161,24 @@ const putSet = (key: string, v: unknown): string => (v === undefined || v === nu
  */
 function rowData(t: RowSource, state: TaskState | null): string {
   const whole = state !== null
-  let o = whole ? `${put('id', t.id)}${put('name', t.name)}${put('executor', t.executor)}` : ''
-  o += put('state', state ?? t.state)
-  o += putSet('reason', t.reason) + putSet('waiting', t.waiting) + put('attempt', t.attempt)
-  o += putSet('progress', t.progress) + putSet('progressMessage', t.progressMessage) + putSet('worker', t.worker)
+  let o = whole ? put(KEY.id, t.id) + put(KEY.name, t.name) + putWord(KEY.executor, t.executor) : ''
+  o += putWord(KEY.state, state ?? t.state)
+  o += putWord(KEY.reason, t.reason) + putWord(KEY.waiting, t.waiting) + put(KEY.attempt, t.attempt)
+  o += putSet(KEY.progress, t.progress) + putSet(KEY.progressMessage, t.progressMessage) + putWord(KEY.worker, t.worker)
   if (whole) {
-    o += putSet('group', t.group) + putSet('batchId', t.batchId)
-    if (!(Array.isArray(t.after) && t.after.length === 0)) o += put('after', t.after)
-    o += put('createdAt', t.createdAt)
+    o += putWord(KEY.group, t.group) + putWord(KEY.batchId, t.batchId)
+    if (!(Array.isArray(t.after) && t.after.length === 0)) o += put(KEY.after, t.after)
+    o += put(KEY.createdAt, t.createdAt)
   }
-  o += putSet('startedAt', t.startedAt) + putSet('endedAt', t.endedAt) + putSet('cancelRequestedAt', t.cancelRequestedAt)
-  if (t.ignoredCancel !== false) o += put('ignoredCancel', t.ignoredCancel)
-  o += putSet('result', t.result) + putSet('error', t.error)
+  o += putSet(KEY.startedAt, t.startedAt) + putSet(KEY.endedAt, t.endedAt) + putSet(KEY.cancelRequestedAt, t.cancelRequestedAt)
+  if (t.ignoredCancel !== false) o += put(KEY.ignoredCancel, t.ignoredCancel)
+  o += putSet(KEY.result, t.result) + putSet(KEY.error, t.error)
   const attempts = t.attempts
-  if (!(Array.isArray(attempts) && attempts.length === 0)) o += put('attempts', attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT ? OWN_ATTEMPT : attempts)
-  if (whole) o += put('spec', t.spec) + put('parent', t.parent)
+  if (!(Array.isArray(attempts) && attempts.length === 0)) o += put(KEY.attempts, attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT ? OWN_ATTEMPT : attempts)
+  if (whole) o += put(KEY.spec, t.spec) + put(KEY.parent, t.parent)
   // As Task.snapshot() gives them: retryOf when set; node (null too) beside a queue.
-  o += putSet('retryOf', t.retryOf)
-  if (t.queue !== undefined && t.queue !== null) o += put('queue', t.queue) + put('node', t.node ?? null)
+  o += putSet(KEY.retryOf, t.retryOf)
+  if (t.queue !== undefined && t.queue !== null) o += putWord(KEY.queue, t.queue) + (t.node === undefined || t.node === null ? `${KEY.node}null` : putWord(KEY.node, t.node))
   return o === '' ? '{}' : `{${o.slice(1)}}`
 }
 /**
@@ -360,16 +383,19 @@ export class TaskStore {
       return
     }
     for (const t of tasks) this.unwritten.add(t.id)
+    // The first task whose chunk has not come yet: from there on, left unwritten if this stops.
+    let next = 0
     try {
       for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
         if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve))
         if (this.closed) throw new TaskloopError('shutting-down', 'Taskloop is shutting down: the submission was not stored whole and is not acknowledged')
         const chunk = tasks.slice(i, i + SUBMIT_CHUNK)
         for (const t of chunk) this.unwritten.delete(t.id)
+        next = i + chunk.length
         this.save(chunk)
       }
     } finally {
-      for (const t of tasks) this.unwritten.delete(t.id)
+      for (let i = next; i < tasks.length; i++) this.unwritten.delete(tasks[i]!.id)
     }
   }
 
@@ -395,7 +421,7 @@ export class TaskStore {
         if (pending && !claim) {
           if (row === mark || row === mark + 1) continue
           // Written by its submission's next chunk (saveNew), in a turn or two.
-          if (row === undefined && this.unwritten.has(t.id)) continue
+          if (row === undefined && this.unwritten.size > 0 && this.unwritten.has(t.id)) continue
         }
         if (claim && pending && row === mark) {
           claimed.push(t.id, t.attempt)
@@ -438,7 +464,7 @@ export class TaskStore {
         const id = written[i] as string
         const code = written[i + 1] as number | null
         // A task written again no longer needs its claims row (its own row says more).
-        const claimRow = this.claimOf.get(id)
+        const claimRow = this.claimOf.size > 0 ? this.claimOf.get(id) : undefined
         if (claimRow !== undefined) this.unclaim(id, claimRow)
         if (code === null) this.stored.delete(id)
         else this.stored.set(id, code)

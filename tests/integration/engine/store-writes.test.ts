@@ -100,6 +100,23 @@ describe('store writes', () => {
     expect(saved.tasks).toEqual([done, snapshot('d', { waiting: 'executor-limit', result: false, batchId: 'b1' }), whole])
   })
 
+  it('a row is JSON whatever its strings and numbers: quotes and line breaks in repeated words (workers, batches, queues), numbers JSON writes as null', () => {
+    const { store, dir } = setup()
+    const odd = (id: string, i: number) =>
+      snapshot(id, {
+        state: 'done', worker: `thread "${i % 2}"\n`, batchId: 'b\\1', queue: 'q\u2028', node: null, startedAt: -0, endedAt: 1.5e21,
+        progress: 0.25, result: { n: Number.NaN, big: Number.POSITIVE_INFINITY }, error: { message: 'x"y' },
+      })
+    // Twice each word: the second row takes its text from the memo.
+    store.save([odd('o1', 1), odd('o2', 2), odd('o3', 3)])
+    store.save([snapshot('o4', { queue: 'q\u2028', node: 'n"1', worker: 'thread "1"\n' })])
+    store.close()
+    const { store: again, saved } = TaskStore.open(dir)
+    open.push(again)
+    const asJson = (t: TaskSnapshot) => JSON.parse(JSON.stringify(t)) as TaskSnapshot
+    expect(saved.tasks).toEqual([asJson(odd('o1', 1)), asJson(odd('o2', 2)), asJson(odd('o3', 3)), snapshot('o4', { queue: 'q\u2028', node: 'n"1', worker: 'thread "1"\n' })])
+  })
+
   it('a claim of many tasks marks each one running', () => {
     const { store, row } = setup()
     const many = Array.from({ length: 150 }, (_, i) => snapshot(`m${i}`))
