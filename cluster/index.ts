@@ -45,7 +45,7 @@ import { PerTurn } from './per-turn'
 import { startListConsumer, type TaskEnd } from './redis-list'
 import { executorOf } from '../engine/submit-plan'
 import { parseRedisUrl, type RedisAddress } from './redis-url'
-import { fromChanges, isNewer, queuedSnapshot, RemoteTasks, taskChanges, type TaskChanges } from './view'
+import { fromChanges, isNewer, packChanges, queuedSnapshot, RemoteTasks, taskChanges, unpackChanges, type TaskChanges } from './view'
 
 export const DEFAULT_QUEUE = 'taskloop'
 /** BullMQ's stalled check and job lock: seconds, not its default minute, so a dead node's job moves on soon. */
@@ -121,8 +121,12 @@ interface JobData {
 /** One message on `taskloop:events`. */
 interface ClusterEvents {
   node: string
-  /** Each as what differs from the snapshot every node makes of its id, queue, time and spec (taskChanges). */
-  tasks: TaskChanges[]
+  /**
+   * Each as what differs from the snapshot every node makes of its id, queue, time and spec
+   * (taskChanges), less what all of them share, which `same` says once (packChanges).
+   */
+  same?: Record<string, unknown>
+  tasks: Record<string, unknown>[]
   logs: { id: string; lines: LogLine[] }[]
 }
 
@@ -1051,7 +1055,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (this.outTasks.size === 0 && this.outLogs.length === 0) return
     const tasks = this.outTasks
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
-    const message: ClusterEvents = { node: this.nodeId, tasks: [...tasks.values()].map(taskChanges), logs: this.outLogs }
+    const message: ClusterEvents = { node: this.nodeId, ...packChanges([...tasks.values()].map(taskChanges)), logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
     // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
@@ -1374,9 +1378,11 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
 function parseEvents(value: unknown): { node: string; tasks: TaskSnapshot[]; logs: ClusterEvents['logs'] } | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
+  const same = v.same && typeof v.same === 'object' ? v.same : undefined
   const tasks: TaskSnapshot[] = []
   for (const c of v.tasks as unknown[]) {
-    const x = c as Partial<TaskChanges> | null
+    if (!c || typeof c !== 'object') continue
+    const x = unpackChanges(same, c as Record<string, unknown>) as Partial<TaskChanges>
     if (!x || typeof x.id !== 'string' || typeof x.queue !== 'string' || typeof x.createdAt !== 'number' || !x.spec || typeof x.spec !== 'object') continue
     const t = fromChanges(x as TaskChanges)
     if ((TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string' && Array.isArray(t.attempts)) tasks.push(t)

@@ -165,3 +165,60 @@ export function fromChanges(c: TaskChanges): TaskSnapshot {
   if ((t.attempts as unknown) === OWN_ATTEMPT) t.attempts = ownAttempts(t)
   return t
 }
+
+/**
+ * The tasks of one `taskloop:events` message, each field (and spec field) that all of them share
+ * said once in `same`: one submit's tasks share their queue, time and job; one turn's finals their
+ * state, node and worker. A message of many tasks goes in about half the bytes (Redis writes each
+ * message to every node), a lone task as it is.
+ */
+export interface PackedChanges {
+  same?: Record<string, unknown>
+  tasks: Record<string, unknown>[]
+}
+
+const plain = (v: unknown): boolean => v === null || (v !== undefined && typeof v !== 'object')
+
+/** The primitive fields of `first` that every one of `all` has, with the same value. */
+function shared(first: Record<string, unknown>, all: readonly Record<string, unknown>[], skip?: string): Record<string, unknown> | null {
+  let out: Record<string, unknown> | null = null
+  for (const k in first) {
+    const v = first[k]
+    if (k === skip || !plain(v)) continue
+    let every = true
+    for (let i = 1; i < all.length && every; i++) every = all[i]![k] === v
+    if (every) (out ??= {})[k] = v
+  }
+  return out
+}
+
+export function packChanges(list: TaskChanges[]): PackedChanges {
+  if (list.length < 2) return { tasks: list }
+  const same = shared(list[0]!, list, 'id')
+  const specs = list.map((c) => (c.spec && typeof c.spec === 'object' ? (c.spec as Record<string, unknown>) : {}))
+  const sameSpec = shared(specs[0]!, specs)
+  if (!same && !sameSpec) return { tasks: list }
+  const tasks = list.map((c, i) => {
+    const o: Record<string, unknown> = {}
+    for (const k in c) {
+      if (k === 'spec' && sameSpec) {
+        const s: Record<string, unknown> = {}
+        const spec = specs[i]!
+        for (const f in spec) if (!(f in sameSpec)) s[f] = spec[f]
+        o.spec = s
+      } else if (!same || !(k in same)) o[k] = c[k]
+    }
+    return o
+  })
+  return { same: { ...same, ...(sameSpec ? { spec: sameSpec } : {}) }, tasks }
+}
+
+/** One task of a PackedChanges whole again (outside data: the caller checks what it got). */
+export function unpackChanges(same: Record<string, unknown> | undefined, t: Record<string, unknown>): Record<string, unknown> {
+  if (!same) return t
+  const c = { ...same, ...t }
+  const spec = same.spec
+  if (spec && typeof spec === 'object') c.spec = t.spec && typeof t.spec === 'object' ? { ...spec, ...t.spec } : spec
+  return c
+}
+
