@@ -133,7 +133,7 @@ interface ClusterEvents {
 /** A cluster task this node runs: the processor waits for its final snapshot. */
 interface Running {
   settle(snap: TaskSnapshot): void
-  /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
+  /** Its final snapshot went out already (the processor's, or an event batch's that came first): not sent again. */
   toldFinal?: boolean
   /** Its submit to the engine, until which the engine does not know the id (a read waits for it: get). */
   submitted?: Promise<unknown>
@@ -748,7 +748,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (late === true || (late === null && (await this.wasCancelled(id)))) void this.engine.cancel(id).catch(() => {})
     this.watchFinal(id)
     const snap = await final
-    if (!this.leaving) {
+    if (!this.leaving && !entry.toldFinal) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
       entry.toldFinal = true
@@ -1000,6 +1000,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.schedulePublish()
     }
     if (r && isFinal(t.state)) {
+      // Heard final here before the processor was (an event batch ahead of finals): told once, here.
+      r.toldFinal = true
       this.running.delete(t.id)
       r.settle(t)
     }

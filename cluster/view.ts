@@ -110,7 +110,11 @@ function fromSpec(spec: unknown): { spec: TaskSpec; name: string; executor: Exec
   return { spec: s, name, executor, group: typeof s.group === 'string' ? s.group : null }
 }
 
-/** A cluster task as the view shows it before (or without) a node's engine holding it. */
+/**
+ * A cluster task as the view shows it before (or without) a node's engine holding it. Written
+ * field by field, not spread from SNAPSHOT_DEFAULTS: every remote task a node hears of is made
+ * here, and a literal of one shape is the cheap way to make it.
+ */
 export function queuedSnapshot(
   id: string,
   spec: unknown,
@@ -118,20 +122,34 @@ export function queuedSnapshot(
   fields: Partial<TaskSnapshot> & { createdAt?: number } = {},
 ): TaskSnapshot {
   const f = fromSpec(spec)
-  return {
+  const t: TaskSnapshot = {
     id,
     name: f.name,
     executor: f.executor,
     state: 'pending',
-    ...SNAPSHOT_DEFAULTS,
-    attempt: 1,
+    reason: null,
+    waiting: null,
+    progress: null,
+    progressMessage: null,
+    worker: null,
     group: f.group,
+    batchId: null,
+    after: SNAPSHOT_DEFAULTS.after,
+    startedAt: null,
+    endedAt: null,
+    cancelRequestedAt: null,
+    ignoredCancel: false,
+    result: null,
+    error: null,
+    attempts: SNAPSHOT_DEFAULTS.attempts,
+    attempt: 1,
     createdAt: Date.now(),
     spec: f.spec,
     queue,
     node: null,
-    ...fields,
   }
+  for (const k in fields) (t as unknown as Record<string, unknown>)[k] = (fields as Record<string, unknown>)[k]
+  return t
 }
 
 /** The fields of every queuedSnapshot that do not come from its id, queue, time or spec. */
