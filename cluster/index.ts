@@ -215,7 +215,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /**
    * The jobs taken in one turn, at its end: their cancel checks, then the ones not cancelled to the
    * engine as one call (one store write). One deferral for both, not one each; a lone job on an
-   * idle node is not deferred behind the turn's other I/O (soonWhenIdle).
+   * idle node is not deferred behind the turn's other I/O (soonWhenIdle). While one such call is
+   * out, the jobs taken meanwhile wait for its answer and go as the next (oneAtATime): a busy
+   * node's engine thread is woken, and writes its store, once per round trip rather than per turn.
    */
   private readonly starts = new PerTurn<ClusterSubmit, ClusterSubmitted | 'cancelled'>(async (items) => {
     const cancelled = await this.cancelledAmong(items.map((i) => i.run.id))
@@ -223,7 +225,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const out = go.length > 0 ? await this.engine.submitManyWith(go) : []
     let n = 0
     return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
-  }, { soonWhenIdle: true })
+  }, { soonWhenIdle: true, oneAtATime: true })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
   private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
