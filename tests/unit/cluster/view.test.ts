@@ -51,6 +51,16 @@ describe('packChanges / unpackChanges: the tasks of one message', () => {
     expect(JSON.stringify(packChanges(many)).length).toBeLessThan(JSON.stringify(many).length * 0.5)
   })
 
+  it('takes no prototype from a message (outside data)', () => {
+    const text = '{"same":{"queue":"taskloop","__proto__":{"state":"done"},"spec":{"job":"x","__proto__":{"bad":1}}},"tasks":[{"id":"q1-1","createdAt":1,"__proto__":{"node":"evil"},"spec":{"name":"a"}}]}'
+    const { same, tasks } = JSON.parse(text) as ReturnType<typeof packChanges>
+    const t = fromChanges(unpackChanges(same, tasks[0]!) as ReturnType<typeof taskChanges>)
+    expect(Object.getPrototypeOf(t)).toBe(Object.prototype)
+    expect(Object.getPrototypeOf(t.spec)).toBe(Object.prototype)
+    expect([t.state, t.node, (t.spec as Record<string, unknown>).bad]).toEqual(['pending', null, undefined])
+    expect(t.spec).toEqual({ job: 'x', name: 'a' })
+  })
+
   it('sends a lone task as it is', () => {
     expect(packChanges([taskChanges(done[0]!)])).toEqual({ tasks: [taskChanges(done[0]!)] })
   })
