@@ -45,7 +45,7 @@ import { PerTurn } from './per-turn'
 import { startListConsumer, type TaskEnd } from './redis-list'
 import { executorOf } from '../engine/submit-plan'
 import { parseRedisUrl, type RedisAddress } from './redis-url'
-import { fromChanges, isNewer, queuedSnapshot, RemoteTasks, taskChanges, type TaskChanges } from './view'
+import { fromChanges, isNewer, packChanges, queuedSnapshot, RemoteTasks, taskChanges, unpackChanges, type TaskChanges } from './view'
 
 export const DEFAULT_QUEUE = 'taskloop'
 /** BullMQ's stalled check and job lock: seconds, not its default minute, so a dead node's job moves on soon. */
@@ -121,15 +121,19 @@ interface JobData {
 /** One message on `taskloop:events`. */
 interface ClusterEvents {
   node: string
-  /** Each as what differs from the snapshot every node makes of its id, queue, time and spec (taskChanges). */
-  tasks: TaskChanges[]
+  /**
+   * Each as what differs from the snapshot every node makes of its id, queue, time and spec
+   * (taskChanges), less what all of them share, which `same` says once (packChanges).
+   */
+  same?: Record<string, unknown>
+  tasks: Record<string, unknown>[]
   logs: { id: string; lines: LogLine[] }[]
 }
 
 /** A cluster task this node runs: the processor waits for its final snapshot. */
 interface Running {
   settle(snap: TaskSnapshot): void
-  /** Its final snapshot went out already (the processor's): the engine's event batch need not send it again. */
+  /** Its final snapshot went out already (the processor's, or an event batch's that came first): not sent again. */
   toldFinal?: boolean
   /** Its submit to the engine, until which the engine does not know the id (a read waits for it: get). */
   submitted?: Promise<unknown>
@@ -211,7 +215,9 @@ class ClusterNodeImpl implements ClusterNodeHandle {
   /**
    * The jobs taken in one turn, at its end: their cancel checks, then the ones not cancelled to the
    * engine as one call (one store write). One deferral for both, not one each; a lone job on an
-   * idle node is not deferred behind the turn's other I/O (soonWhenIdle).
+   * idle node is not deferred behind the turn's other I/O (soonWhenIdle). While one such call is
+   * out, the jobs taken meanwhile wait for its answer and go as the next (oneAtATime): a busy
+   * node's engine thread is woken, and writes its store, once per round trip rather than per turn.
    */
   private readonly starts = new PerTurn<ClusterSubmit, ClusterSubmitted | 'cancelled'>(async (items) => {
     const cancelled = await this.cancelledAmong(items.map((i) => i.run.id))
@@ -219,7 +225,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     const out = go.length > 0 ? await this.engine.submitManyWith(go) : []
     let n = 0
     return items.map((_, k) => (cancelled[k] ? 'cancelled' : out[n++]!))
-  }, { soonWhenIdle: true })
+  }, { soonWhenIdle: true, oneAtATime: true })
   /** The tasks started in one turn, followed to their final states together (followFinals). */
   private toFollow: string[] = []
   private heartbeat: NodeJS.Timeout | null = null
@@ -744,7 +750,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (late === true || (late === null && (await this.wasCancelled(id)))) void this.engine.cancel(id).catch(() => {})
     this.watchFinal(id)
     const snap = await final
-    if (!this.leaving) {
+    if (!this.leaving && !entry.toldFinal) {
       // Told at once, not with the engine's next event batch: a cancel or a result is seen sooner everywhere.
       this.outTasks.set(id, snap)
       entry.toldFinal = true
@@ -996,6 +1002,8 @@ class ClusterNodeImpl implements ClusterNodeHandle {
       this.schedulePublish()
     }
     if (r && isFinal(t.state)) {
+      // Heard final here before the processor was (an event batch ahead of finals): told once, here.
+      r.toldFinal = true
       this.running.delete(t.id)
       r.settle(t)
     }
@@ -1051,7 +1059,7 @@ class ClusterNodeImpl implements ClusterNodeHandle {
     if (this.outTasks.size === 0 && this.outLogs.length === 0) return
     const tasks = this.outTasks
     // `node` first: a node skips its own messages by their first bytes (ownEvents).
-    const message: ClusterEvents = { node: this.nodeId, tasks: [...tasks.values()].map(taskChanges), logs: this.outLogs }
+    const message: ClusterEvents = { node: this.nodeId, ...packChanges([...tasks.values()].map(taskChanges)), logs: this.outLogs }
     this.outTasks = new Map()
     this.outLogs = []
     // Refused while Redis is unreachable: the tasks go out again with the next publish (at the
@@ -1374,9 +1382,11 @@ function parseNode(raw: string | null): Omit<ClusterNode, 'self'> | null {
 function parseEvents(value: unknown): { node: string; tasks: TaskSnapshot[]; logs: ClusterEvents['logs'] } | null {
   const v = value as Partial<ClusterEvents> | null
   if (!v || typeof v.node !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.logs)) return null
+  const same = v.same && typeof v.same === 'object' ? v.same : undefined
   const tasks: TaskSnapshot[] = []
   for (const c of v.tasks as unknown[]) {
-    const x = c as Partial<TaskChanges> | null
+    if (!c || typeof c !== 'object') continue
+    const x = unpackChanges(same, c as Record<string, unknown>) as Partial<TaskChanges>
     if (!x || typeof x.id !== 'string' || typeof x.queue !== 'string' || typeof x.createdAt !== 'number' || !x.spec || typeof x.spec !== 'object') continue
     const t = fromChanges(x as TaskChanges)
     if ((TASK_STATES as readonly string[]).includes(t.state) && typeof t.name === 'string' && Array.isArray(t.attempts)) tasks.push(t)

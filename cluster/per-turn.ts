@@ -10,6 +10,12 @@ export interface PerTurnOptions {
    * that stays out for a round trip (else every call of a turn could go alone).
    */
   soonWhenIdle?: boolean
+  /**
+   * One send out at a time: calls made while one is out gather until it answers, then go as one
+   * (a busy node sends about once per round trip, not once per turn; an idle one at once). Only
+   * for a send that answers without waiting on later calls.
+   */
+  oneAtATime?: boolean
 }
 
 export class PerTurn<I, O> {
@@ -28,6 +34,7 @@ export class PerTurn<I, O> {
       this.items.push(item)
       this.waiting.push({ resolve, reject })
       if (this.items.length > 1) return
+      if (this.options.oneAtATime && this.out > 0) return // sent when the one out answers (flush)
       if (this.options.soonWhenIdle && this.out === 0) queueMicrotask(() => this.flush())
       else setImmediate(() => this.flush())
     })
@@ -35,11 +42,15 @@ export class PerTurn<I, O> {
 
   private flush(): void {
     const { items, waiting } = this
+    if (items.length === 0) return
     this.items = []
     this.waiting = []
     this.out++
     this.send(items)
-      .finally(() => this.out--)
+      .finally(() => {
+        this.out--
+        if (this.options.oneAtATime && this.out === 0 && this.items.length > 0) this.flush()
+      })
       .then(
         (out) => waiting.forEach((w, i) => w.resolve(out[i]!)),
         (e: unknown) => waiting.forEach((w) => w.reject(e)),

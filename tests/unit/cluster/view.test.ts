@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { currentAttempt, type TaskSnapshot } from '../../../common/types'
-import { fromChanges, queuedSnapshot, RemoteTasks, taskChanges } from '../../../cluster/view'
+import { fromChanges, packChanges, queuedSnapshot, RemoteTasks, taskChanges, unpackChanges } from '../../../cluster/view'
 
 /** Through JSON, as on `taskloop:events`. */
 const roundTrip = (t: TaskSnapshot): TaskSnapshot => fromChanges(JSON.parse(JSON.stringify(taskChanges(t))))
@@ -27,6 +27,42 @@ describe('taskChanges / fromChanges: a cluster task on taskloop:events', () => {
     const c = taskChanges(done)
     expect(c.attempts).toBe(0)
     expect(Object.keys(c).sort()).toEqual(['attempts', 'createdAt', 'endedAt', 'id', 'node', 'progress', 'progressMessage', 'queue', 'result', 'spec', 'startedAt', 'state', 'worker'])
+  })
+})
+
+describe('packChanges / unpackChanges: the tasks of one message', () => {
+  const spec = (i: number) => ({ name: `tiny ${i}`, job: '/jobs.mjs#noop', ...(i === 2 ? { params: { n: 2 } } : {}) })
+  const queued = [1, 2, 3].map((i) => queuedSnapshot(`q1-${i}`, spec(i), 'taskloop', { createdAt: 1000 }))
+  const done = queued.map((t, i): TaskSnapshot => ({ ...t, state: 'done', node: 'n2', worker: 'loop', startedAt: 1001 + i, endedAt: 1002 + i, progress: 1, result: i === 1 ? { ok: true } : null }))
+  for (const t of done) t.attempts = [currentAttempt(t)]
+  const through = (list: TaskSnapshot[]): TaskSnapshot[] => {
+    const { same, tasks } = JSON.parse(JSON.stringify(packChanges(list.map(taskChanges)))) as ReturnType<typeof packChanges>
+    return tasks.map((t) => fromChanges(unpackChanges(same, t) as ReturnType<typeof taskChanges>))
+  }
+
+  it('says what every task shares once, and gives every task back whole', () => {
+    for (const list of [queued, done, [...queued, ...done], [{ ...done[0]!, state: 'failed' as const, error: { message: 'boom' } }, done[1]!]]) {
+      expect(through(list)).toEqual(list)
+    }
+    const packed = packChanges(queued.map(taskChanges))
+    expect(packed.same).toEqual({ queue: 'taskloop', createdAt: 1000, spec: { job: '/jobs.mjs#noop' } })
+    expect(packed.tasks[0]).toEqual({ id: 'q1-1', spec: { name: 'tiny 1' } })
+    const many = Array.from({ length: 20 }, (_, i) => taskChanges(queuedSnapshot(`q1-${i}`, spec(i + 10), 'taskloop', { createdAt: 1000 })))
+    expect(JSON.stringify(packChanges(many)).length).toBeLessThan(JSON.stringify(many).length * 0.5)
+  })
+
+  it('takes no prototype from a message (outside data)', () => {
+    const text = '{"same":{"queue":"taskloop","__proto__":{"state":"done"},"spec":{"job":"x","__proto__":{"bad":1}}},"tasks":[{"id":"q1-1","createdAt":1,"__proto__":{"node":"evil"},"spec":{"name":"a"}}]}'
+    const { same, tasks } = JSON.parse(text) as ReturnType<typeof packChanges>
+    const t = fromChanges(unpackChanges(same, tasks[0]!) as ReturnType<typeof taskChanges>)
+    expect(Object.getPrototypeOf(t)).toBe(Object.prototype)
+    expect(Object.getPrototypeOf(t.spec)).toBe(Object.prototype)
+    expect([t.state, t.node, (t.spec as Record<string, unknown>).bad]).toEqual(['pending', null, undefined])
+    expect(t.spec).toEqual({ job: 'x', name: 'a' })
+  })
+
+  it('sends a lone task as it is', () => {
+    expect(packChanges([taskChanges(done[0]!)])).toEqual({ tasks: [taskChanges(done[0]!)] })
   })
 })
 
