@@ -110,11 +110,7 @@ function fromSpec(spec: unknown): { spec: TaskSpec; name: string; executor: Exec
   return { spec: s, name, executor, group: typeof s.group === 'string' ? s.group : null }
 }
 
-/**
- * A cluster task as the view shows it before (or without) a node's engine holding it. Written
- * field by field, not spread from SNAPSHOT_DEFAULTS: every remote task a node hears of is made
- * here, and a literal of one shape is the cheap way to make it.
- */
+/** A cluster task as the view shows it before (or without) a node's engine holding it. */
 export function queuedSnapshot(
   id: string,
   spec: unknown,
@@ -122,34 +118,20 @@ export function queuedSnapshot(
   fields: Partial<TaskSnapshot> & { createdAt?: number } = {},
 ): TaskSnapshot {
   const f = fromSpec(spec)
-  const t: TaskSnapshot = {
+  return {
     id,
     name: f.name,
     executor: f.executor,
     state: 'pending',
-    reason: null,
-    waiting: null,
-    progress: null,
-    progressMessage: null,
-    worker: null,
-    group: f.group,
-    batchId: null,
-    after: SNAPSHOT_DEFAULTS.after,
-    startedAt: null,
-    endedAt: null,
-    cancelRequestedAt: null,
-    ignoredCancel: false,
-    result: null,
-    error: null,
-    attempts: SNAPSHOT_DEFAULTS.attempts,
+    ...SNAPSHOT_DEFAULTS,
     attempt: 1,
+    group: f.group,
     createdAt: Date.now(),
     spec: f.spec,
     queue,
     node: null,
+    ...fields,
   }
-  copyInto(t as unknown as Record<string, unknown>, fields as Record<string, unknown>)
-  return t
 }
 
 /** The fields of every queuedSnapshot that do not come from its id, queue, time or spec. */
