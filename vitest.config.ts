@@ -1,6 +1,4 @@
 import { fileURLToPath } from 'node:url'
-import { mkdtempSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { defineConfig, type Plugin } from 'vitest/config'
 import vue from '@vitejs/plugin-vue'
@@ -38,10 +36,10 @@ export default defineConfig({
       'tests/faults/**/*.test.ts',
     ],
     pool: 'forks',
-    // CLIs started by tests keep their data in a throwaway folder, never in the real ~/.local/share.
-    env: { XDG_DATA_HOME: mkdtempSync(path.join(os.tmpdir(), 'taskloop-test-data-')) },
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // CLIs started by a test file keep their data in a throwaway folder of that file's own.
+    setupFiles: ['tests/helpers/data-home.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     fileParallelism: false,
   },
 })

@@ -7,6 +7,12 @@ import { afterEach } from 'vitest'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
 export const FROM_SOURCE = ['./tests/helpers/ts-run.mjs', 'cli/cli.ts']
+/**
+ * How long a test waits for a CLI it started to get going (print its URL, run its first tasks).
+ * One start from the sources takes about 1 s of CPU; several at once on a loaded 2-core machine,
+ * beside another test file, take many times that.
+ */
+export const START_MS = 60_000
 
 export interface Cli {
   child: ChildProcess

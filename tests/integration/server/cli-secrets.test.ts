@@ -9,7 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TaskDetail } from '../../../common/types'
-import { useCli, type Cli } from '../../helpers/cli'
+import { START_MS, useCli, type Cli } from '../../helpers/cli'
 import { waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -17,7 +17,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const cli = useCli()
 
 const uiUrl = async (c: Cli): Promise<URL> =>
-  new URL((await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(c.stdout()), 20_000))[1]!)
+  new URL((await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(c.stdout()), START_MS))[1]!)
 
 const cmdline = async (pid: number): Promise<string> => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ')
 
@@ -47,7 +47,7 @@ describe('taskloop serve: the token on no command line', () => {
     const serve = cli([...SERVE, '--open'], { env: { TASKLOOP_BROWSER: browser, DISPLAY: ':99', ARGV_OUT: argvFile } })
     const url = await uiUrl(serve)
     const token = url.searchParams.get('token')!
-    const argv = await waitFor('the browser to start', async () => existsSync(argvFile) && (await readFile(argvFile, 'utf8')), 20_000)
+    const argv = await waitFor('the browser to start', async () => existsSync(argvFile) && (await readFile(argvFile, 'utf8')), START_MS)
     expect(argv).not.toContain(token)
     expect(await cmdline(serve.child.pid!)).not.toContain(token)
     const app = /^--app=(file:\S+)$/m.exec(argv)

@@ -9,7 +9,7 @@ import type { BatchSnapshot, EventBatch, Snapshot, TaskSnapshot } from '../../..
 import { ttyView } from '../../../cli/run-view'
 import { quietly } from '../../../scripts/lib.mjs'
 import { openDatabase } from '../../../engine/sqlite'
-import { useCli, type Cli } from '../../helpers/cli'
+import { START_MS, useCli, type Cli } from '../../helpers/cli'
 import { connectEvents, waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -135,7 +135,7 @@ describe('taskloop run', () => {
       { name: 'polite', job: 'sleep', params: { ms: 30_000 } },
     ])
     const run = cli(['run', file, '--grace-ms', '500'])
-    await waitFor('the tasks running', () => /running\s+stubborn/.test(run.stdout()) && /running\s+deaf loop job/.test(run.stdout()), 20_000)
+    await waitFor('the tasks running', () => /running\s+stubborn/.test(run.stdout()) && /running\s+deaf loop job/.test(run.stdout()), START_MS)
     await new Promise((r) => setTimeout(r, 200)) // the trap is installed
     run.child.kill('SIGINT')
     expect(await run.exited).toBe(130)
@@ -221,7 +221,7 @@ describe('taskloop run', () => {
       { name: 'pool sleeper', job: 'sleep', executor: 'process', params: { ms: 30_000 } },
     ])
     const run = cli(['run', file, '--shutdown-grace-ms', '3000'])
-    await waitFor('both tasks running', () => /running\s+sleeper \(pid \d+\)/.test(run.stdout()) && /running\s+pool sleeper/.test(run.stdout()), 20_000)
+    await waitFor('both tasks running', () => /running\s+sleeper \(pid \d+\)/.test(run.stdout()) && /running\s+pool sleeper/.test(run.stdout()), START_MS)
     const procs = await waitFor('the sleeps to start', async () => {
       const found = await descendants(run.child.pid!)
       // sh, its two sleeps (the grandchildren), and the process pool's child
@@ -239,7 +239,7 @@ describe('taskloop run', () => {
   it('a second Ctrl+C forces a task that ignores SIGTERM, well before the grace ends', async () => {
     const file = await specFile('stubborn.json', { name: 'stubborn', argv: ['sh', '-c', 'trap "" TERM; sleep 30; sleep 30'] })
     const run = cli(['run', file, '--shutdown-grace-ms', '60000'])
-    await waitFor('the task running', () => /running\s+stubborn/.test(run.stdout()), 20_000)
+    await waitFor('the task running', () => /running\s+stubborn/.test(run.stdout()), START_MS)
     const procs = await waitFor('the sleep to start', async () => {
       const found = await descendants(run.child.pid!)
       return named(found, 'sleep') === 1 && found
@@ -283,7 +283,7 @@ describe("taskloop run's terminal view", () => {
 describe('taskloop serve', () => {
   it('prints exactly one URL line, answers /api/stats with the token, and exits 0 on SIGTERM', async () => {
     const serve = cli(['serve', '--port', '0', '--shutdown-grace-ms', '1000'])
-    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), START_MS)
     const url = new URL(line[1]!)
     expect(url.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const token = url.searchParams.get('token')!
@@ -320,7 +320,7 @@ describe('taskloop serve', () => {
 
   it('on Ctrl+C cancels what runs, exits 130 and leaves no process behind', async () => {
     const serve = cli(['serve', '--port', '0', '--shutdown-grace-ms', '3000'])
-    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), START_MS)
     const url = new URL(line[1]!)
     const auth = { authorization: `Bearer ${url.searchParams.get('token')}`, 'content-type': 'application/json' }
     const res = await fetch(`${url.origin}/api/tasks`, {
@@ -341,7 +341,7 @@ describe('taskloop serve', () => {
 
   it('shuts down on the UI quit request', async () => {
     const serve = cli(['serve', '--port', '0', '--token', 'a-fixed-test-token-123'])
-    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), START_MS)
     const url = new URL(line[1]!)
     expect(url.searchParams.get('token')).toBe('a-fixed-test-token-123')
     const res = await fetch(`${url.origin}/api/quit`, {
@@ -359,7 +359,7 @@ describe('the shutdown grace flag', () => {
   it('--shutdown-grace-ms sets the grace clients see; the old --grace-ms still works, with one notice line', async () => {
     for (const [flag, ms] of [['--shutdown-grace-ms', 1234], ['--grace-ms', 2345]] as const) {
       const serve = cli(['serve', '--port', '0', flag, String(ms)])
-      const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), 20_000)
+      const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(serve.stdout()), START_MS)
       const url = new URL(line[1]!)
       const events = await connectEvents(`ws://${url.host}/api/events?token=${url.searchParams.get('token')}`)
       try {
@@ -397,7 +397,7 @@ describe('no store, no start', () => {
   it('a folder held by a live taskloop serve: serve and run exit 10 naming the folder and its URL', async () => {
     const data = await mkdtemp(path.join(dir, 'held-'))
     const first = cli(['serve', '--port', '0', '--token', 'the-first-servers-token', '--data-dir', data])
-    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(first.stdout()), 20_000)
+    const line = await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(first.stdout()), START_MS)
     const second = cli(['serve', '--port', '0', '--data-dir', data])
     expect(await second.exited).toBe(10)
     expect(oneLine(second)).toEqual([
@@ -423,7 +423,7 @@ describe('no store, no start', () => {
     expect(await readFile(path.join(data, 'taskloop.db'), 'utf8')).toBe(garbage)
 
     const reset = cli(['serve', '--port', '0', '--data-dir', data, '--reset-store'])
-    await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(reset.stdout()), 20_000)
+    await waitFor('the URL line', () => /^Taskloop UI: (\S+)\n/.exec(reset.stdout()), START_MS)
     const aside = (await readdir(data)).filter((f) => f.startsWith('taskloop.db.broken-'))
     expect(aside).toHaveLength(1)
     expect(await readFile(path.join(data, aside[0]!), 'utf8')).toBe(garbage)
