@@ -4,7 +4,7 @@ import { defineConfig } from '@playwright/test'
 
 export default defineConfig({
   testDir: 'tests/e2e',
-  globalSetup: './tests/e2e/global-setup.ts',
+  globalSetup: './tests/helpers/build-out.ts',
   outputDir: 'test-results/playwright',
   // One server and its worker pools at a time: timings stay meaningful on small machines.
   workers: 1,

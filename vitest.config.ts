@@ -36,6 +36,8 @@ export default defineConfig({
       'tests/faults/**/*.test.ts',
     ],
     pool: 'forks',
+    // The CLIs and servers tests start run from out/, built first when it is stale.
+    globalSetup: ['tests/helpers/build-out.ts'],
     // CLIs started by a test file keep their data in a throwaway folder of that file's own.
     setupFiles: ['tests/helpers/data-home.ts'],
     testTimeout: 60_000,

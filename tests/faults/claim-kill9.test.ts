@@ -8,6 +8,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSnapshot } from '../../common/types'
 import { waitFor } from '../helpers/engine'
+import { CLI_ENTRY } from '../helpers/cli'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const ROUNDS = 20
@@ -19,7 +20,7 @@ afterEach(() => {
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
+    [...CLI_ENTRY, 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   started.push(child)

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Engine } from '../../engine/engine'
 import type { Stats } from '../../common/types'
 import { useEngines, waitFinal, waitFor } from '../helpers/engine'
+import { CLI_ENTRY } from '../helpers/cli'
 
 function tryMount(): string | null {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskloop-tmpfs-'))
@@ -101,7 +102,7 @@ describe('the data folder deleted under a running taskloop serve', () => {
     const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'taskloop-pulled-')), 'data')
     const child = spawn(
       process.execPath,
-      ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
+      [...CLI_ENTRY, 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     servers.push(child)

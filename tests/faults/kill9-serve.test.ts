@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Stats, TaskSnapshot } from '../../common/types'
 import { waitFor } from '../helpers/engine'
 import { aliveInGroup, pidOf, processes } from '../helpers/proc'
+import { CLI_ENTRY } from '../helpers/cli'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const started: ChildProcess[] = []
@@ -15,7 +16,7 @@ afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
 })
 
-const serveArgs = (dataDir: string) => ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir]
+const serveArgs = (dataDir: string) => [...CLI_ENTRY, 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir]
 
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, serveArgs(dataDir), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,7 +1,8 @@
-// A real `taskloop serve` from the sources, for tests that signal or kill it.
+// A real `taskloop serve`, started as users start it, for tests that signal or kill it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { waitFor } from '../helpers/engine'
+import { CLI_ENTRY } from '../helpers/cli'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -21,7 +22,7 @@ export async function serve(
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, ...args],
+    [...CLI_ENTRY, 'serve', '--port', '0', '--no-auth', '--data-dir', dataDir, ...args],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) },
   )
   const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1)))

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSnapshot } from '../../common/types'
 import { waitFor } from '../helpers/engine'
 import { api, serve, type ServeProcess } from './serve-process'
+import { CLI_ENTRY } from '../helpers/cli'
 
 const started: ServeProcess[] = []
 afterEach(() => {
@@ -116,7 +117,7 @@ describe('a stop of taskloop serve and the queue', () => {
     const specs = [{ name: 'long', job: 'sleep', params: { ms: 120_000 } }, ...Array.from({ length: 10 }, (_, i) => ({ name: `queued ${i}`, job: 'sleep', params: { ms: 1 } }))]
     writeFileSync(file, JSON.stringify({ batch: { concurrency: 1, tasks: specs } }))
     const runUntilSigterm = async (args: string[]): Promise<{ code: number | null; out: string }> => {
-      const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'run', file, '--grace-ms', '1000', ...args], {
+      const child = spawn(process.execPath, [...CLI_ENTRY, 'run', file, '--grace-ms', '1000', ...args], {
         cwd: path.resolve(import.meta.dirname, '../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       })

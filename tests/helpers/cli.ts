@@ -1,15 +1,19 @@
-// The `taskloop` CLI as tests start it: a real process, from the TypeScript sources (or another
-// entry such as bin/taskloop.mjs), its output collected, and stopped after each test.
+// The `taskloop` CLI as tests start it: a real process, run as users run it (bin/taskloop.mjs, the
+// build in out/, which the runners' global setup builds first when it is stale) or from another
+// entry such as the TypeScript sources, its output collected, and stopped after each test.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { afterEach } from 'vitest'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
+/** The `taskloop` command users run, from out/ (tests/helpers/build-out.ts keeps it current). */
+export const CLI_ENTRY = ['./bin/taskloop.mjs']
+/** The TypeScript sources through tsx: for what only a run from the sources can show. */
 export const FROM_SOURCE = ['./tests/helpers/ts-run.mjs', 'cli/cli.ts']
 /**
  * How long a test waits for a CLI it started to get going (print its URL, run its first tasks).
- * One start from the sources takes about 1 s of CPU; several at once on a loaded 2-core machine,
+ * One start takes ~0.5 s of CPU (~1.3 s from the sources); several at once on a loaded 2-core machine,
  * beside another test file, take many times that.
  */
 export const START_MS = 60_000
@@ -37,12 +41,11 @@ export function useCli(): (args: string[], options?: { entry?: string[]; env?: N
       }),
     )
   })
-  return (args, { entry = FROM_SOURCE, env = {} } = {}) => {
+  return (args, { entry = CLI_ENTRY, env = {} } = {}) => {
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      // TASKLOOP_FROM_SOURCE: bin/taskloop.mjs would otherwise build out/ first when it is stale.
-      env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1', ...env },
+      env: { ...process.env, NO_COLOR: '1', ...env },
     })
     let out = ''
     let err = ''

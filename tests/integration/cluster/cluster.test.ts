@@ -7,7 +7,7 @@ import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LogLine } from '../../../common/types'
 import type { ServerMessage } from '../../../common/wire'
-import { FROM_SOURCE, useCli } from '../../helpers/cli'
+import { useCli } from '../../helpers/cli'
 import { waitFor } from '../../helpers/engine'
 import { aliveInGroup, killWithArg, pidOf, survivorsWithArg, uniqueSleep } from '../../helpers/proc'
 import { redisMissing, startRedis, type RedisServer } from '../../helpers/redis'
@@ -208,7 +208,7 @@ export async function handOn(params, ctx) { return (await ctx.submit(params.spec
     await start(redis.url, 'two', ['--queue', 'there'])
     const file = path.join(dir, 'run.json')
     writeFileSync(file, JSON.stringify([{ name: 'far', command: 'echo far away', queue: 'there' }, { name: 'near', job: 'sleep', params: { ms: 1 } }]))
-    const run = cli(['run', file, '--json', '--no-store', '--redis', redis.url], { entry: FROM_SOURCE })
+    const run = cli(['run', file, '--json', '--no-store', '--redis', redis.url])
     expect(await run.exited).toBe(0)
     const report = JSON.parse(run.stdout()) as { ok: boolean; tasks: { name: string; state: string; node?: string | null }[] }
     expect(report.ok).toBe(true)

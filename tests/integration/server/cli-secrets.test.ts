@@ -9,7 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TaskDetail } from '../../../common/types'
-import { START_MS, useCli, type Cli } from '../../helpers/cli'
+import { CLI_ENTRY, START_MS, useCli, type Cli } from '../../helpers/cli'
 import { waitFor } from './helpers'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -166,12 +166,12 @@ describe('taskloop run: task output cannot drive the terminal', () => {
   it('and on a terminal (a real pty through script(1)), where the view draws with escapes of its own', async () => {
     const file = path.join(dir, 'hostile-tty.json')
     await writeFile(file, JSON.stringify(spec))
-    const command = [process.execPath, './tests/helpers/ts-run.mjs', 'cli/cli.ts', 'run', file, '--no-store']
+    const command = [process.execPath, ...CLI_ENTRY, 'run', file, '--no-store']
     const shell = command.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
     const child = spawn('script', ['-qec', shell, '/dev/null'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TASKLOOP_FROM_SOURCE: '1', COLUMNS: '120', LINES: '30' },
+      env: { ...process.env, COLUMNS: '120', LINES: '30' },
     })
     let out = ''
     child.stdout.on('data', (c: Buffer) => (out += c.toString()))

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SESSION_SECRET_FILE, TOKEN_FILE } from '../../../cli/serve'
 import { waitFor } from './helpers'
+import { CLI_ENTRY } from '../../helpers/cli'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -26,10 +27,10 @@ afterEach(async () => {
 })
 
 function serve(args: string[], env: NodeJS.ProcessEnv = {}): Serve {
-  const child = spawn(process.execPath, ['./tests/helpers/ts-run.mjs', 'cli/cli.ts', 'serve', ...args], {
+  const child = spawn(process.execPath, [...CLI_ENTRY, 'serve', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', TASKLOOP_FROM_SOURCE: '1', TASKLOOP_TOKEN: '', ...env },
+    env: { ...process.env, NO_COLOR: '1', TASKLOOP_TOKEN: '', ...env },
   })
   let out = ''
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
