@@ -8,7 +8,7 @@
 //      running on the other, until `cancelled` is seen through an API (see clusterNodes below).
 // Skipped, saying why, when redis-server is not installed.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -55,6 +55,47 @@ function processCpuMs(pid: number): number | null {
 /** The same for one thread of a node: its main thread (the tid that is its pid: BullMQ, the server, the cluster view). */
 function mainThreadCpuMs(pid: number): number | null {
   return statCpuMs(`/proc/${pid}/task/${pid}/stat`)
+}
+
+/**
+ * CPU so far of each thread of a process, summed per thread name (/proc/PID/task/TID/comm: the
+ * main thread is named after the process, worker threads after their name or "node", V8's own
+ * "V8 DefaultWorke" and libuv's "libuv-worker"), ms; {} off Linux. A thread that ended between two
+ * reads is missing from the later one: its CPU counts in neither.
+ */
+function threadCpuMs(pid: number): Map<string, number> {
+  const byName = new Map<string, number>()
+  let tids: string[] = []
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return byName
+  }
+  for (const tid of tids) {
+    const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`)
+    if (ms === null) continue
+    let name = '?'
+    try {
+      name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+    } catch {
+      continue
+    }
+    // Node's threads are all "node" but the main one: told apart by their order of creation (V8's
+    // platform threads first, then libuv's and the workers: the engine thread, the pools').
+    name = tid === String(pid) ? 'main' : `${name}#${Number(tid) - pid}`
+    byName.set(name, (byName.get(name) ?? 0) + ms)
+  }
+  return byName
+}
+
+/** Per task of a run of n, each thread name's CPU between two threadCpuMs reads, largest first: "main 88, engine 40, …" µs. */
+function threadNote(n: number, before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([name, ms]) => [name, ((ms - (before.get(name) ?? 0)) / n) * 1000] as const)
+    .filter(([, us]) => us >= 0.5)
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+    .join(', ')
 }
 
 function statCpuMs(file: string): number | null {
@@ -369,6 +410,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
     await throughput(warmUpOf(n))
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
     const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
+    const threads0 = nodes.map((node) => threadCpuMs(node.child.pid!))
     const traffic0 = redisTraffic(server)
     const redis0 = processCpuMs(redisPid)
     const ms = await throughput(n)
@@ -378,6 +420,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
     const nodesCpu = nodes.map((node, i) => perTask(nodes0[i]!, processCpuMs(node.child.pid!))).join(' + ')
     const mainsCpu = nodes.map((node, i) => perTask(mains0[i]!, mainThreadCpuMs(node.child.pid!))).join(' + ')
     const redisCpu = perTask(redis0, processCpuMs(redisPid))
+    const threadsCpu = nodes.map((node, i) => `${node === a ? 'bench-1' : 'bench-2'}: ${threadNote(n, threads0[i]!, threadCpuMs(node.child.pid!))}`).join('; ')
 
     // Enqueue → start, one at a time: the task's own startedAt against the submit (both on this
     // machine's ms clock). The span is longer than the bare row's (before queue.add() → processor
@@ -427,7 +470,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs), redis-server ${redisCpu} µs; ${traffic}`,
+        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs; per thread name, µs: ${threadsCpu}), redis-server ${redisCpu} µs; ${traffic}`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
