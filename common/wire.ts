@@ -497,8 +497,10 @@ export class WireEncoder {
     const t = task as unknown as Record<string, unknown>
     const prev = last as unknown as Record<string, unknown>
     const idRef = this.hold(task, h)
-    const strings: number[] = []
-    const values: unknown[] = []
+    const strings = scratchStrings
+    const values = scratchValues
+    // Empty unless a delta before this one threw half made.
+    strings.length = values.length = 0
     // `attempts` as `task` compares it: as sent, whatever the entry says (its form depends on the task's own fields).
     const form = t.attempts === undefined ? undefined : attemptsForm(t)
     const prevForm = this.lastForm
@@ -515,7 +517,7 @@ export class WireEncoder {
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
-    const delta: TaskDelta = [idRef, strings, values]
+    const delta: TaskDelta = [idRef, taken(strings), taken(values)]
     if (pairs < entry.length) {
       let removed: number[] | undefined
       // The client never holds a `result`: nothing to remove there.
@@ -544,8 +546,10 @@ export class WireEncoder {
     const split = fixedFrom !== prev
     const prevForm = last !== undefined ? this.lastForm : prev === undefined || prev.attempts === undefined ? undefined : attemptsForm(prev)
     const form = t.attempts === undefined ? undefined : attemptsForm(t)
-    const strings: number[] = []
-    const values: unknown[] = []
+    const strings = scratchStrings
+    const values = scratchValues
+    // Empty unless a delta before this one threw half made.
+    strings.length = values.length = 0
     let count = 0
     let fixedCount = 0
     /** Fields of `prev` it has too (the FIXED_FIELDS left out when split). */
@@ -572,7 +576,7 @@ export class WireEncoder {
       if (typeof value === 'string') strings.push(this.ref(key), this.ref(value))
       else values.push(this.ref(key), value)
     }
-    const delta: TaskDelta = [idRef, strings, values]
+    const delta: TaskDelta = [idRef, taken(strings), taken(values)]
     // Lost: its base had the field (as the client holds it: never `result`), it has it no more. Only
     // looked for when it has fewer of the fields of the task before it than that one has.
     let removed: number[] | undefined
@@ -594,6 +598,19 @@ export class WireEncoder {
     this.lastFixed = fixedCount
     return delta
   }
+}
+
+/**
+ * A delta's lists are made in these (WireEncoder, one task at a time), then copied at their length:
+ * two new arrays grown by push took ~350 B per task for the few fields most deltas carry.
+ */
+const scratchStrings: number[] = []
+const scratchValues: unknown[] = []
+/** A copy of `list` at its length, and `list` emptied. */
+function taken<T>(list: T[]): T[] {
+  const copy = list.slice()
+  list.length = 0
+  return copy
 }
 
 /** The client's end of one connection: compact messages back into plain ones. */
