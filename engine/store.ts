@@ -129,10 +129,20 @@ const KEY = Object.fromEntries(Object.keys(ROW_FIELDS).map((k) => [k, `,"${k}":`
  * the call: times, attempts and progress are most of a row's fields), anything else by JSON.stringify.
  */
 const text = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? `${v}` : json(v))
+/**
+ * The pieces of the row being written (rowData): keys and value texts, joined once at the end. A
+ * chain of `+` made a string per piece and per join (~1.7 KB of garbage per task, the engine
+ * thread's largest allocation) and a flat copy when SQLite read it; join makes the row in one.
+ */
+const parts: string[] = []
 /** `,"key":value`, or nothing for undefined (as JSON.stringify leaves such a field out). */
-const put = (key: string, v: unknown): string => (v === undefined ? '' : key + text(v))
+function put(key: string, v: unknown): void {
+  if (v !== undefined) parts.push(key, text(v))
+}
 /** The same for a field whose default is null (SNAPSHOT_DEFAULTS): left out at null too. */
-const putSet = (key: string, v: unknown): string => (v === undefined || v === null ? '' : key + text(v))
+function putSet(key: string, v: unknown): void {
+  if (v !== undefined && v !== null) parts.push(key, text(v))
+}
 /**
  * The JSON text of strings that repeat from row to row (states, executors, waits, workers, batch
  * ids, queues), made once each (at most WORDS of them, then made again): a lookup, not a JSON.stringify.
@@ -148,7 +158,11 @@ function word(v: string): string {
   return t
 }
 /** putSet for a field of such strings. */
-const putWord = (key: string, v: unknown): string => (v === undefined || v === null ? '' : key + (typeof v === 'string' ? word(v) : json(v)))
+function putWord(key: string, v: unknown): void {
+  if (v !== undefined && v !== null) parts.push(key, typeof v === 'string' ? word(v) : json(v))
+}
+/** Each field's `{"key":`, for the first piece of a row (KEY without its comma). */
+const OPEN = new Map(Object.values(KEY).map((k) => [k, `{${k.slice(1)}`]))
 
 /**
  * A task's row data: its snapshot without the fields at their defaults (SNAPSHOT_DEFAULTS), a
@@ -160,26 +174,51 @@ const putWord = (key: string, v: unknown): string => (v === undefined || v === n
  * copied without its defaults: a third of the CPU, the same text.
  */
 function rowData(t: RowSource, state: TaskState | null): string {
+  parts.length = 0
   const whole = state !== null
-  let o = whole ? put(KEY.id, t.id) + put(KEY.name, t.name) + putWord(KEY.executor, t.executor) : ''
-  o += putWord(KEY.state, state ?? t.state)
-  o += putWord(KEY.reason, t.reason) + putWord(KEY.waiting, t.waiting) + put(KEY.attempt, t.attempt)
-  o += putSet(KEY.progress, t.progress) + putSet(KEY.progressMessage, t.progressMessage) + putWord(KEY.worker, t.worker)
   if (whole) {
-    o += putWord(KEY.group, t.group) + putWord(KEY.batchId, t.batchId)
-    if (!(Array.isArray(t.after) && t.after.length === 0)) o += put(KEY.after, t.after)
-    o += put(KEY.createdAt, t.createdAt)
+    put(KEY.id, t.id)
+    put(KEY.name, t.name)
+    putWord(KEY.executor, t.executor)
   }
-  o += putSet(KEY.startedAt, t.startedAt) + putSet(KEY.endedAt, t.endedAt) + putSet(KEY.cancelRequestedAt, t.cancelRequestedAt)
-  if (t.ignoredCancel !== false) o += put(KEY.ignoredCancel, t.ignoredCancel)
-  o += putSet(KEY.result, t.result) + putSet(KEY.error, t.error)
+  putWord(KEY.state, state ?? t.state)
+  putWord(KEY.reason, t.reason)
+  putWord(KEY.waiting, t.waiting)
+  put(KEY.attempt, t.attempt)
+  putSet(KEY.progress, t.progress)
+  putSet(KEY.progressMessage, t.progressMessage)
+  putWord(KEY.worker, t.worker)
+  if (whole) {
+    putWord(KEY.group, t.group)
+    putWord(KEY.batchId, t.batchId)
+    if (!(Array.isArray(t.after) && t.after.length === 0)) put(KEY.after, t.after)
+    put(KEY.createdAt, t.createdAt)
+  }
+  putSet(KEY.startedAt, t.startedAt)
+  putSet(KEY.endedAt, t.endedAt)
+  putSet(KEY.cancelRequestedAt, t.cancelRequestedAt)
+  if (t.ignoredCancel !== false) put(KEY.ignoredCancel, t.ignoredCancel)
+  putSet(KEY.result, t.result)
+  putSet(KEY.error, t.error)
   const attempts = t.attempts
-  if (!(Array.isArray(attempts) && attempts.length === 0)) o += put(KEY.attempts, attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT ? OWN_ATTEMPT : attempts)
-  if (whole) o += put(KEY.spec, t.spec) + put(KEY.parent, t.parent)
+  if (!(Array.isArray(attempts) && attempts.length === 0)) put(KEY.attempts, attempts !== undefined && attemptsForm(t) === OWN_ATTEMPT ? OWN_ATTEMPT : attempts)
+  if (whole) {
+    put(KEY.spec, t.spec)
+    put(KEY.parent, t.parent)
+  }
   // As Task.snapshot() gives them: retryOf when set; node (null too) beside a queue.
-  o += putSet(KEY.retryOf, t.retryOf)
-  if (t.queue !== undefined && t.queue !== null) o += putWord(KEY.queue, t.queue) + (t.node === undefined || t.node === null ? `${KEY.node}null` : putWord(KEY.node, t.node))
-  return o === '' ? '{}' : `{${o.slice(1)}}`
+  putSet(KEY.retryOf, t.retryOf)
+  if (t.queue !== undefined && t.queue !== null) {
+    putWord(KEY.queue, t.queue)
+    if (t.node === undefined || t.node === null) parts.push(KEY.node, 'null')
+    else putWord(KEY.node, t.node)
+  }
+  if (parts.length === 0) return '{}'
+  parts[0] = OPEN.get(parts[0]!)!
+  parts.push('}')
+  const row = parts.join('')
+  parts.length = 0
+  return row
 }
 /**
  * Rows per statement, largest first: a write of n rows runs the fewest statements these sizes make

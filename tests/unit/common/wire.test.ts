@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { currentAttempt, type EngineEvent, type EventBatch, type Snapshot, type Stats, type TaskSnapshot } from '../../../common/types'
-import { copyFixed, FIRST_PAGE, FIXED_LIST, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
+import { copyFixed, copyTask, FIRST_PAGE, FIXED_LIST, lightTask, PAGE, WireDecoder, WireEncoder, type CompactMessage, type ServerMessage } from '../../../common/wire'
 import { batch, snapshot, task } from '../../renderer/fixtures'
 
 /** Both ends, with JSON between them as on the socket. */
@@ -211,5 +211,28 @@ describe('copyFixed', () => {
     const without = Object.fromEntries(Object.entries(from).filter(([k]) => !optional.includes(k)))
     copyFixed(t, without)
     expect(t).toStrictEqual({ id: 'x', state: 'done', ...without })
+  })
+})
+
+describe('copyTask', () => {
+  it('copies a task as a spread does, whatever its fields: those a snapshot always has, a result or not, more or fewer', () => {
+    const full = task({ id: 'a', state: 'done', result: 3, startedAt: 1, endedAt: 2 }) as unknown as Record<string, unknown>
+    const { result: _result, ...noResult } = full
+    const cases: Record<string, unknown>[] = [
+      full,
+      noResult,
+      { ...full, result: undefined },
+      { ...full, parent: 'p' },
+      { ...full, xlater: { a: 1 } },
+      { ...noResult, queue: 'q', node: 'n' },
+      Object.fromEntries(Object.entries(full).filter(([k]) => k !== 'waiting')),
+      { ...full, spec: undefined },
+    ]
+    for (const t of cases) {
+      const copy = copyTask(t, 'b')
+      expect(copy).toStrictEqual({ ...t, id: 'b' })
+      expect(Object.keys(copy).sort()).toEqual(Object.keys({ ...t, id: 'b' }).sort())
+      expect(copy).not.toBe(t)
+    }
   })
 })
