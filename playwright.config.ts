@@ -6,8 +6,9 @@ export default defineConfig({
   testDir: 'tests/e2e',
   globalSetup: './tests/helpers/build-out.ts',
   outputDir: 'test-results/playwright',
-  // One server and its worker pools at a time: timings stay meaningful on small machines.
-  workers: 1,
+  // Two spec files at a time, one per core, each test with its own server: every test must hold
+  // under load anyway (CI runs beside other work). The tests of one file run in order.
+  workers: 2,
   fullyParallel: false,
   timeout: 90_000,
   expect: { timeout: 15_000 },

@@ -42,6 +42,8 @@ export default defineConfig({
     setupFiles: ['tests/helpers/data-home.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    fileParallelism: false,
+    // Two files at a time, one per core: every test must hold under load anyway (CI runs beside
+    // other work), and the suite takes far less time than one file after another.
+    maxWorkers: 2,
   },
 })
