@@ -10,9 +10,10 @@
 // The CLI is imported, not spawned, so signals (Ctrl+C, SIGTERM) reach it directly. Nothing here
 // writes to stdout: `taskloop serve` prints exactly one line there.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { newestSource } from './sources.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const built = path.join(root, 'out/main/cli.js')
@@ -20,27 +21,10 @@ const builtUi = path.join(root, 'out/renderer/index.html')
 const source = path.join(root, 'cli/cli.ts')
 const sourceHooks = path.join(root, 'tests/helpers/ts-entry-register.mjs')
 const canRunSource = existsSync(source) && existsSync(sourceHooks) && existsSync(path.join(root, 'node_modules/tsx'))
-const SOURCES = ['main', 'engine', 'cluster', 'server', 'cli', 'common', 'preload', 'renderer', 'electron.vite.config.ts']
-
-function newestMtime(file) {
-  let info
-  try {
-    info = statSync(file)
-  } catch {
-    return 0
-  }
-  if (!info.isDirectory()) return info.mtimeMs
-  let newest = 0
-  for (const entry of readdirSync(file)) {
-    if (entry !== 'node_modules') newest = Math.max(newest, newestMtime(path.join(file, entry)))
-  }
-  return newest
-}
 
 function isStale() {
   if (!existsSync(built) || !existsSync(builtUi)) return true
-  const sources = Math.max(...SOURCES.map((s) => newestMtime(path.join(root, s))))
-  return sources > Math.min(statSync(built).mtimeMs, statSync(builtUi).mtimeMs)
+  return newestSource(root) > Math.min(statSync(built).mtimeMs, statSync(builtUi).mtimeMs)
 }
 
 function build() {

@@ -3,27 +3,19 @@
 // start the CLI and the server as users do, from the build (a start from the TypeScript sources
 // takes about three times the CPU).
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
+// @ts-expect-error -- plain .mjs module shared with bin/taskloop.mjs, no types
+import { newestSource } from '../../bin/sources.mjs'
 
 const root = path.resolve(import.meta.dirname, '../..')
-// What bin/taskloop.mjs checks, and the package file (its dependencies shape the bundle).
-const SOURCES = ['common', 'main', 'engine', 'cluster', 'server', 'cli', 'preload', 'renderer', 'electron.vite.config.ts', 'package.json']
 const OUTPUTS = ['out/main/index.js', 'out/main/cli.js', 'out/preload/index.cjs', 'out/renderer/index.html']
-
-function newest(p: string): number {
-  const st = statSync(p)
-  if (!st.isDirectory()) return st.mtimeMs
-  let max = 0
-  for (const name of readdirSync(p)) if (name !== 'node_modules') max = Math.max(max, newest(path.join(p, name)))
-  return max
-}
 
 export default function buildOut(): void {
   const outputs = OUTPUTS.map((o) => path.join(root, o))
   const built = outputs.every((o) => existsSync(o)) ? Math.min(...outputs.map((o) => statSync(o).mtimeMs)) : 0
-  const sources = Math.max(...SOURCES.map((s) => path.join(root, s)).filter(existsSync).map(newest))
-  if (built > sources) return
+  // The sources bin/taskloop.mjs watches, and the package file (its dependencies shape the bundle).
+  if (built > (newestSource(root, ['package.json']) as number)) return
   console.log('tests: out/ is missing or older than the sources; running `npx electron-vite build`')
   const result = spawnSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'inherit' })
   if (result.status !== 0) throw new Error(`electron-vite build failed (exit ${result.status})`)
