@@ -136,6 +136,16 @@ export function decodeRuns(text: string): RunMessage[] {
   return runs
 }
 
+/**
+ * What a worker hands runJob for a run: the run's request and where its jobs are. A literal of the
+ * fields, not `{ ...request, cwd, jobsDirs }`: V8 gives a spread followed by more properties a new
+ * hidden class nearly every time, so each run took the slow path to add the two and runJob's
+ * property reads went megamorphic (about half of a worker's CPU on a stream of tiny jobs).
+ */
+export function jobRequest(r: RunMessage['request'], cwd: string, jobsDirs: string[]): JobRequest {
+  return { job: r.job, params: r.params, inputs: r.inputs, taskId: r.taskId, attempt: r.attempt, cwd, jobsDirs }
+}
+
 /** The worker side: one job at a time, in the order queued, each with its own AbortSignal. */
 export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor, 'loop'>): void {
   let cwd = process.cwd()
@@ -285,11 +295,7 @@ export function serveJobs(channel: WorkerChannel, executor: Exclude<JobExecutor,
       jobMs.set(job, was === undefined ? ms : (was + ms) / 2)
       return ms
     }
-    // A literal of the request's fields, not a spread of it with two more: that took V8's slow path
-    // for every run, a new hidden class each time, and made runJob's property reads megamorphic.
-    const r = run.request
-    const request: JobRequest = { job, params: r.params, inputs: r.inputs, taskId: r.taskId, attempt: r.attempt, cwd, jobsDirs }
-    runJob(request, executor, abort, new Sink(id)).then(
+    runJob(jobRequest(run.request, cwd, jobsDirs), executor, abort, new Sink(id)).then(
       (value) => end({ type: 'result', id, value, ms: ran() }),
       (e: TaskFailure) =>
         end({
