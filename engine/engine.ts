@@ -66,10 +66,15 @@ import { checkJobs, planSubmit, type PlanContext, type PlannedTask } from './sub
 import { Task, type BatchInfo } from './task'
 import { TaskLogs } from './task-log'
 
-/** The engine's own field: set after the parse, so no outside spec can claim a parent. */
+/**
+ * The engine's own field: set after the parse, so no outside spec can claim a parent. By
+ * Object.assign, not `{ ...spec, parent }`: V8 gives a spread followed by a new property a hidden
+ * class of its own nearly every time, and every read of these specs' fields in the engine would go
+ * megamorphic (tests/unit/engine/executors/protocol.test.ts checks a worker's requests the same way).
+ */
 function withParent(spec: SubmitSpec, parent: string): SubmitSpec {
-  if (!('batch' in spec)) return { ...spec, parent }
-  return { batch: { ...spec.batch, tasks: spec.batch.tasks.map((t) => ({ ...t, parent })) } }
+  if (!('batch' in spec)) return Object.assign({}, spec, { parent })
+  return { batch: { ...spec.batch, tasks: spec.batch.tasks.map((t) => Object.assign({}, t, { parent })) } }
 }
 
 /** Only a cluster node's host sends a task to a queue (cluster/); the engine alone would run it here, unqueued. */
