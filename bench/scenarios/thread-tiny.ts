@@ -75,8 +75,9 @@ export const threadTiny: Scenario = {
       echo('postMessage echo, 1 in flight per thread', 1),
       echo('postMessage echo stream (ceiling)', Infinity),
     ]
-    // 3 runs, not 5: at ~6k tasks/s the engine alone takes ~8 s a run, and the whole bench must stay near 4 minutes.
-    const times = await measure(contenders, n, Math.ceil(n / 10), Math.min(cfg.runs, 3))
+    // Every contender takes well under 2 s a run now, and a median of 3 moved by a tenth between runs
+    // of the same code minutes apart (Piscina's runs alone spread 1.4-2.0 s on a quiet machine).
+    const times = await measure(contenders, n, Math.ceil(n / 10), cfg.runs)
     return throughputRows(this.title, n, times, 'Piscina', {
       text: '≥ 2x Piscina',
       ratio: 2,
