@@ -115,18 +115,27 @@ function cpuNote(n: number, own: NodeJS.CpuUsage, redisBefore: number | null, re
 }
 
 /** Commands redis-server ran (Lua scripts' own calls included) and bytes in and out, so far: what a run asks of Redis, the load aside. */
-function redisTraffic(server: RedisServer): { calls: number; bytesIn: number; bytesOut: number } {
+function redisTraffic(server: RedisServer): { calls: number; bytesIn: number; bytesOut: number; byCommand: Map<string, number> } {
   const info = server.cli('info', 'all')
   const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
   let calls = 0
-  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(m[1])
-  return { calls, bytesIn: field('total_net_input_bytes'), bytesOut: field('total_net_output_bytes') }
+  const byCommand = new Map<string, number>()
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls += Number(m[2])
+    byCommand.set(m[1]!, Number(m[2]))
+  }
+  return { calls, bytesIn: field('total_net_input_bytes'), bytesOut: field('total_net_output_bytes'), byCommand }
 }
 
-/** Per job of a run of n: redis-server's commands and bytes (redisTraffic before and after). */
+/** Per job of a run of n: redis-server's commands (the most called by name) and bytes (redisTraffic before and after). */
 function trafficNote(n: number, before: ReturnType<typeof redisTraffic>, after: ReturnType<typeof redisTraffic>): string {
-  const per = (k: keyof typeof before): string => ((after[k] - before[k]) / n).toFixed(0)
-  return `redis-server per job: ${per('calls')} commands (scripts' included), ${per('bytesIn')} B in, ${per('bytesOut')} B out`
+  const per = (k: 'calls' | 'bytesIn' | 'bytesOut'): string => ((after[k] - before[k]) / n).toFixed(0)
+  const names = [...after.byCommand]
+    .map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / n] as const)
+    .filter(([, each]) => each >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, each]) => `${name} ${each.toFixed(1)}`)
+  return `redis-server per job: ${per('calls')} commands (scripts' included: ${names.join(', ')}), ${per('bytesIn')} B in, ${per('bytesOut')} B out`
 }
 
 /** Adds redis-server's CPU per item to each run of a contender. */
