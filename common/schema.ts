@@ -230,7 +230,8 @@ function afterIdsOnly<T extends TaskSpec>(spec: T, at: string): T {
     throw new TaskloopError('invalid', `${at}after.when: "${when}" differs from afterWhen "${spec.afterWhen}"`, `${at}after.when`)
   }
   const afterWhen = when ?? spec.afterWhen
-  // Object.assign, not a spread with afterWhen added: see withParent in engine/engine.ts.
+  // Object.assign, not a spread with afterWhen added: see withParent in engine/engine.ts. `spec` is
+  // the schema's output, which holds only the fields it knows.
   return Object.assign({}, spec, afterWhen ? { after: ids, afterWhen } : { after: ids })
 }
 

@@ -71,6 +71,8 @@ import { TaskLogs } from './task-log'
  * Object.assign, not `{ ...spec, parent }`: V8 gives a spread followed by a new property a hidden
  * class of its own nearly every time, and every read of these specs' fields in the engine would go
  * megamorphic (tests/unit/engine/executors/protocol.test.ts checks a worker's requests the same way).
+ * The parse has refused every field it does not know, `__proto__` included, so assigning copies
+ * what a spread would (an own `__proto__` would set the copy's prototype instead).
  */
 function withParent(spec: SubmitSpec, parent: string): SubmitSpec {
   if (!('batch' in spec)) return Object.assign({}, spec, { parent })
