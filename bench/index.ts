@@ -91,7 +91,7 @@ if (!quick && !only) {
     `Machine: ${m.cores} cores, ${m.model}, Node ${m.node}. 1-minute load average ${m.load} at the start, ${loadEnd} at the end` +
       ` (above ${m.cores} means other processes competed for the cores: the stalls of scenario 5 suffer most).`,
     '',
-    `Medians of ${cfg.runs} runs after a warm-up round (scenarios 4, 6, 8, 10a and 9's tiny row: ${Math.min(cfg.runs, 3)} runs; 10b and 10c: one; 5: 100 cancels),` +
+    `Medians of ${cfg.runs} runs after a warm-up round (scenarios 4, 6, 8, 10a, 11 and 9's tiny row: ${Math.min(cfg.runs, 3)} runs; 10b and 10c: one; 5: 100 cancels),` +
       ' all contenders in the same process, runs interleaved round-robin.',
     '',
     `| ${head.join(' | ')} |`,
