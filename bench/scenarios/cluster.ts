@@ -23,13 +23,18 @@ const ROOT = path.resolve(BENCH_DIR, '..')
 const PUSH_CHUNK = 1000
 
 /**
- * Jobs run before the timed run of (b) and of (c), the same count for both: as many as the timed
- * run. A node is warm only after thousands of tasks: after a warm-up of 1,000, one node's V8
- * platform threads took ~80 µs per task through the next 10,000 (its main thread ~105, its engine
- * thread ~55), ~30 through the 10,000 after; mostly compiling, not collecting (as much with
- * --single-threaded-gc).
+ * Warm-up runs before the timed run of (b) and of (c), the same for both: runs of as many jobs as
+ * the timed one. A node is warm only after tens of thousands of tasks. After a warm-up of 1,000,
+ * one node's V8 platform threads took ~80 µs per task through the next 10,000 (its main thread
+ * ~105, its engine thread ~55), ~30 through the 10,000 after; mostly compiling, not collecting (as
+ * much with --single-threaded-gc). After one warm-up run of 20,000 they still took 9-14 µs per
+ * task (four threads) through the next 20,000, TurboFan still compiling the nodes' hot functions
+ * (V8's --log-function-events: ~100 compiles in that run); after four runs, 4-6, and the nodes'
+ * whole CPU per task was a third less. Bare BullMQ's process, little code, changed by less than the
+ * noise. Three runs: a node as it is after a minute of work, not in its first seconds.
  */
-const warmUpOf = (n: number): number => n
+const WARM_RUNS = 3
+const warmUpNote = (n: number): string => `after a warm-up of ${WARM_RUNS} runs of ${n.toLocaleString('en-US')}`
 
 async function connect(url: string): Promise<RedisClient> {
   const { Redis } = await import('ioredis')
@@ -263,7 +268,7 @@ async function bareBullmq(server: RedisServer, n: number, probes: number): Promi
       await withTimeout(done, `BullMQ: ${count} jobs completed`)
       return performance.now() - t0
     }
-    await throughput(warmUpOf(n))
+    for (let i = 0; i < WARM_RUNS; i++) await throughput(n)
     const traffic0 = redisTraffic(server)
     const cpu0 = [process.cpuUsage(), processCpuMs(redisPid)] as const
     const ms = await throughput(n)
@@ -287,7 +292,7 @@ async function bareBullmq(server: RedisServer, n: number, probes: number): Promi
         vsPeer: `enqueue → start p50 ${median(latencies).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
         goal: '',
         met: null,
-        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; ${probes} single-job probes; removeOnComplete; ${cpu}; ${traffic}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
+        note: `one run ${warmUpNote(n)}; ${probes} single-job probes; removeOnComplete; ${cpu}; ${traffic}; a bare Worker measured here earlier: ~10.4k jobs/s, p50 2.0 ms, p95 4.9 ms`,
       },
     ]
   } finally {
@@ -416,7 +421,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
       )
       return performance.now() - t0
     }
-    await throughput(warmUpOf(n))
+    for (let i = 0; i < WARM_RUNS; i++) await throughput(n)
     const nodes0 = nodes.map((node) => processCpuMs(node.child.pid!))
     const mains0 = nodes.map((node) => mainThreadCpuMs(node.child.pid!))
     const threads0 = nodes.map((node) => threadCpuMs(node.child.pid!))
@@ -479,7 +484,7 @@ async function clusterNodes(server: RedisServer, n: number, bullmqOps: number | 
         vsPeer: bullmqOps === null ? '' : `${(ops / bullmqOps).toFixed(2)}x bare BullMQ`,
         goal: '≥ bare BullMQ',
         met: bullmqOps === null ? null : ops >= bullmqOps,
-        note: `one run after a warm-up of ${warmUpOf(n).toLocaleString('en-US')}; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs; per thread name, µs: ${threadsCpu}), redis-server ${redisCpu} µs; ${traffic}`,
+        note: `one run ${warmUpNote(n)}; CPU per task: nodes ${nodesCpu} µs (each node's whole process: BullMQ worker, engine thread, server, the view of the other's tasks; their main threads ${mainsCpu} µs; per thread name, µs: ${threadsCpu}), redis-server ${redisCpu} µs; ${traffic}`,
       },
       {
         scenario: '10c. Taskloop cluster: enqueue → start',
