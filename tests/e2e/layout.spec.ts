@@ -1,6 +1,6 @@
 // Issue 9 item 9 in Chromium against `taskloop serve`: at 1280×720 every column, the row actions and
-// the concurrency controls are reachable without scrolling sideways; the History tab scrolls
-// inside itself, keeping the header and sidebar in place. Screenshots at both sizes, light and dark.
+// the concurrency controls are reachable without scrolling sideways; with a detail open, the name
+// keeps room to be read; the History tab scrolls inside itself, keeping the header and sidebar in place. Screenshots at both sizes, light and dark.
 import { expect, test, type Page } from '@playwright/test'
 import { launch, row, screenshot, serveEachTest } from './ui'
 
@@ -50,10 +50,18 @@ test('at 1280×720 the columns, row actions and concurrency controls fit; Histor
   await page.emulateMedia({ colorScheme: 'dark' })
   await screenshot(page, 'layout-1280-dark')
 
-  // With a detail open the row actions stay pinned in view.
+  // With a detail open the row actions stay pinned in view, and the name keeps room to be read:
+  // the worker and attempt columns give way (the detail shows both), and come back when it closes.
   await row(page, 'a task with a rather long name to see what the column does #1').getByRole('button', { name: /^a task with/ }).click()
   await expect(cancel).toBeInViewport()
+  await expect(page.locator('.tasks th.worker')).toBeHidden()
+  await expect(page.locator('.tasks th.attempt')).toBeHidden()
+  const nameWidth = await page.locator('.tasks th.name').evaluate((e: { getBoundingClientRect(): { width: number } }) => e.getBoundingClientRect().width)
+  expect(nameWidth).toBeGreaterThanOrEqual(120)
+  await screenshot(page, 'layout-1280-detail-dark')
   await page.keyboard.press('Escape')
+  await expect(page.locator('.tasks th.worker')).toBeVisible()
+  await expect(page.locator('.tasks th.attempt')).toBeVisible()
 
   await page.getByRole('tab', { name: 'History' }).click()
   await expect(page.locator('[data-history-id]').first()).toBeVisible()
