@@ -10,6 +10,9 @@ import { useTasksStore } from '../../renderer/src/stores/tasks'
 import { SORT_KEYS, TaskView, defaultQuery, type Query } from '../../renderer/src/stores/view'
 import { batch, fakeApi, snapshot, task } from './fixtures'
 
+/** Node's process, which runs this file (tsconfig.web.json type-checks the renderer's tests without Node's types). */
+declare const process: { cpuUsage(since?: { user: number; system: number }): { user: number; system: number } }
+
 function connected(tasks: TaskSnapshot[]) {
   setActivePinia(createPinia())
   const store = useTasksStore()
