@@ -29,7 +29,7 @@ const PUSH_CHUNK = 1000
  * ~105, its engine thread ~55), ~30 through the 10,000 after; mostly compiling, not collecting (as
  * much with --single-threaded-gc). After one warm-up run of 20,000 they still took 9-14 µs per
  * task (four threads) through the next 20,000, TurboFan still compiling the nodes' hot functions
- * (V8's --log-function-events: ~100 compiles in that run); after four runs, 4-6, and the nodes'
+ * (V8's --log-function-events: ~100 compiles from the timed run on); after four runs, 4-6, and the nodes'
  * whole CPU per task was a third less. Bare BullMQ's process, little code, changed by less than the
  * noise. Three runs: a node as it is after a minute of work, not in its first seconds.
  */

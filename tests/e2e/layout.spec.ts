@@ -1,6 +1,7 @@
 // Issue 9 item 9 in Chromium against `taskloop serve`: at 1280×720 every column, the row actions and
 // the concurrency controls are reachable without scrolling sideways; with a detail open, the name
-// keeps room to be read; the History tab scrolls inside itself, keeping the header and sidebar in place. Screenshots at both sizes, light and dark.
+// keeps room to be read; the History tab scrolls inside itself, keeping the header and sidebar in
+// place. Screenshots at both sizes, light and dark.
 import { expect, test, type Page } from '@playwright/test'
 import { launch, row, screenshot, serveEachTest } from './ui'
 
